@@ -1,0 +1,80 @@
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels;
+using GraphCompiler.Planning;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Compilation
+{
+    /// <summary>Everything compiled from one valid spec: spec → graph → fused plan → memory plan → kernels per architecture.</summary>
+    public sealed class CompiledModel
+    {
+        internal CompiledModel(ModelSpec spec, LlamaGraph graph, KernelPlan plan, MemoryPlan memory, IReadOnlyList<WeightTensor> manifest,
+            IReadOnlyList<WeightDequantKernel> dequantKernels)
+        {
+            Spec = spec;
+            Graph = graph;
+            Plan = plan;
+            Memory = memory;
+            Manifest = manifest;
+            DequantKernels = dequantKernels;
+        }
+
+        public ModelSpec Spec { get; }
+        public LlamaGraph Graph { get; }
+        public KernelPlan Plan { get; }
+        public MemoryPlan Memory { get; }
+        public IReadOnlyList<WeightTensor> Manifest { get; }
+
+        /// <summary>One dequantization kernel per distinct quantized (scheme, K, N): for reference checks and large-M fallbacks.</summary>
+        public IReadOnlyList<WeightDequantKernel> DequantKernels { get; }
+
+        /// <summary>Every kernel of the plan, then the dequantization kernels, emitted for <paramref name="arch"/> with its tiles.</summary>
+        public IReadOnlyList<KernelSource> KernelsFor(GpuArch arch)
+        {
+            var tiles = Spec.Tiles.For(arch);
+            return Plan.Kernels.Concat(DequantKernels).Select(k => KernelEmitters.Emit(k, tiles)).ToList();
+        }
+    }
+
+    /// <summary>The compiler's entry point, shared by the source generator, the CLI and the runtime.</summary>
+    public static class ModelCompiler
+    {
+        public static (SpecParseResult Parse, CompiledModel? Model) Compile(string filePath, string text)
+        {
+            var parse = SpecParser.Parse(filePath, text);
+            return (parse, parse.Spec is null ? null : Compile(parse.Spec));
+        }
+
+        public static CompiledModel Compile(ModelSpec spec)
+        {
+            var graph = LlamaGraphBuilder.Build(spec);
+            var plan = FusionPass.Run(spec, graph, KernelEmitters.Capabilities);
+            var memory = MemoryPlanner.Build(spec, plan);
+            var manifest = WeightManifest.Build(spec);
+            return new CompiledModel(spec, graph, plan, memory, manifest, DequantKernels(spec));
+        }
+
+        private static IReadOnlyList<WeightDequantKernel> DequantKernels(ModelSpec spec)
+        {
+            var result = new List<WeightDequantKernel>();
+            foreach (var (module, scheme) in TileDefaults.LinearSchemes(spec.Model, spec.Quantization))
+            {
+                if (scheme.IsDense) continue;
+                var (k, n) = spec.Model.LinearShape(module);
+                var kernel = new WeightDequantKernel($"dequant_{scheme.Tag()}_k{k}_n{n}", k, n, scheme, spec.Model.DType);
+                if (!result.Contains(kernel)) result.Add(kernel);
+            }
+            if (spec.Quantization.EmbedTokens.Method == QuantMethod.Fp8E4M3)
+            {
+                var m = spec.Model;
+                var embed = new WeightDequantKernel($"dequant_{spec.Quantization.EmbedTokens.Tag()}_k{m.HiddenSize}_n{m.VocabSize}",
+                    m.HiddenSize, m.VocabSize, spec.Quantization.EmbedTokens, m.DType);
+                if (!result.Contains(embed)) result.Add(embed);
+            }
+            return result;
+        }
+    }
+}

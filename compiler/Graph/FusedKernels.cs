@@ -1,0 +1,104 @@
+using GraphCompiler.Common;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Graph
+{
+    /// <summary>Which emitter writes a kernel.</summary>
+    public enum KernelFamily
+    {
+        Elementwise,
+        PrefillAttention,
+        DecodeAttention,
+        Gemm,
+    }
+
+    /// <summary>
+    /// A kernel the runtime launches, after fusion: everything that specialises its source (shapes, dtypes, scheme,
+    /// which ops it absorbed). Two uses with equal descriptors share one kernel.
+    /// </summary>
+    public abstract record FusedKernel(string Name)
+    {
+        public abstract KernelFamily Family { get; }
+
+        /// <summary>One line for plan tables: what the kernel computes.</summary>
+        public abstract string Summary { get; }
+    }
+
+    /// <summary>residual[t] = table[token_ids[t]] (FP8 tables dequantized with their per-row or per-tensor scale).</summary>
+    public sealed record EmbeddingGatherKernel(string Name, int Hidden, int Vocab, DType Activation, QuantScheme Table) : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Elementwise;
+        public override string Summary => $"embedding gather [{Vocab}×{Hidden}] {Table.Describe()}";
+    }
+
+    /// <summary>
+    /// RMSNorm of each row, optionally adding the residual delta first (residual += delta, in place), reading only the
+    /// rows listed in last_token_rows (final norm), and writing FP8 with a per-row scale for a W8A8 GEMM that follows.
+    /// </summary>
+    public sealed record RmsNormKernel(
+        string Name, int Hidden, double Eps, DType Activation, bool AddResidual, bool GatherRows, bool WriteDense, bool WriteFp8)
+        : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Elementwise;
+        public override string Summary =>
+            (AddResidual ? "residual add + " : "") + $"RMSNorm h={Hidden}" + (GatherRows ? " (last token of each sequence)" : "")
+            + (WriteFp8 ? (WriteDense ? " → dense + FP8 per-token" : " → FP8 per-token") : "");
+    }
+
+    /// <summary>Rotary embedding (rotate-half, Llama) applied in place to the Q and K columns of the qkv buffer.</summary>
+    public sealed record RopeKernel(string Name, int Heads, int KvHeads, int HeadDim, double Theta, DType Activation, int RowStride)
+        : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Elementwise;
+        public override string Summary => $"RoPE q {Heads}×{HeadDim}, k {KvHeads}×{HeadDim}, θ={Theta}";
+    }
+
+    /// <summary>mlp_act = silu(gate) · up over the [gate | up] halves of the gate_up buffer.</summary>
+    public sealed record SwiGluKernel(string Name, int Intermediate, DType Activation, bool WriteFp8) : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Elementwise;
+        public override string Summary => $"SwiGLU i={Intermediate}" + (WriteFp8 ? " → FP8 per-token" : "");
+    }
+
+    /// <summary>Expands a checkpoint-layout quantized weight to a dense [N, K] matrix (reference checks and the large-M fallback).</summary>
+    public sealed record WeightDequantKernel(string Name, int K, int N, QuantScheme Scheme, DType Output) : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Elementwise;
+        public override string Summary => $"dequantize {Scheme.Describe()} [{N}×{K}] → {Output.SpecName()}";
+    }
+
+    public enum GemmEpilogue { Store, AddResidual, SwiGlu }
+
+    /// <summary>y[M, N] = x[M, K] · W[N, K]ᵀ in the given scheme; M is the step's rows, K and N are baked in.</summary>
+    public sealed record GemmKernel(
+        string Name, string Modules, int K, int N, QuantScheme Scheme, DType Activation, TileFamily Tiles, GemmEpilogue Epilogue, int OutputStride)
+        : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Gemm;
+        public override string Summary => $"GEMM {Modules} K={K} N={N} {Scheme.Describe()}" + (Epilogue == GemmEpilogue.Store ? "" : " + " + Epilogue);
+    }
+
+    /// <summary>FlashAttention-2 over the ragged prompt tokens (causal, GQA), with RoPE in its prologue and the KV-cache write fused.</summary>
+    public sealed record PrefillAttentionKernel(
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta)
+        : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.PrefillAttention;
+        public override string Summary => $"prefill attention (RoPE + KV write + FA2) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}";
+    }
+
+    /// <summary>Paged decode attention (flash-decoding split-K), GQA-grouped, with the new token's K/V written first.</summary>
+    public sealed record DecodeAttentionKernel(
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize)
+        : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.DecodeAttention;
+        public override string Summary => $"decode attention (KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}";
+    }
+
+    /// <summary>An activation buffer of the step workspace; rows scale with the step's tokens (T) or sequences (S).</summary>
+    public sealed record ActivationBuffer(string Name, string Rows, int Columns, DType DType)
+    {
+        public long Bytes(int tokens, int sequences) => (long)(Rows == "S" ? sequences : tokens) * Columns * DType.SizeInBytes();
+    }
+}

@@ -1,0 +1,150 @@
+using System;
+using System.Text;
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Kernels
+{
+    /// <summary>Optional parts of the prelude a kernel asks for.</summary>
+    [Flags]
+    public enum PreludeFeatures
+    {
+        None = 0,
+        BlockReduce = 1,
+        Fp8 = 2,
+        Int4 = 4,
+    }
+
+    /// <summary>
+    /// The self-contained prelude every emitted kernel starts with: storage types, fp16/bf16 conversions, the activation
+    /// type of this model, and on request block reductions, FP8 codecs (PTX cvt on sm_89+, bit-exact software below) and
+    /// INT4 unpacking. No toolkit header is included, so NVRTC compiles kernels on a machine without the CUDA toolkit.
+    /// </summary>
+    public static class KernelPrelude
+    {
+        public static string Emit(DType activation, PreludeFeatures features)
+        {
+            var act = CudaDialect.Of(activation);
+            var s = new StringBuilder();
+            s.Append(@"// ---- GraphCompiler prelude (self-contained: no toolkit headers) ----
+typedef unsigned int gc_u32;
+typedef unsigned short gc_f16;   // IEEE binary16 bits
+typedef unsigned short gc_bf16;  // bfloat16 bits
+typedef unsigned char gc_e4m3;   // FP8 e4m3fn bits (max 448, no infinity)
+typedef unsigned char gc_e5m2;   // FP8 e5m2 bits (the top byte of a binary16)
+
+__device__ __forceinline__ float gc_f16_to_f32(gc_f16 h) { float f; asm(""" + CudaDialect.CvtF32FromF16 + @""" : ""=f""(f) : ""h""(h)); return f; }
+__device__ __forceinline__ gc_f16 gc_f32_to_f16(float f) { gc_f16 h; asm(""" + CudaDialect.CvtF16FromF32 + @""" : ""=h""(h) : ""f""(f)); return h; }
+__device__ __forceinline__ float gc_bf16_to_f32(gc_bf16 h) { return __uint_as_float(((gc_u32)h) << 16); }
+__device__ __forceinline__ gc_bf16 gc_f32_to_bf16(float f) { gc_bf16 h; asm(""" + CudaDialect.CvtBf16FromF32 + @""" : ""=h""(h) : ""f""(f)); return h; }
+
+// The model's activation dtype. gc_round_act rounds an fp32 value the way a PyTorch op in that dtype stores it.
+typedef " + act.Name + @" gc_act;
+__device__ __forceinline__ float gc_act_to_f32(gc_act v) { return " + act.ToFloat + @"(v); }
+__device__ __forceinline__ gc_act gc_f32_to_act(float f) { return " + act.FromFloat + @"(f); }
+__device__ __forceinline__ float gc_round_act(float f) { return gc_act_to_f32(gc_f32_to_act(f)); }
+
+// 16 bytes of activations: one vector load or store.
+constexpr int kActPerVec = 8;
+struct __align__(16) gc_act8 { gc_act v[kActPerVec]; };
+");
+            if ((features & PreludeFeatures.BlockReduce) != 0)
+                s.Append(@"
+// Warp and block reductions. Every thread gets the block's result; partial sums are added in a fixed order, so the
+// result does not depend on scheduling.
+__device__ __forceinline__ float gc_warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+__device__ __forceinline__ float gc_warp_max(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+template <int kThreads, bool kMax>
+__device__ __forceinline__ float gc_block_reduce(float v) {
+    __shared__ float partial[kThreads / 32];
+    v = kMax ? gc_warp_max(v) : gc_warp_sum(v);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float total = partial[0];
+    for (int w = 1; w < kThreads / 32; ++w) total = kMax ? fmaxf(total, partial[w]) : total + partial[w];
+    __syncthreads();  // partial is reused by the next call
+    return total;
+}
+");
+            if ((features & PreludeFeatures.Fp8) != 0)
+                s.Append(@"
+// FP8 codecs: round to nearest even, saturating to the largest finite value (satfinite), NaN kept.
+#if __CUDA_ARCH__ >= " + CudaDialect.Fp8CvtArch + @"
+__device__ __forceinline__ float gc_e4m3_to_f32(gc_e4m3 v) {
+    gc_u32 h2; unsigned short packed = v;
+    asm(""" + CudaDialect.CvtF16x2FromE4m3x2 + @""" : ""=r""(h2) : ""h""(packed));
+    return gc_f16_to_f32((gc_f16)(h2 & 0xFFFFu));
+}
+__device__ __forceinline__ gc_e4m3 gc_f32_to_e4m3(float f) {
+    unsigned short packed;
+    asm(""" + CudaDialect.CvtE4m3x2FromF32 + @""" : ""=h""(packed) : ""f""(0.0f), ""f""(f));
+    return (gc_e4m3)(packed & 0xFFu);
+}
+__device__ __forceinline__ gc_e5m2 gc_f32_to_e5m2(float f) {
+    unsigned short packed;
+    asm(""" + CudaDialect.CvtE5m2x2FromF32 + @""" : ""=h""(packed) : ""f""(0.0f), ""f""(f));
+    return (gc_e5m2)(packed & 0xFFu);
+}
+#else
+__device__ __forceinline__ float gc_e4m3_to_f32(gc_e4m3 v) {
+    const gc_u32 sign = (gc_u32)(v & 0x80u) << 24, exponent = (v >> 3) & 0xFu, mantissa = v & 0x7u;
+    if (exponent == 0xFu && mantissa == 0x7u) return __uint_as_float(0x7FC00000u | sign);
+    const float magnitude = exponent == 0u ? (float)mantissa * 0.001953125f                 // subnormal: m · 2^-9
+                                           : __uint_as_float(((exponent + 120u) << 23) | (mantissa << 20));
+    return __uint_as_float(__float_as_uint(magnitude) | sign);
+}
+__device__ __forceinline__ gc_e4m3 gc_f32_to_e4m3(float f) {
+    const gc_u32 sign = (__float_as_uint(f) >> 24) & 0x80u;
+    const float a = fabsf(f);
+    if (a != a) return (gc_e4m3)(sign | 0x7Fu);
+    if (a >= 448.0f) return (gc_e4m3)(sign | 0x7Eu);
+    if (a < 0.015625f) return (gc_e4m3)(sign | (gc_u32)__float2int_rn(a * 512.0f));  // subnormal grid 2^-9
+    gc_u32 bits = __float_as_uint(a);
+    bits += 0x7FFFFu + ((bits >> 20) & 1u);                                           // keep 3 mantissa bits, ties to even
+    const gc_u32 code = (((bits >> 23) - 120u) << 3) | ((bits >> 20) & 0x7u);
+    return (gc_e4m3)(sign | (code > 0x7Eu ? 0x7Eu : code));
+}
+__device__ __forceinline__ gc_e5m2 gc_f32_to_e5m2(float f) {
+    const gc_u32 sign = (__float_as_uint(f) >> 24) & 0x80u;
+    const float a = fabsf(f);
+    if (a != a) return (gc_e5m2)(sign | 0x7Fu);
+    if (a >= 57344.0f) return (gc_e5m2)(sign | 0x7Bu);
+    if (a < 6.103515625e-05f) return (gc_e5m2)(sign | (gc_u32)__float2int_rn(a * 65536.0f));  // subnormal grid 2^-16
+    gc_u32 bits = __float_as_uint(a);
+    bits += 0xFFFFFu + ((bits >> 21) & 1u);                                            // keep 2 mantissa bits, ties to even
+    const gc_u32 code = (((bits >> 23) - 112u) << 2) | ((bits >> 21) & 0x3u);
+    return (gc_e5m2)(sign | (code > 0x7Bu ? 0x7Bu : code));
+}
+#endif
+__device__ __forceinline__ float gc_e5m2_to_f32(gc_e5m2 v) { return gc_f16_to_f32((gc_f16)((gc_u32)v << 8)); }
+constexpr float kE4m3Max = 448.0f;
+");
+            if ((features & PreludeFeatures.Int4) != 0)
+                s.Append(@"
+// Eight 4-bit codes of a 32-bit word (code j in bits 4j..4j+3) as floats. OR-ing a code into the mantissa of fp16 1024.0
+// (0x6400) gives exactly 1024 + code, so one lop3 converts two codes (j and j+4, one per 16-bit half) with no integer
+// to float conversion.
+__device__ __forceinline__ gc_u32 gc_lop3_and_or(gc_u32 a, gc_u32 mask, gc_u32 bits) {
+    gc_u32 r;
+    asm(""" + CudaDialect.Lop3AndOr + @""" : ""=r""(r) : ""r""(a), ""r""(mask), ""r""(bits));
+    return r;
+}
+__device__ __forceinline__ void gc_unpack_int4x8(gc_u32 word, float codes[8]) {
+#pragma unroll
+    for (int pair = 0; pair < 4; ++pair) {
+        const gc_u32 h2 = gc_lop3_and_or(word >> (4 * pair), 0x000F000Fu, 0x64006400u);
+        codes[pair] = gc_f16_to_f32((gc_f16)(h2 & 0xFFFFu)) - 1024.0f;
+        codes[pair + 4] = gc_f16_to_f32((gc_f16)(h2 >> 16)) - 1024.0f;
+    }
+}
+");
+            s.Append("// ---- end of prelude ----\n");
+            return s.ToString();
+        }
+    }
+}

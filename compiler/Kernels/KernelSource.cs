@@ -1,0 +1,61 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using GraphCompiler.Common;
+using GraphCompiler.Graph;
+
+namespace GraphCompiler.Kernels
+{
+    /// <summary>
+    /// One grid dimension as a function of the step: ceil(Symbol / Divisor) × Factor. Symbols: "1", "T" (tokens of the
+    /// step), "S" (sequences), "q_blocks" (query tiles over a ragged batch), "splits" (flash-decoding splits) and
+    /// "split_k"; the runtime supplies their values per launch.
+    /// </summary>
+    public sealed record GridExtent(string Symbol, int Divisor, int Factor)
+    {
+        public static GridExtent One => new GridExtent("1", 1, 1);
+        public static GridExtent Of(string symbol) => new GridExtent(symbol, 1, 1);
+        public static GridExtent Constant(int value) => new GridExtent("1", 1, value);
+
+        public long Evaluate(IReadOnlyDictionary<string, long> symbols)
+        {
+            long value = Symbol == "1" ? 1 : symbols.TryGetValue(Symbol, out var v) ? v
+                : throw new ArgumentException($"the launch needs a value for '{Symbol}'", nameof(symbols));
+            return (value + Divisor - 1) / Divisor * Factor;
+        }
+
+        public override string ToString()
+        {
+            string s = Symbol == "1" ? "" : Divisor == 1 ? Symbol : $"ceil({Symbol}/{Divisor.ToString(CultureInfo.InvariantCulture)})";
+            if (s.Length == 0) return Factor.ToString(CultureInfo.InvariantCulture);
+            return Factor == 1 ? s : s + "×" + Factor.ToString(CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>Grid, block and dynamic shared memory of a kernel's launches.</summary>
+    public sealed record LaunchShape(GridExtent X, GridExtent Y, GridExtent Z, int BlockThreads, int SharedMemoryBytes)
+    {
+        public string GridText => $"({X}, {Y}, {Z})";
+    }
+
+    /// <summary>A kernel argument: its name, C type, and what the runtime binds to it.</summary>
+    public sealed record KernelParameter(string Name, string CType, string Binds);
+
+    /// <summary>
+    /// An emitted kernel for one architecture: its CUDA C source (null while its emitter is still to come, with the
+    /// reason), its entry point's parameters and its launch shape.
+    /// </summary>
+    public sealed record KernelSource(
+        string Name,
+        KernelFamily Family,
+        string Summary,
+        string Arch,
+        string? Source,
+        EquatableArray<KernelParameter> Parameters,
+        LaunchShape Launch,
+        string? PendingReason)
+    {
+        public bool IsEmitted => Source != null;
+        public string FileName => Name + ".cu";
+    }
+}

@@ -1,0 +1,37 @@
+using System;
+using System.Linq;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>
+    /// The per-architecture limits that tile validation and code generation depend on. Shared memory is the opt-in
+    /// maximum per block (what a kernel gets after raising its dynamic shared-memory attribute).
+    /// </summary>
+    public sealed record GpuArch(
+        string Name,
+        int ComputeCapability,
+        string Example,
+        int SharedMemoryPerBlockOptIn,
+        int RegistersPerThreadMax,
+        int MaxThreadsPerBlock,
+        bool HasFp8Conversions,
+        bool HasFp8Mma,
+        bool HasWgmma)
+    {
+        public static readonly GpuArch Sm80 = new GpuArch("sm_80", 80, "A100", 166_912, 255, 1024, false, false, false);
+        public static readonly GpuArch Sm86 = new GpuArch("sm_86", 86, "RTX 3090, A10", 101_376, 255, 1024, false, false, false);
+        public static readonly GpuArch Sm89 = new GpuArch("sm_89", 89, "RTX 4090, L4, L40S", 101_376, 255, 1024, true, true, false);
+        public static readonly GpuArch Sm90 = new GpuArch("sm_90", 90, "H100, H200", 232_448, 255, 1024, true, true, true);
+
+        public static readonly GpuArch[] All = { Sm80, Sm86, Sm89, Sm90 };
+
+        public static string ValidNames => string.Join(", ", All.Select(a => a.Name));
+
+        public static GpuArch? Find(string name) =>
+            All.FirstOrDefault(a => string.Equals(a.Name, name, StringComparison.OrdinalIgnoreCase));
+
+        /// <summary>The architecture whose tiles a device of compute capability <paramref name="cc"/> uses: the newest one not newer than it.</summary>
+        public static GpuArch? ForComputeCapability(int cc) =>
+            All.Where(a => a.ComputeCapability <= cc && a.ComputeCapability / 10 == cc / 10).OrderBy(a => a.ComputeCapability).LastOrDefault();
+    }
+}

@@ -1,0 +1,54 @@
+using System;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>The weight-bearing modules of a Llama model, named as the spec and Hugging Face name them.</summary>
+    public enum ModuleKind
+    {
+        EmbedTokens,
+        QProj,
+        KProj,
+        VProj,
+        OProj,
+        GateProj,
+        UpProj,
+        DownProj,
+        LmHead,
+    }
+
+    public static class ModuleKinds
+    {
+        /// <summary>The linear modules every decoder layer has, in execution order.</summary>
+        public static readonly ModuleKind[] LayerLinears =
+        {
+            ModuleKind.QProj, ModuleKind.KProj, ModuleKind.VProj, ModuleKind.OProj,
+            ModuleKind.GateProj, ModuleKind.UpProj, ModuleKind.DownProj,
+        };
+
+        public static bool IsLayerModule(this ModuleKind module) => module is not (ModuleKind.EmbedTokens or ModuleKind.LmHead);
+
+        public static string SpecName(this ModuleKind module) => module switch
+        {
+            ModuleKind.EmbedTokens => "embed_tokens",
+            ModuleKind.QProj => "q_proj",
+            ModuleKind.KProj => "k_proj",
+            ModuleKind.VProj => "v_proj",
+            ModuleKind.OProj => "o_proj",
+            ModuleKind.GateProj => "gate_proj",
+            ModuleKind.UpProj => "up_proj",
+            ModuleKind.DownProj => "down_proj",
+            ModuleKind.LmHead => "lm_head",
+            _ => throw new ArgumentOutOfRangeException(nameof(module)),
+        };
+
+        /// <summary>The Hugging Face module path, without the `.weight` suffix.</summary>
+        public static string HfPrefix(this ModuleKind module, int layer) => module switch
+        {
+            ModuleKind.EmbedTokens => "model.embed_tokens",
+            ModuleKind.LmHead => "lm_head",
+            ModuleKind.QProj or ModuleKind.KProj or ModuleKind.VProj or ModuleKind.OProj =>
+                "model.layers." + layer + ".self_attn." + module.SpecName(),
+            _ => "model.layers." + layer + ".mlp." + module.SpecName(),
+        };
+    }
+}

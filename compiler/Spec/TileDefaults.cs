@@ -1,0 +1,75 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>
+    /// The tiles an architecture gets when the spec does not name them (specs/README.md lists the same table).
+    /// GEMM block_k shrinks from its preferred size to the largest power of two (at least 16) that divides every K the
+    /// family multiplies, so small models get valid defaults; elementwise threads follow the row width.
+    /// </summary>
+    public static class TileDefaults
+    {
+        public static ArchTiles For(GpuArch arch, ModelShape model, QuantizationSpec quantization)
+        {
+            bool hopper = arch.ComputeCapability >= 90;
+            bool smallSmem = arch.SharedMemoryPerBlockOptIn < 128 * 1024;
+            var prefill = hopper ? new PrefillAttentionTiles(128, 128, 8, 2) : new PrefillAttentionTiles(128, 64, 4, 2);
+            var decode = new DecodeAttentionTiles(64, 4, 2, 0);
+            int prefillStages = hopper ? 4 : 3;
+
+            GemmTiles Gemm(TileFamily family, int blockM, int blockN, int preferredK, int warps, int stages, int splitK) =>
+                new GemmTiles(blockM, blockN, FitBlockK(preferredK, KsOf(family, model, quantization)), warps, stages, splitK);
+
+            return new ArchTiles(
+                arch,
+                FromSpec: false,
+                prefill,
+                decode,
+                Gemm(TileFamily.GemmDenseDecode, 16, 128, 64, 4, 4, 0),
+                Gemm(TileFamily.GemmDensePrefill, 128, 128, 32, 8, prefillStages, 1),
+                Gemm(TileFamily.GemmInt4Decode, 16, 256, 64, 8, 4, 0),
+                Gemm(TileFamily.GemmInt4Prefill, 128, 128, 64, 8, 3, 1),
+                Gemm(TileFamily.GemmFp8Decode, 16, 128, 128, 4, smallSmem ? 3 : 4, 0),
+                Gemm(TileFamily.GemmFp8Prefill, 128, 128, 64, 8, smallSmem ? 2 : 3, 1),
+                new ElementwiseTiles(ElementwiseThreads(model)));
+        }
+
+        /// <summary>One thread per 16-byte vector of the widest row (hidden or intermediate), 64 to 256 threads.</summary>
+        public static int ElementwiseThreads(ModelShape model)
+        {
+            int vectors = Math.Max(model.HiddenSize, model.IntermediateSize) / 8;
+            int threads = 64;
+            while (threads < vectors && threads < 256) threads *= 2;
+            return threads;
+        }
+
+        internal static int FitBlockK(int preferred, IReadOnlyCollection<int> ks)
+        {
+            for (int k = preferred; k > 16; k /= 2)
+                if (ks.All(x => x % k == 0)) return k;
+            return 16;
+        }
+
+        /// <summary>The input widths K of every module (any layer) whose scheme runs on <paramref name="family"/>.</summary>
+        public static IReadOnlyCollection<int> KsOf(TileFamily family, ModelShape model, QuantizationSpec quantization)
+        {
+            var ks = new SortedSet<int>();
+            foreach (var (module, scheme) in LinearSchemes(model, quantization))
+                if (TileFamilies.GemmFamily(scheme.Method, prefill: false) == family || TileFamilies.GemmFamily(scheme.Method, prefill: true) == family)
+                    ks.Add(model.LinearShape(module).K);
+            return ks;
+        }
+
+        /// <summary>Every (module, scheme) pair of the linear layers, lm_head included, once each.</summary>
+        public static IEnumerable<(ModuleKind Module, QuantScheme Scheme)> LinearSchemes(ModelShape model, QuantizationSpec quantization)
+        {
+            var seen = new HashSet<(ModuleKind, QuantScheme)>();
+            foreach (var layer in quantization.Layers)
+                foreach (var module in ModuleKinds.LayerLinears)
+                    if (seen.Add((module, layer.For(module)))) yield return (module, layer.For(module));
+            if (seen.Add((ModuleKind.LmHead, quantization.LmHead))) yield return (ModuleKind.LmHead, quantization.LmHead);
+        }
+    }
+}

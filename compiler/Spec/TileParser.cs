@@ -1,0 +1,109 @@
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>Reads `tiles:` (per architecture, per kernel family); what the spec leaves out comes from <see cref="TileDefaults"/>.</summary>
+    internal static class TileParser
+    {
+        private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages" };
+        private static readonly string[] DecodeKeys = { "block_n", "warps", "stages", "splits" };
+        private static readonly string[] GemmKeys = { "block_m", "block_n", "block_k", "warps", "stages", "split_k" };
+        private static readonly string[] ElementwiseKeys = { "threads" };
+
+        public static TileTable? Read(SpecDiagnosticSink sink, YamlTreeNode? node, ModelShape model, QuantizationSpec quantization, KvCacheSpec kv)
+        {
+            var written = new Dictionary<string, MappingView>();
+            if (node != null && !(node is YamlScalarNode { IsNull: true }))
+            {
+                if (node is not YamlMappingNode archs)
+                {
+                    sink.Error(SpecDiagnosticIds.WrongType, $"'tiles' must map architectures ({GpuArch.ValidNames}) to kernel families", node.Location);
+                    return null;
+                }
+                foreach (var entry in archs.Entries)
+                {
+                    var arch = GpuArch.Find(entry.Key.Value);
+                    if (arch is null)
+                    {
+                        string? near = MappingView.Nearest(entry.Key.Value, GpuArch.All.Select(a => a.Name));
+                        sink.Error(SpecDiagnosticIds.UnknownGpuArch,
+                            $"unknown GPU architecture '{entry.Key.Value}'" + (near != null ? $"; did you mean '{near}'?" : "")
+                            + $" Known: {GpuArch.ValidNames} (sm_90a kernels are chosen automatically on sm_90)", entry.Key.Location);
+                        continue;
+                    }
+                    if (written.ContainsKey(arch.Name))
+                    {
+                        sink.Error(SpecDiagnosticIds.DuplicateKey, $"'tiles.{arch.Name}' appears twice; keep one", entry.Key.Location);
+                        continue;
+                    }
+                    var view = sink.Mapping(entry.Value, "tiles." + arch.Name, TileFamilies.All.Select(f => f.SpecName()).ToArray());
+                    sink.Map.Add("tiles." + arch.Name, entry.Key.Location);
+                    if (view != null) written[arch.Name] = view;
+                }
+            }
+
+            bool ok = true;
+            var table = new List<ArchTiles>();
+            foreach (var arch in GpuArch.All)
+            {
+                var defaults = TileDefaults.For(arch, model, quantization);
+                if (!written.TryGetValue(arch.Name, out var view))
+                {
+                    table.Add(defaults);
+                    continue;
+                }
+                var tiles = ReadArch(sink, view, defaults);
+                if (tiles is null) { ok = false; continue; }
+                table.Add(tiles);
+            }
+            if (!ok) return null;
+            foreach (var tiles in table)
+                ok &= TileValidator.Validate(tiles, model, quantization, kv, sink);
+            return ok ? new TileTable(table.ToEquatableArray()) : null;
+        }
+
+        private static ArchTiles? ReadArch(SpecDiagnosticSink sink, MappingView view, ArchTiles d)
+        {
+            bool ok = true;
+            MappingView? Family(TileFamily family, string[] keys) => sink.Mapping(view.Value(family.SpecName()), view.Child(family.SpecName()), keys);
+
+            int Get(MappingView? f, string key, int fallback, int min, int max)
+            {
+                if (f is null || !f.Has(key)) return fallback;
+                int? v = f.Int(key, min, max);
+                if (v is null) ok = false;
+                return v ?? fallback;
+            }
+
+            var p = Family(TileFamily.PrefillAttention, PrefillKeys);
+            var prefill = new PrefillAttentionTiles(
+                Get(p, "block_m", d.PrefillAttention.BlockM, 16, 512), Get(p, "block_n", d.PrefillAttention.BlockN, 16, 512),
+                Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8));
+
+            var q = Family(TileFamily.DecodeAttention, DecodeKeys);
+            var decode = new DecodeAttentionTiles(
+                Get(q, "block_n", d.DecodeAttention.BlockN, 8, 1024), Get(q, "warps", d.DecodeAttention.Warps, 1, 32),
+                Get(q, "stages", d.DecodeAttention.Stages, 1, 8), Get(q, "splits", d.DecodeAttention.Splits, 0, 256));
+
+            GemmTiles Gemm(TileFamily family)
+            {
+                var g = Family(family, GemmKeys);
+                var t = d.Gemm(family);
+                return new GemmTiles(
+                    Get(g, "block_m", t.BlockM, 16, 512), Get(g, "block_n", t.BlockN, 8, 1024), Get(g, "block_k", t.BlockK, 16, 1024),
+                    Get(g, "warps", t.Warps, 1, 32), Get(g, "stages", t.Stages, 1, 8), Get(g, "split_k", t.SplitK, 0, 64));
+            }
+
+            var e = Family(TileFamily.Elementwise, ElementwiseKeys);
+            var elementwise = new ElementwiseTiles(Get(e, "threads", d.Elementwise.Threads, 32, 1024));
+
+            var tiles = new ArchTiles(d.Arch, FromSpec: true, prefill, decode,
+                Gemm(TileFamily.GemmDenseDecode), Gemm(TileFamily.GemmDensePrefill),
+                Gemm(TileFamily.GemmInt4Decode), Gemm(TileFamily.GemmInt4Prefill),
+                Gemm(TileFamily.GemmFp8Decode), Gemm(TileFamily.GemmFp8Prefill), elementwise);
+            return ok ? tiles : null;
+        }
+    }
+}

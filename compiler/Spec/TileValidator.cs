@@ -1,0 +1,121 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>
+    /// Static limits on tiles, checked before anything is compiled: MMA shape divisibility, shared memory per block and
+    /// an estimate of registers per thread for the architecture, and divisibility of the model's dimensions.
+    /// </summary>
+    internal static class TileValidator
+    {
+        public static bool Validate(ArchTiles tiles, ModelShape model, QuantizationSpec quantization, KvCacheSpec kv, SpecDiagnosticSink sink)
+        {
+            var arch = tiles.Arch;
+            bool ok = true;
+            string origin = tiles.FromSpec ? "" : $" (default tiles for {arch.Name}; set 'tiles.{arch.Name}' to choose others)";
+
+            void Fail(string id, TileFamily family, string key, string message)
+            {
+                ok = false;
+                string path = $"tiles.{arch.Name}.{family.SpecName()}.{key}";
+                sink.Error(id, $"{arch.Name} {family.SpecName()}: {message}{origin}", tiles.FromSpec ? sink.Map.Get(path) : sink.Map.Get("tiles"));
+            }
+
+            void CheckWarps(TileFamily family, int warps)
+            {
+                if (warps * 32 > arch.MaxThreadsPerBlock)
+                    Fail(SpecDiagnosticIds.OutOfRange, family, "warps", $"{warps} warps is {warps * 32} threads; a block has at most {arch.MaxThreadsPerBlock}");
+            }
+
+            void CheckSharedMemory(TileFamily family, int bytes)
+            {
+                if (bytes > arch.SharedMemoryPerBlockOptIn)
+                    Fail(SpecDiagnosticIds.TileSharedMemory, family, "stages",
+                        $"needs {bytes} bytes of shared memory per block; {arch.Name} ({arch.Example}) allows {arch.SharedMemoryPerBlockOptIn}. Lower stages or the block sizes");
+            }
+
+            void CheckRegisters(TileFamily family, string key, int registers)
+            {
+                if (registers > arch.RegistersPerThreadMax)
+                    Fail(SpecDiagnosticIds.TileRegisters, family, key,
+                        $"needs about {registers} registers per thread (accumulators and fragments); a thread has {arch.RegistersPerThreadMax}. Use more warps or smaller blocks");
+            }
+
+            int d = model.HeadDim;
+            var p = tiles.PrefillAttention;
+            CheckWarps(TileFamily.PrefillAttention, p.Warps);
+            if (p.BlockM % (16 * p.Warps) != 0)
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
+                    $"block_m {p.BlockM} must be a multiple of 16 × warps = {16 * p.Warps}: warps split the query rows and each owns whole 16-row MMA tiles");
+            if (p.BlockN % 16 != 0)
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_n", $"block_n {p.BlockN} must be a multiple of 16 (the MMA's k for P·V)");
+            CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d));
+            CheckRegisters(TileFamily.PrefillAttention, "block_n", p.RegistersPerThread(d));
+
+            var q = tiles.DecodeAttention;
+            CheckWarps(TileFamily.DecodeAttention, q.Warps);
+            if (q.BlockN % 16 != 0)
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.DecodeAttention, "block_n", $"block_n {q.BlockN} must be a multiple of 16");
+            else if (q.BlockN % kv.BlockSize != 0 && kv.BlockSize % q.BlockN != 0)
+                Fail(SpecDiagnosticIds.TileDoesNotDivideShape, TileFamily.DecodeAttention, "block_n",
+                    $"block_n {q.BlockN} and kv_cache.block_size {kv.BlockSize} must divide one another, so a step reads whole pages");
+            int kvBytes = kv.DType.SizeInBytes();
+            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, kvBytes, model.QueryHeadsPerKvHead));
+            CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, model.QueryHeadsPerKvHead));
+
+            foreach (var family in TileFamilies.All.Where(f => f.IsGemm()))
+                ValidateGemm(family, tiles.Gemm(family), model, quantization, Fail, CheckWarps, CheckSharedMemory, CheckRegisters);
+
+            int threads = tiles.Elementwise.Threads;
+            if (threads % 32 != 0 || threads > arch.MaxThreadsPerBlock)
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.Elementwise, "threads", $"threads {threads} must be a multiple of 32, at most {arch.MaxThreadsPerBlock}");
+            return ok;
+        }
+
+        private static void ValidateGemm(TileFamily family, GemmTiles t, ModelShape model, QuantizationSpec quantization,
+            Action<string, TileFamily, string, string> fail, Action<TileFamily, int> checkWarps,
+            Action<TileFamily, int> checkSharedMemory, Action<TileFamily, string, int> checkRegisters)
+        {
+            checkWarps(family, t.Warps);
+            foreach (var (key, value) in new[] { ("block_m", t.BlockM), ("block_n", t.BlockN), ("block_k", t.BlockK) })
+                if (value % 16 != 0)
+                    fail(SpecDiagnosticIds.TileMmaShape, family, key, $"{key} {value} must be a multiple of 16 (mma.sync m16n8k16 with ldmatrix x4)");
+            if (t.BlockM % 16 == 0 && t.BlockN % 16 == 0 && (t.BlockM / 16) * (t.BlockN / 8) % t.Warps != 0)
+                fail(SpecDiagnosticIds.TileMmaShape, family, "warps",
+                    $"the {t.BlockM}×{t.BlockN} tile holds {(t.BlockM / 16) * (t.BlockN / 8)} m16n8 MMA tiles, which {t.Warps} warps cannot share evenly");
+
+            var schemes = TileDefaults.LinearSchemes(model, quantization)
+                .Where(x => TileFamilies.GemmFamily(x.Scheme.Method, false) == family || TileFamilies.GemmFamily(x.Scheme.Method, true) == family)
+                .ToList();
+            bool w8a8 = schemes.Any(x => x.Scheme.Method == QuantMethod.Fp8E4M3 && x.Scheme.ActivationScale != ActivationScaling.None);
+            if (w8a8 && t.BlockK % 32 != 0)
+                fail(SpecDiagnosticIds.TileMmaShape, family, "block_k", $"block_k {t.BlockK} must be a multiple of 32 for FP8 × FP8 (mma m16n8k32)");
+
+            int minGroup = int.MaxValue;
+            foreach (var (module, scheme) in schemes)
+            {
+                int k = model.LinearShape(module).K;
+                if (k % t.BlockK != 0)
+                    fail(SpecDiagnosticIds.TileDoesNotDivideShape, family, "block_k",
+                        $"block_k {t.BlockK} does not divide K = {k} of {module.SpecName()}; use a block_k that divides every K of this family");
+                else if (t.SplitK > 0 && k % (t.BlockK * t.SplitK) != 0)
+                    fail(SpecDiagnosticIds.TileDoesNotDivideShape, family, "split_k",
+                        $"split_k {t.SplitK} × block_k {t.BlockK} does not divide K = {k} of {module.SpecName()}; each split must take whole K steps");
+                if (scheme.Method == QuantMethod.Int4)
+                {
+                    int g = scheme.GroupSizeFor(k);
+                    minGroup = Math.Min(minGroup, g);
+                    if (t.BlockK % g != 0 && g % t.BlockK != 0)
+                        fail(SpecDiagnosticIds.TileDoesNotDivideShape, family, "block_k",
+                            $"block_k {t.BlockK} and group_size {g} of {module.SpecName()} must divide one another, so each K step sees whole scale groups");
+                }
+            }
+            int activationBytes = w8a8 ? 1 : 2;
+            checkSharedMemory(family, t.SharedMemoryBytes(family, activationBytes, minGroup == int.MaxValue ? 128 : minGroup));
+            checkRegisters(family, "block_n", t.RegistersPerThread());
+        }
+    }
+}

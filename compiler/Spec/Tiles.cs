@@ -1,0 +1,138 @@
+using System;
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Spec
+{
+    /// <summary>The kernel families whose launch shape the spec's `tiles:` section sets, by their spec key.</summary>
+    public enum TileFamily
+    {
+        PrefillAttention,
+        DecodeAttention,
+        GemmDenseDecode,
+        GemmDensePrefill,
+        GemmInt4Decode,
+        GemmInt4Prefill,
+        GemmFp8Decode,
+        GemmFp8Prefill,
+        Elementwise,
+    }
+
+    public static class TileFamilies
+    {
+        public static readonly TileFamily[] All = (TileFamily[])Enum.GetValues(typeof(TileFamily));
+
+        public static string SpecName(this TileFamily family) => family switch
+        {
+            TileFamily.PrefillAttention => "prefill_attention",
+            TileFamily.DecodeAttention => "decode_attention",
+            TileFamily.GemmDenseDecode => "gemm_dense_decode",
+            TileFamily.GemmDensePrefill => "gemm_dense_prefill",
+            TileFamily.GemmInt4Decode => "gemm_int4_decode",
+            TileFamily.GemmInt4Prefill => "gemm_int4_prefill",
+            TileFamily.GemmFp8Decode => "gemm_fp8_decode",
+            TileFamily.GemmFp8Prefill => "gemm_fp8_prefill",
+            TileFamily.Elementwise => "elementwise",
+            _ => throw new ArgumentOutOfRangeException(nameof(family)),
+        };
+
+        public static bool IsGemm(this TileFamily family) =>
+            family is not (TileFamily.PrefillAttention or TileFamily.DecodeAttention or TileFamily.Elementwise);
+
+        /// <summary>The GEMM family that runs a scheme in a phase (decode: M ≤ max_num_seqs; prefill: large M).</summary>
+        public static TileFamily GemmFamily(QuantMethod method, bool prefill) => method switch
+        {
+            QuantMethod.Int4 => prefill ? TileFamily.GemmInt4Prefill : TileFamily.GemmInt4Decode,
+            QuantMethod.Fp8E4M3 => prefill ? TileFamily.GemmFp8Prefill : TileFamily.GemmFp8Decode,
+            _ => prefill ? TileFamily.GemmDensePrefill : TileFamily.GemmDenseDecode,
+        };
+    }
+
+    /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async stages.</summary>
+    public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages)
+    {
+        /// <summary>Q tile plus <see cref="Stages"/> K and V tiles, all in the activation dtype.</summary>
+        public int SharedMemoryBytes(int headDim) => (BlockM * headDim + Stages * 2 * BlockN * headDim) * 2;
+
+        /// <summary>Per thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and softmax state.</summary>
+        public int RegistersPerThread(int headDim)
+        {
+            int rowsPerWarp = BlockM / Warps;
+            return rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32 + 32;
+        }
+    }
+
+    /// <summary>Paged decode attention (flash-decoding): KV tokens per step, warps, stages, context splits (0 = chosen per batch).</summary>
+    public sealed record DecodeAttentionTiles(int BlockN, int Warps, int Stages, int Splits)
+    {
+        /// <summary>Stages of K and V tiles in the cache dtype, plus the query group in fp32 and one score row per query head.</summary>
+        public int SharedMemoryBytes(int headDim, int kvBytes, int queryHeadsPerKvHead) =>
+            Stages * 2 * BlockN * headDim * kvBytes + queryHeadsPerKvHead * (headDim + BlockN) * 4;
+
+        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) =>
+            queryHeadsPerKvHead * headDim / (Warps * 32) * 2 + 48;
+    }
+
+    /// <summary>A tiled GEMM: output tile BlockM×BlockN, K step BlockK, warps, cp.async stages, split-K (0 = chosen per shape).</summary>
+    public sealed record GemmTiles(int BlockM, int BlockN, int BlockK, int Warps, int Stages, int SplitK)
+    {
+        /// <summary>
+        /// Bytes per pipeline stage of the A (activation) and B (weight) tiles; INT4 adds one row of scales (and zeros)
+        /// per group the K step touches.
+        /// </summary>
+        public int SharedMemoryBytes(TileFamily family, int activationBytes, int groupSize)
+        {
+            int a = BlockM * BlockK * activationBytes;
+            int stage = family switch
+            {
+                TileFamily.GemmInt4Decode or TileFamily.GemmInt4Prefill =>
+                    a + BlockK * BlockN / 2 + Math.Max(1, BlockK / Math.Max(1, groupSize)) * BlockN * 4,
+                TileFamily.GemmFp8Decode or TileFamily.GemmFp8Prefill => a + BlockK * BlockN,
+                _ => a + BlockK * BlockN * 2,
+            };
+            return Stages * stage;
+        }
+
+        /// <summary>The fp32 accumulator tile spread over the CTA's threads, plus double-buffered fragments and addressing.</summary>
+        public int RegistersPerThread() => BlockM * BlockN / (Warps * 32) + 64;
+    }
+
+    /// <summary>Row-wise elementwise kernels (norms, RoPE, SwiGLU, gathers): threads per block.</summary>
+    public sealed record ElementwiseTiles(int Threads);
+
+    /// <summary>All tile choices for one architecture; <see cref="FromSpec"/> says whether the spec named it or the defaults filled it.</summary>
+    public sealed record ArchTiles(
+        GpuArch Arch,
+        bool FromSpec,
+        PrefillAttentionTiles PrefillAttention,
+        DecodeAttentionTiles DecodeAttention,
+        GemmTiles GemmDenseDecode,
+        GemmTiles GemmDensePrefill,
+        GemmTiles GemmInt4Decode,
+        GemmTiles GemmInt4Prefill,
+        GemmTiles GemmFp8Decode,
+        GemmTiles GemmFp8Prefill,
+        ElementwiseTiles Elementwise)
+    {
+        public GemmTiles Gemm(TileFamily family) => family switch
+        {
+            TileFamily.GemmDenseDecode => GemmDenseDecode,
+            TileFamily.GemmDensePrefill => GemmDensePrefill,
+            TileFamily.GemmInt4Decode => GemmInt4Decode,
+            TileFamily.GemmInt4Prefill => GemmInt4Prefill,
+            TileFamily.GemmFp8Decode => GemmFp8Decode,
+            TileFamily.GemmFp8Prefill => GemmFp8Prefill,
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a GEMM family"),
+        };
+    }
+
+    /// <summary>`tiles:` for every known architecture (spec entries first, defaults for the rest).</summary>
+    public sealed record TileTable(EquatableArray<ArchTiles> Archs)
+    {
+        public ArchTiles For(GpuArch arch)
+        {
+            foreach (var tiles in Archs)
+                if (tiles.Arch.Name == arch.Name) return tiles;
+            throw new ArgumentException("no tiles for " + arch.Name, nameof(arch));
+        }
+    }
+}

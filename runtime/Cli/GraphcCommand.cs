@@ -1,0 +1,79 @@
+using System;
+using System.CommandLine;
+using System.IO;
+using System.Linq;
+using GraphCompiler.Models;
+using Spectre.Console;
+
+namespace GraphCompiler.Runtime.Cli
+{
+    /// <summary>The graphc command line: validate, plan, emit, compile, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    public static class GraphcCommand
+    {
+        public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+
+        public static int Run(string[] args, TextWriter output, TextWriter error)
+        {
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(output),
+                Ansi = output == Console.Out ? AnsiSupport.Detect : AnsiSupport.No,
+                ColorSystem = output == Console.Out ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            });
+            if (output != Console.Out || Console.IsOutputRedirected) console.Profile.Width = 120;
+            var root = Build(console, output);
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var e in parse.Errors) error.WriteLine("graphc: " + e.Message);
+                error.WriteLine("Run 'graphc --help' for usage.");
+                return ExitCodes.Usage;
+            }
+            try
+            {
+                return parse.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            }
+            catch (CliException e)
+            {
+                error.WriteLine("graphc: " + e.Message);
+                return e.ExitCode;
+            }
+        }
+
+        private static RootCommand Build(IAnsiConsole console, TextWriter output)
+        {
+            var spec = new Argument<string>("spec") { Description = "a spec file (specs/llama2-70b.yaml) or the name of a built-in spec (llama2-70b)" };
+            var arch = new Option<string>("--arch") { Description = "sm_80, sm_86, sm_89, sm_90, sm_90a or all", DefaultValueFactory = _ => "sm_90" };
+
+            var validate = new Command("validate", "Check a spec and print every problem with its file:line:col") { spec };
+            validate.SetAction(r => ValidateCommand.Run(r.GetValue(spec)!, console));
+
+            var gpuMemory = new Option<string?>("--gpu-memory") { Description = "the GPU's memory, e.g. 16GiB (the budget is gpu_memory_utilization of it)" };
+            var maxSeqLen = new Option<int?>("--max-seq-len") { Description = "plan for this max_seq_len instead of the spec's" };
+            var pcie = new Option<double>("--pcie-gbps") { Description = "host-to-device bandwidth for streaming estimates, GB/s", DefaultValueFactory = _ => 25.0 };
+            var json = new Option<bool>("--json") { Description = "print the plan as JSON" };
+            var plan = new Command("plan", "How much memory the model needs, and whether and how it fits a budget") { spec, gpuMemory, maxSeqLen, pcie, json };
+            plan.SetAction(r => PlanCommand.Run(r.GetValue(spec)!, r.GetValue(gpuMemory), r.GetValue(maxSeqLen), r.GetValue(pcie), r.GetValue(json), console, output));
+
+            var outDir = new Option<string>("--out") { Description = "folder for the .cu files", Required = true };
+            var emit = new Command("emit", "Write every emitted kernel as a .cu file") { spec, arch, outDir };
+            emit.SetAction(r => EmitCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, r.GetValue(outDir)!, console));
+
+            var compile = new Command("compile", "Compile every emitted kernel with NVRTC (no GPU needed)") { spec, arch };
+            compile.SetAction(r => CompileCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, console));
+
+            var specs = new Command("specs", "List the specs compiled into graphc at build time");
+            specs.SetAction(_ =>
+            {
+                foreach (var e in SpecCatalog.All)
+                    console.MarkupLine($"{Markup.Escape(e.Name),-20} specs/{Markup.Escape(e.File)}  (kernels baked for {string.Join(", ", new[] { "sm_80", "sm_86", "sm_89", "sm_90" }.Where(a => e.BakedKernels(a) != null))})");
+                return ExitCodes.Ok;
+            });
+
+            return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
+            {
+                validate, plan, emit, compile, specs,
+            };
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using System.IO;
+using System.Linq;
+using GraphCompiler.Compilation;
+using GraphCompiler.Models;
+using GraphCompiler.Spec;
+using Spectre.Console;
+
+namespace GraphCompiler.Runtime.Cli
+{
+    /// <summary>Resolves a SPEC argument (a YAML path, or the name of a spec compiled into graphc) and compiles it.</summary>
+    internal static class SpecLoader
+    {
+        public static (string Path, string Text) Read(string spec)
+        {
+            if (File.Exists(spec)) return (spec, File.ReadAllText(spec));
+            var builtIn = SpecCatalog.All.FirstOrDefault(e => e.Name == spec);
+            if (builtIn != null) return ("specs/" + builtIn.File, builtIn.Yaml);
+            if (Directory.Exists(spec))
+                throw new CliException(ExitCodes.Usage, $"'{spec}' is a folder; give a spec file such as {Path.Combine(spec, "llama2-70b.yaml")}");
+            throw new CliException(ExitCodes.Usage,
+                $"no spec file '{spec}', and no built-in spec of that name. Built-in specs: {string.Join(", ", SpecCatalog.All.Select(e => e.Name))}");
+        }
+
+        /// <summary>Compiles the spec; prints its diagnostics (warnings too) and throws a spec error when it has errors.</summary>
+        public static CompiledModel Compile(string spec, IAnsiConsole console)
+        {
+            var (path, text) = Read(spec);
+            var (parse, model) = ModelCompiler.Compile(path, text);
+            Print(parse, console);
+            if (model is null)
+                throw new CliException(ExitCodes.SpecError, $"{path}: {parse.Diagnostics.Count(d => d.IsError)} error(s); nothing was compiled");
+            return model;
+        }
+
+        public static void Print(SpecParseResult parse, IAnsiConsole console)
+        {
+            foreach (var d in parse.Diagnostics)
+                console.MarkupLine((d.IsError ? "[red]" : "[yellow]") + Markup.Escape(d.ToString()) + "[/]");
+        }
+    }
+}
