@@ -79,21 +79,24 @@ namespace GraphCompiler.Graph
     }
 
     /// <summary>FlashAttention-2 over the ragged prompt tokens (causal, GQA), with RoPE in its prologue and the KV-cache write fused.</summary>
+    /// <remarks>With <paramref name="WriteFp8"/> the output is FP8 with a per-token scale, for a W8A8 o_proj.</remarks>
     public sealed record PrefillAttentionKernel(
-        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta)
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta, bool WriteFp8)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.PrefillAttention;
-        public override string Summary => $"prefill attention (RoPE + KV write + FA2) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}";
+        public override string Summary => $"prefill attention (RoPE + KV write + FA2) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}"
+            + (WriteFp8 ? " → FP8 per-token" : "");
     }
 
     /// <summary>Paged decode attention (flash-decoding split-K), GQA-grouped, with the new token's K/V written first.</summary>
     public sealed record DecodeAttentionKernel(
-        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize)
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, bool WithRope, bool WriteFp8)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.DecodeAttention;
-        public override string Summary => $"decode attention (KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}";
+        public override string Summary => $"decode attention ({(WithRope ? "RoPE + " : "")}KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}"
+            + (WriteFp8 ? " → FP8 per-token" : "");
     }
 
     /// <summary>An activation buffer of the step workspace; rows scale with the step's tokens (T) or sequences (S).</summary>

@@ -185,14 +185,18 @@ namespace GraphCompiler.Graph
             private PlannedLaunch AttentionLaunch(EquatableArray<GraphOp> ops, int i, Phase phase, bool withRope)
             {
                 var kv = _spec.KvCache;
-                var fused = Enumerable.Range(i, withRope ? 3 : 2).Select(j => ops[j]).ToArray();
-                string suffix = $"h{_m.NumAttentionHeads}_kv{_m.NumKeyValueHeads}_d{_m.HeadDim}_{kv.DType.SpecName()}_b{kv.BlockSize}";
+                int count = withRope ? 3 : 2;
+                var fused = Enumerable.Range(i, count).Select(j => ops[j]).ToArray();
+                var attention = fused[count - 1];
+                bool fp8 = ConsumersOf(ops, i + count - 1, attention.Outputs[0]).Any(NeedsFp8Input);
+                string name = $"{(phase == Phase.Prefill ? "prefill" : "decode")}_attention_h{_m.NumAttentionHeads}_kv{_m.NumKeyValueHeads}_d{_m.HeadDim}_{kv.DType.SpecName()}_b{kv.BlockSize}"
+                    + (phase == Phase.Decode && withRope ? "_rope" : "") + (fp8 ? "_fp8" : "");
                 FusedKernel k = phase == Phase.Prefill
-                    ? new PrefillAttentionKernel("prefill_attention_" + suffix, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta)
-                    : new DecodeAttentionKernel("decode_attention_" + suffix, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize);
+                    ? new PrefillAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta, fp8)
+                    : new DecodeAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, withRope, fp8);
                 Add(k);
                 var reads = withRope ? new[] { Use("qkv"), Use("positions") } : new[] { Use("qkv") };
-                return Launch(k, fused, reads, new[] { Use("attn_out") });
+                return Launch(k, fused, reads, fp8 ? Fp8Outputs(attention.Outputs[0]) : new[] { Use(attention.Outputs[0]) });
             }
 
             private PlannedLaunch RopeLaunch(GraphOp op)

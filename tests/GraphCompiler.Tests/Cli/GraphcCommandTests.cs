@@ -1,0 +1,133 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.Json;
+using GraphCompiler.Runtime.Cli;
+
+namespace GraphCompiler.Tests.Cli
+{
+    public class GraphcCommandTests
+    {
+        private static (int Code, string Out, string Err) Run(params string[] args)
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int code = GraphcCommand.Run(args, output, error);
+            return (code, output.ToString(), error.ToString());
+        }
+
+        private static string WriteSpec(string text)
+        {
+            string path = Path.Combine(Path.GetTempPath(), "graphc-test-" + Guid.NewGuid().ToString("N") + ".yaml");
+            File.WriteAllText(path, text);
+            return path;
+        }
+
+        [Fact]
+        public void Validate_accepts_a_shipped_spec_with_exit_code_0()
+        {
+            var (code, output, _) = Run("validate", TestSpecs.PathOf("llama2-70b"));
+            Assert.Equal(ExitCodes.Ok, code);
+            Assert.Contains("valid", output);
+            Assert.Contains("80 layers", output);
+        }
+
+        [Fact]
+        public void Validate_prints_each_error_as_file_line_col_and_exits_1()
+        {
+            string yaml = TestSpecs.Minimal.Replace("num_key_value_heads: 2", "num_key_value_heads: 3");
+            string path = WriteSpec(yaml);
+            var (code, output, _) = Run("validate", path);
+            Assert.Equal(ExitCodes.SpecError, code);
+            Assert.Contains($"{path}:{TestSpecs.LineOf(yaml, "num_key_value_heads")}:24: error GC0011:", output);
+            Assert.DoesNotContain("   at ", output);
+        }
+
+        [Fact]
+        public void Usage_errors_exit_2_without_a_stack_trace()
+        {
+            var (code, _, error) = Run("plan", TestSpecs.PathOf("llama2-70b"), "--gpu-memroy", "16GiB");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("--gpu-memroy", error);
+            var missing = Run("plan", "no/such/spec.yaml");
+            Assert.Equal(ExitCodes.Usage, missing.Code);
+            Assert.Contains("no spec file", missing.Err);
+            Assert.Contains("llama2-70b", missing.Err);   // lists the built-in specs
+            var badSize = Run("plan", TestSpecs.PathOf("llama2-70b"), "--gpu-memory", "lots");
+            Assert.Equal(ExitCodes.Usage, badSize.Code);
+            Assert.DoesNotContain("   at ", badSize.Err);
+        }
+
+        [Fact]
+        public void Plan_json_for_70b_in_16GiB_says_it_does_not_fit_and_how_much_must_stream()
+        {
+            var (code, output, _) = Run("plan", TestSpecs.PathOf("llama2-70b"), "--gpu-memory", "16GiB", "--json");
+            Assert.Equal(ExitCodes.Ok, code);
+            using var json = JsonDocument.Parse(output);
+            var root = json.RootElement;
+            Assert.Equal(42_203_234_304L, root.GetProperty("weights_bytes").GetProperty("total").GetInt64());
+            Assert.Equal(524_288_000L, root.GetProperty("weights_bytes").GetProperty("components").GetProperty("lm_head").GetInt64());
+            Assert.Equal(163_840L, root.GetProperty("kv_bytes_per_token").GetInt64());
+            Assert.True(root.GetProperty("workspace_bytes").GetInt64() > 0);
+            Assert.Equal((long)((16L << 30) * 0.9), root.GetProperty("budget_bytes").GetInt64());
+            Assert.False(root.GetProperty("fits").GetBoolean());
+            Assert.True(root.GetProperty("stream_bytes").GetInt64() > 25L << 30);
+            Assert.True(root.GetProperty("max_kv_tokens").GetInt64() >= 4096);
+        }
+
+        [Fact]
+        public void Plan_table_explains_the_verdict_and_a_built_in_spec_name_works_as_well_as_a_path()
+        {
+            var (code, output, _) = Run("plan", "llama2-70b", "--gpu-memory", "80GiB");
+            Assert.Equal(ExitCodes.Ok, code);
+            Assert.Contains("Fits.", output);
+            Assert.Contains("KV tokens", output);
+            var streamed = Run("plan", "llama2-70b", "--gpu-memory", "16GiB");
+            Assert.Contains("Does not fit resident", streamed.Out);
+            Assert.Contains("ms per decode step", streamed.Out);
+        }
+
+        [Fact]
+        public void Plan_max_seq_len_override_changes_the_kv_reserved_per_sequence()
+        {
+            var a = JsonDocument.Parse(Run("plan", "llama2-70b", "--gpu-memory", "80GiB", "--json").Out).RootElement;
+            var b = JsonDocument.Parse(Run("plan", "llama2-70b", "--gpu-memory", "80GiB", "--json", "--max-seq-len", "1024").Out).RootElement;
+            Assert.Equal(1024, b.GetProperty("max_seq_len").GetInt32());
+            Assert.Equal(a.GetProperty("max_kv_tokens").GetInt64(), b.GetProperty("max_kv_tokens").GetInt64());
+            Assert.Equal(a.GetProperty("max_kv_tokens").GetInt64() / 4096, a.GetProperty("max_concurrent_sequences").GetInt64());
+            Assert.Equal(b.GetProperty("max_kv_tokens").GetInt64() / 1024, b.GetProperty("max_concurrent_sequences").GetInt64());
+            Assert.Equal(ExitCodes.Usage, Run("plan", "llama2-70b", "--max-seq-len", "999999").Code);
+        }
+
+        [Fact]
+        public void Emit_writes_one_cu_file_per_emitted_kernel()
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "graphc-emit-" + Guid.NewGuid().ToString("N"));
+            var (code, output, _) = Run("emit", "small-llama", "--arch", "sm_80", "--out", dir);
+            Assert.Equal(ExitCodes.Ok, code);
+            var files = Directory.GetFiles(dir, "*.cu").Select(Path.GetFileName).ToList();
+            Assert.Contains("rmsnorm_h256.cu", files);
+            Assert.Contains("rope_h4_kv2_d64.cu", files);
+            Assert.Contains("pending", output);
+            Directory.Delete(dir, true);
+        }
+
+        [Fact]
+        public void Unknown_arch_is_a_usage_error_that_lists_the_known_ones()
+        {
+            var (code, _, error) = Run("emit", "small-llama", "--arch", "sm_75", "--out", Path.GetTempPath());
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("sm_80", error);
+        }
+
+        [Kernels.NvrtcTheory]
+        [InlineData("all")]
+        public void Compile_builds_every_kernel_of_a_shipped_spec(string arch)
+        {
+            var (code, output, error) = Run("compile", "llama2-70b", "--arch", arch);
+            Assert.True(code == ExitCodes.Ok, output + error);
+            Assert.Contains("NVRTC", output);
+            Assert.DoesNotContain("FAILED", output);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using System.Linq;
+using GraphCompiler.Kernels;
+using GraphCompiler.Runtime.Nvrtc;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tests.Kernels
+{
+    /// <summary>Every kernel of every shipped spec compiles with NVRTC for every known architecture, with no GPU and no toolkit headers.</summary>
+    public class NvrtcCompileTests
+    {
+        public static TheoryData<string, string> SpecsAndArchs()
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var spec in TestSpecs.Shipped)
+                foreach (var arch in GpuArch.All)
+                    data.Add(spec, arch.Name);
+            return data;
+        }
+
+        [NvrtcTheory]
+        [MemberData(nameof(SpecsAndArchs))]
+        public void Every_emitted_kernel_compiles_to_a_cubin(string spec, string arch)
+        {
+            var kernels = TestSpecs.Compile(spec).KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
+            Assert.NotEmpty(kernels);
+            var failures = kernels.AsParallel().Select(k => NvrtcCompiler.Compile(k, arch)).Where(r => !r.Succeeded)
+                .Select(r => $"{r.Name}:\n{string.Join("\n", r.OffendingLines)}\n{r.Log}").ToList();
+            Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+        }
+
+        [NvrtcTheory]
+        [InlineData("sm_90")]
+        public void A_compile_error_reports_the_offending_emitted_line(string arch)
+        {
+            var good = TestSpecs.Compile("small-llama").KernelsFor(GpuArch.Sm90).First(k => k.IsEmitted);
+            var broken = good with { Source = good.Source!.Replace("const int t = blockIdx.x;", "const int t = blockIdx.x + undefined_symbol;") };
+            var result = NvrtcCompiler.Compile(broken, arch);
+            Assert.False(result.Succeeded);
+            Assert.Contains("undefined_symbol", result.Log);
+            var line = Assert.Single(result.OffendingLines);
+            int number = broken.Source!.Split('\n').ToList().FindIndex(l => l.Contains("undefined_symbol")) + 1;
+            Assert.StartsWith(number.ToString().PadLeft(5) + " | ", line);
+        }
+
+        [NvrtcTheory]
+        [InlineData(80)]
+        [InlineData(90)]
+        public void Nvrtc_can_target_the_architectures_the_specs_tile_for(int cc)
+        {
+            Assert.Contains(cc, NvrtcCompiler.SupportedArchs());
+        }
+    }
+}
