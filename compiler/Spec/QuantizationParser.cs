@@ -8,7 +8,7 @@ namespace GraphCompiler.Spec
 {
     /// <summary>
     /// Reads `quantization:` and resolves it to one scheme per module per layer. The rule, as specs/README.md states it:
-    /// `default` fills every decoder-layer linear module; embed_tokens and lm_head start in the activation dtype;
+    /// with no `quantization` section every weight is in the activation dtype; otherwise `default` fills every decoder-layer linear module; embed_tokens and lm_head start in the activation dtype;
     /// overrides then apply in file order, a later one replacing an earlier one where both name the same layer and module;
     /// a decoder-layer module left without a scheme is an error; with tie_word_embeddings, lm_head is embed_tokens.
     /// </summary>
@@ -54,6 +54,14 @@ namespace GraphCompiler.Spec
 
             var section = sink.Mapping(node, "quantization", SectionKeys);
             SpecLocation sectionAt = section?.Node.Location ?? SpecLocation.StartOf(sink.Map.FilePath);
+            if (node is null || node is YamlScalarNode { IsNull: true })
+            {
+                // No quantization section: every weight in the activation dtype.
+                var dense = new WrittenScheme(activation, sectionAt, sectionAt);
+                for (int l = 0; l < layers; l++)
+                    for (int m = 0; m < ModuleKinds.LayerLinears.Length; m++)
+                        layerSlots[l, m] = dense;
+            }
             if (section != null)
             {
                 var defaultNode = section.Value("default");
