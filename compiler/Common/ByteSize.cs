@@ -18,7 +18,7 @@ namespace GraphCompiler.Common
         {
             bytes = 0;
             var s = text.Trim();
-            long factor = 1;
+            long factor = 0;
             foreach (var (suffix, f) in Units)
             {
                 if (s.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
@@ -28,6 +28,8 @@ namespace GraphCompiler.Common
                     break;
                 }
             }
+            // A bare number is refused: "16" is far more likely a forgotten "GiB" than sixteen bytes.
+            if (factor == 0) return false;
             if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)) return false;
             if (double.IsNaN(value) || value <= 0 || value * factor > long.MaxValue / 2) return false;
             bytes = (long)Math.Round(value * factor);

@@ -77,6 +77,7 @@ namespace GraphCompiler.Spec
                 ok &= ReadOverrides(sink, section, model, layerSlots, ref embed, ref lmHead);
             }
 
+            if (!ok) return null;
             var gaps = new List<string>();
             for (int m = 0; m < ModuleKinds.LayerLinears.Length; m++)
             {
@@ -90,7 +91,6 @@ namespace GraphCompiler.Spec
                     sectionAt);
                 return null;
             }
-            if (!ok) return null;
 
             var embedScheme = embed?.Scheme ?? activation;
             if (model.TieWordEmbeddings)
@@ -108,10 +108,18 @@ namespace GraphCompiler.Spec
             ok &= CheckModule(sink, ModuleKind.EmbedTokens, embed, model);
             ok &= CheckModule(sink, ModuleKind.LmHead, lmHead, model);
             var checkedWritten = new HashSet<(WrittenScheme, ModuleKind)>();
+            var failed = new HashSet<WrittenScheme>();
             for (int l = 0; l < layers; l++)
                 for (int m = 0; m < ModuleKinds.LayerLinears.Length; m++)
-                    if (checkedWritten.Add((layerSlots[l, m]!, ModuleKinds.LayerLinears[m])))
-                        ok &= CheckModule(sink, ModuleKinds.LayerLinears[m], layerSlots[l, m], model);
+                {
+                    var written = layerSlots[l, m]!;
+                    if (!failed.Contains(written) && checkedWritten.Add((written, ModuleKinds.LayerLinears[m]))
+                        && !CheckModule(sink, ModuleKinds.LayerLinears[m], written, model))
+                    {
+                        ok = false;
+                        failed.Add(written);   // one report per written scheme, not one per module it covers
+                    }
+                }
             if (!ok) return null;
 
             var layerSchemes = new List<LayerQuantization>(layers);
@@ -300,10 +308,17 @@ namespace GraphCompiler.Spec
             {
                 var (k, n) = model.LinearShape(module);
                 int g = scheme.GroupSizeFor(k);
-                if (k % g != 0 || k % 8 != 0 || n % 8 != 0)
+                if (n % 8 != 0)
                 {
                     sink.Error(SpecDiagnosticIds.GroupSizeDoesNotDivideK,
-                        $"{module.SpecName()} has K = {k} input features and N = {n} outputs; int4 needs K divisible by group_size {g} and by 8, and N divisible by 8. Use a group_size that divides {k}, or -1",
+                        $"{module.SpecName()} has N = {n} outputs; int4 packs 8 output columns per 32-bit word, so N must be divisible by 8. Keep {module.SpecName()} in {model.DType.SpecName()} or fp8_e4m3",
+                        written.At);
+                    return false;
+                }
+                if (k % g != 0 || k % 8 != 0)
+                {
+                    sink.Error(SpecDiagnosticIds.GroupSizeDoesNotDivideK,
+                        $"{module.SpecName()} has K = {k} input features; int4 needs K divisible by group_size {g} and by 8. Use a group_size that divides {k}, or -1",
                         written.GroupSizeAt);
                     return false;
                 }
@@ -373,6 +388,11 @@ namespace GraphCompiler.Spec
                     continue;
                 }
                 for (int l = from; l <= to; l++) result.Add(l);
+            }
+            if (ok && result.Count == 0)
+            {
+                sink.Error(SpecDiagnosticIds.BadLayerRange, $"'{path}' names no layers; write 'all', a layer number or a range like 0-{layers - 1}", node.Location);
+                return null;
             }
             return ok ? result.ToList() : null;
         }

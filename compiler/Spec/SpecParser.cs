@@ -152,12 +152,13 @@ namespace GraphCompiler.Spec
         {
             if (m is null) return null;
             bool ok = true;
-            string architecture = m.String("architecture") ?? m.String("model_type") ?? "llama";
-            if (architecture != "llama")
+            string architecture = m.String("architecture") ?? "llama";
+            foreach (var key in new[] { "architecture", "model_type" })
             {
+                string? value = m.String(key);
+                if (value is null || value == "llama") continue;
                 sink.Error(SpecDiagnosticIds.UnsupportedArchitecture,
-                    $"architecture '{architecture}' is not supported; supported: llama (Llama, Llama-2 and Llama-compatible models)",
-                    m.Has("architecture") ? m.ValueLocation("architecture") : m.ValueLocation("model_type"));
+                    $"{key} '{value}' is not supported; supported: llama (Llama, Llama-2 and Llama-compatible models)", m.ValueLocation(key));
                 ok = false;
             }
             ok &= CheckFixed(sink, m, "hidden_act", "silu", "Llama's MLP uses SiLU (SwiGLU)");
@@ -223,7 +224,7 @@ namespace GraphCompiler.Spec
             var activation = model?.DType ?? DType.F16;
             if (kv is null) return new KvCacheSpec(activation, 16, KvScaleGranularity.PerLayer);
             var dtype = kv.Has("dtype") ? kv.Choice("dtype", KvDTypes) : activation;
-            int? blockSize = kv.Has("block_size") ? kv.Int("block_size", 1, 1024) : 16;
+            int? blockSize = kv.Has("block_size") ? kv.Int("block_size", int.MinValue, int.MaxValue) : 16;
             if (blockSize is int b && (b < 8 || b > 256 || (b & (b - 1)) != 0))
             {
                 sink.Error(SpecDiagnosticIds.OutOfRange, $"'kv_cache.block_size' is {b}; allowed: 8, 16, 32, 64, 128 or 256 tokens per page",

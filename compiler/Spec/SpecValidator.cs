@@ -27,13 +27,13 @@ namespace GraphCompiler.Spec
             {
                 sink.Error(SpecDiagnosticIds.UnsupportedHeadDim,
                     $"head_dim = hidden_size / num_attention_heads = {model.HeadDim}; the attention kernels support head_dim {string.Join(" or ", SupportedHeadDims)}",
-                    "model.num_attention_heads");
+                    sink.Map.Contains("model.head_dim") ? "model.head_dim" : "model.num_attention_heads");
                 ok = false;
             }
-            if (model.IntermediateSize % 8 != 0)
+            if (model.IntermediateSize % 16 != 0)
             {
                 sink.Error(SpecDiagnosticIds.OutOfRange,
-                    $"intermediate_size {model.IntermediateSize} must be divisible by 8: kernels move activations in 16-byte vectors of 8 elements",
+                    $"intermediate_size {model.IntermediateSize} must be divisible by 16: it is the K of down_proj, and GEMM K steps are multiples of the MMA's k = 16",
                     "model.intermediate_size");
                 ok = false;
             }

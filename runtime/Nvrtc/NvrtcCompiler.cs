@@ -5,6 +5,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
+using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Kernels;
 
 namespace GraphCompiler.Runtime.Nvrtc

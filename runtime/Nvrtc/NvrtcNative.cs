@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using GraphCompiler.Runtime.Cuda;
 
 namespace GraphCompiler.Runtime.Nvrtc
 {

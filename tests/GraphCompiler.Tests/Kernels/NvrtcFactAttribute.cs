@@ -1,4 +1,5 @@
 using System;
+using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Nvrtc;
 
 namespace GraphCompiler.Tests.Kernels

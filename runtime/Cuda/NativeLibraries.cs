@@ -4,7 +4,7 @@ using System.IO;
 using System.Reflection;
 using System.Runtime.InteropServices;
 
-namespace GraphCompiler.Runtime.Nvrtc
+namespace GraphCompiler.Runtime.Cuda
 {
     /// <summary>
     /// Finds the CUDA libraries the runtime binds: first the path in the library's environment variable, then the
