@@ -31,6 +31,10 @@ namespace GraphCompiler.Compilation
         /// <summary>One dequantization kernel per distinct quantized (scheme, K, N): for reference checks and large-M fallbacks.</summary>
         public IReadOnlyList<WeightDequantKernel> DequantKernels { get; }
 
+        /// <summary>The kernel descriptor of that name: a kernel of the plan or a dequantization kernel.</summary>
+        public FusedKernel Kernel(string name) =>
+            Plan.Kernels.Concat(DequantKernels).FirstOrDefault(k => k.Name == name) ?? throw new System.ArgumentException("no kernel named " + name, nameof(name));
+
         /// <summary>Every kernel of the plan, then the dequantization kernels, emitted for <paramref name="arch"/> with its tiles.</summary>
         public IReadOnlyList<KernelSource> KernelsFor(GpuArch arch)
         {

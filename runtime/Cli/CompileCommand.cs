@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using System.Threading.Tasks;
+using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Nvrtc;
 using Spectre.Console;
 
@@ -11,7 +12,7 @@ namespace GraphCompiler.Runtime.Cli
     /// <summary>graphc compile SPEC --arch A: NVRTC-compiles every emitted kernel (no GPU needed) and reports each one.</summary>
     internal static class CompileCommand
     {
-        public static int Run(string spec, string arch, IAnsiConsole console)
+        public static int Run(string spec, string arch, bool fillCache, IAnsiConsole console)
         {
             var archs = ArchOption.Parse(arch);
             var model = SpecLoader.Compile(spec, console);
@@ -24,18 +25,28 @@ namespace GraphCompiler.Runtime.Cli
             {
                 throw new CliException(ExitCodes.Failure, e.Message);
             }
-            console.MarkupLine($"NVRTC {version.Major}.{version.Minor}");
+            var cache = fillCache ? KernelCache.Default() : null;
+            console.MarkupLine($"NVRTC {version.Major}.{version.Minor}" + (cache != null ? $"; CUBINs cached in {Markup.Escape(cache.Folder)}" : ""));
+            cache?.RemoveStaleTemporaries();
             int failed = 0;
             foreach (var (tiles, target) in archs)
             {
                 var kernels = model.KernelsFor(tiles);
                 var results = new ConcurrentDictionary<string, (KernelCompilation Result, double Seconds)>();
+                var fromCache = new ConcurrentDictionary<string, bool>();
                 try
                 {
                     Parallel.ForEach(kernels.Where(k => k.IsEmitted), k =>
                     {
                         var clock = Stopwatch.StartNew();
-                        results[k.Name] = (NvrtcCompiler.Compile(k, target), clock.Elapsed.TotalSeconds);
+                        KernelCompilation result;
+                        if (cache != null)
+                        {
+                            (result, bool cached) = cache.GetOrCompile(k, target);
+                            fromCache[k.Name] = cached;
+                        }
+                        else result = NvrtcCompiler.Compile(k, target);
+                        results[k.Name] = (result, clock.Elapsed.TotalSeconds);
                     });
                 }
                 catch (System.AggregateException e) when (e.InnerExceptions.All(x => x is NvrtcException))
@@ -53,7 +64,8 @@ namespace GraphCompiler.Runtime.Cli
                     }
                     var (result, seconds) = results[k.Name];
                     if (!result.Succeeded) failed++;
-                    table.AddRow(Markup.Escape(k.Name), result.Succeeded ? "[green]ok[/]" : "[red]FAILED[/]",
+                    string ok = fromCache.TryGetValue(k.Name, out bool hit) ? (hit ? "[green]ok (cached)[/]" : "[green]ok (compiled, cached)[/]") : "[green]ok[/]";
+                    table.AddRow(Markup.Escape(k.Name), result.Succeeded ? ok : "[red]FAILED[/]",
                         result.Cubin?.Length.ToString("N0", CultureInfo.InvariantCulture) ?? "", seconds.ToString("0.00", CultureInfo.InvariantCulture));
                 }
                 console.Write(table);

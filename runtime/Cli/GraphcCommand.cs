@@ -59,8 +59,17 @@ namespace GraphCompiler.Runtime.Cli
             var emit = new Command("emit", "Write every emitted kernel as a .cu file") { spec, arch, outDir };
             emit.SetAction(r => EmitCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, r.GetValue(outDir)!, console));
 
-            var compile = new Command("compile", "Compile every emitted kernel with NVRTC (no GPU needed)") { spec, arch };
-            compile.SetAction(r => CompileCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, console));
+            var cubin = new Option<bool>("--cubin") { Description = "store the CUBINs in the kernel cache (GRAPHC_CACHE_DIR), ahead of a run" };
+            var compile = new Command("compile", "Compile every emitted kernel with NVRTC (no GPU needed)") { spec, arch, cubin };
+            compile.SetAction(r => CompileCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, r.GetValue(cubin), console));
+
+            var seed = new Option<int?>("--seed") { Description = "seed for the random inputs (default: a fresh one, printed)" };
+            var selftest = new Command("selftest", "Check every emitted kernel on this GPU against the CPU reference") { spec, seed };
+            selftest.SetAction(r => SelfTestCommand.Run(r.GetValue(spec)!, r.GetValue(seed), console));
+
+            var peer = new Option<string?>("--peer") { Description = "PyTorch timings of the same work (from tests/reference/peer_bench.py)" };
+            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer };
+            bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), console, output));
 
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
@@ -72,7 +81,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, specs,
+                validate, plan, emit, compile, selftest, bench, specs,
             };
         }
     }

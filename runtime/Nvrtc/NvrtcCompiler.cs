@@ -95,7 +95,7 @@ namespace GraphCompiler.Runtime.Nvrtc
             string fileName = kernel.FileName;
             Check(NvrtcNative.nvrtcCreateProgram(out IntPtr program, kernel.Source, fileName, 0, IntPtr.Zero, IntPtr.Zero),
                 "nvrtcCreateProgram", "the source could not be registered with NVRTC");
-            var options = new[] { "--gpu-architecture=" + arch, "-std=c++17", "-lineinfo", "--fmad=true" };
+            var options = Options(arch);
             var optionPointers = options.Select(o => Marshal.StringToCoTaskMemUTF8(o)).ToArray();
             try
             {
@@ -115,6 +115,9 @@ namespace GraphCompiler.Runtime.Nvrtc
                 NvrtcNative.nvrtcDestroyProgram(ref program);
             }
         }
+
+        /// <summary>The NVRTC options for an architecture: exact machine code (CUBIN), C++17, line info for profilers.</summary>
+        public static string[] Options(string arch) => new[] { "--gpu-architecture=" + arch, "-std=c++17", "-lineinfo", "--fmad=true" };
 
         private static string ProgramLog(IntPtr program)
         {

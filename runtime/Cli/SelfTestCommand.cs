@@ -1,0 +1,64 @@
+using System;
+using System.Globalization;
+using System.Linq;
+using GraphCompiler.Runtime.Compilation;
+using GraphCompiler.Runtime.Cuda;
+using GraphCompiler.Runtime.SelfTest;
+using GraphCompiler.Spec;
+using Spectre.Console;
+
+namespace GraphCompiler.Runtime.Cli
+{
+    /// <summary>
+    /// graphc selftest [SPEC]: every emitted kernel of the spec on this GPU, over fresh random inputs at the spec's shapes
+    /// and at 1, 7, 77 and 1000 rows, against the CPU reference; a table, and a non-zero exit on any failure.
+    /// </summary>
+    internal static class SelfTestCommand
+    {
+        public static int Run(string spec, int? seed, IAnsiConsole console)
+        {
+            var model = SpecLoader.Compile(spec, console);
+            using var device = GpuCommands.OpenDevice();
+            var target = GpuCommands.Target(device);
+            int s = seed ?? Environment.TickCount;
+            console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; kernels for {target}; seed {s}");
+            var runner = new SelfTestRunner(device, KernelCache.Default(), target);
+            var table = new Table().AddColumn("kernel").AddColumn("case").AddColumn("output").AddColumn(new TableColumn("rel. error").RightAligned())
+                .AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
+            int failed = 0, total = 0;
+            foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s)))
+            {
+                total++;
+                if (!r.Passed) failed++;
+                string error = r.Worst is { } c ? c.RelativeError.ToString("0.0e+0", CultureInfo.InvariantCulture) + (c.NaNs > 0 ? $" ({c.NaNs} NaN)" : "") : "";
+                string tol = r.Worst is { } t ? t.Tolerance.ToString("0.0e+0", CultureInfo.InvariantCulture) : "";
+                table.AddRow(Markup.Escape(r.Kernel), Markup.Escape(r.Case), Markup.Escape(r.WorstOutput ?? ""), error, tol,
+                    r.Passed ? "[green]pass[/]" : "[red]FAIL[/]" + (r.Error != null ? " " + Markup.Escape(r.Error) : ""));
+            }
+            console.Write(table);
+            foreach (var pending in model.KernelsFor(GpuArch.Sm90).Where(k => !k.IsEmitted))
+                console.MarkupLine($"[grey]not tested (no emitter yet): {Markup.Escape(pending.Name)}[/]");
+            console.MarkupLine(failed == 0 ? $"[green]selftest passed: {total} cases[/]" : $"[red]selftest FAILED: {failed} of {total} cases[/]");
+            return failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
+        }
+    }
+
+    /// <summary>What the GPU commands share: opening the device with a plain message when there is none, and the target arch.</summary>
+    internal static class GpuCommands
+    {
+        public static CudaDevice OpenDevice()
+        {
+            try
+            {
+                return CudaDevice.Open();
+            }
+            catch (GpuUnavailableException e)
+            {
+                throw new CliException(ExitCodes.Failure, "this command needs a GPU: " + e.Message);
+            }
+        }
+
+        /// <summary>The NVRTC target for the device: its exact architecture (sm_90 on Hopper; sm_90a once a kernel needs wgmma).</summary>
+        public static string Target(CudaDevice device) => device.Info.Arch;
+    }
+}

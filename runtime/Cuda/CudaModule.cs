@@ -1,0 +1,74 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.InteropServices;
+using GraphCompiler.Kernels;
+
+namespace GraphCompiler.Runtime.Cuda
+{
+    /// <summary>A loaded CUBIN and its kernel entry point, ready to launch with the kernel's declared parameters.</summary>
+    public sealed unsafe class CudaKernel : IDisposable
+    {
+        private IntPtr _module;
+
+        public CudaKernel(KernelSource source, byte[] cubin)
+        {
+            Source = source;
+            fixed (byte* image = cubin) CudaException.Check(CudaNative.cuModuleLoadData(out _module, image), $"cuModuleLoadData({source.Name})");
+            CudaException.Check(CudaNative.cuModuleGetFunction(out IntPtr function, _module, source.Name), $"cuModuleGetFunction({source.Name})");
+            Function = function;
+            if (source.Launch.SharedMemoryBytes > 48 * 1024)   // beyond 48 KiB a kernel must opt in to dynamic shared memory
+                CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionMaxDynamicSharedSizeBytes, source.Launch.SharedMemoryBytes),
+                    $"cuFuncSetAttribute({source.Name}, max dynamic shared memory {source.Launch.SharedMemoryBytes})");
+        }
+
+        public KernelSource Source { get; }
+        public IntPtr Function { get; }
+
+        /// <summary>Registers per thread and local (spill) bytes, from the loaded function.</summary>
+        public (int Registers, int LocalBytes, int StaticSharedBytes) Resources()
+        {
+            CudaException.Check(CudaNative.cuFuncGetAttribute(out int registers, CudaNative.FunctionNumRegisters, Function), "cuFuncGetAttribute");
+            CudaException.Check(CudaNative.cuFuncGetAttribute(out int local, CudaNative.FunctionLocalSizeBytes, Function), "cuFuncGetAttribute");
+            CudaException.Check(CudaNative.cuFuncGetAttribute(out int shared, CudaNative.FunctionSharedSizeBytes, Function), "cuFuncGetAttribute");
+            return (registers, local, shared);
+        }
+
+        /// <summary>
+        /// Launches with arguments bound by parameter name: a <see cref="DeviceBuffer"/> for pointers, an int for scalars.
+        /// A missing or extra name is an error, so a harness cannot silently pass arguments in the wrong order.
+        /// </summary>
+        public void Launch(CudaStream stream, IReadOnlyDictionary<string, object> arguments, IReadOnlyDictionary<string, long> gridSymbols)
+        {
+            var parameters = Source.Parameters;
+            var extra = arguments.Keys.Except(parameters.Select(p => p.Name)).ToList();
+            if (extra.Count > 0) throw new ArgumentException($"{Source.Name} has no parameter(s) {string.Join(", ", extra)}");
+            var values = stackalloc ulong[parameters.Count];
+            var pointers = stackalloc void*[parameters.Count];
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                var p = parameters[i];
+                if (!arguments.TryGetValue(p.Name, out var value))
+                    throw new ArgumentException($"{Source.Name} needs '{p.Name}' ({p.CType}: {p.Binds})");
+                values[i] = value switch
+                {
+                    DeviceBuffer b when p.CType.EndsWith("*", StringComparison.Ordinal) || p.CType.Contains("* __restrict__") => b.Pointer,
+                    int n when !p.CType.Contains('*') => (ulong)(uint)n,
+                    _ => throw new ArgumentException($"{Source.Name}: '{p.Name}' is {p.CType}, not a {value.GetType().Name}"),
+                };
+                pointers[i] = &values[i];
+            }
+            var l = Source.Launch;
+            uint X(GridExtent e) => checked((uint)e.Evaluate(gridSymbols));
+            CudaException.Check(CudaNative.cuLaunchKernel(Function, X(l.X), X(l.Y), X(l.Z), (uint)l.BlockThreads, 1, 1,
+                (uint)l.SharedMemoryBytes, stream.Handle, pointers, null), $"cuLaunchKernel({Source.Name})");
+        }
+
+        public void Dispose()
+        {
+            if (_module == IntPtr.Zero) return;
+            CudaNative.cuModuleUnload(_module);
+            _module = IntPtr.Zero;
+        }
+    }
+}

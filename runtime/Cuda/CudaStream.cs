@@ -1,0 +1,93 @@
+using System;
+
+namespace GraphCompiler.Runtime.Cuda
+{
+    /// <summary>A CUDA stream; also where CUDA graphs are captured and replayed.</summary>
+    public sealed class CudaStream : IDisposable
+    {
+        private IntPtr _handle;
+
+        public CudaStream()
+        {
+            CudaException.Check(CudaNative.cuStreamCreate(out _handle, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+        }
+
+        public IntPtr Handle => _handle;
+
+        public void Synchronize() => CudaException.Check(CudaNative.cuStreamSynchronize(_handle), "cuStreamSynchronize");
+
+        /// <summary>Records every launch <paramref name="work"/> issues on this stream into a graph instead of running it.</summary>
+        public CudaGraph Capture(Action work)
+        {
+            CudaException.Check(CudaNative.cuStreamBeginCapture_v2(_handle, CudaNative.CaptureModeThreadLocal), "cuStreamBeginCapture_v2");
+            IntPtr graph = IntPtr.Zero;
+            try
+            {
+                work();
+            }
+            finally
+            {
+                CudaException.Check(CudaNative.cuStreamEndCapture(_handle, out graph), "cuStreamEndCapture");
+            }
+            return new CudaGraph(graph);
+        }
+
+        public void Dispose()
+        {
+            if (_handle == IntPtr.Zero) return;
+            CudaNative.cuStreamDestroy_v2(_handle);
+            _handle = IntPtr.Zero;
+        }
+    }
+
+    /// <summary>A captured and instantiated CUDA graph: one launch replays every captured kernel (the decode step).</summary>
+    public sealed class CudaGraph : IDisposable
+    {
+        private IntPtr _graph;
+        private IntPtr _exec;
+
+        internal CudaGraph(IntPtr graph)
+        {
+            _graph = graph;
+            CudaException.Check(CudaNative.cuGraphInstantiateWithFlags(out _exec, graph, 0), "cuGraphInstantiateWithFlags");
+        }
+
+        public void Launch(CudaStream stream) => CudaException.Check(CudaNative.cuGraphLaunch(_exec, stream.Handle), "cuGraphLaunch");
+
+        public void Dispose()
+        {
+            if (_exec != IntPtr.Zero) CudaNative.cuGraphExecDestroy(_exec);
+            if (_graph != IntPtr.Zero) CudaNative.cuGraphDestroy(_graph);
+            _exec = _graph = IntPtr.Zero;
+        }
+    }
+
+    /// <summary>A pair of events around work on a stream: elapsed device time without synchronising the host in between.</summary>
+    public sealed class CudaTimer : IDisposable
+    {
+        private IntPtr _start, _end;
+
+        public CudaTimer()
+        {
+            CudaException.Check(CudaNative.cuEventCreate(out _start, 0), "cuEventCreate");
+            CudaException.Check(CudaNative.cuEventCreate(out _end, 0), "cuEventCreate");
+        }
+
+        public void Start(CudaStream stream) => CudaException.Check(CudaNative.cuEventRecord(_start, stream.Handle), "cuEventRecord");
+        public void Stop(CudaStream stream) => CudaException.Check(CudaNative.cuEventRecord(_end, stream.Handle), "cuEventRecord");
+
+        public float ElapsedMilliseconds()
+        {
+            CudaException.Check(CudaNative.cuEventSynchronize(_end), "cuEventSynchronize");
+            CudaException.Check(CudaNative.cuEventElapsedTime(out float ms, _start, _end), "cuEventElapsedTime");
+            return ms;
+        }
+
+        public void Dispose()
+        {
+            if (_start != IntPtr.Zero) CudaNative.cuEventDestroy_v2(_start);
+            if (_end != IntPtr.Zero) CudaNative.cuEventDestroy_v2(_end);
+            _start = _end = IntPtr.Zero;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace GraphCompiler.Runtime.Cuda
+{
+    /// <summary>Device memory from cuMemAlloc, with typed async copies; freed on dispose.</summary>
+    public sealed unsafe class DeviceBuffer : IDisposable
+    {
+        internal DeviceBuffer(ulong pointer, long bytes)
+        {
+            Pointer = pointer;
+            Bytes = bytes;
+        }
+
+        public ulong Pointer { get; private set; }
+        public long Bytes { get; }
+
+        public static DeviceBuffer Allocate(long bytes)
+        {
+            if (bytes <= 0) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "a device buffer needs at least one byte");
+            CudaException.Check(CudaNative.cuMemAlloc_v2(out ulong pointer, (nuint)bytes), $"cuMemAlloc_v2({bytes} bytes)");
+            return new DeviceBuffer(pointer, bytes);
+        }
+
+        public static DeviceBuffer From<T>(ReadOnlySpan<T> data, CudaStream stream) where T : unmanaged
+        {
+            var buffer = Allocate(Math.Max(1, data.Length * sizeof(T)));
+            buffer.Upload(data, stream);
+            return buffer;
+        }
+
+        public void Upload<T>(ReadOnlySpan<T> data, CudaStream stream) where T : unmanaged
+        {
+            long bytes = (long)data.Length * sizeof(T);
+            Require(bytes);
+            if (bytes == 0) return;
+            fixed (T* p = data)
+                CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(Pointer, p, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+            stream.Synchronize();   // the span may not outlive this call
+        }
+
+        public void Download<T>(Span<T> data, CudaStream stream) where T : unmanaged
+        {
+            long bytes = (long)data.Length * sizeof(T);
+            Require(bytes);
+            if (bytes == 0) return;
+            fixed (T* p = data)
+                CudaException.Check(CudaNative.cuMemcpyDtoHAsync_v2(p, Pointer, (nuint)bytes, stream.Handle), "cuMemcpyDtoHAsync_v2");
+            stream.Synchronize();
+        }
+
+        public T[] Download<T>(CudaStream stream) where T : unmanaged
+        {
+            var result = new T[Bytes / sizeof(T)];
+            Download<T>(result, stream);
+            return result;
+        }
+
+        /// <summary>Fills every byte with <paramref name="value"/> (0xFF poisons fp16/bf16/fp32 outputs with NaN).</summary>
+        public void Fill(byte value, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemsetD8Async(Pointer, value, (nuint)Bytes, stream.Handle), "cuMemsetD8Async");
+
+        public void CopyFrom(DeviceBuffer source, CudaStream stream)
+        {
+            Require(source.Bytes);
+            CudaException.Check(CudaNative.cuMemcpyDtoDAsync_v2(Pointer, source.Pointer, (nuint)source.Bytes, stream.Handle), "cuMemcpyDtoDAsync_v2");
+        }
+
+        private void Require(long bytes)
+        {
+            if (bytes > Bytes) throw new ArgumentException($"{bytes} bytes do not fit a device buffer of {Bytes}");
+        }
+
+        public void Dispose()
+        {
+            if (Pointer == 0) return;
+            CudaNative.cuMemFree_v2(Pointer);
+            Pointer = 0;
+        }
+    }
+
+    /// <summary>Page-locked host memory (cuMemAllocHost): the staging buffers of async copies.</summary>
+    public sealed unsafe class PinnedHostBuffer : IDisposable
+    {
+        private IntPtr _pointer;
+
+        public PinnedHostBuffer(long bytes)
+        {
+            CudaException.Check(CudaNative.cuMemAllocHost_v2(out _pointer, (nuint)bytes), $"cuMemAllocHost_v2({bytes} bytes)");
+            Bytes = bytes;
+        }
+
+        public long Bytes { get; }
+        public IntPtr Pointer => _pointer;
+
+        public Span<byte> AsSpan() => new Span<byte>((void*)_pointer, checked((int)Bytes));
+
+        /// <summary>Starts an async copy to the device; the buffer must stay untouched until the stream passes it.</summary>
+        public void CopyToAsync(DeviceBuffer destination, long bytes, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(destination.Pointer, (void*)_pointer, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+
+        public void Dispose()
+        {
+            if (_pointer == IntPtr.Zero) return;
+            CudaNative.cuMemFreeHost(_pointer);
+            _pointer = IntPtr.Zero;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System;
+using GraphCompiler.Common;
+using GraphCompiler.Runtime.Reference;
+
+namespace GraphCompiler.Runtime.SelfTest
+{
+    /// <summary>‖gpu − ref‖ / ‖ref‖ over an output, with NaN counted separately: a NaN never passes.</summary>
+    public readonly record struct Comparison(double RelativeError, double MaxAbsoluteError, long NaNs, long Elements, double Tolerance)
+    {
+        public bool Passed => NaNs == 0 && RelativeError <= Tolerance;
+    }
+
+    public static class OutputComparison
+    {
+        /// <summary>Tolerance on the relative L2 error per output kind; the kernels round like the reference, so these are a few ulps.</summary>
+        public static double Tolerance(OutputKind kind, DType activation) => kind switch
+        {
+            OutputKind.Activation => activation == DType.BF16 ? 1e-2 : 2e-3,
+            OutputKind.Fp8PerRow => 3e-2,
+            OutputKind.Float => 1e-5,
+            _ => 0,
+        };
+
+        public static Comparison Compare(KernelOutput output, DType activation, Func<string, Array> gpu, Func<string, Array> reference)
+        {
+            double tolerance = Tolerance(output.Kind, activation);
+            var codec = ActivationCodec.For(activation);
+            switch (output.Kind)
+            {
+                case OutputKind.Activation:
+                    {
+                        var g = (ushort[])gpu(output.Parameter);
+                        var r = (ushort[])reference(output.Parameter);
+                        return Measure(g.Length, i => codec.Load(g[i]), i => codec.Load(r[i]), tolerance);
+                    }
+                case OutputKind.Fp8PerRow:
+                    {
+                        var g = (byte[])gpu(output.Parameter);
+                        var r = (byte[])reference(output.Parameter);
+                        var gs = (float[])gpu(output.ScaleParameter!);
+                        var rs = (float[])reference(output.ScaleParameter!);
+                        int width = output.RowWidth;
+                        return Measure(g.Length, i => Fp8E4M3.ToFloat(g[i]) * gs[i / width], i => Fp8E4M3.ToFloat(r[i]) * rs[i / width], tolerance);
+                    }
+                case OutputKind.Float:
+                    {
+                        var g = (float[])gpu(output.Parameter);
+                        var r = (float[])reference(output.Parameter);
+                        return Measure(g.Length, i => g[i], i => r[i], tolerance);
+                    }
+                default:
+                    {
+                        var g = (int[])gpu(output.Parameter);
+                        var r = (int[])reference(output.Parameter);
+                        return Measure(g.Length, i => g[i], i => r[i], 0);
+                    }
+            }
+        }
+
+        private static Comparison Measure(long n, Func<long, double> gpu, Func<long, double> reference, double tolerance)
+        {
+            double diff = 0, norm = 0, maxAbs = 0;
+            long nans = 0;
+            for (long i = 0; i < n; i++)
+            {
+                double g = gpu(i), r = reference(i);
+                if (double.IsNaN(g) != double.IsNaN(r) || double.IsInfinity(g) != double.IsInfinity(r)) { nans++; continue; }
+                if (double.IsNaN(g) || double.IsInfinity(g)) continue;
+                double d = g - r;
+                diff += d * d;
+                norm += r * r;
+                maxAbs = Math.Max(maxAbs, Math.Abs(d));
+            }
+            double relative = norm > 0 ? Math.Sqrt(diff / norm) : Math.Sqrt(diff);
+            return new Comparison(relative, maxAbs, nans, n, tolerance);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+using GraphCompiler.Compilation;
+using GraphCompiler.Kernels;
+using GraphCompiler.Runtime.Compilation;
+using GraphCompiler.Runtime.Cuda;
+
+namespace GraphCompiler.Runtime.SelfTest
+{
+    /// <summary>One kernel, one case: the worst output's comparison, or why it could not run.</summary>
+    public sealed record SelfTestResult(string Kernel, string Case, Comparison? Worst, string? WorstOutput, string? Error)
+    {
+        public bool Passed => Error is null && Worst is { Passed: true };
+    }
+
+    /// <summary>
+    /// Runs every emitted kernel of a compiled model on the GPU over fresh random cases and compares each output with the
+    /// CPU reference. Outputs are poisoned (0xFF bytes: NaN in fp16, bf16, fp32 and e4m3) before each launch.
+    /// </summary>
+    public sealed class SelfTestRunner
+    {
+        private readonly CudaDevice _device;
+        private readonly KernelCache _cache;
+        private readonly string _target;
+
+        public SelfTestRunner(CudaDevice device, KernelCache cache, string target)
+        {
+            _device = device;
+            _cache = cache;
+            _target = target;
+        }
+
+        public IEnumerable<SelfTestResult> Run(CompiledModel model, KernelCaseFactory cases)
+        {
+            var arch = model.Spec.Tiles.For(GraphCompiler.Spec.GpuArch.ForComputeCapability(_device.Info.ComputeCapability) ?? GraphCompiler.Spec.GpuArch.Sm90).Arch;
+            using var stream = new CudaStream();
+            foreach (var source in model.KernelsFor(arch).Where(k => k.IsEmitted))
+            {
+                var (compiled, _) = _cache.GetOrCompile(source, _target);
+                if (!compiled.Succeeded)
+                {
+                    yield return new SelfTestResult(source.Name, "compile", null, null, "NVRTC: " + compiled.Log);
+                    continue;
+                }
+                using var kernel = new CudaKernel(source, compiled.Cubin!);
+                foreach (var testCase in cases.For(model.Kernel(source.Name)))
+                    yield return RunCase(kernel, testCase, model.Spec.Model.DType, stream);
+            }
+        }
+
+        /// <summary>Uploads the case, launches once, and compares every output with the reference.</summary>
+        public SelfTestResult RunCase(CudaKernel kernel, KernelTestCase testCase, DType activation, CudaStream stream)
+        {
+            var buffers = new Dictionary<string, DeviceBuffer>();
+            try
+            {
+                foreach (var (name, array) in testCase.Arrays)
+                {
+                    var buffer = HostArrays.Upload(array, stream);
+                    if (testCase.WriteOnly.Contains(name)) buffer.Fill(0xFF, stream);
+                    buffers[name] = buffer;
+                }
+                var arguments = new Dictionary<string, object>();
+                foreach (var (name, buffer) in buffers) arguments[name] = buffer;
+                foreach (var (name, value) in testCase.Scalars) arguments[name] = value;
+                kernel.Launch(stream, arguments, testCase.Grid);
+                stream.Synchronize();
+
+                var gpu = testCase.Outputs.SelectMany(o => new[] { o.Parameter, o.ScaleParameter }).Where(n => n != null).Distinct()
+                    .ToDictionary(n => n!, n => HostArrays.Download(buffers[n!], testCase.Arrays[n!], stream));
+                // Only outputs are copied for the reference; inputs (an embedding table can be half a gigabyte) are shared.
+                var outputs = new HashSet<string?>(testCase.Outputs.SelectMany(o => new[] { o.Parameter, o.ScaleParameter }));
+                var expected = testCase.Arrays.ToDictionary(p => p.Key, p => outputs.Contains(p.Key) ? (Array)p.Value.Clone() : p.Value);
+                testCase.Reference(expected);
+
+                Comparison? worst = null;
+                string? worstName = null;
+                foreach (var output in testCase.Outputs)
+                {
+                    var c = OutputComparison.Compare(output, activation, n => gpu[n], n => expected[n]);
+                    if (worst is null || !c.Passed || (worst.Value.Passed && c.RelativeError / Math.Max(c.Tolerance, 1e-30) > worst.Value.RelativeError / Math.Max(worst.Value.Tolerance, 1e-30)))
+                    {
+                        if (worst is { Passed: false } && c.Passed) continue;
+                        worst = c;
+                        worstName = output.Parameter;
+                    }
+                }
+                return new SelfTestResult(kernel.Source.Name, testCase.Label, worst, worstName, null);
+            }
+            catch (CudaException e)
+            {
+                return new SelfTestResult(kernel.Source.Name, testCase.Label, null, null, e.Message);
+            }
+            finally
+            {
+                foreach (var b in buffers.Values) b.Dispose();
+            }
+        }
+    }
+}

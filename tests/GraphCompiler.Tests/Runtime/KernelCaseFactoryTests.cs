@@ -1,0 +1,60 @@
+using System;
+using System.Linq;
+using GraphCompiler.Runtime.SelfTest;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tests.Runtime
+{
+    /// <summary>The selftest's cases, checked on the CPU so a device run cannot fail on a binding mistake.</summary>
+    public class KernelCaseFactoryTests
+    {
+        [Theory]
+        [InlineData("small-llama")]
+        [InlineData("coverage-bf16")]
+        public void Every_case_binds_exactly_the_kernels_parameters(string spec)
+        {
+            var model = TestSpecs.Compile(spec);
+            var factory = new KernelCaseFactory(model.Spec, 1);
+            foreach (var source in model.KernelsFor(GpuArch.Sm90).Where(k => k.IsEmitted))
+            {
+                var cases = factory.For(model.Kernel(source.Name)).ToList();
+                Assert.NotEmpty(cases);
+                foreach (var c in cases)
+                    Assert.Equal(source.Parameters.Select(p => p.Name).OrderBy(n => n), c.Arrays.Keys.Concat(c.Scalars.Keys).OrderBy(n => n));
+            }
+        }
+
+        [Fact]
+        public void Row_counts_cover_one_odd_sizes_and_the_specs_step()
+        {
+            var factory = new KernelCaseFactory(TestSpecs.Compile("llama2-70b").Spec, 1);
+            Assert.Equal(new[] { 1, 7, 77, 1000, 2048 }, factory.RowCounts);
+        }
+
+        [Fact]
+        public void References_fill_every_output_of_every_case()
+        {
+            var model = TestSpecs.Compile("coverage-bf16");
+            var factory = new KernelCaseFactory(model.Spec, 2);
+            foreach (var source in model.KernelsFor(GpuArch.Sm90).Where(k => k.IsEmitted))
+                foreach (var c in factory.For(model.Kernel(source.Name)).Take(2))
+                {
+                    var arrays = c.Arrays.ToDictionary(p => p.Key, p => (Array)p.Value.Clone());
+                    foreach (var name in c.WriteOnly)   // poison, as the GPU run does
+                        if (arrays[name] is ushort[] u) Array.Fill(u, (ushort)0xFFFF);
+                    c.Reference(arrays);
+                    foreach (var output in c.Outputs.Where(o => o.Kind == OutputKind.Activation))
+                        Assert.DoesNotContain((ushort)0xFFFF, (ushort[])arrays[output.Parameter]);
+                }
+        }
+
+        [Fact]
+        public void An_embedding_case_counts_only_the_rows_it_gathers()
+        {
+            var model = TestSpecs.Compile("small-llama");
+            var embed = model.Plan.Kernels.OfType<GraphCompiler.Graph.EmbeddingGatherKernel>().Single();
+            var c = new KernelCaseFactory(model.Spec, 3).For(embed).First(x => x.Label == "T=7");
+            Assert.Equal(7 * (4L + 256 * 4), c.MinimumBytes);
+        }
+    }
+}

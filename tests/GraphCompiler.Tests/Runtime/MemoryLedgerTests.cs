@@ -1,0 +1,53 @@
+using GraphCompiler.Runtime.Memory;
+
+namespace GraphCompiler.Tests.Runtime
+{
+    public class MemoryLedgerTests
+    {
+        [Fact]
+        public void Charges_within_the_budget_are_tracked_per_component()
+        {
+            var ledger = new MemoryLedger(1000, "test budget");
+            ledger.Charge(MemoryComponent.Weights, 600);
+            ledger.Charge(MemoryComponent.Workspace, 300);
+            Assert.Equal(600, ledger.Used(MemoryComponent.Weights));
+            Assert.Equal(100, ledger.Remaining);
+            ledger.Release(MemoryComponent.Workspace, 300);
+            Assert.Equal(400, ledger.Remaining);
+        }
+
+        [Fact]
+        public void Exceeding_the_budget_names_the_component_and_the_numbers_and_charges_nothing()
+        {
+            var ledger = new MemoryLedger(16L << 30, "gpu_memory_budget 16.00 GiB");
+            ledger.Charge(MemoryComponent.Weights, 14L << 30);
+            var e = Assert.Throws<MemoryBudgetException>(() => ledger.Charge(MemoryComponent.KvCache, 3L << 30));
+            Assert.Contains("KvCache needs 3.00 GiB more", e.Message);
+            Assert.Contains("only 2.00 GiB of the 16.00 GiB budget", e.Message);
+            Assert.Contains("Weights 14.00 GiB", e.Message);
+            Assert.Equal(0, ledger.Used(MemoryComponent.KvCache));
+        }
+
+        [Fact]
+        public void Releasing_more_than_was_charged_is_a_bug_not_a_silent_negative()
+        {
+            var ledger = new MemoryLedger(1000, "test");
+            ledger.Charge(MemoryComponent.Staging, 10);
+            Assert.Throws<System.InvalidOperationException>(() => ledger.Release(MemoryComponent.Staging, 11));
+        }
+
+        [Fact]
+        public void The_plans_reservation_is_checked_against_the_budget_and_the_free_memory()
+        {
+            var plan = TestSpecs.Compile("llama2-70b").Memory;
+            var ledger = new MemoryLedger(16L << 30, "16 GiB card");
+            var overBudget = Assert.Throws<MemoryBudgetException>(() => ledger.CheckReservation(plan, plan.WeightsBytes, 4096, 80L << 30));
+            Assert.Contains("but the budget is 16.00 GiB", overBudget.Message);
+            Assert.Contains("workspace", overBudget.Message);
+            var big = new MemoryLedger(80L << 30, "80 GiB");
+            var notFree = Assert.Throws<MemoryBudgetException>(() => big.CheckReservation(plan, plan.WeightsBytes, 4096, 20L << 30));
+            Assert.Contains("has only 20.00 GiB free", notFree.Message);
+            big.CheckReservation(plan, plan.WeightsBytes, 4096, 79L << 30);
+        }
+    }
+}

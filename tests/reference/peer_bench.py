@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""PyTorch's own kernels on the shapes graphc runs, timed the same way (CUDA events, warm-up, median of many,
+inputs rotated past L2), so `graphc bench --peer` can print the ratio side by side.
+
+Usage: peer_bench.py BENCH_JSON > PEER_JSON
+  BENCH_JSON is `graphc bench SPEC --json`. For each elementwise kernel there the script times PyTorch's equivalent
+  (F.embedding, x + d then F.rms_norm, Hugging Face's rotate-half RoPE, F.silu(g) * u) at the same rows; it also times
+  the peers the attention and GEMM issues compare against at Llama-2-70B shapes: SDPA flash and cuDNN, cuBLAS fp16,
+  torch._weight_int4pack_mm (g128) and torch._scaled_mm (FP8), and the device-to-device copy bandwidth.
+"""
+import json
+import re
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+REPS, WARMUP = 50, 5
+DEV = "cuda"
+
+
+def time_us(fn, sets):
+    """Median microseconds of fn(*inputs) over REPS runs, cycling through input sets."""
+    for i in range(WARMUP):
+        fn(*sets[i % len(sets)])
+    torch.cuda.synchronize()
+    times = []
+    for i in range(REPS):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn(*sets[i % len(sets)])
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000.0)
+    return statistics.median(times)
+
+
+def rotating(make, bytes_per_set):
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    copies = max(1, min(16, 2 * l2 // max(1, bytes_per_set) + 1))
+    return [make() for _ in range(copies)]
+
+
+def num(pattern, name):
+    m = re.search(pattern, name)
+    return int(m.group(1)) if m else None
+
+
+def dtype_of(bench):
+    return torch.bfloat16 if "bf16" in bench.get("spec", "") else torch.float16
+
+
+def peer_for(entry, dt):
+    name, rows = entry["kernel"], max(1, entry["rows"])
+    if name.startswith("embedding_gather") and "e4m3" not in name:
+        h = num(r"_h(\d+)", name)
+        vocab = 32000
+        table = torch.randn(vocab, h, device=DEV, dtype=dt)
+        sets = rotating(lambda: (torch.randint(0, vocab, (rows,), device=DEV),), rows * h * 2)
+        return "F.embedding", time_us(lambda ids: F.embedding(ids, table), sets)
+    if name.startswith("residual_add_rmsnorm") or name.startswith("rmsnorm"):
+        if "_fp8" in name or "_last_rows" in name:
+            return None
+        h = num(r"_h(\d+)", name)
+        w = torch.randn(h, device=DEV, dtype=dt)
+        add = name.startswith("residual_add")
+        sets = rotating(lambda: (torch.randn(rows, h, device=DEV, dtype=dt), torch.randn(rows, h, device=DEV, dtype=dt)), rows * h * 6)
+        if add:
+            return "x + d; F.rms_norm", time_us(lambda x, d: F.rms_norm(x + d, (h,), w, 1e-5), sets)
+        return "F.rms_norm", time_us(lambda x, d: F.rms_norm(x, (h,), w, 1e-5), sets)
+    if name.startswith("rope_"):
+        heads, kv, d = num(r"_h(\d+)", name), num(r"_kv(\d+)", name), num(r"_d(\d+)", name)
+        pos = torch.arange(rows, device=DEV, dtype=torch.float32)
+        inv = 1.0 / (10000.0 ** (torch.arange(0, d, 2, device=DEV, dtype=torch.float32) / d))
+        freqs = torch.outer(pos, inv)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos().to(dt)[:, None, :], emb.sin().to(dt)[:, None, :]
+
+        def rot(x):
+            x1, x2 = x[..., : d // 2], x[..., d // 2:]
+            return torch.cat((-x2, x1), dim=-1)
+
+        def rope(q, k):
+            return q * cos + rot(q) * sin, k * cos + rot(k) * sin
+
+        sets = rotating(lambda: (torch.randn(rows, heads, d, device=DEV, dtype=dt), torch.randn(rows, kv, d, device=DEV, dtype=dt)),
+                        rows * (heads + kv) * d * 4)
+        return "HF apply_rotary_pos_emb", time_us(rope, sets)
+    if name.startswith("swiglu"):
+        if "_fp8" in name:
+            return None
+        i = num(r"_i(\d+)", name)
+        sets = rotating(lambda: (torch.randn(rows, 2 * i, device=DEV, dtype=dt),), rows * i * 6)
+        return "F.silu(g) * u", time_us(lambda gu: F.silu(gu[:, :i]) * gu[:, i:], sets)
+    return None
+
+
+def big_peers():
+    out = {}
+    # Copy bandwidth, counting bytes read and written.
+    n = 1 << 30
+    a, b = torch.empty(n, dtype=torch.uint8, device=DEV), torch.empty(n, dtype=torch.uint8, device=DEV)
+    us = time_us(lambda: b.copy_(a), [()])
+    out["copy_gb_per_s"] = 2 * n / (us * 1e-6) / 1e9
+    # Attention: Llama-2-70B heads, causal, batch 1.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    out["sdpa"] = []
+    for s in (1024, 2048, 4096, 8192):
+        q = torch.randn(1, 64, s, 128, device=DEV, dtype=torch.bfloat16)
+        k = torch.randn(1, 64, s, 128, device=DEV, dtype=torch.bfloat16)
+        v = torch.randn(1, 64, s, 128, device=DEV, dtype=torch.bfloat16)
+        flops = 2 * s * s * 128 * 64  # causal: half of 4·S²·d per head
+        row = {"seq": s}
+        for label, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            try:
+                with sdpa_kernel(backend):
+                    t = time_us(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), [()])
+                row[label + "_tflops"] = flops / (t * 1e-6) / 1e12
+            except Exception as e:  # a backend the build lacks is reported, not fatal
+                row[label + "_error"] = str(e)[:200]
+        out["sdpa"].append(row)
+    # GEMMs at K=8192, N=28672 (the gate/up shape).
+    K, N = 8192, 28672
+    w16 = torch.randn(N, K, device=DEV, dtype=torch.float16)
+    out["gemm"] = []
+    for m in (1, 16, 256, 4096):
+        x = torch.randn(m, K, device=DEV, dtype=torch.float16)
+        row = {"m": m, "cublas_fp16_us": time_us(lambda: x @ w16.t(), [()])}
+        try:
+            wq = torch.randint(0, 16, (N, K), dtype=torch.int32, device=DEV)
+            packed = torch._convert_weight_to_int4pack(wq.to(torch.uint8).reshape(N, K // 2, 2)[..., 0] | (wq.to(torch.uint8).reshape(N, K // 2, 2)[..., 1] << 4), 8)
+            sz = torch.randn(K // 128, N, 2, device=DEV, dtype=torch.bfloat16)
+            xb = x.to(torch.bfloat16)
+            row["int4pack_g128_us"] = time_us(lambda: torch._weight_int4pack_mm(xb, packed, 128, sz), [()])
+        except Exception as e:
+            row["int4pack_error"] = str(e)[:200]
+        if m >= 16:
+            try:
+                x8 = x.to(torch.float8_e4m3fn)
+                w8 = w16.to(torch.float8_e4m3fn)
+                one = torch.ones((), device=DEV)
+                t = time_us(lambda: torch._scaled_mm(x8, w8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16), [()])
+                row["scaled_mm_fp8_us"] = t
+                row["scaled_mm_fp8_tflops"] = 2 * m * K * N / (t * 1e-6) / 1e12
+            except Exception as e:
+                row["scaled_mm_error"] = str(e)[:200]
+        out["gemm"].append(row)
+    return out
+
+
+def main():
+    bench = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else {"kernels": []}
+    dt = dtype_of(bench)
+    kernels = {}
+    for entry in bench.get("kernels", []):
+        peer = peer_for(entry, dt)
+        if peer:
+            kernels[entry["key"]] = {"peer": peer[0], "microseconds": peer[1]}
+    result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "kernels": kernels}
+    result.update(big_peers())
+    json.dump(result, sys.stdout, indent=1)
+
+
+if __name__ == "__main__":
+    main()
