@@ -101,7 +101,7 @@ __device__ __forceinline__ float gc_e4m3_to_f32(gc_e4m3 v) {
 __device__ __forceinline__ gc_e4m3 gc_f32_to_e4m3(float f) {
     const gc_u32 sign = (__float_as_uint(f) >> 24) & 0x80u;
     const float a = fabsf(f);
-    if (a != a) return (gc_e4m3)(sign | 0x7Fu);
+    if (a != a) return (gc_e4m3)0x7Fu;  // as the hardware cvt: one NaN, sign dropped
     if (a >= 448.0f) return (gc_e4m3)(sign | 0x7Eu);
     if (a < 0.015625f) return (gc_e4m3)(sign | (gc_u32)__float2int_rn(a * 512.0f));  // subnormal grid 2^-9
     gc_u32 bits = __float_as_uint(a);
@@ -112,7 +112,7 @@ __device__ __forceinline__ gc_e4m3 gc_f32_to_e4m3(float f) {
 __device__ __forceinline__ gc_e5m2 gc_f32_to_e5m2(float f) {
     const gc_u32 sign = (__float_as_uint(f) >> 24) & 0x80u;
     const float a = fabsf(f);
-    if (a != a) return (gc_e5m2)(sign | 0x7Fu);
+    if (a != a) return (gc_e5m2)0x7Fu;
     if (a >= 57344.0f) return (gc_e5m2)(sign | 0x7Bu);
     if (a < 6.103515625e-05f) return (gc_e5m2)(sign | (gc_u32)__float2int_rn(a * 65536.0f));  // subnormal grid 2^-16
     gc_u32 bits = __float_as_uint(a);

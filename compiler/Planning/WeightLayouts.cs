@@ -84,7 +84,8 @@ namespace GraphCompiler.Planning
 
     /// <summary>
     /// GPTQ (AutoGPTQ / transformers): `qweight` int32 [K/8, N] (8 input rows per word, row 8i+j in bits 4j..4j+3),
-    /// `qzeros` int32 [K/g, N/8] (8 columns per word, stored as zero − 1: the v1 convention), `scales` fp16 [K/g, N],
+    /// `qzeros` int32 [K/g, N/8] (8 columns per word, stored as (zero − 1) mod 16: the v1 convention, read back as
+    /// (nibble + 1) mod 16 as AutoGPTQ does), `scales` fp16 [K/g, N],
     /// `g_idx` int32 [K] (the group of each input row; a permutation of groups with act-order).
     /// </summary>
     public sealed class Int4GptqLayout : Int4Layout

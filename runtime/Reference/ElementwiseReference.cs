@@ -9,10 +9,10 @@ namespace GraphCompiler.Runtime.Reference
     /// <summary>
     /// CPU references for the elementwise kernels, one method per emitter, taking the kernel's parameters as flat
     /// row-major arrays (fp16/bf16 as bits, FP8 as bytes). Each method does, element by element, the float operations
-    /// the emitted CUDA does and rounds where it rounds, so results are bit-identical except where the kernel calls an
-    /// approximate device function; those places say so and say what the reference uses instead:
-    /// RMSNorm's fp32 block reduction and rsqrtf, SwiGLU's expf and RoPE's sincosf. Where a kernel's result is NaN,
-    /// compare NaN with NaN rather than bits.
+    /// the emitted CUDA does and rounds where it rounds, so results are bit-identical except where the kernel reduces
+    /// in its own order or calls an approximate device function: RMSNorm (fp32 block reduction, rsqrtf) and RoPE
+    /// (sincosf) need a one-ulp tolerance, measured in their comments. Where a result is NaN, compare NaN with NaN
+    /// rather than bits (the sm_80 software FP8 encoder writes 0xFF for a negative NaN, the sm_89+ cvt 0x7F).
     /// </summary>
     public static class ElementwiseReference
     {
@@ -58,9 +58,11 @@ namespace GraphCompiler.Runtime.Reference
         /// RMSNorm (RmsNormEmitter). With AddResidual, residual[src] = Store(Load(residual) + Load(delta)) per element,
         /// in place, first. src = rows[r] with GatherRows, else r; the outputs are indexed by r.
         /// inv_rms = (float)(1 / sqrt(Σx² / hidden + (float)eps)), with Σx² exact in double (each x² is exact in double);
-        /// y = Round(w · Round(x · inv_rms)) in float. The kernel sums in fp32 in its thread/warp/block order and uses
-        /// rsqrtf (≈2 ulp), so its inv_rms can differ from this one in the last bits and y, rarely, by one ulp of the
-        /// activation dtype near a rounding boundary. FP8 output: scale = amax/448 (1 when amax is 0), code = e4m3(y / scale).
+        /// y = Round(w · Round(x · inv_rms)) in float. Not bit-exact: the kernel sums in fp32 in its thread/warp/block
+        /// order and uses rsqrtf, which on an H100 differs from the correctly rounded 1/√ for 22% of floats, so inv_rms
+        /// often differs in its last bit and y, where x · inv_rms lands next to a rounding boundary, by one ulp of the
+        /// activation dtype (and an FP8 code by one step). Compare RMSNorm outputs within one ulp.
+        /// FP8 output: scale = amax/448 (1 when amax is 0), code = e4m3(y / scale).
         /// </summary>
         public static void RmsNorm(RmsNormKernel k, ushort[] residual, ushort[]? delta, int[]? rows, ushort[] weight,
             ushort[]? output, byte[]? outputFp8, float[]? outputScale, int numRows)
@@ -98,8 +100,9 @@ namespace GraphCompiler.Runtime.Reference
         /// <summary>
         /// Rotary embedding, rotate-half (RopeEmitter), in place on the first Heads + KvHeads heads of each qkv row.
         /// inv_freq from RopeEmitter.InverseFrequencies; angle = (float)pos · inv_freq[i] in float; cos and sin in double,
-        /// rounded to float, then to the activation dtype. The kernel's sincosf is within 2 ulp of float, so its cos/sin
-        /// can, rarely, land on the other side of an activation-dtype rounding boundary.
+        /// rounded to float, then to the activation dtype. The kernel's sincosf is not correctly rounded: on an H100, over
+        /// positions 0..131071 and head_dim 128, about 1 in 40 000 fp16 cos/sin values (1 in 300 000 for bf16) came out
+        /// one ulp from this reference's, so compare RoPE outputs within one ulp.
         /// x[i] = Store(Round(x1·c) + Round(−x2·s)), x[i + d/2] = Store(Round(x2·c) + Round(x1·s)).
         /// </summary>
         public static void Rope(RopeKernel k, ushort[] qkv, int[] positions, int tokens)
@@ -135,8 +138,9 @@ namespace GraphCompiler.Runtime.Reference
 
         /// <summary>
         /// mlp_act = silu(gate) · up over gate_up rows [gate | up] (SwiGluEmitter): silu = g / (1 + e^−g) in float with
-        /// e^−g computed in double and rounded to float (the correctly rounded expf but for double-rounding cases; the
-        /// kernel's expf is within 2 ulp, so rare one-ulp differences after rounding are possible); a = Round(silu);
+        /// e^−g computed in double and rounded to float (Math.Exp, not MathF.Exp: the same on every platform). The
+        /// kernel's expf is not correctly rounded, but Round(silu) matched this on an H100 for every fp16 and every bf16
+        /// gate value, and the rest is exact IEEE arithmetic, so SwiGLU is bit-exact; a = Round(silu);
         /// dense: Store(a · u); FP8: y = Round(a · u), then per-row e4m3 with scale = amax/448 as RmsNorm.
         /// </summary>
         public static void SwiGlu(SwiGluKernel k, ushort[] gateUp, ushort[]? output, byte[]? outputFp8, float[]? outputScale, int tokens)
@@ -163,7 +167,8 @@ namespace GraphCompiler.Runtime.Reference
 
         /// <summary>
         /// GPTQ (WeightDequantEmitter): out[n, k] = Store((q − z) · s) in float, q nibble k%8 of qweight[k/8, n],
-        /// group = g_idx[k], z = nibble n%8 of qzeros[group, n/8] + 1 (v1: stored minus one; nibble 15 means 16, not 0),
+        /// group = g_idx[k], z = (nibble n%8 of qzeros[group, n/8] + 1) mod 16 (v1: stored minus one; nibble 15 is zero point 0,
+        /// as AutoGPTQ's own dequantization masks it),
         /// s = fp16 scales[group, n]. Output dtype k.Output, [N, K] row-major.
         /// </summary>
         public static void DequantGptq(WeightDequantKernel k, uint[] qweight, uint[] qzeros, ushort[] scales, int[] gIdx, ushort[] output)
@@ -179,7 +184,7 @@ namespace GraphCompiler.Runtime.Reference
                     {
                         int row = kw * 8 + j, group = gIdx[row];
                         int code = (int)((word >> (4 * j)) & 0xFu);
-                        int zero = (int)((qzeros[(long)group * (n / 8) + col / 8] >> (4 * (col % 8))) & 0xFu) + 1;
+                        int zero = (int)((((qzeros[(long)group * (n / 8) + col / 8] >> (4 * (col % 8))) & 0xFu) + 1) & 0xFu);
                         float scale = Fp16.ToFloat(scales[(long)group * n + col]);
                         output[(long)col * kk + row] = act.Store((code - zero) * scale);
                     }

@@ -4,7 +4,7 @@ using GraphCompiler.Common;
 namespace GraphCompiler.Runtime.Reference
 {
     // Bit-exact CPU twins of the conversions in KernelPrelude. Every encoder here was checked against an H100's PTX
-    // cvt.rn(.satfinite) over all 2^32 float bit patterns (see Fp8CodecTests.HardwareChecksums); float arithmetic in
+    // cvt.rn(.satfinite) over all 2^32 float bit patterns (see HardwareCodecChecksumTests); float arithmetic in
     // .NET is plain IEEE binary32 with no contraction, so a float expression evaluates as the same CUDA expression does.
 
     /// <summary>IEEE binary16 (fp16) bits, as the prelude's cvt.f32.f16 / cvt.rn.f16.f32.</summary>
@@ -47,8 +47,8 @@ namespace GraphCompiler.Runtime.Reference
         public const float MaxFinite = 448.0f;
         public const byte MaxFiniteCode = 0x7E;
 
-        /// <summary>The only NaN the encoder produces. cvt.rn.satfinite.e4m3x2.f32 drops a NaN's sign; the prelude's
-        /// software encoder (sm_80) keeps it and gives 0xFF for a negative NaN (see the report: the two paths differ there).</summary>
+        /// <summary>The only NaN the encoder produces, as cvt.rn.satfinite.e4m3x2.f32, which drops a NaN's sign; the
+        /// prelude's software encoder (below sm_89) keeps the sign and writes 0xFF for a negative NaN.</summary>
         public const byte NaN = 0x7F;
 
         /// <summary>Exact: every code is a float. 0x7F and 0xFF decode to NaN.</summary>

@@ -25,8 +25,8 @@ namespace GraphCompiler.Runtime.Reference
         /// GPTQ (AutoGPTQ, v1 zeros): qweight[k/8, n] holds input row k in bits 4·(k%8); qzeros[g, n/8] holds z − 1 of
         /// column n in bits 4·(n%8); scales [g, N] as given. <paramref name="gIdx"/> (the group of each input row; any
         /// assignment, e.g. act-order's permutation) defaults to k / groupSize and is returned as the g_idx tensor.
-        /// Zeros must be 1..16: v1 cannot store a zero point of 0 (AutoGPTQ would write −1 into the word and spill into
-        /// the neighbouring nibbles); use AWQ or a symmetric scheme (z = 8) for such groups.
+        /// Zeros are 0..15, stored as (z − 1) mod 16, so a zero point of 0 is the nibble 15 (AutoGPTQ's readers add one and
+        /// mask to 4 bits).
         /// </summary>
         public static GptqTensors PackGptq(int[,] q, int[,] zeros, ushort[,] scales, int groupSize, int[]? gIdx = null)
         {
@@ -46,13 +46,13 @@ namespace GraphCompiler.Runtime.Reference
                 for (int col = 0; col < n; col++)
                 {
                     int z = zeros[group, col];
-                    if (z < 1 || z > 16) throw new ArgumentOutOfRangeException(nameof(zeros), z, "GPTQ v1 stores z − 1 in a nibble: z must be 1..16");
-                    qzeros[group * (n / 8) + col / 8] |= (uint)(z - 1) << (4 * (col % 8));
+                    if (z < 0 || z > 15) throw new ArgumentOutOfRangeException(nameof(zeros), z, "INT4 zero points are 0..15");
+                    qzeros[group * (n / 8) + col / 8] |= (uint)((z - 1) & 0xF) << (4 * (col % 8));
                 }
             return new GptqTensors(qweight, qzeros, Flatten(scales), (int[])g.Clone());
         }
 
-        /// <summary>The inverse of <see cref="PackGptq"/>: zeros come back as stored nibble + 1. g_idx is not needed.</summary>
+        /// <summary>The inverse of <see cref="PackGptq"/>: zeros come back as (stored nibble + 1) mod 16. g_idx is not needed.</summary>
         public static Int4Unpacked UnpackGptq(uint[] qweight, uint[] qzeros, ushort[] scales, int k, int n, int groups)
         {
             var q = new int[k, n];
@@ -62,7 +62,7 @@ namespace GraphCompiler.Runtime.Reference
             var zeros = new int[groups, n];
             for (int group = 0; group < groups; group++)
                 for (int col = 0; col < n; col++)
-                    zeros[group, col] = Nibble(qzeros[group * (n / 8) + col / 8], col % 8) + 1;
+                    zeros[group, col] = (Nibble(qzeros[group * (n / 8) + col / 8], col % 8) + 1) & 0xF;
             return new Int4Unpacked(q, zeros, Unflatten(scales, groups, n));
         }
 

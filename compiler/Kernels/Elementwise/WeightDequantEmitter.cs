@@ -9,7 +9,7 @@ namespace GraphCompiler.Kernels.Elementwise
     /// <summary>
     /// Expands a quantized weight in its checkpoint layout to a dense [N, K] matrix in the activation dtype, with exactly
     /// the conventions the loader and the CPU reference use (see <see cref="Int4GptqLayout"/>, <see cref="Int4AwqLayout"/>,
-    /// <see cref="Fp8Layout"/>): GPTQ w = (q − (z + 1)) · s with the group of each input row from g_idx; AWQ
+    /// <see cref="Fp8Layout"/>): GPTQ w = (q − ((z + 1) mod 16)) · s with the group of each input row from g_idx; AWQ
     /// w = (q − z) · s with its interleaved nibble order; FP8 w = code · scale. One thread per 32-bit word of codes
     /// (8 INT4 codes, or 8 FP8 codes per 8 bytes).
     /// </summary>
@@ -44,13 +44,13 @@ namespace GraphCompiler.Kernels.Elementwise
     float codes[8];
     gc_unpack_int4x8(qweight[word], codes);
 
-    // ---- Each row's group comes from g_idx (a permutation with act-order); zeros are stored minus one (GPTQ v1) ----
+    // ---- Each row's group comes from g_idx (a permutation with act-order); zeros are stored minus one, mod 16 (GPTQ v1) ----
     gc_act8 w;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int k = kw * 8 + j;
         const int group = g_idx[k];
-        const float zero = (float)((qzeros[(long long)group * (kN / 8) + n / 8] >> (4 * (n % 8))) & 0xFu) + 1.0f;
+        const float zero = (float)((((qzeros[(long long)group * (kN / 8) + n / 8] >> (4 * (n % 8))) & 0xFu) + 1u) & 0xFu);
         const float scale = gc_f16_to_f32(scales[(long long)group * kN + n]);
         w.v[j] = gc_f32_to_act((codes[j] - zero) * scale);
     }
