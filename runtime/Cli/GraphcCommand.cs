@@ -64,8 +64,10 @@ namespace GraphCompiler.Runtime.Cli
             compile.SetAction(r => CompileCommand.Run(r.GetValue(spec)!, r.GetValue(arch)!, r.GetValue(cubin), console));
 
             var seed = new Option<int?>("--seed") { Description = "seed for the random inputs (default: a fresh one, printed)" };
-            var selftest = new Command("selftest", "Check every emitted kernel on this GPU against the CPU reference") { spec, seed };
-            selftest.SetAction(r => SelfTestCommand.Run(r.GetValue(spec)!, r.GetValue(seed), console));
+            var specOrAll = new Argument<string?>("spec") { Description = "a spec file or built-in spec name (default: every built-in spec)", Arity = ArgumentArity.ZeroOrOne };
+            var selftest = new Command("selftest", "Check every emitted kernel on this GPU against the CPU reference") { specOrAll, seed };
+            selftest.SetAction(r => SelfTestCommand.Run(r.GetValue(specOrAll) is string one ? new[] { one } : SpecCatalog.All.Select(e => e.Name).ToArray(),
+                r.GetValue(seed), console));
 
             var peer = new Option<string?>("--peer") { Description = "PyTorch timings of the same work (from tests/reference/peer_bench.py)" };
             var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer };

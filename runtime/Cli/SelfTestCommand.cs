@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using GraphCompiler.Runtime.Compilation;
@@ -15,29 +16,32 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class SelfTestCommand
     {
-        public static int Run(string spec, int? seed, IAnsiConsole console)
+        public static int Run(IReadOnlyList<string> specs, int? seed, IAnsiConsole console)
         {
-            var model = SpecLoader.Compile(spec, console);
+            var models = specs.Select(spec => SpecLoader.Compile(spec, console)).ToList();
             using var device = GpuCommands.OpenDevice();
             var target = GpuCommands.Target(device);
             int s = seed ?? Environment.TickCount;
             console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; kernels for {target}; seed {s}");
             var runner = new SelfTestRunner(device, KernelCache.Default(), target);
-            var table = new Table().AddColumn("kernel").AddColumn("case").AddColumn("output").AddColumn(new TableColumn("rel. error").RightAligned())
-                .AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
             int failed = 0, total = 0;
-            foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s)))
+            foreach (var model in models)
             {
-                total++;
-                if (!r.Passed) failed++;
-                string error = r.Worst is { } c ? c.RelativeError.ToString("0.0e+0", CultureInfo.InvariantCulture) + (c.NaNs > 0 ? $" ({c.NaNs} NaN)" : "") : "";
-                string tol = r.Worst is { } t ? t.Tolerance.ToString("0.0e+0", CultureInfo.InvariantCulture) : "";
-                table.AddRow(Markup.Escape(r.Kernel), Markup.Escape(r.Case), Markup.Escape(r.WorstOutput ?? ""), error, tol,
-                    r.Passed ? "[green]pass[/]" : "[red]FAIL[/]" + (r.Error != null ? " " + Markup.Escape(r.Error) : ""));
+                var table = new Table().Title(Markup.Escape(model.Spec.Name)).AddColumn("kernel").AddColumn("case").AddColumn("output")
+                    .AddColumn(new TableColumn("rel. error").RightAligned()).AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
+                foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s)))
+                {
+                    total++;
+                    if (!r.Passed) failed++;
+                    string error = r.Worst is { } c ? c.RelativeError.ToString("0.0e+0", CultureInfo.InvariantCulture) + (c.NaNs > 0 ? $" ({c.NaNs} NaN)" : "") : "";
+                    string tol = r.Worst is { } t ? t.Tolerance.ToString("0.0e+0", CultureInfo.InvariantCulture) : "";
+                    table.AddRow(Markup.Escape(r.Kernel), Markup.Escape(r.Case), Markup.Escape(r.WorstOutput ?? ""), error, tol,
+                        r.Passed ? "[green]pass[/]" : "[red]FAIL[/]" + (r.Error != null ? " " + Markup.Escape(r.Error) : ""));
+                }
+                console.Write(table);
+                foreach (var pending in model.KernelsFor(GpuArch.Sm90).Where(k => !k.IsEmitted))
+                    console.MarkupLine($"[grey]not tested (no emitter yet): {Markup.Escape(pending.Name)}[/]");
             }
-            console.Write(table);
-            foreach (var pending in model.KernelsFor(GpuArch.Sm90).Where(k => !k.IsEmitted))
-                console.MarkupLine($"[grey]not tested (no emitter yet): {Markup.Escape(pending.Name)}[/]");
             console.MarkupLine(failed == 0 ? $"[green]selftest passed: {total} cases[/]" : $"[red]selftest FAILED: {failed} of {total} cases[/]");
             return failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
         }

@@ -28,8 +28,9 @@ namespace GraphCompiler.Runtime.SelfTest
 
         public int Seed { get; }
 
-        /// <summary>Row counts per case: 1, 7, 77, 1000 and the step's max_num_batched_tokens, without repeats.</summary>
-        public IReadOnlyList<int> RowCounts => new[] { 1, 7, 77, 1000, _spec.Limits.MaxNumBatchedTokens }.Distinct().OrderBy(x => x).ToList();
+        /// <summary>Row counts per case: 1, 7, 77, 1000, and the spec's decode (max_num_seqs) and prefill (max_num_batched_tokens) steps.</summary>
+        public IReadOnlyList<int> RowCounts =>
+            new[] { 1, 7, 77, 1000, _spec.Limits.MaxNumSeqs, _spec.Limits.MaxNumBatchedTokens }.Distinct().OrderBy(x => x).ToList();
 
         public IEnumerable<KernelTestCase> For(FusedKernel kernel) => kernel switch
         {

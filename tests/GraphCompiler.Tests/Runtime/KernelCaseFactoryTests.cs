@@ -25,10 +25,10 @@ namespace GraphCompiler.Tests.Runtime
         }
 
         [Fact]
-        public void Row_counts_cover_one_odd_sizes_and_the_specs_step()
+        public void Row_counts_cover_one_odd_sizes_and_the_specs_decode_and_prefill_steps()
         {
             var factory = new KernelCaseFactory(TestSpecs.Compile("llama2-70b").Spec, 1);
-            Assert.Equal(new[] { 1, 7, 77, 1000, 2048 }, factory.RowCounts);
+            Assert.Equal(new[] { 1, 7, 64, 77, 1000, 2048 }, factory.RowCounts);
         }
 
         [Fact]
