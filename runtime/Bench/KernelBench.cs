@@ -46,9 +46,8 @@ namespace GraphCompiler.Runtime.Bench
         /// <summary>Every emitted kernel at the prefill row count (max_num_batched_tokens) and the decode one (max_num_seqs).</summary>
         public IEnumerable<KernelTiming> Run(CompiledModel model, KernelCaseFactory cases, double copyBandwidth, CudaStream stream)
         {
-            var arch = GraphCompiler.Spec.GpuArch.ForComputeCapability(_device.Info.ComputeCapability) ?? GraphCompiler.Spec.GpuArch.Sm90;
             var rowCounts = new[] { model.Spec.Limits.MaxNumSeqs, model.Spec.Limits.MaxNumBatchedTokens };
-            foreach (var source in model.KernelsFor(arch).Where(k => k.IsEmitted))
+            foreach (var source in model.KernelsFor(_device.Info.TileArch).Where(k => k.IsEmitted))
             {
                 var (compiled, _) = _cache.GetOrCompile(source, _target);
                 if (!compiled.Succeeded) continue;

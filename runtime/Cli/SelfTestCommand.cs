@@ -39,7 +39,7 @@ namespace GraphCompiler.Runtime.Cli
                         r.Passed ? "[green]pass[/]" : "[red]FAIL[/]" + (r.Error != null ? " " + Markup.Escape(r.Error) : ""));
                 }
                 console.Write(table);
-                foreach (var pending in model.KernelsFor(GpuArch.Sm90).Where(k => !k.IsEmitted))
+                foreach (var pending in model.KernelsFor(device.Info.TileArch).Where(k => !k.IsEmitted))
                     console.MarkupLine($"[grey]not tested (no emitter yet): {Markup.Escape(pending.Name)}[/]");
             }
             console.MarkupLine(failed == 0 ? $"[green]selftest passed: {total} cases[/]" : $"[red]selftest FAILED: {failed} of {total} cases[/]");

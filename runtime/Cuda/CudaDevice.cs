@@ -1,6 +1,8 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using System.Text;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Cuda
 {
@@ -10,6 +12,10 @@ namespace GraphCompiler.Runtime.Cuda
         int L2CacheBytes, long TotalMemoryBytes, int MaxThreadsPerBlock, int DriverVersion)
     {
         public string Arch => "sm_" + ComputeCapability.ToString(CultureInfo.InvariantCulture);
+
+        /// <summary>Whose tiles this GPU uses: its own architecture's, else those of the newest known one below it.</summary>
+        public GpuArch TileArch =>
+            GpuArch.ForComputeCapability(ComputeCapability) ?? GpuArch.All.LastOrDefault(a => a.ComputeCapability <= ComputeCapability) ?? GpuArch.Sm80;
 
         public override string ToString() =>
             $"{Name} ({Arch}, {MultiprocessorCount} SMs, {TotalMemoryBytes / (1L << 30)} GiB, L2 {L2CacheBytes >> 20} MiB, driver {DriverVersion / 1000}.{DriverVersion % 1000 / 10})";

@@ -34,9 +34,8 @@ namespace GraphCompiler.Runtime.SelfTest
 
         public IEnumerable<SelfTestResult> Run(CompiledModel model, KernelCaseFactory cases)
         {
-            var arch = model.Spec.Tiles.For(GraphCompiler.Spec.GpuArch.ForComputeCapability(_device.Info.ComputeCapability) ?? GraphCompiler.Spec.GpuArch.Sm90).Arch;
             using var stream = new CudaStream();
-            foreach (var source in model.KernelsFor(arch).Where(k => k.IsEmitted))
+            foreach (var source in model.KernelsFor(_device.Info.TileArch).Where(k => k.IsEmitted))
             {
                 var (compiled, _) = _cache.GetOrCompile(source, _target);
                 if (!compiled.Succeeded)
