@@ -7,7 +7,7 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -73,6 +73,13 @@ namespace GraphCompiler.Runtime.Cli
             var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer };
             bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), console, output));
 
+            var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed (required until real checkpoints load)" };
+            var runSeed = new Option<int>("--seed") { Description = "seed for the random weights and the default prompt", DefaultValueFactory = _ => 0 };
+            var promptTokens = new Option<string?>("--prompt-tokens") { Description = "prompt token ids, e.g. 1,2,3 (default: BOS and 15 ids from the seed)" };
+            var steps = new Option<int>("--steps") { Description = "tokens to generate (greedy); generated tokens/s counts the decode steps", DefaultValueFactory = _ => 32 };
+            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the token ids and tokens/s") { spec, randomWeights, runSeed, promptTokens, steps };
+            run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptTokens), r.GetValue(steps), console));
+
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
             {
@@ -83,7 +90,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, specs,
+                validate, plan, emit, compile, selftest, bench, run, specs,
             };
         }
     }

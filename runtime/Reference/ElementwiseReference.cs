@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Elementwise;
 using GraphCompiler.Planning;
@@ -6,6 +7,8 @@ using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Reference
 {
+    // The entry points are jitted fully optimised at once (AggressiveOptimization): the CPU backend runs them in every
+    // step, and tiered compilation would otherwise leave their loops in slow tier-0 code for the whole of a short run.
     /// <summary>
     /// CPU references for the elementwise kernels, one method per emitter, taking the kernel's parameters as flat
     /// row-major arrays (fp16/bf16 as bits, FP8 as bytes). Each method does, element by element, the float operations
@@ -22,6 +25,7 @@ namespace GraphCompiler.Runtime.Reference
         /// [0, vocab) writes zeros. Returns the error flag as the kernel leaves it when it starts at 0: the largest
         /// failing token index + 1, or 0.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static int EmbeddingGather(EmbeddingGatherKernel k, int[] tokenIds, ushort[]? table, byte[]? fp8Table,
             float[]? tableScale, ushort[] residual, int tokens)
         {
@@ -64,6 +68,7 @@ namespace GraphCompiler.Runtime.Reference
         /// activation dtype (and an FP8 code by one step). Compare RMSNorm outputs within one ulp.
         /// FP8 output: scale = amax/448 (1 when amax is 0), code = e4m3(y / scale).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void RmsNorm(RmsNormKernel k, ushort[] residual, ushort[]? delta, int[]? rows, ushort[] weight,
             ushort[]? output, byte[]? outputFp8, float[]? outputScale, int numRows)
         {
@@ -105,6 +110,7 @@ namespace GraphCompiler.Runtime.Reference
         /// one ulp from this reference's, so compare RoPE outputs within one ulp.
         /// x[i] = Store(Round(x1·c) + Round(−x2·s)), x[i + d/2] = Store(Round(x2·c) + Round(x1·s)).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Rope(RopeKernel k, ushort[] qkv, int[] positions, int tokens)
         {
             var act = ActivationCodec.For(k.Activation);
@@ -143,6 +149,7 @@ namespace GraphCompiler.Runtime.Reference
         /// gate value, and the rest is exact IEEE arithmetic, so SwiGLU is bit-exact; a = Round(silu);
         /// dense: Store(a · u); FP8: y = Round(a · u), then per-row e4m3 with scale = amax/448 as RmsNorm.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void SwiGlu(SwiGluKernel k, ushort[] gateUp, ushort[]? output, byte[]? outputFp8, float[]? outputScale, int tokens)
         {
             var act = ActivationCodec.For(k.Activation);
@@ -171,6 +178,7 @@ namespace GraphCompiler.Runtime.Reference
         /// as AutoGPTQ's own dequantization masks it),
         /// s = fp16 scales[group, n]. Output dtype k.Output, [N, K] row-major.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void DequantGptq(WeightDequantKernel k, uint[] qweight, uint[] qzeros, ushort[] scales, int[] gIdx, ushort[] output)
         {
             RequireInt4(k, Int4Format.Gptq);
@@ -195,6 +203,7 @@ namespace GraphCompiler.Runtime.Reference
         /// AWQ (WeightDequantEmitter): out[n, k] = Store((q − z) · s) in float; nibble j of qweight[k, n/8] and of
         /// qzeros[k/g, n/8] holds column 8·(n/8) + AwqOrder[j]; s = fp16 scales[k/g, n]; g = GroupSizeFor(K).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void DequantAwq(WeightDequantKernel k, uint[] qweight, uint[] qzeros, ushort[] scales, ushort[] output)
         {
             RequireInt4(k, Int4Format.Awq);
@@ -220,6 +229,7 @@ namespace GraphCompiler.Runtime.Reference
 
         /// <summary>FP8 (WeightDequantEmitter): out[n, k] = Store(e4m3(weight[n, k]) · scale), scale = weight_scale[n] per
         /// channel or weight_scale[0] per tensor.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void DequantFp8(WeightDequantKernel k, byte[] weight, float[] weightScale, ushort[] output)
         {
             if (k.Scheme.Method != QuantMethod.Fp8E4M3)
@@ -236,10 +246,11 @@ namespace GraphCompiler.Runtime.Reference
         }
 
         /// <summary>
-        /// The per-row FP8 quantization RMSNorm and SwiGLU share: amax = max |y| with fmaxf semantics (a NaN element is
-        /// skipped), scale = amax / 448 (1 when amax is 0), code = e4m3(y / scale) with float division. Returns the scale.
+        /// The per-row FP8 quantization RMSNorm, SwiGLU and the CPU backend's attention share: amax = max |y| with fmaxf
+        /// semantics (a NaN element is skipped), scale = amax / 448 (1 when amax is 0), code = e4m3(y / scale) with float
+        /// division. Returns the scale.
         /// </summary>
-        private static float QuantizeRowE4m3(float[] y, byte[] codes, long offset)
+        internal static float QuantizeRowE4m3(float[] y, byte[] codes, long offset)
         {
             float amax = 0.0f;
             foreach (float v in y) amax = CudaFmaxf(amax, MathF.Abs(v));

@@ -1,0 +1,105 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using GraphCompiler.Common;
+using GraphCompiler.Runtime.Cpu;
+using Spectre.Console;
+
+namespace GraphCompiler.Runtime.Cli
+{
+    /// <summary>
+    /// graphc run SPEC --random-weights: prefill then greedy decode on the CPU backend, printing the generated token ids
+    /// and the prompt and generation throughput. Real checkpoints and text come with the checkpoint loader.
+    /// </summary>
+    internal static class RunCommand
+    {
+        private const int DefaultPromptLength = 16;
+        private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
+
+        public static int Run(string spec, bool randomWeights, int seed, string? promptTokens, int steps, IAnsiConsole console)
+        {
+            if (!randomWeights)
+                throw new CliException(ExitCodes.Usage, "graphc run needs --random-weights: loading a real checkpoint is not implemented yet");
+            if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
+            var model = SpecLoader.Compile(spec, console);
+            var m = model.Spec.Model;
+            int[] prompt = promptTokens is null ? DefaultPrompt(m.BosTokenId, m.VocabSize, seed) : ParseTokens(promptTokens);
+            // The last generated token is not fed back, so the cache holds prompt + steps − 1 tokens.
+            if (prompt.Length + steps - 1 > model.Spec.Limits.MaxSeqLen)
+                throw new CliException(ExitCodes.Usage,
+                    $"{prompt.Length} prompt tokens and {steps} steps need {prompt.Length + steps - 1} positions, more than limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
+
+            console.MarkupLine($"CPU backend (no GPU used): {Markup.Escape(model.Spec.Name)}, {m.NumHiddenLayers} layers, {m.DType.SpecName()} activations, "
+                + $"{model.Spec.KvCache.DType.SpecName()} KV cache; random weights, seed {seed}; {Environment.ProcessorCount} threads");
+            var clock = Stopwatch.StartNew();
+            var cpu = new CpuModel(model, RandomCheckpoint.Create(model, seed));
+            console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)} ({ByteSize.Format(cpu.Weights.LinearBytes)} of float32 GEMM weights)");
+
+            try
+            {
+                // An untimed prefill and decode steps (half a second at most) first, so that the timings below are of
+                // optimised code: .NET compiles a method quickly at first and optimises it once it has been called a while.
+                var warm = cpu.NewSequence();
+                int first = Argmax(cpu.Prefill(warm, prompt));
+                clock.Restart();
+                for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Argmax(cpu.Decode(warm, first));
+
+                var sequence = cpu.NewSequence();
+                clock.Restart();
+                int next = Argmax(cpu.Prefill(sequence, prompt));
+                var prefill = clock.Elapsed;
+                var generated = new List<int> { next };
+                clock.Restart();
+                while (generated.Count < steps)
+                    generated.Add(next = Argmax(cpu.Decode(sequence, next)));
+                var decode = clock.Elapsed;
+
+                console.MarkupLine($"prompt ({prompt.Length} tokens): {string.Join(" ", prompt)}");
+                console.MarkupLine($"generated ({generated.Count} tokens, greedy): {string.Join(" ", generated)}");
+                // The first generated token comes from the prefill's logits; each decode step yields one more.
+                string decodeRate = steps > 1 ? Rate(steps - 1, decode) : "n/a (the one token came from the prefill)";
+                console.MarkupLine($"CPU backend: prompt {prompt.Length} tokens at {Rate(prompt.Length, prefill)}, generated {generated.Count} tokens at {decodeRate}");
+            }
+            catch (ArgumentException e)
+            {
+                // A bad token id: the backend's message, without the parameter name it appends.
+                string suffix = e.ParamName is null ? "" : $" (Parameter '{e.ParamName}')";
+                throw new CliException(ExitCodes.Usage, e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message);
+            }
+            return ExitCodes.Ok;
+        }
+
+        /// <summary>BOS, then ids drawn from the seed: a stand-in prompt until text comes with the tokenizer.</summary>
+        private static int[] DefaultPrompt(int bos, int vocab, int seed)
+        {
+            var rng = new Random(seed);
+            return new[] { bos }.Concat(Enumerable.Range(1, DefaultPromptLength - 1).Select(_ => rng.Next(vocab))).ToArray();
+        }
+
+        private static int[] ParseTokens(string text)
+        {
+            var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var ids = new int[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out ids[i]))
+                    throw new CliException(ExitCodes.Usage, $"--prompt-tokens: '{parts[i]}' is not a token id; expected ids separated by commas, e.g. 1,2,3");
+            if (ids.Length == 0) throw new CliException(ExitCodes.Usage, "--prompt-tokens is empty; expected ids separated by commas, e.g. 1,2,3");
+            return ids;
+        }
+
+        private static int Argmax(float[] logits)
+        {
+            int best = 0;
+            for (int i = 1; i < logits.Length; i++)
+                if (logits[i] > logits[best]) best = i;
+            return best;
+        }
+
+        private static string Rate(int tokens, TimeSpan elapsed) =>
+            (tokens / Math.Max(elapsed.TotalSeconds, 1e-9)).ToString("0.0", CultureInfo.InvariantCulture) + " tokens/s";
+
+        private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + " s";
+    }
+}

@@ -1,0 +1,170 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+using GraphCompiler.Compilation;
+using GraphCompiler.Planning;
+using GraphCompiler.Runtime.Reference;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Runtime.Cpu
+{
+    /// <summary>
+    /// A full checkpoint for a compiled model's manifest with realistic random values, for running without real weights:
+    /// linear and embedding weights ~ N(0, 0.02²) as floats, then stored in the module's scheme the way a quantizer would
+    /// (dense: rounded to the activation dtype; FP8: e4m3 with a per-channel or per-tensor amax/448 scale; INT4: round-to-
+    /// nearest groups from <see cref="QuantizedPacking.QuantizeInt4Rtn"/>, packed as GPTQ or AWQ, with a random act-order
+    /// permutation when desc_act); RMSNorm weights ~ N(1, 0.1²). The same model and seed give the same bytes.
+    /// </summary>
+    public static class RandomCheckpoint
+    {
+        private const double WeightStd = 0.02;
+        private const double NormStd = 0.1;
+
+        /// <summary>Static W8A8 input_scale: random checkpoints are uncalibrated, so e4m3's range covers |x| ≤ 4, about
+        /// four standard deviations of an RMS-normalised input.</summary>
+        private const float StaticInputScale = 4.0f / Fp8E4M3.MaxFinite;
+
+        public static CheckpointTensors Create(CompiledModel model, int seed)
+        {
+            var rng = new Random(seed);
+            var checkpoint = new CheckpointTensors();
+            var m = model.Spec.Model;
+            var act = ActivationCodec.For(m.DType);
+            // The manifest lists each module's tensors together, in load order; generate per module, then store under the
+            // manifest's names, shapes and dtypes so the two cannot drift apart.
+            foreach (var group in Consecutive(model.Manifest))
+            {
+                var first = group[0];
+                if (first.Module == "norm")
+                {
+                    checkpoint.Add(first.Name, first.Shape.ToArray(), first.DType, Bytes(Normal(rng, m.HiddenSize, 1.0, NormStd).Select(act.Store).ToArray()));
+                    continue;
+                }
+                var module = ModuleOf(first.Module);
+                var (k, n) = m.LinearShape(module);
+                var scheme = model.Spec.Quantization.For(module, Math.Max(first.Layer, 0));
+                var bySuffix = Quantize(rng, Normal(rng, k * n, 0.0, WeightStd), k, n, scheme, act);
+                string prefix = module.HfPrefix(first.Layer) + ".";
+                foreach (var t in group)
+                {
+                    var (dtype, data) = bySuffix[t.Name.Substring(prefix.Length)];
+                    if (dtype != t.DType) throw new InvalidOperationException($"generated {t.Name} as {dtype}, the manifest says {t.DType}");
+                    checkpoint.Add(t.Name, t.Shape.ToArray(), t.DType, data);
+                }
+            }
+            return checkpoint;
+        }
+
+        /// <summary>The checkpoint tensors of one [N, K] weight <paramref name="w"/> in <paramref name="scheme"/>, by name suffix.</summary>
+        private static Dictionary<string, (DType, byte[])> Quantize(Random rng, float[] w, int k, int n, QuantScheme scheme, ActivationCodec act)
+        {
+            var result = new Dictionary<string, (DType, byte[])>();
+            switch (scheme.Method)
+            {
+                case QuantMethod.Fp16:
+                case QuantMethod.Bf16:
+                    result["weight"] = (act.DType, Bytes(w.Select(act.Store).ToArray()));
+                    break;
+                case QuantMethod.Fp8E4M3:
+                {
+                    bool perChannel = scheme.WeightScale == ScaleGranularity.PerChannel;
+                    var scales = new float[perChannel ? n : 1];
+                    for (int i = 0; i < w.Length; i++)
+                    {
+                        int s = perChannel ? i / k : 0;
+                        scales[s] = Math.Max(scales[s], Math.Abs(w[i]));
+                    }
+                    for (int s = 0; s < scales.Length; s++) scales[s] = scales[s] > 0 ? scales[s] / Fp8E4M3.MaxFinite : 1.0f;
+                    var codes = new byte[w.Length];
+                    for (int i = 0; i < w.Length; i++) codes[i] = Fp8E4M3.FromFloat(w[i] / scales[perChannel ? i / k : 0]);
+                    result["weight"] = (DType.F8E4M3, codes);
+                    result["weight_scale"] = (DType.F32, Bytes(scales));
+                    if (scheme.ActivationScale == ActivationScaling.Static)
+                        result["input_scale"] = (DType.F32, Bytes(new[] { StaticInputScale }));
+                    break;
+                }
+                case QuantMethod.Int4:
+                {
+                    int g = scheme.GroupSizeFor(k);
+                    if (scheme.Format == Int4Format.Awq)
+                    {
+                        var q = QuantizedPacking.QuantizeInt4Rtn(w, k, n, g, scheme.Symmetric);
+                        var awq = QuantizedPacking.PackAwq(q.Codes, q.Zeros, q.Scales, g);
+                        result["qweight"] = (DType.I32, Bytes(awq.QWeight));
+                        result["qzeros"] = (DType.I32, Bytes(awq.QZeros));
+                        result["scales"] = (DType.F16, Bytes(awq.Scales));
+                        break;
+                    }
+                    // Act-order: GPTQ quantizes input rows in the order perm and files row perm[i] under group i / g.
+                    var perm = Enumerable.Range(0, k).ToArray();
+                    if (scheme.DescAct) Shuffle(rng, perm);
+                    var permuted = new float[w.Length];
+                    for (int col = 0; col < n; col++)
+                        for (int i = 0; i < k; i++) permuted[col * k + i] = w[col * k + perm[i]];
+                    var qp = QuantizedPacking.QuantizeInt4Rtn(permuted, k, n, g, scheme.Symmetric);
+                    var codes = new int[k, n];
+                    var gIdx = new int[k];
+                    for (int i = 0; i < k; i++)
+                    {
+                        gIdx[perm[i]] = i / g;
+                        for (int col = 0; col < n; col++) codes[perm[i], col] = qp.Codes[i, col];
+                    }
+                    var gptq = QuantizedPacking.PackGptq(codes, qp.Zeros, qp.Scales, g, gIdx);
+                    result["qweight"] = (DType.I32, Bytes(gptq.QWeight));
+                    result["qzeros"] = (DType.I32, Bytes(gptq.QZeros));
+                    result["scales"] = (DType.F16, Bytes(gptq.Scales));
+                    result["g_idx"] = (DType.I32, Bytes(gptq.GIdx));
+                    break;
+                }
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(scheme), scheme.Method, "no random weights for this scheme");
+            }
+            return result;
+        }
+
+        internal static ModuleKind ModuleOf(string specName) =>
+            Enum.GetValues<ModuleKind>().First(x => x.SpecName() == specName);
+
+        private static IEnumerable<List<WeightTensor>> Consecutive(IReadOnlyList<WeightTensor> manifest)
+        {
+            var group = new List<WeightTensor>();
+            foreach (var t in manifest)
+            {
+                if (group.Count > 0 && (group[0].Module != t.Module || group[0].Layer != t.Layer || t.Module == "norm"))
+                {
+                    yield return group;
+                    group = new List<WeightTensor>();
+                }
+                group.Add(t);
+            }
+            if (group.Count > 0) yield return group;
+        }
+
+        /// <summary>Box–Muller normals; System.Random with a seed is the same sequence on every platform.</summary>
+        private static float[] Normal(Random rng, int count, double mean, double std)
+        {
+            var result = new float[count];
+            for (int i = 0; i < count; i += 2)
+            {
+                double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+                double r = Math.Sqrt(-2.0 * Math.Log(u1)), a = 2.0 * Math.PI * u2;
+                result[i] = (float)(mean + std * r * Math.Cos(a));
+                if (i + 1 < count) result[i + 1] = (float)(mean + std * r * Math.Sin(a));
+            }
+            return result;
+        }
+
+        private static void Shuffle(Random rng, int[] a)
+        {
+            for (int i = a.Length - 1; i > 0; i--)
+            {
+                int j = rng.Next(i + 1);
+                (a[i], a[j]) = (a[j], a[i]);
+            }
+        }
+
+        private static byte[] Bytes<T>(T[] values) where T : unmanaged =>
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+    }
+}
