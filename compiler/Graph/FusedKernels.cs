@@ -69,13 +69,18 @@ namespace GraphCompiler.Graph
 
     public enum GemmEpilogue { Store, AddResidual, SwiGlu }
 
-    /// <summary>y[M, N] = x[M, K] · W[N, K]ᵀ in the given scheme; M is the step's rows, K and N are baked in.</summary>
+    /// <summary>
+    /// y[M, N] = x[M, K] · W[N, K]ᵀ in the given scheme; K and N are baked in, M (the rows of its input) is the launch's.
+    /// One kernel serves every module of that scheme and shape, so which modules a launch multiplies (and so where in its
+    /// output buffer it writes) belongs to the launch (<see cref="PlannedLaunch.Modules"/>). Modules fused into one GEMM
+    /// share its scheme; per-tensor FP8 scales of fused modules become one scale per output channel at load.
+    /// </summary>
     public sealed record GemmKernel(
-        string Name, string Modules, int K, int N, QuantScheme Scheme, DType Activation, TileFamily Tiles, GemmEpilogue Epilogue, int OutputStride)
+        string Name, int K, int N, QuantScheme Scheme, DType Activation, TileFamily Tiles, GemmEpilogue Epilogue, int OutputStride)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.Gemm;
-        public override string Summary => $"GEMM {Modules} K={K} N={N} {Scheme.Describe()}" + (Epilogue == GemmEpilogue.Store ? "" : " + " + Epilogue);
+        public override string Summary => $"GEMM K={K} N={N} {Scheme.Describe()}" + (Epilogue == GemmEpilogue.Store ? "" : " + " + Epilogue);
     }
 
     /// <summary>FlashAttention-2 over the ragged prompt tokens (causal, GQA), with RoPE in its prologue and the KV-cache write fused.</summary>

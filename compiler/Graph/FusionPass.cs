@@ -173,12 +173,15 @@ namespace GraphCompiler.Graph
                 var (k, n) = (_m.LinearShape(first.Module!.Value).K, run.Sum(op => _m.LinearShape(op.Module!.Value).N));
                 int outputStride = epilogue == GemmEpilogue.SwiGlu ? n / 2 : BufferColumns(output, n);
                 bool lmHead = first.Module == ModuleKind.LmHead;
-                var family = TileFamilies.GemmFamily(first.Scheme!.Method, prefill: phase == Phase.Prefill && !lmHead);
-                string label = string.Join("+", run.Select(op => op.Module!.Value.SpecName()));
-                string name = $"gemm_{first.Scheme.Tag()}_k{k}_n{n}_{(family.SpecName().EndsWith("_decode", StringComparison.Ordinal) ? "decode" : "prefill")}"
+                var scheme = first.Scheme!;
+                // Each fused module brings its own per-tensor FP8 scale: the fused weight has one per output channel.
+                if (run.Count > 1 && scheme is { Method: QuantMethod.Fp8E4M3, WeightScale: ScaleGranularity.PerTensor })
+                    scheme = scheme with { WeightScale = ScaleGranularity.PerChannel };
+                var family = TileFamilies.GemmFamily(scheme.Method, prefill: phase == Phase.Prefill && !lmHead);
+                string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{(family.SpecName().EndsWith("_decode", StringComparison.Ordinal) ? "decode" : "prefill")}"
                     + (epilogue == GemmEpilogue.Store ? "" : epilogue == GemmEpilogue.SwiGlu ? "_swiglu" : "_residual")
                     + (outputStride != (epilogue == GemmEpilogue.SwiGlu ? n / 2 : n) ? "_ld" + outputStride.ToString(CultureInfo.InvariantCulture) : "");
-                var kernel = Add(new GemmKernel(name, label, k, n, first.Scheme, _m.DType, family, epilogue, outputStride));
+                var kernel = Add(new GemmKernel(name, k, n, scheme, _m.DType, family, epilogue, outputStride));
                 return Launch(kernel, fused.ToArray(), reads.ToArray(), new[] { Use(output) });
             }
 

@@ -5,7 +5,11 @@ namespace GraphCompiler.Graph
     public enum Phase { Prefill, Decode }
 
     /// <summary>One kernel launch of a step: which kernel, the graph ops it covers, the buffers it reads and writes.</summary>
-    public sealed record PlannedLaunch(string Kernel, EquatableArray<string> Ops, EquatableArray<string> Reads, EquatableArray<string> Writes);
+    public sealed record PlannedLaunch(string Kernel, EquatableArray<string> Ops, EquatableArray<string> Reads, EquatableArray<string> Writes)
+    {
+        /// <summary>The weight-bearing modules a GEMM launch multiplies, in order, joined by '+' ("q_proj+k_proj+v_proj").</summary>
+        public string Modules => string.Join("+", System.Linq.Enumerable.Where(Ops, op => Spec.ModuleKinds.TryParse(op, out _)));
+    }
 
     /// <summary>Consecutive layers that launch the same kernels in the same order.</summary>
     public sealed record LayerGroup(int FirstLayer, int LastLayer, EquatableArray<PlannedLaunch> Launches)

@@ -25,6 +25,18 @@ namespace GraphCompiler.Spec
             ModuleKind.GateProj, ModuleKind.UpProj, ModuleKind.DownProj,
         };
 
+        public static bool TryParse(string specName, out ModuleKind module)
+        {
+            foreach (ModuleKind m in Enum.GetValues(typeof(ModuleKind)))
+                if (m.SpecName() == specName)
+                {
+                    module = m;
+                    return true;
+                }
+            module = default;
+            return false;
+        }
+
         public static bool IsLayerModule(this ModuleKind module) => module is not (ModuleKind.EmbedTokens or ModuleKind.LmHead);
 
         public static string SpecName(this ModuleKind module) => module switch

@@ -50,7 +50,7 @@ namespace GraphCompiler.Spec
             QuantMethod.Fp16 => "f16",
             QuantMethod.Bf16 => "bf16",
             QuantMethod.Fp8E4M3 => "e4m3_" + (WeightScale == ScaleGranularity.PerChannel ? "pc" : "pt")
-                + (ActivationScale == ActivationScaling.None ? "_w8a16" : "_w8a8"),
+                + (ActivationScale == ActivationScaling.None ? "_w8a16" : ActivationScale == ActivationScaling.Dynamic ? "_w8a8d" : "_w8a8s"),
             _ => (Format == Int4Format.Gptq ? "gptq" : "awq") + "_g"
                 + (GroupSize == -1 ? "ch" : GroupSize.ToString(CultureInfo.InvariantCulture))
                 + (Symmetric ? "_sym" : "_asym") + (DescAct ? "_actorder" : ""),

@@ -210,23 +210,23 @@ namespace GraphCompiler.Runtime.Cpu
             else if (k.Scheme.Method == QuantMethod.Fp8E4M3 && k.Scheme.ActivationScale == ActivationScaling.Static)
             {
                 var bits = U16(launch.Reads[0]);
-                float s = Weights.InputScale(layer, k.Modules);
+                float s = Weights.InputScale(layer, launch.Modules);
                 for (int i = 0; i < rows * kk; i++) _x[i] = Fp8E4M3.ToFloat(Fp8E4M3.FromFloat(_act.Load(bits[i]) / s)) * s;
             }
             else
                 Widening.Load(_m.DType, U16(launch.Reads[0]).AsSpan(0, rows * kk), _x.AsSpan(0, rows * kk));
 
-            CpuGemm.Multiply(_x, rows, kk, Weights.Linear(layer, k.Modules), n, _y);
+            CpuGemm.Multiply(_x, rows, kk, Weights.Linear(layer, launch.Modules), n, _y);
 
             switch (k.Epilogue)
             {
                 case GemmEpilogue.Store when _buffers[launch.Writes[0]] is float[] output:
-                    for (int r = 0; r < rows; r++) Array.Copy(_y, r * n, output, r * k.OutputStride + ColumnOffset(k.Modules), n);
+                    for (int r = 0; r < rows; r++) Array.Copy(_y, r * n, output, r * k.OutputStride + ColumnOffset(launch.Modules), n);
                     break;
                 case GemmEpilogue.Store:
                 {
                     var output = U16(launch.Writes[0]);
-                    int offset = ColumnOffset(k.Modules);
+                    int offset = ColumnOffset(launch.Modules);
                     for (int r = 0; r < rows; r++)
                         for (int j = 0; j < n; j++) output[r * k.OutputStride + offset + j] = _act.Store(_y[r * n + j]);
                     break;

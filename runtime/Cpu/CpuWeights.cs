@@ -109,7 +109,7 @@ namespace GraphCompiler.Runtime.Cpu
 
         private static void AddGemm(CompiledModel model, PlannedLaunch launch, int layer, List<(int, string)> gemms)
         {
-            if (model.Kernel(launch.Kernel) is GemmKernel g && !gemms.Contains((layer, g.Modules))) gemms.Add((layer, g.Modules));
+            if (model.Kernel(launch.Kernel) is GemmKernel && !gemms.Contains((layer, launch.Modules))) gemms.Add((layer, launch.Modules));
         }
 
         /// <summary>One module's weight, [N, K] float32: the reference dequantization into the activation dtype, widened.</summary>

@@ -16,10 +16,9 @@ namespace GraphCompiler.Kernels.Gemm
         {
             var t = tiles.Gemm(k.Tiles);
             bool w8a8 = k.Scheme.Method == QuantMethod.Fp8E4M3 && k.Scheme.ActivationScale != ActivationScaling.None;
-            string rows = k.Modules == ModuleKind.LmHead.SpecName() ? "S" : "T";
             var launch = new LaunchShape(
                 new GridExtent("1", 1, (k.N + t.BlockN - 1) / t.BlockN),
-                new GridExtent(rows, t.BlockM, 1),
+                new GridExtent("M", t.BlockM, 1),
                 t.SplitK > 0 ? GridExtent.Constant(t.SplitK) : GridExtent.Of("split_k"),
                 t.Warps * 32,
                 t.SharedMemoryBytes(k.Tiles, w8a8 ? 1 : 2, k.Scheme.Method == QuantMethod.Int4 ? k.Scheme.GroupSizeFor(k.K) : 128));

@@ -11,10 +11,12 @@ namespace GraphCompiler.Tests.Planning
         [Fact]
         public void Projections_of_one_input_with_one_scheme_become_one_gemm_over_concatenated_weights()
         {
-            var gemms = Model70b.Plan.Kernels.OfType<GemmKernel>().ToList();
-            Assert.Contains(gemms, g => g.Modules == "q_proj+k_proj+v_proj" && g.N == 8192 + 2 * 1024 && g.K == 8192);
-            Assert.Contains(gemms, g => g.Modules == "gate_proj+up_proj" && g.N == 2 * 28672);
-            Assert.Contains(gemms, g => g.Modules == "down_proj" && g.K == 28672 && g.N == 8192);
+            var gemms = Model70b.Plan.Prefill.Layers[1].Launches.Where(l => l.Modules.Length > 0)
+                .ToDictionary(l => l.Modules, l => (GemmKernel)Model70b.Plan.Kernel(l.Kernel));
+            Assert.Equal(new[] { "q_proj+k_proj+v_proj", "o_proj", "gate_proj+up_proj", "down_proj" }, gemms.Keys);
+            Assert.Equal((8192, 8192 + 2 * 1024), (gemms["q_proj+k_proj+v_proj"].K, gemms["q_proj+k_proj+v_proj"].N));
+            Assert.Equal(2 * 28672, gemms["gate_proj+up_proj"].N);
+            Assert.Equal((28672, 8192), (gemms["down_proj"].K, gemms["down_proj"].N));
         }
 
         [Fact]
@@ -64,9 +66,10 @@ namespace GraphCompiler.Tests.Planning
       scheme: fp8_e4m3
 ";
             var model = ModelCompiler.Compile(GraphCompiler.Spec.SpecParser.Parse("mixed.yaml", yaml).Spec!);
-            var gemms = model.Plan.Kernels.OfType<GemmKernel>().Where(g => g.Tiles.ToString().EndsWith("Decode")).ToList();
-            Assert.Contains(gemms, g => g.Modules == "q_proj" && g.OutputStride == 256 + 2 * 128);
-            Assert.Contains(gemms, g => g.Modules == "k_proj" && g.Scheme.Method == GraphCompiler.Spec.QuantMethod.Fp8E4M3);
+            var gemms = model.Plan.Decode.Layers[0].Launches.Where(l => l.Modules.Length > 0)
+                .ToDictionary(l => l.Modules, l => (GemmKernel)model.Plan.Kernel(l.Kernel));
+            Assert.Equal(256 + 2 * 128, gemms["q_proj"].OutputStride);
+            Assert.Equal(GraphCompiler.Spec.QuantMethod.Fp8E4M3, gemms["k_proj"].Scheme.Method);
             Assert.All(model.Plan.Decode.Layers[0].Launches.Where(l => l.Kernel.StartsWith("gemm") && l.Ops[0].EndsWith("_proj") && "qkv".Contains(l.Ops[0][0])),
                 l => Assert.Equal(new[] { "qkv" }, l.Writes));
         }
@@ -77,11 +80,51 @@ namespace GraphCompiler.Tests.Planning
             foreach (var phase in new[] { Model70b.Plan.Prefill, Model70b.Plan.Decode })
                 foreach (var l in phase.Prologue.Concat(phase.Layers.SelectMany(g => g.Launches)).Concat(phase.Epilogue))
                     Assert.NotNull(Model70b.Plan.Kernel(l.Kernel));
-            var lmHead = Model70b.Plan.Kernels.OfType<GemmKernel>().Single(g => g.Modules == "lm_head");
+            var lmHead = (GemmKernel)Model70b.Plan.Kernel(Model70b.Plan.Prefill.Epilogue.Single(l => l.Modules == "lm_head").Kernel);
             Assert.Equal(GraphCompiler.Spec.TileFamily.GemmDenseDecode, lmHead.Tiles);
             // Per layer: 2 norms, 3 GEMMs, SwiGLU, attention (and RoPE in decode); plus the embedding, final norm and lm_head.
             Assert.Equal(1 + 80 * 8 + 2, Model70b.Plan.Prefill.LaunchesPerStep);
             Assert.Equal(1 + 80 * 9 + 2, Model70b.Plan.Decode.LaunchesPerStep);
+        }
+
+        [Fact]
+        public void Gemms_of_different_modules_with_one_scheme_and_shape_share_a_kernel()
+        {
+            // gate/up (N = 2 × 512) and lm_head (N = vocab 1024) are both K 256 × N 1024 fp16 decode GEMMs.
+            string yaml = TestSpecs.Minimal.Replace("vocab_size: 1000", "vocab_size: 1024").Replace("intermediate_size: 768", "intermediate_size: 512");
+            var model = ModelCompiler.Compile(GraphCompiler.Spec.SpecParser.Parse("shared.yaml", yaml).Spec!);
+            var gateUp = model.Plan.Decode.Layers[0].Launches.Single(l => l.Modules == "gate_proj+up_proj");
+            var lmHead = model.Plan.Decode.Epilogue.Single(l => l.Modules == "lm_head");
+            Assert.Equal(gateUp.Kernel, lmHead.Kernel);
+        }
+
+        [Fact]
+        public void Static_and_dynamic_w8a8_gemms_are_different_kernels()
+        {
+            string yaml = TestSpecs.Minimal.Replace("intermediate_size: 768", "intermediate_size: 256") + @"  overrides:
+    - modules: [o_proj]
+      scheme: fp8_e4m3
+      activation_scale: dynamic
+    - modules: [down_proj]
+      scheme: fp8_e4m3
+      activation_scale: static
+";
+            var model = ModelCompiler.Compile(GraphCompiler.Spec.SpecParser.Parse("w8a8.yaml", yaml).Spec!);
+            var launches = model.Plan.Decode.Layers[0].Launches;
+            string o = launches.Single(l => l.Modules == "o_proj").Kernel, down = launches.Single(l => l.Modules == "down_proj").Kernel;
+            Assert.NotEqual(o, down);
+            Assert.Contains("w8a8d", o);
+            Assert.Contains("w8a8s", down);
+        }
+
+        [Fact]
+        public void Fused_per_tensor_fp8_modules_become_one_gemm_with_per_channel_scales()
+        {
+            var model = TestSpecs.Compile("coverage-bf16");
+            var qkv = (GemmKernel)model.Plan.Kernel(model.Plan.Decode.Layers[0].Launches.Single(l => l.Modules == "q_proj+k_proj+v_proj").Kernel);
+            Assert.Equal(GraphCompiler.Spec.ScaleGranularity.PerChannel, qkv.Scheme.WeightScale);
+            var o = (GemmKernel)model.Plan.Kernel(model.Plan.Decode.Layers[0].Launches.Single(l => l.Modules == "o_proj").Kernel);
+            Assert.Equal(GraphCompiler.Spec.ScaleGranularity.PerTensor, o.Scheme.WeightScale);
         }
     }
 }
