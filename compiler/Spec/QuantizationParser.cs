@@ -32,14 +32,19 @@ namespace GraphCompiler.Spec
         /// <summary>A scheme as written, with where its parts are, so per-module checks can point at them.</summary>
         private sealed class WrittenScheme
         {
-            public WrittenScheme(QuantScheme scheme, SpecLocation at, SpecLocation groupSizeAt)
+            public WrittenScheme(QuantScheme scheme, string path, SpecLocation at, SpecLocation groupSizeAt)
             {
                 Scheme = scheme;
+                Path = path;
                 At = at;
                 GroupSizeAt = groupSizeAt;
             }
 
             public QuantScheme Scheme { get; }
+
+            /// <summary>The source-map path of the value that chose it: "quantization.overrides[1].scheme", or the activation dtype's.</summary>
+            public string Path { get; }
+
             public SpecLocation At { get; }
             public SpecLocation GroupSizeAt { get; }
         }
@@ -54,10 +59,11 @@ namespace GraphCompiler.Spec
 
             var section = sink.Mapping(node, "quantization", SectionKeys);
             SpecLocation sectionAt = section?.Node.Location ?? SpecLocation.StartOf(sink.Map.FilePath);
+            string activationPath = sink.Map.Contains("model.torch_dtype") && !sink.Map.Contains("model.dtype") ? "model.torch_dtype" : "model.dtype";
             if (node is null || node is YamlScalarNode { IsNull: true })
             {
                 // No quantization section: every weight in the activation dtype.
-                var dense = new WrittenScheme(activation, sectionAt, sectionAt);
+                var dense = new WrittenScheme(activation, activationPath, sectionAt, sectionAt);
                 for (int l = 0; l < layers; l++)
                     for (int m = 0; m < ModuleKinds.LayerLinears.Length; m++)
                         layerSlots[l, m] = dense;
@@ -127,7 +133,11 @@ namespace GraphCompiler.Spec
             {
                 QuantScheme S(int m) => layerSlots[l, m]!.Scheme;
                 layerSchemes.Add(new LayerQuantization(S(0), S(1), S(2), S(3), S(4), S(5), S(6)));
+                for (int m = 0; m < ModuleKinds.LayerLinears.Length; m++)
+                    sink.Map.AddSchemeOrigin(ModuleKinds.LayerLinears[m], l, layerSlots[l, m]!.Path);
             }
+            sink.Map.AddSchemeOrigin(ModuleKind.EmbedTokens, -1, embed?.Path ?? activationPath);
+            sink.Map.AddSchemeOrigin(ModuleKind.LmHead, -1, lmHead?.Path ?? activationPath);
             return new QuantizationSpec(embedScheme, lmHead?.Scheme ?? activation, layerSchemes.ToEquatableArray());
         }
 
@@ -203,7 +213,7 @@ namespace GraphCompiler.Spec
             {
                 sink.Map.Add(path + ".scheme", scalar.Location);
                 var method = MappingView.ChoiceOf(sink, scalar, path, Methods);
-                return method is null ? null : new WrittenScheme(Defaults(method.Value), scalar.Location, scalar.Location);
+                return method is null ? null : new WrittenScheme(Defaults(method.Value), path + ".scheme", scalar.Location, scalar.Location);
             }
             var view = sink.Mapping(node, path, SchemeKeys);
             if (view is null || !view.Require("scheme", "fp16, bf16, fp8_e4m3 or int4")) return null;
@@ -271,7 +281,7 @@ namespace GraphCompiler.Spec
                     Inapplicable("activation_scale", "fp8_e4m3");
                 }
             }
-            return ok ? new WrittenScheme(scheme, s.ValueLocation("scheme"), s.Has("group_size") ? s.ValueLocation("group_size") : s.ValueLocation("scheme")) : null;
+            return ok ? new WrittenScheme(scheme, s.Child("scheme"), s.ValueLocation("scheme"), s.Has("group_size") ? s.ValueLocation("group_size") : s.ValueLocation("scheme")) : null;
         }
 
         private static QuantScheme Defaults(QuantMethod method) => method switch

@@ -9,6 +9,7 @@ namespace GraphCompiler.Spec
     public sealed class SpecSourceMap
     {
         private readonly Dictionary<string, SpecLocation> _locations = new Dictionary<string, SpecLocation>();
+        private readonly Dictionary<(ModuleKind, int), string> _schemeOrigins = new Dictionary<(ModuleKind, int), string>();
 
         public SpecSourceMap(string filePath) => FilePath = filePath;
 
@@ -17,6 +18,17 @@ namespace GraphCompiler.Spec
         public void Add(string path, SpecLocation location) => _locations[path] = location;
 
         public bool Contains(string path) => _locations.ContainsKey(path);
+
+        /// <summary>Records the path of the value that decided the scheme of a module in a layer (any layer for embed_tokens and lm_head).</summary>
+        internal void AddSchemeOrigin(ModuleKind module, int layer, string path) => _schemeOrigins[(module, module.IsLayerModule() ? layer : -1)] = path;
+
+        /// <summary>
+        /// The path of the value that decided the scheme of <paramref name="module"/> in <paramref name="layer"/> after
+        /// overrides resolved: "quantization.default.scheme", "quantization.overrides[2].scheme", or "model.dtype" where the
+        /// activation dtype applies; "quantization" when the spec did not resolve. <see cref="Get"/> turns it into a location.
+        /// </summary>
+        public string SchemeOrigin(ModuleKind module, int layer) =>
+            _schemeOrigins.TryGetValue((module, module.IsLayerModule() ? layer : -1), out var path) ? path : "quantization";
 
         /// <summary>The location of <paramref name="path"/>, else of its nearest parent that appears in the file, else the file's start.</summary>
         public SpecLocation Get(string path)

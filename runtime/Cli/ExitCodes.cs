@@ -6,6 +6,8 @@ namespace GraphCompiler.Runtime.Cli
         public const int Ok = 0;
         /// <summary>The spec has errors (printed as file:line:col diagnostics).</summary>
         public const int SpecError = 1;
+        /// <summary>The checkpoint is malformed, or does not match the spec it was checked against.</summary>
+        public const int CheckpointError = 1;
         /// <summary>The command line is wrong: unknown option, missing argument, bad value.</summary>
         public const int Usage = 2;
         /// <summary>The work itself failed: a kernel did not compile, NVRTC or a GPU is missing.</summary>

@@ -3,11 +3,12 @@ using System.CommandLine;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Models;
+using GraphCompiler.Runtime.Checkpoints;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, inspect, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -80,6 +81,11 @@ namespace GraphCompiler.Runtime.Cli
             var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the token ids and tokens/s") { spec, randomWeights, runSeed, promptTokens, steps };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptTokens), r.GetValue(steps), console));
 
+            var checkpointPath = new Argument<string>("path") { Description = $"a Hugging Face model folder, its {Checkpoint.IndexFile}, or a .safetensors file" };
+            var againstSpec = new Option<string?>("--spec") { Description = "check the checkpoint against this spec (file or built-in name): every missing, extra, misshapen or mistyped tensor" };
+            var inspect = new Command("inspect", "List a checkpoint's tensors, shards, quantization and metadata; with --spec, check it against the spec") { checkpointPath, againstSpec };
+            inspect.SetAction(r => InspectCommand.Run(r.GetValue(checkpointPath)!, r.GetValue(againstSpec), console));
+
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
             {
@@ -90,7 +96,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, run, specs,
+                validate, plan, emit, compile, selftest, bench, run, inspect, specs,
             };
         }
     }

@@ -22,14 +22,17 @@ namespace GraphCompiler.Runtime.Cli
         }
 
         /// <summary>Compiles the spec; prints its diagnostics (warnings too) and throws a spec error when it has errors.</summary>
-        public static CompiledModel Compile(string spec, IAnsiConsole console)
+        public static CompiledModel Compile(string spec, IAnsiConsole console) => CompileWithSources(spec, console).Model;
+
+        /// <summary>As <see cref="Compile"/>, with the spec's source map, for reports that point into the spec file.</summary>
+        public static (CompiledModel Model, SpecSourceMap Sources) CompileWithSources(string spec, IAnsiConsole console)
         {
             var (path, text) = Read(spec);
             var (parse, model) = ModelCompiler.Compile(path, text);
             Print(parse, console);
             if (model is null)
                 throw new CliException(ExitCodes.SpecError, $"{path}: {parse.Diagnostics.Count(d => d.IsError)} error(s); nothing was compiled");
-            return model;
+            return (model, parse.SourceMap);
         }
 
         public static void Print(SpecParseResult parse, IAnsiConsole console)
