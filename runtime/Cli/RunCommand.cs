@@ -31,6 +31,11 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage,
                     $"{prompt.Length} prompt tokens and {steps} steps need {prompt.Length + steps - 1} positions, more than limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
 
+            long need = CpuWeights.EstimateHostBytes(model), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            if (need > have * 0.9)
+                throw new CliException(ExitCodes.Failure,
+                    $"the CPU backend keeps every weight as float32: {model.Spec.Name} needs about {ByteSize.Format(need)} of host memory, and this machine has "
+                    + $"{ByteSize.Format(have)}. Use a smaller model on the CPU, or a GPU");
             console.MarkupLine($"CPU backend (no GPU used): {Markup.Escape(model.Spec.Name)}, {m.NumHiddenLayers} layers, {m.DType.SpecName()} activations, "
                 + $"{model.Spec.KvCache.DType.SpecName()} KV cache; random weights, seed {seed}; {Environment.ProcessorCount} threads");
             var clock = Stopwatch.StartNew();

@@ -45,6 +45,17 @@ namespace GraphCompiler.Runtime.Cpu
         /// <summary>Bytes of the float32 GEMM weights.</summary>
         public long LinearBytes => _linear.Values.Sum(w => 4L * w.LongLength);
 
+        /// <summary>
+        /// Host memory the CPU backend needs for a model, before building it: the checkpoint (as stored) plus every GEMM
+        /// weight widened to float32 (lm_head included, shared with a tied embedding or not).
+        /// </summary>
+        public static long EstimateHostBytes(CompiledModel model)
+        {
+            var m = model.Spec.Model;
+            long linear = ModuleKinds.LayerLinears.Sum(x => { var (k, n) = m.LinearShape(x); return 4L * k * n; }) * m.NumHiddenLayers;
+            return model.Manifest.Sum(t => t.Bytes) + linear + 4L * m.HiddenSize * m.VocabSize;
+        }
+
         /// <summary>The float32 [N, K] weight of the GEMM over <paramref name="modules"/> ("q_proj+k_proj+v_proj") in that layer.</summary>
         public float[] Linear(int layer, string modules) =>
             _linear.TryGetValue(Key(layer, modules), out var w) ? w : throw new KeyNotFoundException($"no weight loaded for {modules} of layer {layer}");

@@ -201,5 +201,13 @@ namespace GraphCompiler.Tests.Cpu
                 if (x[i] > x[best]) best = i;
             return best;
         }
+
+        [Fact]
+        public void The_host_memory_estimate_is_the_checkpoint_plus_every_gemm_weight_in_float32()
+        {
+            var model = TestSpecs.Compile("small-llama");
+            long linear = 6L * (256 * (256 + 128 + 128 + 256) + 3 * 256 * 768) * 4 + 4096L * 256 * 4;
+            Assert.Equal(model.Manifest.Sum(t => t.Bytes) + linear, CpuWeights.EstimateHostBytes(model));
+        }
     }
 }
