@@ -22,16 +22,9 @@ namespace GraphCompiler.Runtime.Bench
         public const int WarmUp = 5;
         public const int Repetitions = 50;
 
-        private readonly CudaDevice _device;
-        private readonly KernelCache _cache;
-        private readonly string _target;
+        private readonly GpuKernels _kernels;
 
-        public KernelBench(CudaDevice device, KernelCache cache, string target)
-        {
-            _device = device;
-            _cache = cache;
-            _target = target;
-        }
+        public KernelBench(GpuKernels kernels) => _kernels = kernels;
 
         /// <summary>Device-to-device copy bandwidth, counting bytes read and written: the memory roofline.</summary>
         public double CopyBandwidth(CudaStream stream, long bytes = 1L << 30)
@@ -47,11 +40,9 @@ namespace GraphCompiler.Runtime.Bench
         public IEnumerable<KernelTiming> Run(CompiledModel model, KernelCaseFactory cases, double copyBandwidth, CudaStream stream)
         {
             var rowCounts = new[] { model.Spec.Limits.MaxNumSeqs, model.Spec.Limits.MaxNumBatchedTokens };
-            foreach (var source in model.KernelsFor(_device.Info.TileArch).Where(k => k.IsEmitted))
+            foreach (var source in _kernels.Emitted(model))
             {
-                var (compiled, _) = _cache.GetOrCompile(source, _target);
-                if (!compiled.Succeeded) continue;
-                using var kernel = new CudaKernel(source, compiled.Cubin!);
+                using var kernel = _kernels.Load(source);
                 var resources = kernel.Resources();
                 var descriptor = model.Kernel(source.Name);
                 var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
@@ -71,7 +62,7 @@ namespace GraphCompiler.Runtime.Bench
         private List<double> TimeCase(CudaKernel kernel, KernelTestCase testCase, CudaStream stream)
         {
             long setBytes = Math.Max(1, testCase.Arrays.Values.Sum(a => (long)Buffer.ByteLength(a)));
-            int copies = (int)Math.Clamp(2L * _device.Info.L2CacheBytes / setBytes + 1, 1, 16);
+            int copies = (int)Math.Clamp(2L * _kernels.Device.Info.L2CacheBytes / setBytes + 1, 1, 16);
             var sets = new List<Dictionary<string, DeviceBuffer>>();
             try
             {

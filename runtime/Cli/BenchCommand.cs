@@ -25,9 +25,17 @@ namespace GraphCompiler.Runtime.Cli
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
-            var bench = new KernelBench(device, KernelCache.Default(), GpuCommands.Target(device));
+            var bench = new KernelBench(new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device)));
             double copy = bench.CopyBandwidth(stream);
-            var timings = bench.Run(model, new KernelCaseFactory(model.Spec, 1234), copy, stream).ToList();
+            List<KernelTiming> timings;
+            try
+            {
+                timings = bench.Run(model, new KernelCaseFactory(model.Spec, 1234), copy, stream).ToList();
+            }
+            catch (KernelCompileException e)
+            {
+                throw new CliException(ExitCodes.Failure, e.Message);
+            }
             if (json)
             {
                 output.WriteLine(Json(model.Spec.Name, device.Info, copy, timings, peers));

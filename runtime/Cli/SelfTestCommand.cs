@@ -23,7 +23,7 @@ namespace GraphCompiler.Runtime.Cli
             var target = GpuCommands.Target(device);
             int s = seed ?? Environment.TickCount;
             console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; kernels for {target}; seed {s}");
-            var runner = new SelfTestRunner(device, KernelCache.Default(), target);
+            var runner = new SelfTestRunner(new GpuKernels(device, KernelCache.Default(), target));
             int failed = 0, total = 0;
             foreach (var model in models)
             {

@@ -21,35 +21,40 @@ namespace GraphCompiler.Runtime.SelfTest
     /// </summary>
     public sealed class SelfTestRunner
     {
-        private readonly CudaDevice _device;
-        private readonly KernelCache _cache;
-        private readonly string _target;
+        private readonly GpuKernels _kernels;
 
-        public SelfTestRunner(CudaDevice device, KernelCache cache, string target)
-        {
-            _device = device;
-            _cache = cache;
-            _target = target;
-        }
+        public SelfTestRunner(GpuKernels kernels) => _kernels = kernels;
 
         public IEnumerable<SelfTestResult> Run(CompiledModel model, KernelCaseFactory cases)
         {
             using var stream = new CudaStream();
-            foreach (var source in model.KernelsFor(_device.Info.TileArch).Where(k => k.IsEmitted))
+            foreach (var source in _kernels.Emitted(model))
             {
-                var (compiled, _) = _cache.GetOrCompile(source, _target);
-                if (!compiled.Succeeded)
+                var (kernel, error) = TryLoad(source);
+                if (kernel is null)
                 {
-                    yield return new SelfTestResult(source.Name, "compile", null, null, "NVRTC: " + compiled.Log);
+                    yield return new SelfTestResult(source.Name, "compile", null, null, error);
                     continue;
                 }
-                using var kernel = new CudaKernel(source, compiled.Cubin!);
+                using var loaded = kernel;
                 var all = cases.For(model.Kernel(source.Name)).ToList();
                 foreach (var testCase in all)
                     yield return RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false);
                 // The decode step runs as a captured CUDA graph: replaying a capture must give the same results.
                 if (all.Count > 1)
                     yield return RunCase(kernel, cases.For(model.Kernel(source.Name)).ElementAt(1), model.Spec.Model.DType, stream, viaGraph: true);
+            }
+        }
+
+        private (CudaKernel? Kernel, string? Error) TryLoad(KernelSource source)
+        {
+            try
+            {
+                return (_kernels.Load(source), null);
+            }
+            catch (KernelCompileException e)
+            {
+                return (null, e.Message);
             }
         }
 

@@ -1,0 +1,43 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Compilation;
+using GraphCompiler.Kernels;
+using GraphCompiler.Runtime.Cuda;
+
+namespace GraphCompiler.Runtime.Compilation
+{
+    /// <summary>A kernel failed to compile for the GPU at hand: NVRTC's log, with the kernel and target.</summary>
+    public sealed class KernelCompileException : Exception
+    {
+        public KernelCompileException(string kernel, string target, string log)
+            : base($"{kernel} does not compile for {target}: {log}") { }
+    }
+
+    /// <summary>
+    /// A compiled model's kernels on one GPU: emitted with the tiles of the GPU's architecture, compiled for its exact
+    /// target through the CUBIN cache, and loaded.
+    /// </summary>
+    public sealed class GpuKernels
+    {
+        public GpuKernels(CudaDevice device, KernelCache cache, string target)
+        {
+            Device = device;
+            Cache = cache;
+            Target = target;
+        }
+
+        public CudaDevice Device { get; }
+        public KernelCache Cache { get; }
+        public string Target { get; }
+
+        public IEnumerable<KernelSource> Emitted(CompiledModel model) => model.KernelsFor(Device.Info.TileArch).Where(k => k.IsEmitted);
+
+        public CudaKernel Load(KernelSource source)
+        {
+            var (compiled, _) = Cache.GetOrCompile(source, Target);
+            if (!compiled.Succeeded) throw new KernelCompileException(source.Name, Target, compiled.Log);
+            return new CudaKernel(source, compiled.Cubin!);
+        }
+    }
+}
