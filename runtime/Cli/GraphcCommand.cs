@@ -74,12 +74,13 @@ namespace GraphCompiler.Runtime.Cli
             var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer };
             bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), console, output));
 
-            var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed (required until real checkpoints load)" };
+            var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed instead of a checkpoint" };
             var runSeed = new Option<int>("--seed") { Description = "seed for the random weights and the default prompt", DefaultValueFactory = _ => 0 };
             var promptTokens = new Option<string?>("--prompt-tokens") { Description = "prompt token ids, e.g. 1,2,3 (default: BOS and 15 ids from the seed)" };
             var steps = new Option<int>("--steps") { Description = "tokens to generate (greedy); generated tokens/s counts the decode steps", DefaultValueFactory = _ => 32 };
-            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the token ids and tokens/s") { spec, randomWeights, runSeed, promptTokens, steps };
-            run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptTokens), r.GetValue(steps), console));
+            var modelDir = new Option<string?>("--model") { Description = "a safetensors checkpoint (folder, index or file) matching the spec" };
+            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the token ids and tokens/s") { spec, modelDir, randomWeights, runSeed, promptTokens, steps };
+            run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptTokens), r.GetValue(steps), console));
 
             var checkpointPath = new Argument<string>("path") { Description = $"a Hugging Face model folder, its {Checkpoint.IndexFile}, or a .safetensors file" };
             var againstSpec = new Option<string?>("--spec") { Description = "check the checkpoint against this spec (file or built-in name): every missing, extra, misshapen or mistyped tensor" };

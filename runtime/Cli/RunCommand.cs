@@ -4,26 +4,40 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Linq;
 using GraphCompiler.Common;
+using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cpu;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
     /// <summary>
-    /// graphc run SPEC --random-weights: prefill then greedy decode on the CPU backend, printing the generated token ids
-    /// and the prompt and generation throughput. Real checkpoints and text come with the checkpoint loader.
+    /// graphc run SPEC (--model DIR | --random-weights): prefill then greedy decode on the CPU backend, printing the
+    /// generated token ids and the prompt and generation throughput. Text in and out comes with the tokenizer.
     /// </summary>
     internal static class RunCommand
     {
         private const int DefaultPromptLength = 16;
+        private static CheckpointTensors LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources)
+        {
+            try
+            {
+                using var checkpoint = Checkpoint.Open(path);
+                return CheckpointLoader.Load(checkpoint, model, sources);
+            }
+            catch (CheckpointException e)
+            {
+                throw new CliException(ExitCodes.SpecError, e.Message);
+            }
+        }
+
         private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
 
-        public static int Run(string spec, bool randomWeights, int seed, string? promptTokens, int steps, IAnsiConsole console)
+        public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptTokens, int steps, IAnsiConsole console)
         {
-            if (!randomWeights)
-                throw new CliException(ExitCodes.Usage, "graphc run needs --random-weights: loading a real checkpoint is not implemented yet");
+            if (randomWeights == (modelPath != null))
+                throw new CliException(ExitCodes.Usage, "graphc run needs either --model DIR (a safetensors checkpoint) or --random-weights");
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
-            var model = SpecLoader.Compile(spec, console);
+            var (model, sources) = SpecLoader.CompileWithSources(spec, console);
             var m = model.Spec.Model;
             int[] prompt = promptTokens is null ? DefaultPrompt(m.BosTokenId, m.VocabSize, seed) : ParseTokens(promptTokens);
             // The last generated token is not fed back, so the cache holds prompt + steps − 1 tokens.
@@ -37,9 +51,10 @@ namespace GraphCompiler.Runtime.Cli
                     $"the CPU backend keeps every weight as float32: {model.Spec.Name} needs about {ByteSize.Format(need)} of host memory, and this machine has "
                     + $"{ByteSize.Format(have)}. Use a smaller model on the CPU, or a GPU");
             console.MarkupLine($"CPU backend (no GPU used): {Markup.Escape(model.Spec.Name)}, {m.NumHiddenLayers} layers, {m.DType.SpecName()} activations, "
-                + $"{model.Spec.KvCache.DType.SpecName()} KV cache; random weights, seed {seed}; {Environment.ProcessorCount} threads");
+                + $"{model.Spec.KvCache.DType.SpecName()} KV cache; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath))
+                + $"; {Environment.ProcessorCount} threads");
             var clock = Stopwatch.StartNew();
-            var cpu = new CpuModel(model, RandomCheckpoint.Create(model, seed));
+            var cpu = new CpuModel(model, modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)} ({ByteSize.Format(cpu.Weights.LinearBytes)} of float32 GEMM weights)");
 
             try
