@@ -2,10 +2,12 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
+using System.IO;
 using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cpu;
+using GraphCompiler.Runtime.Text;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -32,14 +34,31 @@ namespace GraphCompiler.Runtime.Cli
 
         private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
 
-        public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptTokens, int steps, IAnsiConsole console)
+        public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps, IAnsiConsole console)
         {
+            if (promptText != null && promptTokens != null)
+                throw new CliException(ExitCodes.Usage, "give the prompt as --prompt TEXT or as --prompt-tokens IDS, not both");
+            LlamaTextTokenizer? tokenizer = null;
+            if (promptText != null)
+            {
+                if (modelPath is null)
+                    throw new CliException(ExitCodes.Usage, "--prompt needs --model DIR: the text is tokenized with the model's tokenizer.model");
+                try
+                {
+                    tokenizer = LlamaTextTokenizer.Open(modelPath);
+                }
+                catch (FileNotFoundException e)
+                {
+                    throw new CliException(ExitCodes.Usage, e.Message);
+                }
+            }
             if (randomWeights == (modelPath != null))
                 throw new CliException(ExitCodes.Usage, "graphc run needs either --model DIR (a safetensors checkpoint) or --random-weights");
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
             var m = model.Spec.Model;
-            int[] prompt = promptTokens is null ? DefaultPrompt(m.BosTokenId, m.VocabSize, seed) : ParseTokens(promptTokens);
+            int[] prompt = tokenizer != null ? tokenizer.Encode(promptText!)
+                : promptTokens is null ? DefaultPrompt(m.BosTokenId, m.VocabSize, seed) : ParseTokens(promptTokens);
             // The last generated token is not fed back, so the cache holds prompt + steps − 1 tokens.
             if (prompt.Length + steps - 1 > model.Spec.Limits.MaxSeqLen)
                 throw new CliException(ExitCodes.Usage,
@@ -72,14 +91,17 @@ namespace GraphCompiler.Runtime.Cli
                 var prefill = clock.Elapsed;
                 var generated = new List<int> { next };
                 clock.Restart();
-                while (generated.Count < steps)
+                // With text, generation ends at the end-of-sentence token, as a chat would.
+                while (generated.Count < steps && !(tokenizer != null && next == m.EosTokenId))
                     generated.Add(next = Argmax(cpu.Decode(sequence, next)));
                 var decode = clock.Elapsed;
 
                 console.MarkupLine($"prompt ({prompt.Length} tokens): {string.Join(" ", prompt)}");
                 console.MarkupLine($"generated ({generated.Count} tokens, greedy): {string.Join(" ", generated)}");
+                if (tokenizer != null)
+                    console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt.Concat(generated))));
                 // The first generated token comes from the prefill's logits; each decode step yields one more.
-                string decodeRate = steps > 1 ? Rate(steps - 1, decode) : "n/a (the one token came from the prefill)";
+                string decodeRate = generated.Count > 1 ? Rate(generated.Count - 1, decode) : "n/a (the one token came from the prefill)";
                 console.MarkupLine($"CPU backend: prompt {prompt.Length} tokens at {Rate(prompt.Length, prefill)}, generated {generated.Count} tokens at {decodeRate}");
             }
             catch (ArgumentException e)
