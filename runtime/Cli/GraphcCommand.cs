@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, inspect, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, eval-ppl, inspect, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -88,6 +88,12 @@ namespace GraphCompiler.Runtime.Cli
             var inspect = new Command("inspect", "List a checkpoint's tensors, shards, quantization and metadata; with --spec, check it against the spec") { checkpointPath, againstSpec };
             inspect.SetAction(r => InspectCommand.Run(r.GetValue(checkpointPath)!, r.GetValue(againstSpec), console));
 
+            var evalModel = new Option<string>("--model") { Description = "the checkpoint folder (weights and tokenizer.model)", Required = true };
+            var evalText = new Option<string>("--text") { Description = "held-out text, one paragraph a line", Required = true };
+            var window = new Option<int>("--window") { Description = "tokens per scored window", DefaultValueFactory = _ => 256 };
+            var evalPpl = new Command("eval-ppl", "Perplexity of the spec's quantization on held-out text (CPU backend)") { spec, evalModel, evalText, window };
+            evalPpl.SetAction(r => EvalPerplexityCommand.Run(r.GetValue(spec)!, r.GetValue(evalModel)!, r.GetValue(evalText)!, r.GetValue(window), console));
+
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
             {
@@ -98,7 +104,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, run, inspect, specs,
+                validate, plan, emit, compile, selftest, bench, run, evalPpl, inspect, specs,
             };
         }
     }

@@ -19,12 +19,15 @@ namespace GraphCompiler.Runtime.Cli
     internal static class RunCommand
     {
         private const int DefaultPromptLength = 16;
-        private static CheckpointTensors LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources)
+        internal static CheckpointTensors LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources, IAnsiConsole console)
         {
             try
             {
                 using var checkpoint = Checkpoint.Open(path);
-                return CheckpointLoader.Load(checkpoint, model, sources);
+                var tensors = CheckpointLoader.Load(checkpoint, model, sources, out var report);
+                if (report.QuantizedModules > 0)
+                    console.MarkupLine($"quantized {report.QuantizedModules} modules on load (round-to-nearest, the spec's schemes) in {Seconds(report.QuantizeTime)}");
+                return tensors;
             }
             catch (CheckpointException e)
             {
@@ -73,7 +76,7 @@ namespace GraphCompiler.Runtime.Cli
                 + $"{model.Spec.KvCache.DType.SpecName()} KV cache; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath))
                 + $"; {Environment.ProcessorCount} threads");
             var clock = Stopwatch.StartNew();
-            var cpu = new CpuModel(model, modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources));
+            var cpu = new CpuModel(model, modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources, console));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)} ({ByteSize.Format(cpu.Weights.LinearBytes)} of float32 GEMM weights)");
 
             try

@@ -44,7 +44,9 @@ namespace GraphCompiler.Runtime.Cpu
                 var module = ModuleOf(first.Module);
                 var (k, n) = m.LinearShape(module);
                 var scheme = model.Spec.Quantization.For(module, Math.Max(first.Layer, 0));
-                var bySuffix = Quantize(rng, Normal(rng, k * n, 0.0, WeightStd), k, n, scheme, act);
+                // Act-order needs an input-row order; a random one stands in for GPTQ's Hessian-based one.
+                int[]? order = scheme is { Method: QuantMethod.Int4, DescAct: true } ? Permutation(rng, k) : null;
+                var bySuffix = ModuleQuantizer.Quantize(Normal(rng, k * n, 0.0, WeightStd), k, n, scheme, act, order, StaticInputScale);
                 string prefix = module.HfPrefix(first.Layer) + ".";
                 foreach (var t in group)
                 {
@@ -54,73 +56,6 @@ namespace GraphCompiler.Runtime.Cpu
                 }
             }
             return checkpoint;
-        }
-
-        /// <summary>The checkpoint tensors of one [N, K] weight <paramref name="w"/> in <paramref name="scheme"/>, by name suffix.</summary>
-        private static Dictionary<string, (DType, byte[])> Quantize(Random rng, float[] w, int k, int n, QuantScheme scheme, ActivationCodec act)
-        {
-            var result = new Dictionary<string, (DType, byte[])>();
-            switch (scheme.Method)
-            {
-                case QuantMethod.Fp16:
-                case QuantMethod.Bf16:
-                    result["weight"] = (act.DType, Bytes(w.Select(act.Store).ToArray()));
-                    break;
-                case QuantMethod.Fp8E4M3:
-                {
-                    bool perChannel = scheme.WeightScale == ScaleGranularity.PerChannel;
-                    var scales = new float[perChannel ? n : 1];
-                    for (int i = 0; i < w.Length; i++)
-                    {
-                        int s = perChannel ? i / k : 0;
-                        scales[s] = Math.Max(scales[s], Math.Abs(w[i]));
-                    }
-                    for (int s = 0; s < scales.Length; s++) scales[s] = scales[s] > 0 ? scales[s] / Fp8E4M3.MaxFinite : 1.0f;
-                    var codes = new byte[w.Length];
-                    for (int i = 0; i < w.Length; i++) codes[i] = Fp8E4M3.FromFloat(w[i] / scales[perChannel ? i / k : 0]);
-                    result["weight"] = (DType.F8E4M3, codes);
-                    result["weight_scale"] = (DType.F32, Bytes(scales));
-                    if (scheme.ActivationScale == ActivationScaling.Static)
-                        result["input_scale"] = (DType.F32, Bytes(new[] { StaticInputScale }));
-                    break;
-                }
-                case QuantMethod.Int4:
-                {
-                    int g = scheme.GroupSizeFor(k);
-                    if (scheme.Format == Int4Format.Awq)
-                    {
-                        var q = QuantizedPacking.QuantizeInt4Rtn(w, k, n, g, scheme.Symmetric);
-                        var awq = QuantizedPacking.PackAwq(q.Codes, q.Zeros, q.Scales, g);
-                        result["qweight"] = (DType.I32, Bytes(awq.QWeight));
-                        result["qzeros"] = (DType.I32, Bytes(awq.QZeros));
-                        result["scales"] = (DType.F16, Bytes(awq.Scales));
-                        break;
-                    }
-                    // Act-order: GPTQ quantizes input rows in the order perm and files row perm[i] under group i / g.
-                    var perm = Enumerable.Range(0, k).ToArray();
-                    if (scheme.DescAct) Shuffle(rng, perm);
-                    var permuted = new float[w.Length];
-                    for (int col = 0; col < n; col++)
-                        for (int i = 0; i < k; i++) permuted[col * k + i] = w[col * k + perm[i]];
-                    var qp = QuantizedPacking.QuantizeInt4Rtn(permuted, k, n, g, scheme.Symmetric);
-                    var codes = new int[k, n];
-                    var gIdx = new int[k];
-                    for (int i = 0; i < k; i++)
-                    {
-                        gIdx[perm[i]] = i / g;
-                        for (int col = 0; col < n; col++) codes[perm[i], col] = qp.Codes[i, col];
-                    }
-                    var gptq = QuantizedPacking.PackGptq(codes, qp.Zeros, qp.Scales, g, gIdx);
-                    result["qweight"] = (DType.I32, Bytes(gptq.QWeight));
-                    result["qzeros"] = (DType.I32, Bytes(gptq.QZeros));
-                    result["scales"] = (DType.F16, Bytes(gptq.Scales));
-                    result["g_idx"] = (DType.I32, Bytes(gptq.GIdx));
-                    break;
-                }
-                default:
-                    throw new ArgumentOutOfRangeException(nameof(scheme), scheme.Method, "no random weights for this scheme");
-            }
-            return result;
         }
 
         internal static ModuleKind ModuleOf(string specName) =>
@@ -155,13 +90,15 @@ namespace GraphCompiler.Runtime.Cpu
             return result;
         }
 
-        private static void Shuffle(Random rng, int[] a)
+        private static int[] Permutation(Random rng, int k)
         {
+            var a = Enumerable.Range(0, k).ToArray();
             for (int i = a.Length - 1; i > 0; i--)
             {
                 int j = rng.Next(i + 1);
                 (a[i], a[j]) = (a[j], a[i]);
             }
+            return a;
         }
 
         private static byte[] Bytes<T>(T[] values) where T : unmanaged =>
