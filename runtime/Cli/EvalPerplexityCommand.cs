@@ -1,11 +1,10 @@
 using System.Collections.Generic;
-using GraphCompiler.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using GraphCompiler.Common;
 using GraphCompiler.Runtime.Cpu;
-using GraphCompiler.Runtime.Text;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -23,15 +22,7 @@ namespace GraphCompiler.Runtime.Cli
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
             if (window > model.Spec.Limits.MaxSeqLen)
                 throw new CliException(ExitCodes.Usage, $"--window {window} exceeds limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
-            LlamaTextTokenizer tokenizer;
-            try
-            {
-                tokenizer = LlamaTextTokenizer.Open(modelPath);
-            }
-            catch (FileNotFoundException e)
-            {
-                throw new CliException(ExitCodes.Usage, e.Message);
-            }
+            var tokenizer = RunCommand.OpenTokenizer(modelPath);
             var stream = new List<int>();
             foreach (var line in File.ReadLines(textPath).Where(l => l.Trim().Length > 0))
             {

@@ -19,6 +19,19 @@ namespace GraphCompiler.Runtime.Cli
     internal static class RunCommand
     {
         private const int DefaultPromptLength = 16;
+        /// <summary>The model folder's tokenizer.model; its absence is a usage error that says where it looked.</summary>
+        internal static LlamaTextTokenizer OpenTokenizer(string modelPath)
+        {
+            try
+            {
+                return LlamaTextTokenizer.Open(modelPath);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new CliException(ExitCodes.Usage, e.Message);
+            }
+        }
+
         internal static CheckpointTensors LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources, IAnsiConsole console)
         {
             try
@@ -46,14 +59,7 @@ namespace GraphCompiler.Runtime.Cli
             {
                 if (modelPath is null)
                     throw new CliException(ExitCodes.Usage, "--prompt needs --model DIR: the text is tokenized with the model's tokenizer.model");
-                try
-                {
-                    tokenizer = LlamaTextTokenizer.Open(modelPath);
-                }
-                catch (FileNotFoundException e)
-                {
-                    throw new CliException(ExitCodes.Usage, e.Message);
-                }
+                tokenizer = OpenTokenizer(modelPath);
             }
             if (randomWeights == (modelPath != null))
                 throw new CliException(ExitCodes.Usage, "graphc run needs either --model DIR (a safetensors checkpoint) or --random-weights");

@@ -46,7 +46,7 @@ namespace GraphCompiler.Runtime.Cpu
                 checkpoint.TryGet(w.Name, out var tensor);
                 if (scheme is null || scheme.IsDense)
                 {
-                    store.Add(w.Name, w.Shape.ToArray(), w.DType, tensor.Span.ToArray());
+                    CopyTensor(store, tensor, w);
                     continue;
                 }
                 var (k, n) = m.LinearShape(module!.Value);
@@ -80,10 +80,14 @@ namespace GraphCompiler.Runtime.Cpu
             foreach (var w in manifest)
             {
                 checkpoint.TryGet(w.Name, out var tensor);
-                store.Add(w.Name, w.Shape.ToArray(), w.DType, tensor.Span.ToArray());
+                CopyTensor(store, tensor, w);
             }
             return store;
         }
+
+        /// <summary>The manifest has checked name, shape and dtype: the bytes are copied as the file holds them.</summary>
+        private static void CopyTensor(CheckpointTensors store, SafetensorsTensor tensor, WeightTensor w) =>
+            store.Add(w.Name, w.Shape.ToArray(), w.DType, tensor.Span.ToArray());
 
         /// <summary>The same model with every weight in the activation dtype (the model itself when it already is).</summary>
         private static CompiledModel DenseTwin(CompiledModel model)
