@@ -80,8 +80,12 @@ namespace GraphCompiler.Runtime.Cli
             var steps = new Option<int>("--steps") { Description = "tokens to generate (greedy); generated tokens/s counts the decode steps", DefaultValueFactory = _ => 32 };
             var modelDir = new Option<string?>("--model") { Description = "a safetensors checkpoint (folder, index or file) matching the spec" };
             var promptText = new Option<string?>("--prompt") { Description = "the prompt as text, tokenized with the model's tokenizer.model (needs --model)" };
-            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the tokens, the text and tokens/s") { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps };
-            run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText), r.GetValue(promptTokens), r.GetValue(steps), console));
+            var chat = new Option<bool>("--chat") { Description = "format --prompt as a Llama-2-chat user turn: [INST] … [/INST]" };
+            var system = new Option<string?>("--system") { Description = "a system prompt for --chat (<<SYS>> … <</SYS>> in the first turn)" };
+            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the tokens, the text and tokens/s")
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system };
+            run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
+                r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), console));
 
             var checkpointPath = new Argument<string>("path") { Description = $"a Hugging Face model folder, its {Checkpoint.IndexFile}, or a .safetensors file" };
             var againstSpec = new Option<string?>("--spec") { Description = "check the checkpoint against this spec (file or built-in name): every missing, extra, misshapen or mistyped tensor" };

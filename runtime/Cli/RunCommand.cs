@@ -50,8 +50,11 @@ namespace GraphCompiler.Runtime.Cli
 
         private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
 
-        public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps, IAnsiConsole console)
+        public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
+            bool chat, string? system, IAnsiConsole console)
         {
+            if ((chat || system != null) && promptText is null)
+                throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
             if (promptText != null && promptTokens != null)
                 throw new CliException(ExitCodes.Usage, "give the prompt as --prompt TEXT or as --prompt-tokens IDS, not both");
             LlamaTextTokenizer? tokenizer = null;
@@ -66,7 +69,8 @@ namespace GraphCompiler.Runtime.Cli
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
             var m = model.Spec.Model;
-            int[] prompt = tokenizer != null ? tokenizer.Encode(promptText!)
+            int[] prompt = tokenizer != null
+                ? (chat || system != null ? LlamaChatTemplate.Encode(tokenizer, new[] { new ChatTurn(promptText!) }, system) : tokenizer.Encode(promptText!))
                 : promptTokens is null ? DefaultPrompt(m.BosTokenId, m.VocabSize, seed) : ParseTokens(promptTokens);
             // The last generated token is not fed back, so the cache holds prompt + steps − 1 tokens.
             if (prompt.Length + steps - 1 > model.Spec.Limits.MaxSeqLen)

@@ -34,6 +34,10 @@ namespace GraphCompiler.Runtime.Text
 
         public int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
 
+        /// <summary>The ids of <paramref name="text"/> alone, without BOS: a piece of a longer prompt.</summary>
+        public int[] EncodeWithoutBos(string text) =>
+            _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false).ToArray();
+
         public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids.Where(id => id != BeginOfSentenceId && id != EndOfSentenceId)) ?? "";
     }
 }
