@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, eval-ppl, inspect, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, eval-ppl, inspect, load, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -98,6 +98,11 @@ namespace GraphCompiler.Runtime.Cli
             var evalPpl = new Command("eval-ppl", "Perplexity of the spec's quantization on held-out text (CPU backend)") { spec, evalModel, evalText, window };
             evalPpl.SetAction(r => EvalPerplexityCommand.Run(r.GetValue(spec)!, r.GetValue(evalModel)!, r.GetValue(evalText)!, r.GetValue(window), console));
 
+            var loadModel = new Option<string>("--model") { Description = "the checkpoint folder, index or file", Required = true };
+            var loadMemory = new Option<string?>("--gpu-memory") { Description = "behave as a GPU of this much memory (the budget is gpu_memory_utilization of it)" };
+            var load = new Command("load", "Stream a checkpoint's weights to the GPU within the spec's budget; rate and a read-back check") { spec, loadModel, loadMemory };
+            load.SetAction(r => LoadCommand.Run(r.GetValue(spec)!, r.GetValue(loadModel)!, r.GetValue(loadMemory), console));
+
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
             {
@@ -108,7 +113,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, run, evalPpl, inspect, specs,
+                validate, plan, emit, compile, selftest, bench, run, evalPpl, inspect, load, specs,
             };
         }
     }

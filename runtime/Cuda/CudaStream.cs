@@ -62,6 +62,25 @@ namespace GraphCompiler.Runtime.Cuda
         }
     }
 
+    /// <summary>A point in a stream's work: record it, then wait on the host until the stream has passed it.</summary>
+    public sealed class CudaEvent : IDisposable
+    {
+        private IntPtr _event;
+
+        public CudaEvent() => CudaException.Check(CudaNative.cuEventCreate(out _event, 2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
+
+        public void Record(CudaStream stream) => CudaException.Check(CudaNative.cuEventRecord(_event, stream.Handle), "cuEventRecord");
+
+        public void Synchronize() => CudaException.Check(CudaNative.cuEventSynchronize(_event), "cuEventSynchronize");
+
+        public void Dispose()
+        {
+            if (_event == IntPtr.Zero) return;
+            CudaNative.cuEventDestroy_v2(_event);
+            _event = IntPtr.Zero;
+        }
+    }
+
     /// <summary>A pair of events around work on a stream: elapsed device time without synchronising the host in between.</summary>
     public sealed class CudaTimer : IDisposable
     {

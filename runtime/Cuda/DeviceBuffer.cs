@@ -95,9 +95,14 @@ namespace GraphCompiler.Runtime.Cuda
 
         public Span<byte> AsSpan() => new Span<byte>((void*)_pointer, checked((int)Bytes));
 
-        /// <summary>Starts an async copy to the device; the buffer must stay untouched until the stream passes it.</summary>
-        public void CopyToAsync(DeviceBuffer destination, long bytes, CudaStream stream) =>
-            CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(destination.Pointer, (void*)_pointer, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+        /// <summary>Starts an async copy of the first <paramref name="bytes"/> to the device at <paramref name="offset"/>; the
+        /// buffer must stay untouched until the stream passes it.</summary>
+        public void CopyToAsync(DeviceBuffer destination, long offset, long bytes, CudaStream stream)
+        {
+            if (bytes > Bytes || offset < 0 || offset + bytes > destination.Bytes)
+                throw new ArgumentException($"copy of {bytes} bytes to offset {offset}: the staging buffer holds {Bytes}, the destination {destination.Bytes}");
+            CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(destination.Pointer + (ulong)offset, (void*)_pointer, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+        }
 
         public void Dispose()
         {

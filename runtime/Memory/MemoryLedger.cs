@@ -56,7 +56,7 @@ namespace GraphCompiler.Runtime.Memory
                 if (used + bytes > BudgetBytes)
                     throw new MemoryBudgetException(
                         $"{component} needs {ByteSize.Format(bytes)} more, but only {ByteSize.Format(BudgetBytes - used)} of the {ByteSize.Format(BudgetBytes)} budget "
-                        + $"({BudgetSource}) is left; in use: {Describe()}. Raise the budget, or lower limits.max_num_batched_tokens, max_num_seqs or max_seq_len.");
+                        + $"({BudgetSource}) is left; in use: {Describe()}. {Advice(component)}");
                 _used[component] = (_used.TryGetValue(component, out long b) ? b : 0) + bytes;
             }
         }
@@ -85,6 +85,13 @@ namespace GraphCompiler.Runtime.Memory
             if (total > freeDeviceBytes)
                 throw new MemoryBudgetException($"the plan needs {ByteSize.Format(total)} ({parts}) but the GPU has only {ByteSize.Format(freeDeviceBytes)} free now; other processes hold the rest");
         }
+
+        private static string Advice(MemoryComponent component) => component switch
+        {
+            MemoryComponent.Weights => "Raise the budget, or quantize more of the model (graphc plan shows what fits and what would stream).",
+            MemoryComponent.KvCache => "Raise the budget, or lower limits.max_seq_len or max_num_seqs, or use an FP8 KV cache.",
+            _ => "Raise the budget, or lower limits.max_num_batched_tokens, max_num_seqs or max_seq_len.",
+        };
 
         private string Describe()
         {
