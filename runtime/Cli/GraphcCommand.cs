@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, eval-ppl, inspect, load, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, generate, eval-ppl, inspect, load, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -98,6 +98,15 @@ namespace GraphCompiler.Runtime.Cli
             var evalPpl = new Command("eval-ppl", "Perplexity of the spec's quantization on held-out text (CPU backend)") { spec, evalModel, evalText, window };
             evalPpl.SetAction(r => EvalPerplexityCommand.Run(r.GetValue(spec)!, r.GetValue(evalModel)!, r.GetValue(evalText)!, r.GetValue(window), console));
 
+            var genModel = new Option<string>("--model") { Description = "the checkpoint folder (weights, config.json, tokenizer.model)", Required = true };
+            var genSpec = new Option<string?>("--spec") { Description = "the spec to run it under (default: the built-in spec the checkpoint matches)" };
+            var genPrompt = new Option<string>("--prompt") { Description = "the prompt text", Required = true };
+            var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (greedy; stops at EOS)", DefaultValueFactory = _ => 64 };
+            var generate = new Command("generate", "Generate text from a checkpoint (CPU backend; GPU generation comes with issue #8)")
+                { genModel, genSpec, genPrompt, maxTokens, chat, system };
+            generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
+                r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), console));
+
             var loadModel = new Option<string>("--model") { Description = "the checkpoint folder, index or file", Required = true };
             var loadMemory = new Option<string?>("--gpu-memory") { Description = "behave as a GPU of this much memory (the budget is gpu_memory_utilization of it)" };
             var load = new Command("load", "Stream a checkpoint's weights to the GPU within the spec's budget; rate and a read-back check") { spec, loadModel, loadMemory };
@@ -113,7 +122,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, run, evalPpl, inspect, load, specs,
+                validate, plan, emit, compile, selftest, bench, run, generate, evalPpl, inspect, load, specs,
             };
         }
     }

@@ -1,0 +1,35 @@
+using System.IO;
+using GraphCompiler.Runtime.Cli;
+
+namespace GraphCompiler.Tests.Text
+{
+    public class GenerateCommandTests
+    {
+        private static (int Code, string Out, string Err) Run(params string[] args)
+        {
+            var output = new StringWriter();
+            var error = new StringWriter();
+            return (GraphcCommand.Run(args, output, error), output.ToString(), error.ToString());
+        }
+
+        [Fact]
+        public void Generate_finds_the_built_in_spec_a_checkpoint_matches_and_writes_text()
+        {
+            var (code, output, error) = Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "A RAID volume", "--max-tokens", "12");
+            Assert.True(code == ExitCodes.Ok, output + error);
+            Assert.Contains("small-llama", output);
+            Assert.Contains("A RAID volume can be used", output.Replace("\n", " "));
+        }
+
+        [Fact]
+        public void A_quantized_checkpoint_runs_under_the_spec_given_with_it()
+        {
+            string gptq = Path.Combine(Path.GetDirectoryName(LlamaTextTokenizerTests.ModelFolder)!, "small-llama-gptq");
+            var (code, output, error) = Run("generate", "--model", gptq, "--spec", TestSpecs.PathOf("small-llama-int4-gptq"), "--prompt", "The Debian project", "--max-tokens", "8");
+            Assert.True(code == ExitCodes.Ok, output + error);
+            var unmatched = Run("generate", "--model", gptq, "--prompt", "The Debian project");
+            Assert.Equal(ExitCodes.Usage, unmatched.Code);
+            Assert.Contains("matches none of the built-in specs", unmatched.Err);
+        }
+    }
+}
