@@ -23,6 +23,10 @@ namespace GraphCompiler.Runtime.Checkpoints
     public sealed record ManifestCheckResult(IReadOnlyList<ManifestFinding> Findings, IReadOnlyList<IgnoredTensor> Ignored)
     {
         public bool Matches => Findings.Count == 0;
+
+        /// <summary>The error for a checkpoint that does not match: every finding, one a line, located in the spec.</summary>
+        public CheckpointException Mismatch(string checkpointPath, string specName) =>
+            new CheckpointException($"{checkpointPath} does not match spec {specName}:\n  " + string.Join("\n  ", Findings.Select(f => f.ToString())));
     }
 
     /// <summary>

@@ -23,12 +23,7 @@ namespace GraphCompiler.Runtime.Cli
             if (window > model.Spec.Limits.MaxSeqLen)
                 throw new CliException(ExitCodes.Usage, $"--window {window} exceeds limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
             var tokenizer = RunCommand.OpenTokenizer(modelPath);
-            var stream = new List<int>();
-            foreach (var line in File.ReadLines(textPath).Where(l => l.Trim().Length > 0))
-            {
-                stream.AddRange(tokenizer.Encode(line));   // BOS first
-                stream.Add(tokenizer.EndOfSentenceId);
-            }
+            var stream = tokenizer.EncodeParagraphs(File.ReadLines(textPath));
             var cpu = new CpuModel(model, RunCommand.LoadCheckpoint(modelPath, model, sources, console));
             var clock = Stopwatch.StartNew();
             PerplexityResult result;

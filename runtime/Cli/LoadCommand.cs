@@ -66,7 +66,7 @@ namespace GraphCompiler.Runtime.Cli
                 checkpoint = Checkpoint.Open(path);
                 var check = ManifestCheck.Run(checkpoint, model, sources);
                 if (!check.Matches)
-                    throw new CheckpointException($"{path} does not match spec {model.Spec.Name}:\n  " + string.Join("\n  ", check.Findings.Select(f => f.ToString())));
+                    throw check.Mismatch(path, model.Spec.Name);
                 return checkpoint;
             }
             catch (CheckpointException e)

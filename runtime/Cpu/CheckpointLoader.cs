@@ -31,8 +31,7 @@ namespace GraphCompiler.Runtime.Cpu
 
             var dense = DenseTwin(model);
             if (ReferenceEquals(dense, model) || !ManifestCheck.Run(checkpoint, dense, sources).Matches)
-                throw new CheckpointException($"{checkpoint.Path} does not match spec {model.Spec.Name}:\n  "
-                    + string.Join("\n  ", check.Findings.Select(f => f.ToString())));
+                throw check.Mismatch(checkpoint.Path, model.Spec.Name);
 
             var clock = Stopwatch.StartNew();
             var m = model.Spec.Model;

@@ -34,6 +34,18 @@ namespace GraphCompiler.Runtime.Text
 
         public int[] Encode(string text) => _tokenizer.EncodeToIds(text).ToArray();
 
+        /// <summary>Paragraphs as one token stream, each BOS, its tokens, EOS: how train_small.py built its held-out stream.</summary>
+        public List<int> EncodeParagraphs(IEnumerable<string> paragraphs)
+        {
+            var stream = new List<int>();
+            foreach (var paragraph in paragraphs.Where(p => p.Trim().Length > 0))
+            {
+                stream.AddRange(Encode(paragraph));
+                stream.Add(EndOfSentenceId);
+            }
+            return stream;
+        }
+
         /// <summary>The ids of <paramref name="text"/> alone, without BOS: a piece of a longer prompt.</summary>
         public int[] EncodeWithoutBos(string text) =>
             _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false).ToArray();

@@ -27,7 +27,7 @@ namespace GraphCompiler.Tests.Cpu
         private static int[] Stream(int tokens)
         {
             var tokenizer = LlamaTextTokenizer.Open(LlamaTextTokenizerTests.ModelFolder);
-            return File.ReadLines(HeldOut).SelectMany(l => tokenizer.Encode(l).Append(tokenizer.EndOfSentenceId)).Take(tokens).ToArray();
+            return tokenizer.EncodeParagraphs(File.ReadLines(HeldOut)).Take(tokens).ToArray();
         }
 
         [Theory]
