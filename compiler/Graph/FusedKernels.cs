@@ -74,9 +74,10 @@ namespace GraphCompiler.Graph
     /// One kernel serves every module of that scheme and shape, so which modules a launch multiplies (and so where in its
     /// output buffer it writes) belongs to the launch (<see cref="PlannedLaunch.Modules"/>). Modules fused into one GEMM
     /// share its scheme; per-tensor FP8 scales of fused modules become one scale per output channel at load.
+    /// <paramref name="Output"/> is the activation dtype, or fp32 for the logits.
     /// </summary>
     public sealed record GemmKernel(
-        string Name, int K, int N, QuantScheme Scheme, DType Activation, TileFamily Tiles, GemmEpilogue Epilogue, int OutputStride)
+        string Name, int K, int N, QuantScheme Scheme, DType Activation, TileFamily Tiles, GemmEpilogue Epilogue, int OutputStride, DType Output)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.Gemm;

@@ -36,6 +36,48 @@ namespace GraphCompiler.Kernels
         /// <summary>d = (a &amp; b) | c in one instruction: lop3 with look-up table 0xEA.</summary>
         public const string Lop3AndOr = "lop3.b32 %0, %1, %2, %3, 0xEA;";
 
+        /// <summary>d = bytes of (a, b) picked by selector c (prmt): spreads two FP8 codes into the halves of a 32-bit register.</summary>
+        public const string Prmt = "prmt.b32 %0, %1, %2, %3;";
+
+        // Tensor-core GEMM building blocks (sm_80+): 16-byte asynchronous copies into shared memory, ldmatrix, mma.sync.
+        /// <summary>A generic pointer to shared memory as the 32-bit shared-window address cp.async and ldmatrix take.</summary>
+        public const string SharedAddress = "{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }";
+        /// <summary>16 bytes global → shared, bypassing L1; bytes past %2 of the source (0 or 16) are zero-filled.</summary>
+        public const string CpAsync16 = "cp.async.cg.shared.global [%0], [%1], 16, %2;";
+        public const string CpAsyncCommit = "cp.async.commit_group;";
+        public const string CpAsyncWait = "cp.async.wait_group %0;";
+        /// <summary>Four 8×8 b16 matrices from shared memory: lanes 8i..8i+7 give the row addresses of matrix i.</summary>
+        public const string LdMatrixX4 = "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];";
+        /// <summary>An fp32 load that reads L2, not a stale L1 line (split-K partials written by other CTAs).</summary>
+        public const string LoadGlobalCg = "ld.global.cg.f32 %0, [%1];";
+
+        /// <summary>D = A·B + D on tensor cores, A 16×16 row-major, B 16×8 column-major, fp32 accumulators updated in place.</summary>
+        public static string MmaM16N8K16(DType activation) =>
+            "mma.sync.aligned.m16n8k16.row.col.f32." + HalfSuffix(activation) + "." + HalfSuffix(activation)
+            + ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};";
+
+        /// <summary>d = a·b + c on a pair of fp16 or bf16 values, rounded once (bf16x2 fma exists from sm_80, mul and sub only from sm_90).</summary>
+        public static string Fma2(DType activation) => "fma.rn." + HalfSuffix(activation) + "x2 %0, %1, %2, %3;";
+
+        /// <summary>
+        /// The bits of an activation-dtype value exactly 2^mantissa_bits, whose last ulp is 1: OR-ing a 4-bit code into its
+        /// mantissa gives magic + code exactly (fp16 1024, bf16 128).
+        /// </summary>
+        public static (ushort Bits, int Value) Int4Magic(DType activation) => activation == DType.BF16 ? ((ushort)0x4300, 128) : ((ushort)0x6400, 1024);
+
+        /// <summary>
+        /// An e4m3 code's exponent and mantissa shifted into an fp16 or bf16 field read as a value 2^bias-gap too small,
+        /// and the power of two (as bits) that restores it: fp16 shift 7, ×2^8; bf16 shift 4, ×2^120. Exact for every code.
+        /// </summary>
+        public static (int Shift, ushort ScaleBits) E4m3Widening(DType activation) => activation == DType.BF16 ? (4, (ushort)0x7B80) : (7, (ushort)0x5C00);
+
+        private static string HalfSuffix(DType activation) => activation switch
+        {
+            DType.F16 => "f16",
+            DType.BF16 => "bf16",
+            _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "tensor-core operands are fp16 or bf16"),
+        };
+
         /// <summary>Compute capability from which the FP8 cvt instructions exist; below it the prelude decodes in software.</summary>
         public const int Fp8CvtArch = 890;
     }

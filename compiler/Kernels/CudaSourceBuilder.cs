@@ -52,10 +52,12 @@ namespace GraphCompiler.Kernels
         }
 
         /// <summary>The entry point with the parameters declared so far, then the body.</summary>
-        public string Finish(string threadsConstant, string body)
+        /// <param name="minBlocksConstant">Optional: the CTAs per SM the compiler must leave registers for.</param>
+        public string Finish(string threadsConstant, string body, string? minBlocksConstant = null)
         {
             _text.Append('\n');
-            _text.Append($"extern \"C\" __global__ void __launch_bounds__({threadsConstant}) {Name}(\n");
+            string bounds = minBlocksConstant is null ? threadsConstant : threadsConstant + ", " + minBlocksConstant;
+            _text.Append($"extern \"C\" __global__ void __launch_bounds__({bounds}) {Name}(\n");
             _text.Append(string.Join(",\n", _parameters.Select(p => $"    {p.CType} {p.Name}")));
             _text.Append(")\n{\n").Append(body.TrimEnd('\n')).Append("\n}\n");
             return _text.ToString();

@@ -10,8 +10,8 @@ namespace GraphCompiler.Kernels
     /// <summary>Dispatches each fused kernel to its family's emitter, and says which fusions the emitters support.</summary>
     public static class KernelEmitters
     {
-        /// <summary>No GEMM epilogue or attention prologue fusions yet: their emitters come with issues #4–#6.</summary>
-        public static FusionCapabilities Capabilities => FusionCapabilities.None;
+        /// <summary>The GEMM emitter adds the residual and applies SwiGLU in its epilogue; RoPE in the decode-attention prologue comes with #5.</summary>
+        public static FusionCapabilities Capabilities => new FusionCapabilities(GemmResidualEpilogue: true, GemmSwiGluEpilogue: true, DecodeAttentionRopePrologue: false);
 
         public static KernelSource Emit(FusedKernel kernel, ArchTiles tiles) => kernel switch
         {

@@ -12,6 +12,7 @@ namespace GraphCompiler.Kernels
         BlockReduce = 1,
         Fp8 = 2,
         Int4 = 4,
+        TensorCore = 8,
     }
 
     /// <summary>
@@ -141,6 +142,45 @@ __device__ __forceinline__ void gc_unpack_int4x8(gc_u32 word, float codes[8]) {
         codes[pair] = gc_f16_to_f32((gc_f16)(h2 & 0xFFFFu)) - 1024.0f;
         codes[pair + 4] = gc_f16_to_f32((gc_f16)(h2 >> 16)) - 1024.0f;
     }
+}
+");
+            if ((features & PreludeFeatures.TensorCore) != 0)
+                s.Append(@"
+// Tensor-core GEMM building blocks: shared-window addresses, 16-byte cp.async with zero fill, ldmatrix, mma.sync
+// m16n8k16 in the activation dtype with fp32 accumulators, and paired fp16/bf16 arithmetic on raw 32-bit registers.
+__device__ __forceinline__ gc_u32 gc_smem_address(const void* p) {
+    gc_u32 a;
+    asm(""" + CudaDialect.SharedAddress + @""" : ""=r""(a) : ""l""(p));
+    return a;
+}
+__device__ __forceinline__ void gc_cp_async16(gc_u32 dst, const void* src, int src_bytes) {
+    asm volatile(""" + CudaDialect.CpAsync16 + @""" :: ""r""(dst), ""l""(src), ""r""(src_bytes));
+}
+__device__ __forceinline__ void gc_cp_async_commit() { asm volatile(""" + CudaDialect.CpAsyncCommit + @""" ::: ""memory""); }
+template <int kPending>
+__device__ __forceinline__ void gc_cp_async_wait() { asm volatile(""" + CudaDialect.CpAsyncWait + @""" :: ""n""(kPending) : ""memory""); }
+__device__ __forceinline__ void gc_ldmatrix_x4(gc_u32 a[4], gc_u32 address) {
+    asm volatile(""" + CudaDialect.LdMatrixX4 + @""" : ""=r""(a[0]), ""=r""(a[1]), ""=r""(a[2]), ""=r""(a[3]) : ""r""(address));
+}
+__device__ __forceinline__ void gc_mma_m16n8k16(float d[4], const gc_u32 a[4], gc_u32 b0, gc_u32 b1) {
+    asm volatile(""" + CudaDialect.MmaM16N8K16(activation) + @"""
+                 : ""+f""(d[0]), ""+f""(d[1]), ""+f""(d[2]), ""+f""(d[3])
+                 : ""r""(a[0]), ""r""(a[1]), ""r""(a[2]), ""r""(a[3]), ""r""(b0), ""r""(b1));
+}
+__device__ __forceinline__ gc_u32 gc_fma2(gc_u32 a, gc_u32 b, gc_u32 c) {
+    gc_u32 d;
+    asm(""" + CudaDialect.Fma2(activation) + @""" : ""=r""(d) : ""r""(a), ""r""(b), ""r""(c));
+    return d;
+}
+__device__ __forceinline__ gc_u32 gc_prmt(gc_u32 a, gc_u32 b, gc_u32 selector) {
+    gc_u32 d;
+    asm(""" + CudaDialect.Prmt + @""" : ""=r""(d) : ""r""(a), ""r""(b), ""r""(selector));
+    return d;
+}
+__device__ __forceinline__ float gc_load_cg(const float* p) {
+    float v;
+    asm volatile(""" + CudaDialect.LoadGlobalCg + @""" : ""=f""(v) : ""l""(p));
+    return v;
 }
 ");
             s.Append("// ---- end of prelude ----\n");

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Gemm;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Planning
@@ -15,6 +16,9 @@ namespace GraphCompiler.Planning
     {
         /// <summary>Context splits the flash-decoding partials are sized for when the spec leaves splits to run time.</summary>
         public const int PlannedDecodeSplits = 16;
+
+        /// <summary>Stream-K CTAs a GEMM launch may have (resident slots: 132 SMs × up to 6 on an H100), for its partials.</summary>
+        public const int PlannedGemmCtas = 1024;
 
         /// <summary>Effective host-to-device bandwidth of PCIe 4.0 x16, the default for streaming estimates.</summary>
         public const double DefaultPcieBytesPerSecond = 25e9;
@@ -82,14 +86,18 @@ namespace GraphCompiler.Planning
             long end = slots.Count == 0 ? 0 : slots.Max(s => s.Offset + s.Bytes);
 
             int splits = Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => a.DecodeAttention.Splits));
-            long maxDecodeN = kernels.Kernels.OfType<GemmKernel>().Where(g => g.Tiles.SpecName().EndsWith("_decode", StringComparison.Ordinal))
-                .Select(g => (long)g.N).DefaultIfEmpty(0).Max();
+            // Stream-K GEMMs (split_k 0): up to two fp32 partial tiles per CTA, and one arrival counter per output tile.
+            var streamK = kernels.Kernels.OfType<GemmKernel>()
+                .SelectMany(g => spec.Tiles.Archs.Select(a => (Kernel: g, Tiles: a.Gemm(g.Tiles))))
+                .Where(x => x.Tiles.SplitK == 0).ToList();
+            long partials = streamK.Select(x => GemmPartition.PartialFloats(x.Tiles, PlannedGemmCtas) * 4).DefaultIfEmpty(0).Max();
+            long counters = streamK.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, Math.Max(tokens, seqs)) * 4).DefaultIfEmpty(0).Max();
             var scratch = new[]
             {
                 // Flash-decoding partials: per sequence, query head and split, an fp32 output row plus its max and sum.
                 ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim + 2) * 4),
-                // Split-K GEMMs accumulate decode outputs in fp32 before the final cast.
-                ("gemm_split_k_accumulator", (long)seqs * maxDecodeN * 4),
+                ("gemm_stream_k_partials", partials),
+                ("gemm_tile_counters", counters),
                 // Top-k/top-p sorting of each sequence's logits: values and indices.
                 ("sampling_scratch", (long)seqs * m.VocabSize * 8),
             };

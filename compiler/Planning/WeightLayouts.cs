@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using GraphCompiler.Common;
+using GraphCompiler.Kernels.Gemm;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Planning
@@ -28,7 +29,7 @@ namespace GraphCompiler.Planning
         };
     }
 
-    /// <summary>fp16/bf16: `weight` [N, K] as is.</summary>
+    /// <summary>fp16/bf16: `weight` [N, K]; on the device in GemmEmitter's fragment order, N padded to whole 64-column tiles.</summary>
     public sealed class DenseLayout : WeightLayout
     {
         public static readonly DenseLayout Instance = new DenseLayout();
@@ -38,7 +39,7 @@ namespace GraphCompiler.Planning
             yield return new CheckpointTensor("weight", new[] { n, k }, activation);
         }
 
-        public override long DeviceBytes(int k, int n) => 2L * k * n;
+        public override long DeviceBytes(int k, int n) => WeightFragments.Bytes(k, n, 16);
     }
 
     /// <summary>
@@ -60,9 +61,9 @@ namespace GraphCompiler.Planning
                 yield return new CheckpointTensor("input_scale", new int[0], DType.F32);
         }
 
+        /// <summary>Codes in fragment order, and one fp32 scale per output channel (a per-tensor scale is repeated at load).</summary>
         public override long DeviceBytes(int k, int n) =>
-            (long)k * n + (_scheme.WeightScale == ScaleGranularity.PerChannel ? 4L * n : 4L)
-            + (_scheme.ActivationScale == ActivationScaling.Static ? 4L : 0L);
+            WeightFragments.Bytes(k, n, 8) + 4L * n + (_scheme.ActivationScale == ActivationScaling.Static ? 4L : 0L);
     }
 
     /// <summary>Shared by both INT4 formats: on the device, packed nibbles, scales per group in the activation dtype, zeros only when asymmetric.</summary>
@@ -75,11 +76,12 @@ namespace GraphCompiler.Planning
         protected int Groups(int k) => k / Scheme.GroupSizeFor(k);
 
         /// <summary>
-        /// Packed weights K·N/2, scales (K/g)·N·2, zeros (K/g)·N/2 when asymmetric (a symmetric zero is the constant 8), and
-        /// for act-order the K-row permutation as int32 (applied once at load, so g_idx itself is not kept).
+        /// Packed weights K·N/2 in fragment order, scales (K/g)·N·2 and, when asymmetric, zeros (K/g)·N·2 in the activation
+        /// dtype (a symmetric zero is the constant 8), N padded to whole 64-column tiles; for act-order the K-row permutation
+        /// as int32 (rows are sorted by group once at load, so g_idx itself is not kept).
         /// </summary>
         public override long DeviceBytes(int k, int n) =>
-            (long)k * n / 2 + 2L * Groups(k) * n + (Scheme.Symmetric ? 0L : (long)Groups(k) * n / 2) + (Scheme.DescAct ? 4L * k : 0L);
+            WeightFragments.Bytes(k, n, 4) + 2L * Groups(k) * WeightFragments.PaddedN(n) * (Scheme.Symmetric ? 1 : 2) + (Scheme.DescAct ? 4L * k : 0L);
     }
 
     /// <summary>

@@ -30,9 +30,9 @@ namespace GraphCompiler.Spec
                 Gemm(TileFamily.GemmDenseDecode, 16, 128, 64, 4, 4, 0),
                 Gemm(TileFamily.GemmDensePrefill, 128, 128, 32, 8, prefillStages, 1),
                 Gemm(TileFamily.GemmInt4Decode, 16, 256, 64, 8, 4, 0),
-                Gemm(TileFamily.GemmInt4Prefill, 128, 128, 64, 8, 3, 1),
+                Gemm(TileFamily.GemmInt4Prefill, 128, 128, 64, hopper ? 4 : 8, hopper ? 4 : 3, 1),
                 Gemm(TileFamily.GemmFp8Decode, 16, 128, 128, 4, smallSmem ? 3 : 4, 0),
-                Gemm(TileFamily.GemmFp8Prefill, 128, 128, 64, 8, smallSmem ? 2 : 3, 1),
+                Gemm(TileFamily.GemmFp8Prefill, 128, 128, 64, hopper ? 4 : 8, hopper ? 4 : smallSmem ? 2 : 3, 1),
                 new ElementwiseTiles(ElementwiseThreads(model)));
         }
 

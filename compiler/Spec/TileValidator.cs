@@ -83,9 +83,10 @@ namespace GraphCompiler.Spec
             foreach (var (key, value) in new[] { ("block_m", t.BlockM), ("block_n", t.BlockN), ("block_k", t.BlockK) })
                 if (value % 16 != 0)
                     fail(SpecDiagnosticIds.TileMmaShape, family, key, $"{key} {value} must be a multiple of 16 (mma.sync m16n8k16 with ldmatrix x4)");
-            if (t.BlockM % 16 == 0 && t.BlockN % 16 == 0 && (t.BlockM / 16) * (t.BlockN / 8) % t.Warps != 0)
-                fail(SpecDiagnosticIds.TileMmaShape, family, "warps",
-                    $"the {t.BlockM}×{t.BlockN} tile holds {(t.BlockM / 16) * (t.BlockN / 8)} m16n8 MMA tiles, which {t.Warps} warps cannot share evenly");
+            if (t.BlockM % 16 == 0 && t.BlockK % 16 == 0 && t.BlockN % 16 == 0 && t.BlockN % 64 != 0)
+                fail(SpecDiagnosticIds.TileMmaShape, family, "block_n", $"block_n {t.BlockN} must be a multiple of 64: a warp owns whole 64-column weight tiles");
+            else if (t.BlockM % 16 == 0 && t.BlockK % 16 == 0 && t.BlockN % 16 == 0 && t.Warps > 0 && Kernels.Gemm.GemmPartition.TryOf(t, out var partition) is null)
+                fail(SpecDiagnosticIds.TileMmaShape, family, "warps", partition!);
 
             var schemes = TileDefaults.LinearSchemes(model, quantization)
                 .Where(x => TileFamilies.GemmFamily(x.Scheme.Method, false) == family || TileFamilies.GemmFamily(x.Scheme.Method, true) == family)

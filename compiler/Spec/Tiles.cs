@@ -76,12 +76,12 @@ namespace GraphCompiler.Spec
     public sealed record GemmTiles(int BlockM, int BlockN, int BlockK, int Warps, int Stages, int SplitK)
     {
         /// <summary>
-        /// Bytes per pipeline stage of the A (activation) and B (weight) tiles; INT4 adds one row of scales (and zeros)
-        /// per group the K step touches.
+        /// Bytes per pipeline stage of the A (activation) and B (weight) tiles; INT4 adds one row of scales and zeros
+        /// per group the K step touches (GemmEmitter.SharedMemoryBytes is exact per scheme; this bound serves validation).
         /// </summary>
         public int SharedMemoryBytes(TileFamily family, int activationBytes, int groupSize)
         {
-            int a = BlockM * BlockK * activationBytes;
+            int a = BlockM * (BlockK + 8) * activationBytes;   // rows padded by 16 bytes against bank conflicts
             int stage = family switch
             {
                 TileFamily.GemmInt4Decode or TileFamily.GemmInt4Prefill =>
@@ -113,6 +113,18 @@ namespace GraphCompiler.Spec
         GemmTiles GemmFp8Prefill,
         ElementwiseTiles Elementwise)
     {
+        /// <summary>These tiles with one GEMM family's replaced (a tuning candidate).</summary>
+        public ArchTiles WithGemm(TileFamily family, GemmTiles tiles) => family switch
+        {
+            TileFamily.GemmDenseDecode => this with { GemmDenseDecode = tiles },
+            TileFamily.GemmDensePrefill => this with { GemmDensePrefill = tiles },
+            TileFamily.GemmInt4Decode => this with { GemmInt4Decode = tiles },
+            TileFamily.GemmInt4Prefill => this with { GemmInt4Prefill = tiles },
+            TileFamily.GemmFp8Decode => this with { GemmFp8Decode = tiles },
+            TileFamily.GemmFp8Prefill => this with { GemmFp8Prefill = tiles },
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a GEMM family"),
+        };
+
         public GemmTiles Gemm(TileFamily family) => family switch
         {
             TileFamily.GemmDenseDecode => GemmDenseDecode,

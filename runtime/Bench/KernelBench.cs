@@ -6,12 +6,15 @@ using GraphCompiler.Graph;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.SelfTest;
+using GraphCompiler.Kernels.Gemm;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Bench
 {
     /// <summary>One kernel's timing: the median over many launches, and what it moved against the measured copy bandwidth.</summary>
+    /// <remarks>GEMMs add their rate (<see cref="Teraflops"/>) and, in a shape sweep, the check against the CPU reference run just before.</remarks>
     public sealed record KernelTiming(string Kernel, KernelFamily Family, string Case, int Rows, double MedianMicroseconds, double MinMicroseconds,
-        long Bytes, double GigabytesPerSecond, double RooflineFraction, int Registers, int SpillBytes);
+        long Bytes, double GigabytesPerSecond, double RooflineFraction, int Registers, int SpillBytes, double? Teraflops = null, SelfTestResult? Check = null);
 
     /// <summary>
     /// Times kernels with CUDA events: warm-up, then the median of many launches, cycling through enough copies of the
@@ -43,20 +46,50 @@ namespace GraphCompiler.Runtime.Bench
             foreach (var source in _kernels.Emitted(model))
             {
                 using var kernel = _kernels.Load(source);
-                var resources = kernel.Resources();
                 var descriptor = model.Kernel(source.Name);
-                var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
+                var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel or GemmKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
                 foreach (var testCase in chosen)
-                {
-                    var times = TimeCase(kernel, testCase, stream);
-                    double median = Median(times);
-                    long bytes = testCase.MinimumBytes;
-                    double gbps = bytes / (median * 1e-3) / 1e9;
-                    int rows = testCase.Grid.TryGetValue("T", out long t) ? (int)t : 0;
-                    yield return new KernelTiming(source.Name, source.Family, testCase.Label, rows, median * 1000, times.Min() * 1000, bytes, gbps,
-                        gbps * 1e9 / copyBandwidth, resources.Registers, resources.LocalBytes);
-                }
+                    yield return Timing(kernel, testCase, copyBandwidth, stream, null);
             }
+        }
+
+        /// <summary>
+        /// The GEMM shape sweep: each weight scheme the spec uses (fp16/bf16, FP8, INT4) at each K×N and row count, with
+        /// the decode tiles up to max_num_seqs rows and the prefill tiles above; every case is checked against the CPU
+        /// reference (sampled rows) before it is timed.
+        /// </summary>
+        public IEnumerable<KernelTiming> RunGemmSweep(CompiledModel model, IReadOnlyList<(int K, int N)> shapes, IReadOnlyList<int> rowCounts,
+            KernelCaseFactory cases, ArchTiles tiles, double copyBandwidth, CudaStream stream)
+        {
+            var runner = new SelfTestRunner(_kernels);
+            var schemes = model.Plan.Kernels.OfType<GemmKernel>().Select(g => g.Scheme).Distinct().ToList();
+            foreach (var scheme in schemes)
+                foreach (var (k, n) in shapes)
+                    foreach (var group in rowCounts.GroupBy(m => m <= model.Spec.Limits.MaxNumSeqs))
+                    {
+                        var family = TileFamilies.GemmFamily(scheme.Method, prefill: !group.Key);
+                        var t = tiles.Gemm(family);
+                        string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{(group.Key ? "decode" : "prefill")}_t{t.BlockM}x{t.BlockN}x{t.BlockK}w{t.Warps}s{t.Stages}";
+                        var descriptor = new GemmKernel(name, k, n, scheme, model.Spec.Model.DType, family, GemmEpilogue.Store, n, model.Spec.Model.DType);
+                        var source = GemmFamily.Plan(descriptor, tiles);
+                        if (!source.IsEmitted) continue;
+                        using var kernel = _kernels.Load(source);
+                        foreach (var testCase in cases.Gemm(descriptor, group, tiles))
+                            yield return Timing(kernel, testCase, copyBandwidth, stream,
+                                runner.RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false));
+                    }
+        }
+
+        private KernelTiming Timing(CudaKernel kernel, KernelTestCase testCase, double copyBandwidth, CudaStream stream, SelfTestResult? check)
+        {
+            var resources = kernel.Resources();
+            var times = TimeCase(kernel, testCase, stream);
+            double median = Median(times);
+            long bytes = testCase.MinimumBytes;
+            double gbps = bytes / (median * 1e-3) / 1e9;
+            int rows = testCase.Grid.TryGetValue("T", out long t) ? (int)t : testCase.Grid.TryGetValue("M", out long m) ? (int)m : 0;
+            return new KernelTiming(kernel.Source.Name, kernel.Source.Family, testCase.Label, rows, median * 1000, times.Min() * 1000, bytes, gbps,
+                gbps * 1e9 / copyBandwidth, resources.Registers, resources.LocalBytes, testCase.Flops / (median * 1e-3) / 1e12, check);
         }
 
         private List<double> TimeCase(CudaKernel kernel, KernelTestCase testCase, CudaStream stream)

@@ -9,6 +9,8 @@ using GraphCompiler.Runtime.Bench;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.SelfTest;
+using GraphCompiler.Kernels.Gemm;
+using GraphCompiler.Spec;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -19,8 +21,10 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class BenchCommand
     {
-        public static int Run(string spec, bool json, string? peerFile, IAnsiConsole console, TextWriter output)
+        public static int Run(string spec, bool json, string? peerFile, string? gemmShapes, string gemmRows, string? gemmTiles, IAnsiConsole console, TextWriter output)
         {
+            var shapes = gemmShapes is null ? null : ParseShapes(gemmShapes);
+            var rows = ParseRows(gemmRows);
             var model = SpecLoader.Compile(spec, console);
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
             using var device = GpuCommands.OpenDevice();
@@ -30,7 +34,10 @@ namespace GraphCompiler.Runtime.Cli
             List<KernelTiming> timings;
             try
             {
-                timings = bench.Run(model, new KernelCaseFactory(model.Spec, 1234), copy, stream).ToList();
+                var cases = new KernelCaseFactory(model.Spec, 1234, device.Info.TileArch, device.Info.MultiprocessorCount);
+                timings = shapes is null
+                    ? bench.Run(model, cases, copy, stream).ToList()
+                    : bench.RunGemmSweep(model, shapes, rows, cases, WithOverrides(model.Spec.Tiles.For(device.Info.TileArch), gemmTiles), copy, stream).ToList();
             }
             catch (KernelCompileException e)
             {
@@ -44,13 +51,14 @@ namespace GraphCompiler.Runtime.Cli
             console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; measured copy bandwidth {copy / 1e9:0} GB/s (read + write)");
             var table = new Table().AddColumn("kernel").AddColumn("case").AddColumn(new TableColumn("µs").RightAligned())
                 .AddColumn(new TableColumn("GB/s").RightAligned()).AddColumn(new TableColumn("% copy BW").RightAligned())
+                .AddColumn(new TableColumn("TFLOP/s").RightAligned()).AddColumn("check")
                 .AddColumn(new TableColumn("regs").RightAligned()).AddColumn("peer").AddColumn(new TableColumn("peer µs").RightAligned())
                 .AddColumn(new TableColumn("speed-up").RightAligned());
             foreach (var t in timings)
             {
                 var hasPeer = peers.TryGetValue(Key(t), out var peer);
                 table.AddRow(Markup.Escape(t.Kernel), Markup.Escape(t.Case), F(t.MedianMicroseconds, "0.0"), F(t.GigabytesPerSecond, "0"),
-                    F(100 * t.RooflineFraction, "0") + "%", t.Registers + (t.SpillBytes > 0 ? $" ({t.SpillBytes} B spill)" : ""),
+                    F(100 * t.RooflineFraction, "0") + "%", t.Teraflops is double tf ? F(tf, "0.0") : "", CheckText(t.Check), t.Registers + (t.SpillBytes > 0 ? $" ({t.SpillBytes} B spill)" : ""),
                     hasPeer ? Markup.Escape(peer.Peer) : "", hasPeer ? F(peer.Microseconds, "0.0") : "",
                     hasPeer ? F(peer.Microseconds / t.MedianMicroseconds, "0.00") + "×" : "");
             }
@@ -59,6 +67,57 @@ namespace GraphCompiler.Runtime.Cli
         }
 
         private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+        private static string CheckText(SelfTestResult? check) => check is null ? ""
+            : (check.Passed ? "[green]pass[/]" : "[red]FAIL[/]") + (check.Worst is { } c ? " " + F(c.RelativeError, "0.0e+0") : " " + Markup.Escape(check.Error ?? ""));
+
+        /// <summary>"8192x8192,28672x8192" → (K, N) pairs.</summary>
+        private static List<(int K, int N)> ParseShapes(string text)
+        {
+            var result = new List<(int, int)>();
+            foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var kn = part.Split('x');
+                if (kn.Length != 2 || !int.TryParse(kn[0], NumberStyles.None, CultureInfo.InvariantCulture, out int k) || !int.TryParse(kn[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) || k <= 0 || n <= 0)
+                    throw new CliException(ExitCodes.Usage, $"--gemm-shapes: '{part}' is not KxN with positive integers (e.g. 8192x28672)");
+                result.Add((k, n));
+            }
+            return result;
+        }
+
+        /// <summary>
+        /// --gemm-tiles "gemm_int4_decode=16,256,128,8,4,0;…": block_m, block_n, block_k, warps, stages, split_k per family,
+        /// replacing the spec's for the sweep (a manual tuning candidate; the kernels' names say which tiles they ran).
+        /// </summary>
+        private static ArchTiles WithOverrides(ArchTiles tiles, string? text)
+        {
+            if (text is null) return tiles;
+            foreach (var part in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var kv = part.Split('=');
+                var family = TileFamilies.All.FirstOrDefault(f => f.IsGemm() && kv.Length == 2 && f.SpecName() == kv[0].Trim());
+                var values = kv.Length == 2 ? kv[1].Split(',').Select(v => int.TryParse(v.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int x) ? x : -1).ToArray() : Array.Empty<int>();
+                if (kv.Length != 2 || !family.IsGemm() || family.SpecName() != kv[0].Trim() || values.Length != 6 || values.Any(v => v < 0))
+                    throw new CliException(ExitCodes.Usage, $"--gemm-tiles: '{part}' is not FAMILY=block_m,block_n,block_k,warps,stages,split_k with a gemm_* family (e.g. gemm_int4_decode=16,256,128,8,4,0)");
+                var candidate = new GemmTiles(values[0], values[1], values[2], values[3], values[4], values[5]);
+                if (GemmPartition.TryOf(candidate, out var error) is null)
+                    throw new CliException(ExitCodes.Usage, $"--gemm-tiles: {part}: {error}");
+                tiles = tiles.WithGemm(family, candidate);
+            }
+            return tiles;
+        }
+
+        private static List<int> ParseRows(string text)
+        {
+            var result = new List<int>();
+            foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int m) || m <= 0)
+                    throw new CliException(ExitCodes.Usage, $"--rows: '{part}' is not a positive row count");
+                result.Add(m);
+            }
+            return result;
+        }
 
         /// <summary>How a timing is named in the peer file: "kernel|case".</summary>
         public static string Key(KernelTiming t) => t.Kernel + "|" + t.Case;
@@ -100,6 +159,12 @@ namespace GraphCompiler.Runtime.Cli
                     w.WriteNumber("roofline_fraction", t.RooflineFraction);
                     w.WriteNumber("registers", t.Registers);
                     w.WriteNumber("spill_bytes", t.SpillBytes);
+                    if (t.Teraflops is double tf) w.WriteNumber("tflops", tf);
+                    if (t.Check is { } check)
+                    {
+                        w.WriteBoolean("check_passed", check.Passed);
+                        if (check.Worst is { } c) w.WriteNumber("check_relative_error", c.RelativeError);
+                    }
                     if (peers.TryGetValue(Key(t), out var peer))
                     {
                         w.WriteString("peer", peer.Peer);

@@ -71,8 +71,12 @@ namespace GraphCompiler.Runtime.Cli
                 r.GetValue(seed), console));
 
             var peer = new Option<string?>("--peer") { Description = "PyTorch timings of the same work (from tests/reference/peer_bench.py)" };
-            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer };
-            bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), console, output));
+            var gemmShapes = new Option<string?>("--gemm-shapes") { Description = "instead of the spec's kernels, sweep its GEMM schemes over K×N shapes, e.g. 8192x8192,28672x8192" };
+            var gemmRows = new Option<string>("--rows") { Description = "row counts M for --gemm-shapes", DefaultValueFactory = _ => "1,3,16,77,256,4096" };
+            var gemmTiles = new Option<string?>("--gemm-tiles") { Description = "tiles for --gemm-shapes instead of the spec's: FAMILY=block_m,block_n,block_k,warps,stages,split_k;…" };
+            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer, gemmShapes, gemmRows, gemmTiles };
+            bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
+                r.GetValue(gemmTiles), console, output));
 
             var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed instead of a checkpoint" };
             var runSeed = new Option<int>("--seed") { Description = "seed for the random weights and the default prompt", DefaultValueFactory = _ => 0 };

@@ -29,7 +29,7 @@ namespace GraphCompiler.Runtime.Cli
             {
                 var table = new Table().Title(Markup.Escape(model.Spec.Name)).AddColumn("kernel").AddColumn("case").AddColumn("output")
                     .AddColumn(new TableColumn("rel. error").RightAligned()).AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
-                foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s)))
+                foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s, device.Info.TileArch, device.Info.MultiprocessorCount)))
                 {
                     total++;
                     if (!r.Passed) failed++;

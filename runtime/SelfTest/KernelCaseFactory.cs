@@ -12,17 +12,22 @@ namespace GraphCompiler.Runtime.SelfTest
     /// Fresh random cases for each elementwise kernel, at the spec's shapes and at small odd row counts (1, 7, 77, 1000),
     /// each with its CPU reference. Inputs are never zeros: normal activations, weights near 1, every FP8 code but NaN.
     /// </summary>
-    public sealed class KernelCaseFactory
+    public sealed partial class KernelCaseFactory
     {
         private readonly Random _random;
         private readonly ModelSpec _spec;
         private readonly ActivationCodec _codec;
+        private readonly ArchTiles _tiles;
+        private readonly int _multiprocessors;
 
-        public KernelCaseFactory(ModelSpec spec, int seed)
+        /// <param name="arch">The GPU's tile architecture and SM count decide GEMM split-K as the runtime would (default: an H100).</param>
+        public KernelCaseFactory(ModelSpec spec, int seed, GpuArch? arch = null, int multiprocessors = 132)
         {
             _spec = spec;
             _random = new Random(seed);
             _codec = ActivationCodec.For(spec.Model.DType);
+            _tiles = spec.Tiles.For(arch ?? GpuArch.Sm90);
+            _multiprocessors = multiprocessors;
             Seed = seed;
         }
 
@@ -40,6 +45,7 @@ namespace GraphCompiler.Runtime.SelfTest
             RopeKernel k => RowCounts.Select(t => Rope(k, t)),
             SwiGluKernel k => RowCounts.Select(t => SwiGlu(k, t)),
             WeightDequantKernel k => new[] { Dequant(k) },
+            GemmKernel k => Gemm(k),
             _ => Array.Empty<KernelTestCase>(),
         };
 

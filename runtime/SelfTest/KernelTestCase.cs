@@ -13,11 +13,14 @@ namespace GraphCompiler.Runtime.SelfTest
         Fp8PerRow,
         /// <summary>fp32 values.</summary>
         Float,
+        /// <summary>fp32 sums of long dot products (GEMM logits): the summation order differs from the reference's.</summary>
+        FloatSum,
         /// <summary>Integers that must match exactly.</summary>
         Exact,
     }
 
-    public sealed record KernelOutput(string Parameter, OutputKind Kind, string? ScaleParameter = null, int RowWidth = 0);
+    /// <summary>An output and how to compare it; with <paramref name="CheckedRows"/> only those rows (of RowWidth elements) are.</summary>
+    public sealed record KernelOutput(string Parameter, OutputKind Kind, string? ScaleParameter = null, int RowWidth = 0, int[]? CheckedRows = null);
 
     /// <summary>
     /// One run of a kernel on fresh random inputs: host arrays by parameter name (inputs, and outputs the kernel also
@@ -38,6 +41,9 @@ namespace GraphCompiler.Runtime.SelfTest
 
         /// <summary>Set where a kernel touches only part of an array (a gather reads a few rows of a table).</summary>
         public long? BytesTouched { get; set; }
+
+        /// <summary>Floating-point operations of the case, where the kernel is a GEMM (2·M·N·K).</summary>
+        public double? Flops { get; set; }
 
         /// <summary>Bytes the kernel must move at least: every array read once and every output written once.</summary>
         public long MinimumBytes
@@ -68,6 +74,22 @@ namespace GraphCompiler.Runtime.SelfTest
             Arrays[name] = shape;
             WriteOnly.Add(name);
             Outputs.Add(new KernelOutput(name, kind, scale, rowWidth));
+            return this;
+        }
+
+        /// <summary>An output of which only <paramref name="checkedRows"/> are computed by the reference.</summary>
+        public KernelTestCase Output(string name, Array shape, OutputKind kind, int[] checkedRows, int rowWidth)
+        {
+            Arrays[name] = shape;
+            WriteOnly.Add(name);
+            Outputs.Add(new KernelOutput(name, kind, null, rowWidth, checkedRows));
+            return this;
+        }
+
+        public KernelTestCase InOut(string name, Array data, OutputKind kind, int[] checkedRows, int rowWidth)
+        {
+            Arrays[name] = data;
+            Outputs.Add(new KernelOutput(name, kind, null, rowWidth, checkedRows));
             return this;
         }
 

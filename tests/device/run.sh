@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-device-out}"; mkdir -p "$out"
 G=.device/graphc/graphc
+[ -x "$G" ] || tar -C .device -xzf .device/graphc.tar.gz
 export GRAPHC_CACHE_DIR="${GRAPHC_CACHE_DIR:-/tmp/graphc-kernels}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 status=0

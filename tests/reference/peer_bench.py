@@ -4,7 +4,8 @@ inputs rotated past L2), so `graphc bench --peer` can print the ratio side by si
 
 Usage: peer_bench.py BENCH_JSON > PEER_JSON
   BENCH_JSON is `graphc bench SPEC --json`. For each elementwise kernel there the script times PyTorch's equivalent
-  (F.embedding, x + d then F.rms_norm, Hugging Face's rotate-half RoPE, F.silu(g) * u) at the same rows; it also times
+  (F.embedding, x + d then F.rms_norm, Hugging Face's rotate-half RoPE, F.silu(g) * u) at the same rows, and for each
+  GEMM (a spec's, or `--gemm-shapes` sweep's) cuBLAS fp16 and the scheme's own kernel at the same K, N and M; it also times
   the peers the attention and GEMM issues compare against at Llama-2-70B shapes: SDPA flash and cuDNN, cuBLAS fp16,
   torch._weight_int4pack_mm (g128) and torch._scaled_mm (FP8), and the device-to-device copy bandwidth.
 """
@@ -93,7 +94,53 @@ def peer_for(entry, dt):
         i = num(r"_i(\d+)", name)
         sets = rotating(lambda: (torch.randn(rows, 2 * i, device=DEV, dtype=dt),), rows * i * 6)
         return "F.silu(g) * u", time_us(lambda gu: F.silu(gu[:, :i]) * gu[:, i:], sets)
+    if name.startswith("gemm_"):
+        return gemm_peer(name, rows)
     return None
+
+
+_weights = {}
+
+
+def gemm_weights(k, n):
+    """fp16 W [N, K] and the same codes packed for torch._weight_int4pack_mm (g128), made once per shape."""
+    if (k, n) not in _weights:
+        w16 = torch.randn(n, k, device=DEV, dtype=torch.float16) / k ** 0.5
+        wq = torch.randint(0, 16, (n, k), dtype=torch.int32, device=DEV).to(torch.uint8)
+        packed = torch._convert_weight_to_int4pack(wq[:, 0::2] | (wq[:, 1::2] << 4), 8)
+        sz = torch.randn(k // 128, n, 2, device=DEV, dtype=torch.bfloat16)
+        _weights.clear()  # one shape at a time: 70B weights are large
+        _weights[(k, n)] = (w16, packed, sz)
+    return _weights[(k, n)]
+
+
+def gemm_peer(name, m):
+    """The GEMM sweep's peers: cuBLAS fp16 for every scheme, and the scheme's own PyTorch kernel where one exists
+    (torch._weight_int4pack_mm g128 for INT4, torch._scaled_mm for FP8 at M >= 16)."""
+    k, n = num(r"_k(\d+)", name), num(r"_n(\d+)", name)
+    w16, packed, sz = gemm_weights(k, n)
+    xs = rotating(lambda: (torch.randn(m, k, device=DEV, dtype=torch.float16),), m * k * 2)
+    cublas = time_us(lambda x: x @ w16.t(), xs)
+    extra = {"cublas_fp16_us": cublas}
+    if "_gptq_" in name or "_awq_" in name:
+        xb = [(x.to(torch.bfloat16),) for (x,) in xs]
+        try:
+            extra["int4pack_g128_us"] = time_us(lambda x: torch._weight_int4pack_mm(x, packed, 128, sz), xb)
+        except Exception as e:
+            extra["int4pack_error"] = str(e)[:200]
+    if "_e4m3_" in name and m % 16 == 0:
+        w8 = w16.to(torch.float8_e4m3fn)
+        one = torch.ones((), device=DEV)
+        x8 = [(x.to(torch.float8_e4m3fn),) for (x,) in xs]
+        try:
+            extra["scaled_mm_fp8_us"] = time_us(lambda x: torch._scaled_mm(x, w8.t(), scale_a=one, scale_b=one, out_dtype=torch.float16), x8)
+        except Exception as e:
+            extra["scaled_mm_error"] = str(e)[:200]
+    if "int4pack_g128_us" in extra:
+        return "int4pack g128", extra["int4pack_g128_us"], extra
+    if "scaled_mm_fp8_us" in extra:
+        return "scaled_mm FP8", extra["scaled_mm_fp8_us"], extra
+    return "cuBLAS fp16", cublas, extra
 
 
 def big_peers():
@@ -156,7 +203,7 @@ def main():
     for entry in bench.get("kernels", []):
         peer = peer_for(entry, dt)
         if peer:
-            kernels[entry["key"]] = {"peer": peer[0], "microseconds": peer[1]}
+            kernels[entry["key"]] = {"peer": peer[0], "microseconds": peer[1], **(peer[2] if len(peer) > 2 else {})}
     result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "kernels": kernels}
     result.update(big_peers())
     json.dump(result, sys.stdout, indent=1)

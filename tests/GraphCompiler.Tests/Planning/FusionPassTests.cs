@@ -30,16 +30,19 @@ namespace GraphCompiler.Tests.Planning
         }
 
         [Fact]
-        public void Residual_add_fuses_into_the_following_rmsnorm_except_before_the_first_layer()
+        public void Residual_adds_fuse_into_the_o_proj_and_down_proj_epilogues_so_norms_only_normalize()
         {
             var groups = Model70b.Plan.Prefill.Layers;
-            Assert.Equal(2, groups.Count);
-            Assert.Equal((0, 0), (groups[0].FirstLayer, groups[0].LastLayer));
-            Assert.Equal((1, 79), (groups[1].FirstLayer, groups[1].LastLayer));
+            // The last layer's down_proj adds the final residual (another graph op), so it groups apart; its kernels are the same.
+            Assert.Equal(new[] { (0, 78), (79, 79) }, groups.Select(g => (g.FirstLayer, g.LastLayer)));
+            Assert.Equal(groups[0].Launches.Select(l => l.Kernel), groups[1].Launches.Select(l => l.Kernel));
             Assert.Equal("rmsnorm_h8192", groups[0].Launches[0].Kernel);
-            Assert.Equal(new[] { "mlp_residual", "input_layernorm" }, groups[1].Launches[0].Ops);
-            Assert.Equal(new[] { "final_residual", "norm" }, Model70b.Plan.Prefill.Epilogue[0].Ops);
-            Assert.Equal("residual_add_rmsnorm_h8192_last_rows", Model70b.Plan.Prefill.Epilogue[0].Kernel);
+            Assert.Equal(new[] { "o_proj", "attn_residual" }, groups[0].Launches[3].Ops);
+            Assert.Equal(new[] { "gate_proj", "up_proj", "swiglu" }, groups[0].Launches[5].Ops);
+            Assert.Equal(new[] { "down_proj", "mlp_residual" }, groups[0].Launches[6].Ops);
+            Assert.Equal(new[] { "residual" }, groups[0].Launches[6].Writes);
+            Assert.Equal(new[] { "norm" }, Model70b.Plan.Prefill.Epilogue[0].Ops);
+            Assert.Equal("rmsnorm_h8192_last_rows", Model70b.Plan.Prefill.Epilogue[0].Kernel);
         }
 
         [Fact]
@@ -47,7 +50,7 @@ namespace GraphCompiler.Tests.Planning
         {
             string yaml = TestSpecs.Text("llama2-70b").Replace("activation_scale: none", "activation_scale: dynamic");
             var model = ModelCompiler.Compile(GraphCompiler.Spec.SpecParser.Parse("w8a8.yaml", yaml).Spec!);
-            var norms = model.Plan.Kernels.OfType<RmsNormKernel>().Where(k => k.AddResidual && !k.GatherRows).ToList();
+            var norms = model.Plan.Kernels.OfType<RmsNormKernel>().Where(k => !k.GatherRows).ToList();
             Assert.Contains(norms, k => k.WriteFp8 && !k.WriteDense);   // before q/k/v, all W8A8
             Assert.Contains(norms, k => !k.WriteFp8 && k.WriteDense);   // before the INT4 gate/up GEMM
             var qkv = model.Plan.Prefill.Layers[1].Launches.Single(l => l.Kernel.Contains("k8192_n10240"));
@@ -82,20 +85,23 @@ namespace GraphCompiler.Tests.Planning
                     Assert.NotNull(Model70b.Plan.Kernel(l.Kernel));
             var lmHead = (GemmKernel)Model70b.Plan.Kernel(Model70b.Plan.Prefill.Epilogue.Single(l => l.Modules == "lm_head").Kernel);
             Assert.Equal(GraphCompiler.Spec.TileFamily.GemmDenseDecode, lmHead.Tiles);
-            // Per layer: 2 norms, 3 GEMMs, SwiGLU, attention (and RoPE in decode); plus the embedding, final norm and lm_head.
-            Assert.Equal(1 + 80 * 8 + 2, Model70b.Plan.Prefill.LaunchesPerStep);
-            Assert.Equal(1 + 80 * 9 + 2, Model70b.Plan.Decode.LaunchesPerStep);
+            // Per layer: 2 norms, 4 GEMMs (SwiGLU and the residual adds in their epilogues), attention (and RoPE in decode);
+            // plus the embedding, final norm and lm_head.
+            Assert.Equal(1 + 80 * 7 + 2, Model70b.Plan.Prefill.LaunchesPerStep);
+            Assert.Equal(1 + 80 * 8 + 2, Model70b.Plan.Decode.LaunchesPerStep);
         }
 
         [Fact]
         public void Gemms_of_different_modules_with_one_scheme_and_shape_share_a_kernel()
         {
-            // gate/up (N = 2 × 512) and lm_head (N = vocab 1024) are both K 256 × N 1024 fp16 decode GEMMs.
-            string yaml = TestSpecs.Minimal.Replace("vocab_size: 1000", "vocab_size: 1024").Replace("intermediate_size: 768", "intermediate_size: 512");
+            // o_proj and down_proj are both K 256 × N 256 fp16 GEMMs adding into the residual when intermediate = hidden.
+            string yaml = TestSpecs.Minimal.Replace("intermediate_size: 768", "intermediate_size: 256");
             var model = ModelCompiler.Compile(GraphCompiler.Spec.SpecParser.Parse("shared.yaml", yaml).Spec!);
-            var gateUp = model.Plan.Decode.Layers[0].Launches.Single(l => l.Modules == "gate_proj+up_proj");
-            var lmHead = model.Plan.Decode.Epilogue.Single(l => l.Modules == "lm_head");
-            Assert.Equal(gateUp.Kernel, lmHead.Kernel);
+            var launches = model.Plan.Decode.Layers[0].Launches;
+            var o = launches.Single(l => l.Modules == "o_proj");
+            var down = launches.Single(l => l.Modules == "down_proj");
+            Assert.Equal(o.Kernel, down.Kernel);
+            Assert.Equal(GemmEpilogue.AddResidual, ((GemmKernel)model.Plan.Kernel(o.Kernel)).Epilogue);
         }
 
         [Fact]

@@ -53,11 +53,14 @@ namespace GraphCompiler.Tests.Planning
         }
 
         [Fact]
-        public void Asymmetric_act_order_int4_adds_packed_zeros_and_a_row_permutation()
+        public void Asymmetric_act_order_int4_adds_zeros_beside_the_scales_and_a_row_permutation()
         {
             var layout = WeightLayout.For(new GraphCompiler.Spec.QuantScheme(GraphCompiler.Spec.QuantMethod.Int4,
                 GraphCompiler.Spec.Int4Format.Gptq, 128, Symmetric: false, DescAct: true));
-            Assert.Equal(8192L * 1024 / 2 + 64 * 1024 * 2 + 64 * 1024 / 2 + 8192 * 4, layout.DeviceBytes(8192, 1024));
+            // Codes, then scales and zeros in the activation dtype per group and column, then the int32 row order.
+            Assert.Equal(8192L * 1024 / 2 + 64 * 1024 * 2 + 64 * 1024 * 2 + 8192 * 4, layout.DeviceBytes(8192, 1024));
+            // N is padded to whole 64-column tiles on the device.
+            Assert.Equal(8192L * 1024 / 2 + 64 * 1024 * 2 * 2 + 8192 * 4, layout.DeviceBytes(8192, 1000));
         }
 
         [Fact]

@@ -34,9 +34,9 @@ namespace GraphCompiler.Tests.Planning
             var plan = TestSpecs.Compile("llama2-70b").Memory;
             Assert.True(plan.WorkspaceBytes < plan.WorkspaceBytesWithoutReuse);
             var slots = plan.Workspace.ToDictionary(s => s.Name);
-            // qkv lives from the QKV GEMM to attention; gate_up from the gate/up GEMM to SwiGLU: never at once.
-            Assert.True(slots["qkv"].Offset < slots["gate_up"].Offset + slots["gate_up"].Bytes
-                        && slots["gate_up"].Offset < slots["qkv"].Offset + slots["qkv"].Bytes);
+            // qkv lives from the QKV GEMM to attention; mlp_act from the gate/up GEMM (SwiGLU in its epilogue) to down_proj: never at once.
+            Assert.True(slots["qkv"].Offset < slots["mlp_act"].Offset + slots["mlp_act"].Bytes
+                        && slots["mlp_act"].Offset < slots["qkv"].Offset + slots["qkv"].Bytes);
         }
 
         [Fact]
@@ -46,7 +46,10 @@ namespace GraphCompiler.Tests.Planning
             var slots = model.Memory.Workspace.ToDictionary(s => s.Name, s => s.Bytes);
             Assert.Equal(2048L * 8192 * 2, slots["residual"]);
             Assert.Equal(2048L * (8192 + 2 * 1024) * 2, slots["qkv"]);
-            Assert.Equal(2048L * 2 * 28672 * 2, slots["gate_up"]);
+            Assert.Equal(2048L * 28672 * 2, slots["mlp_act"]);
+            Assert.DoesNotContain("gate_up", slots.Keys);   // SwiGLU runs in the gate/up GEMM's epilogue
+            // Stream-K: two 16×256 fp32 partial tiles for each of up to 1024 CTAs (the INT4 decode tiles are the largest).
+            Assert.Equal(1024L * 2 * 16 * 256 * 4, slots["gemm_stream_k_partials"]);
             Assert.Equal(64L * 32000 * 4, slots["logits"]);
             Assert.Equal(64L * 64 * 16 * (128 + 2) * 4, slots["decode_split_partials"]);
         }

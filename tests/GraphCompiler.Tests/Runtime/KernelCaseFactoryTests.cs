@@ -44,7 +44,13 @@ namespace GraphCompiler.Tests.Runtime
                         if (arrays[name] is ushort[] u) Array.Fill(u, (ushort)0xFFFF);
                     c.Reference(arrays);
                     foreach (var output in c.Outputs.Where(o => o.Kind == OutputKind.Activation))
-                        Assert.DoesNotContain((ushort)0xFFFF, (ushort[])arrays[output.Parameter]);
+                    {
+                        var values = (ushort[])arrays[output.Parameter];
+                        // A large GEMM's reference fills only the rows it checks.
+                        var rows = output.CheckedRows ?? Enumerable.Range(0, values.Length / Math.Max(1, output.RowWidth)).ToArray();
+                        if (output.CheckedRows is null) Assert.DoesNotContain((ushort)0xFFFF, values);
+                        else Assert.All(rows, r => Assert.DoesNotContain((ushort)0xFFFF, values.Skip(r * output.RowWidth).Take(output.RowWidth)));
+                    }
                 }
         }
 
@@ -55,6 +61,23 @@ namespace GraphCompiler.Tests.Runtime
             var embed = model.Plan.Kernels.OfType<GraphCompiler.Graph.EmbeddingGatherKernel>().Single();
             var c = new KernelCaseFactory(model.Spec, 3).For(embed).First(x => x.Label == "T=7");
             Assert.Equal(7 * (4L + 256 * 4), c.MinimumBytes);
+        }
+
+        [Fact]
+        public void A_gemm_case_sizes_its_stream_k_launch_for_the_gpu_and_checks_sampled_rows_of_a_large_step()
+        {
+            var model = TestSpecs.Compile("small-llama");
+            var down = model.Plan.Kernels.OfType<GraphCompiler.Graph.GemmKernel>().First(k => k.K == 768 && k.Tiles.SpecName().EndsWith("_prefill"));
+            var cases = new KernelCaseFactory(model.Spec, 4, GpuArch.Sm80, multiprocessors: 108).For(down).ToList();
+            Assert.Equal(new[] { "M=77", "M=256", "M=1024" }, cases.Select(c => c.Label.Split(' ')[0]));
+            var large = cases[2];
+            var output = large.Outputs.First(o => o.Kind == OutputKind.Activation);
+            Assert.Equal(64, output.CheckedRows!.Length);
+            Assert.Contains(0, output.CheckedRows);
+            Assert.Contains(1023, output.CheckedRows);
+            Assert.Equal(2.0 * 1024 * 768 * 256, large.Flops);
+            Assert.True(large.Grid["gemm_ctas"] >= 1);
+            Assert.Equal(0, ((int[])large.Arrays["tile_counters"]).Sum());
         }
     }
 }

@@ -983,18 +983,28 @@ namespace GraphCompiler.Tests.Spec
         [Fact]
         public void Gemm_tile_that_warps_cannot_share_evenly_is_GC0051_at_warps()
         {
-            // 16×128 holds 1 × 16 = 16 m16n8 tiles; 3 warps cannot split them.
-            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    gemm_dense_decode:\n      block_n: 128\n      warps: 3\n";
+            // 16×128×64: one warp per 64-column tile (2), one per 16-row tile (1), and the other warps split each K step's
+            // 4 slices; 6 warps leave 3 to split 4 slices.
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    gemm_dense_decode:\n      block_n: 128\n      warps: 6\n";
             var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
-            Assert.Contains("holds 16 m16n8 MMA tiles, which 3 warps cannot share evenly", d.Message);
-            AssertAt(d, yaml, "warps: 3", "3");
+            Assert.Contains("leave 3 warps to split each K step of 4 16-deep MMA steps, which they cannot share evenly", d.Message);
+            AssertAt(d, yaml, "warps: 6", "6");
+        }
+
+        [Fact]
+        public void Gemm_block_n_not_a_multiple_of_64_is_GC0051_at_block_n()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    gemm_dense_decode: { block_m: 16, block_n: 96, warps: 1 }\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("block_n 96 must be a multiple of 64: a warp owns whole 64-column weight tiles", d.Message);
+            AssertAt(d, yaml, "gemm_dense_decode:", "96");
         }
 
         [Fact]
         public void Fp8_w8a8_block_k_not_a_multiple_of_32_is_GC0051()
         {
             string yaml = MinimalWithQuantization("quantization:\n  default:\n    scheme: fp8_e4m3\n    activation_scale: dynamic\n")
-                + "tiles:\n  sm_90:\n    gemm_fp8_decode: { block_k: 16 }\n";
+                + "tiles:\n  sm_90:\n    gemm_fp8_decode: { block_k: 16, warps: 2 }\n";
             var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
             Assert.Contains("sm_90 gemm_fp8_decode: block_k 16 must be a multiple of 32 for FP8 × FP8", d.Message);
             AssertAt(d, yaml, "gemm_fp8_decode:", "16");
@@ -1012,7 +1022,7 @@ namespace GraphCompiler.Tests.Spec
         [Fact]
         public void Tile_over_the_arch_shared_memory_is_GC0052_naming_the_limit()
         {
-            // 4 stages × (128×64×2 + 64×128×2) = 131072 bytes: fits sm_90 (232448), not sm_86 (101376).
+            // 4 stages × (128×(64+8)×2 + 64×128×2) = 139264 bytes (activation rows padded by 16 bytes): fits sm_90 (232448), not sm_86 (101376).
             string yaml = TestSpecs.Minimal +
                 "tiles:\n" +
                 "  sm_90:\n" +
@@ -1025,7 +1035,7 @@ namespace GraphCompiler.Tests.Spec
                 "      warps: 8\n" +
                 "      stages: 4\n";
             var d = Single(yaml, SpecDiagnosticIds.TileSharedMemory);
-            Assert.Contains("sm_86 gemm_dense_prefill: needs 131072 bytes of shared memory per block", d.Message);
+            Assert.Contains("sm_86 gemm_dense_prefill: needs 139264 bytes of shared memory per block", d.Message);
             Assert.Contains("allows 101376", d.Message);
             Assert.Contains("Lower stages or the block sizes", d.Message);
             AssertAt(d, yaml, "      stages: 4", "4");

@@ -1,0 +1,91 @@
+using System.Linq;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Gemm;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tests.Kernels
+{
+    /// <summary>The GEMM family: how warps share a tile, how many CTAs a launch gets, what is emitted and what is not yet.</summary>
+    public class GemmEmitterTests
+    {
+        [Fact]
+        public void Decode_tiles_split_k_steps_between_warps_when_n_tiles_run_out()
+        {
+            // 16×256 with 8 warps: 4 warps own the four 64-column weight tiles, the other 4 take every second 16-deep slice.
+            var p = GemmPartition.Of(new GemmTiles(16, 256, 64, 8, 4, 0));
+            Assert.Equal(new GemmPartition(WarpsN: 4, WarpsM: 1, WarpsK: 2, NTilesPerWarp: 1, MFragsPerWarp: 1, KTilesPerWarp: 2), p);
+            Assert.Equal(16 * 256 * 4, p.ReductionBytes(new GemmTiles(16, 256, 64, 8, 4, 0)));
+            // 128×128 with 4 warps: 64×64 per warp, no K split.
+            Assert.Equal(new GemmPartition(2, 2, 1, 1, 4, 4), GemmPartition.Of(new GemmTiles(128, 128, 64, 4, 4, 1)));
+        }
+
+        [Fact]
+        public void Tiles_the_warps_cannot_share_have_no_partition_and_say_why()
+        {
+            Assert.Null(GemmPartition.TryOf(new GemmTiles(16, 96, 64, 4, 4, 0), out var notWhole));
+            Assert.Contains("multiple of 64", notWhole);
+            Assert.Null(GemmPartition.TryOf(new GemmTiles(16, 64, 16, 8, 4, 0), out var tooManyWarps));
+            Assert.Contains("cannot share evenly", tooManyWarps);
+        }
+
+        [Fact]
+        public void Stream_k_fills_the_resident_slots_but_gives_each_cta_an_eighth_of_a_tiles_k_at_least()
+        {
+            var decode = new GemmTiles(16, 256, 64, 8, 4, 0);
+            // Gate/up at M = 1: 112 tiles × 128 steps; 132 SMs × 2 resident = 264 CTAs.
+            Assert.Equal(264, GemmPartition.Ctas(decode, 8192, 28672, 1, 132, 2));
+            // K/V projection: 4 tiles × 128 steps; each CTA takes at least 16 steps, so 32 CTAs rather than 264.
+            Assert.Equal(32, GemmPartition.Ctas(decode, 8192, 1024, 1, 132, 2));
+            // split_k > 0 fixes the CTAs per tile.
+            Assert.Equal(4L * 3, GemmPartition.Ctas(decode with { SplitK = 3 }, 8192, 1024, 1, 132, 2));
+            Assert.Equal(264L * 2 * 16 * 256, GemmPartition.PartialFloats(decode, 264));
+        }
+
+        [Fact]
+        public void Resident_ctas_follow_shared_memory_and_a_128_register_budget()
+        {
+            var decode = new GemmTiles(16, 256, 64, 8, 4, 0);
+            Assert.Equal(2, GemmPartition.ResidentCtasPerSm(decode, 44_000, GpuArch.Sm90));   // 256 threads × 128 registers × 2
+            Assert.Equal(1, GemmPartition.ResidentCtasPerSm(decode, 120_000, GpuArch.Sm90));  // shared memory
+            Assert.Equal(4, GemmPartition.ResidentCtasPerSm(new GemmTiles(16, 128, 64, 4, 4, 0), 20_000, GpuArch.Sm90));
+        }
+
+        [Fact]
+        public void Every_gemm_of_the_70b_recipe_is_emitted_with_its_tiles_as_named_constants()
+        {
+            var kernels = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Where(k => k.Family == KernelFamily.Gemm).ToList();
+            Assert.NotEmpty(kernels);
+            Assert.All(kernels, k => Assert.True(k.IsEmitted, k.Name + ": " + k.PendingReason));
+            var gateUp = kernels.Single(k => k.Name == "gemm_gptq_g128_sym_k8192_n57344_decode_swiglu");
+            Assert.Contains("constexpr int kBlockN = 256;  // tiles.sm_90.gemm_int4_decode.block_n", gateUp.Source);
+            Assert.Contains("constexpr int kGroupSize = 128;  // quantization group_size", gateUp.Source);
+            Assert.Contains("__launch_bounds__(kThreads, kMinBlocks)", gateUp.Source);
+            Assert.Contains("SwiGLU", gateUp.Source);
+            Assert.DoesNotContain("#include", gateUp.Source);
+            Assert.Equal("gemm_ctas", gateUp.Launch.X.Symbol);
+            Assert.Equal(8 * 32, gateUp.Launch.BlockThreads);
+            // Four stages of 16×(64+8) fp16 activations, 256×64 INT4 weights and one 256-column fp16 scale row.
+            Assert.Equal(4 * (16 * 72 * 2 + 256 * 64 / 2 + 256 * 2), gateUp.Launch.SharedMemoryBytes);
+        }
+
+        [Fact]
+        public void The_plan_fuses_the_residual_add_and_swiglu_into_gemm_epilogues()
+        {
+            var kernels = TestSpecs.Compile("llama2-70b").Plan.Kernels.OfType<GemmKernel>().ToList();
+            Assert.Contains(kernels, k => k.Epilogue == GemmEpilogue.SwiGlu && k.N == 2 * 28672 && k.OutputStride == 28672);
+            Assert.Contains(kernels, k => k.Epilogue == GemmEpilogue.AddResidual && k.K == 28672);   // down_proj
+            Assert.Contains(kernels, k => k.Epilogue == GemmEpilogue.AddResidual && k.K == 8192 && k.N == 8192);   // o_proj
+            Assert.Contains(kernels, k => k.Output == Common.DType.F32 && k.N == 32000);   // logits
+        }
+
+        [Fact]
+        public void Fp8_times_fp8_gemms_hold_their_place_until_their_emitter_exists()
+        {
+            var kernels = TestSpecs.Compile("coverage-bf16").KernelsFor(GpuArch.Sm90).Where(k => k.Family == KernelFamily.Gemm).ToList();
+            var w8a8 = kernels.Where(k => k.Name.Contains("_w8a8")).ToList();
+            Assert.NotEmpty(w8a8);
+            Assert.All(w8a8, k => Assert.Contains("W8A8", k.PendingReason));
+            Assert.All(kernels.Where(k => !k.Name.Contains("_w8a8")), k => Assert.True(k.IsEmitted, k.Name));
+        }
+    }
+}
