@@ -91,9 +91,6 @@ namespace GraphCompiler.Spec
             var schemes = TileDefaults.LinearSchemes(model, quantization)
                 .Where(x => TileFamilies.GemmFamily(x.Scheme.Method, false) == family || TileFamilies.GemmFamily(x.Scheme.Method, true) == family)
                 .ToList();
-            bool w8a8 = schemes.Any(x => x.Scheme.Method == QuantMethod.Fp8E4M3 && x.Scheme.ActivationScale != ActivationScaling.None);
-            if (w8a8 && t.BlockK % 32 != 0)
-                fail(SpecDiagnosticIds.TileMmaShape, family, "block_k", $"block_k {t.BlockK} must be a multiple of 32 for FP8 × FP8 (mma m16n8k32)");
 
             int minGroup = int.MaxValue;
             foreach (var (module, scheme) in schemes)
@@ -114,8 +111,7 @@ namespace GraphCompiler.Spec
                             $"block_k {t.BlockK} and group_size {g} of {module.SpecName()} must divide one another, so each K step sees whole scale groups");
                 }
             }
-            int activationBytes = w8a8 ? 1 : 2;
-            checkSharedMemory(family, t.SharedMemoryBytes(family, activationBytes, minGroup == int.MaxValue ? 128 : minGroup));
+            checkSharedMemory(family, t.SharedMemoryBytes(family, minGroup == int.MaxValue ? 128 : minGroup));
             checkRegisters(family, "block_n", t.RegistersPerThread());
         }
     }

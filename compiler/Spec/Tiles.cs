@@ -79,9 +79,9 @@ namespace GraphCompiler.Spec
         /// Bytes per pipeline stage of the A (activation) and B (weight) tiles; INT4 adds one row of scales and zeros
         /// per group the K step touches (GemmEmitter.SharedMemoryBytes is exact per scheme; this bound serves validation).
         /// </summary>
-        public int SharedMemoryBytes(TileFamily family, int activationBytes, int groupSize)
+        public int SharedMemoryBytes(TileFamily family, int groupSize)
         {
-            int a = BlockM * (BlockK + 8) * activationBytes;   // rows padded by 16 bytes against bank conflicts
+            int a = BlockM * (BlockK + 8) * 2;   // fp16/bf16 rows (FP8 inputs are widened as they load), padded by 16 bytes
             int stage = family switch
             {
                 TileFamily.GemmInt4Decode or TileFamily.GemmInt4Prefill =>

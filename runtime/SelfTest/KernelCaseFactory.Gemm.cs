@@ -97,8 +97,16 @@ namespace GraphCompiler.Runtime.SelfTest
             long ctas = GemmPartition.Ctas(t, k.K, k.N, m, _multiprocessors, resident);
             long outputTiles = GemmPartition.Tiles(t, k.N, m);
             var c = new KernelTestCase($"M={m} ({ctas} CTAs, {outputTiles} tiles)");
-            var x = Activations((long)m * k.K, 1.0);
-            c.Input("x", x).Input("weight", weights.Device.Weight);
+            // W8A8: dynamic inputs are e4m3 codes with a scale per row (as the producer's epilogue writes them); static ones
+            // are activations the kernel quantizes with the checkpoint's input_scale.
+            var scaling = k.Scheme.Method == QuantMethod.Fp8E4M3 ? k.Scheme.ActivationScale : ActivationScaling.None;
+            var x = scaling == ActivationScaling.Dynamic ? Array.Empty<ushort>() : Activations((long)m * k.K, 1.0);
+            var xCodes = scaling == ActivationScaling.Dynamic ? Fp8Codes((long)m * k.K) : null;
+            var xScale = scaling == ActivationScaling.Dynamic ? Scales(m, 0.001f, 0.01f) : scaling == ActivationScaling.Static ? Scales(1, 0.01f, 0.02f) : null;
+            if (xCodes != null) c.Input("x", xCodes).Input("x_scale", xScale!);
+            else c.Input("x", x);
+            if (scaling == ActivationScaling.Static) c.Input("input_scale", xScale!);
+            c.Input("weight", weights.Device.Weight);
             if (weights.Device.Scales != null) c.Input("scales", weights.Device.Scales);
             if (weights.Device.Zeros != null) c.Input("zeros", weights.Device.Zeros);
             if (weights.Device.Perm != null) c.Input("perm", weights.Device.Perm);
@@ -120,14 +128,23 @@ namespace GraphCompiler.Runtime.SelfTest
             c.Scalars["rows"] = m;
             c.Grid["M"] = m;
             c.Grid["gemm_ctas"] = ctas;
-            c.BytesTouched = weights.DeviceBytes + 2L * m * k.K + (long)m * width * (k.Output == Common.DType.F32 ? 4 : 2) * (k.Epilogue == GemmEpilogue.AddResidual ? 2 : 1);
+            c.BytesTouched = weights.DeviceBytes + (xCodes != null ? 1L : 2L) * m * k.K + (long)m * width * (k.Output == Common.DType.F32 ? 4 : 2) * (k.Epilogue == GemmEpilogue.AddResidual ? 2 : 1);
             c.Flops = 2.0 * m * k.K * k.N;
 
             c.Reference = a =>
             {
                 var xs = new float[(long)rows.Length * k.K];
                 for (int i = 0; i < rows.Length; i++)
-                    for (int j = 0; j < k.K; j++) xs[(long)i * k.K + j] = _codec.Load(x[(long)rows[i] * k.K + j]);
+                    for (int j = 0; j < k.K; j++)
+                    {
+                        long at = (long)rows[i] * k.K + j;
+                        xs[(long)i * k.K + j] = scaling switch
+                        {
+                            ActivationScaling.Dynamic => Fp8E4M3.ToFloat(xCodes![at]) * xScale![rows[i]],
+                            ActivationScaling.Static => Fp8E4M3.ToFloat(Fp8E4M3.FromFloat(_codec.Load(x[at]) / xScale![0])) * xScale[0],
+                            _ => _codec.Load(x[at]),
+                        };
+                    }
                 var y = new float[(long)rows.Length * k.N];
                 CpuGemm.Multiply(xs, rows.Length, k.K, weights.Reference, k.N, y);
                 if (weights.ChannelScale != null)

@@ -10,7 +10,9 @@ namespace GraphCompiler.Kernels.Gemm
     /// <summary>
     /// y[M, N] = x[M, K] · W[N, K]ᵀ on tensor cores, for weights in <see cref="WeightFragments"/> order: dense fp16/bf16,
     /// INT4 (GPTQ or AWQ repacked, group-wise scales, symmetric or with zeros, act-order through a row permutation) and
-    /// FP8 e4m3 with fp16/bf16 activations (W8A16). One kernel shape for decode and prefill, stream-K: the launch has one
+    /// FP8 e4m3 with fp16/bf16 activations (W8A16) or FP8 activations (W8A8: per-token codes and scales from the producer,
+    /// or a static input_scale applied as the tile loads; both widened exactly and multiplied on fp16/bf16 tensor cores,
+    /// the scales on the fp32 sums). One kernel shape for decode and prefill, stream-K: the launch has one
     /// CTA per resident slot and each takes an equal run of the (block_m × block_n output tile × block_k step) units, so
     /// every SM streams weights to the end whatever the shape; a tile split between CTAs is finished by the last to
     /// arrive, which adds the fp32 partials in CTA order (results do not depend on scheduling); a stages-deep cp.async pipeline
@@ -24,8 +26,6 @@ namespace GraphCompiler.Kernels.Gemm
         /// <summary>Why a GEMM cannot be emitted yet, or null.</summary>
         public static string? Unsupported(GemmKernel k)
         {
-            if (k.Scheme.Method == QuantMethod.Fp8E4M3 && k.Scheme.ActivationScale != ActivationScaling.None)
-                return "FP8 × FP8 (W8A8, mma m16n8k32 on FP8 activations) is not emitted yet; W8A16 (activation_scale: none) is";
             if (k.N % 2 != 0 || k.K % WeightFragments.TileK != 0)
                 return $"K = {k.K} must be a multiple of 16 and N = {k.N} even for the fragment-ordered weight layout";
             if (k.Epilogue == GemmEpilogue.SwiGlu && k.N / 2 % (WeightFragments.TileN / 2) != 0)
@@ -50,7 +50,9 @@ namespace GraphCompiler.Kernels.Gemm
             bool zeros = int4 && !s.Symmetric, actOrder = int4 && s.DescAct;
             int bits = WeightBits(s);
             string tileKey = "tiles." + tiles.Arch.Name + "." + k.Tiles.SpecName();
-            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | (int4 ? PreludeFeatures.Int4 : PreludeFeatures.None))
+            var activationScale = fp8 ? s.ActivationScale : ActivationScaling.None;
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore
+                    | (int4 ? PreludeFeatures.Int4 : PreludeFeatures.None) | (activationScale == ActivationScaling.Static ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .Constant("kK", k.K, "input features")
                 .Constant("kN", k.N, "output features" + (k.Epilogue == GemmEpilogue.SwiGlu ? " (gate and up, interleaved per 64-column tile)" : ""))
                 .Constant("kOutStride", k.OutputStride, "elements per output row")
@@ -83,7 +85,14 @@ namespace GraphCompiler.Kernels.Gemm
 
             b.Raw(FragmentLoader(k, bits, zeros));
 
-            b.Parameter("const gc_act* __restrict__", "x", "input rows [M, K]")
+            if (activationScale == ActivationScaling.Dynamic)
+                b.Parameter("const gc_e4m3* __restrict__", "x", "input rows [M, K] as e4m3 codes")
+                 .Parameter("const float* __restrict__", "x_scale", "input row scales [M] fp32");
+            else
+                b.Parameter("const gc_act* __restrict__", "x", "input rows [M, K]");
+            if (activationScale == ActivationScaling.Static)
+                b.Parameter("const float* __restrict__", "input_scale", "the checkpoint's static activation scale [1] fp32");
+            b
              .Parameter("const gc_u32* __restrict__", "weight", $"weight, fragment-ordered [{WeightFragments.PaddedN(k.N) / 64} × {k.K / 16} tiles of {WeightFragments.TileBytes(bits)} bytes]");
             if (int4)
             {
@@ -104,7 +113,7 @@ namespace GraphCompiler.Kernels.Gemm
              .Parameter("int* __restrict__", "tile_counters", "stream-K arrivals per output tile, zero between launches")
              .Parameter("int", "rows", "M");
 
-            string body = Body(k, actOrder, fp8);
+            string body = Body(k, actOrder, fp8, activationScale);
             string source = b.Finish("kThreads", body, "kMinBlocks");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
@@ -210,11 +219,33 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
             }
         }
 
-        private static string Body(GemmKernel k, bool actOrder, bool fp8)
+        private static string Body(GemmKernel k, bool actOrder, bool fp8, ActivationScaling activationScale)
         {
             bool int4 = k.Scheme.Method == QuantMethod.Int4;
             bool zeros = int4 && !k.Scheme.Symmetric;
-            string loadA = actOrder
+            string loadA = activationScale == ActivationScaling.Dynamic
+                ? @"        // W8A8: e4m3 codes widened exactly to the activation dtype; the row's scale multiplies the fp32 sums.
+        for (int i = threadIdx.x; i < kBlockM * kBlockK / 8; i += kThreads) {
+            const int r = i / (kBlockK / 8), c = i % (kBlockK / 8), row = m0 + r;
+            uint2 codes = make_uint2(0u, 0u);
+            if (row < rows) codes = *reinterpret_cast<const uint2*>(x + (long long)row * kK + k0 + c * 8);
+            *reinterpret_cast<uint4*>(base + (r * kAStride + c * 8) * 2) =
+                make_uint4(widen_e4m3x2(codes.x, 0), widen_e4m3x2(codes.x, 1), widen_e4m3x2(codes.y, 0), widen_e4m3x2(codes.y, 1));
+        }
+"
+                : activationScale == ActivationScaling.Static
+                ? @"        // W8A8 static: each activation quantized to e4m3 with the checkpoint's scale, held as the exact code value.
+        for (int i = threadIdx.x; i < kBlockM * kBlockK / 8; i += kThreads) {
+            const int r = i / (kBlockK / 8), c = i % (kBlockK / 8), row = m0 + r;
+            gc_act8 v;
+            if (row < rows) v = *reinterpret_cast<const gc_act8*>(x + (long long)row * kK + k0 + c * 8);
+#pragma unroll
+            for (int j = 0; j < kActPerVec; ++j)
+                v.v[j] = row < rows ? gc_f32_to_act(gc_e4m3_to_f32(gc_f32_to_e4m3(gc_act_to_f32(v.v[j]) / input_scale[0]))) : (gc_act)0;
+            *reinterpret_cast<gc_act8*>(base + (r * kAStride + c * 8) * 2) = v;
+        }
+"
+                : actOrder
                 ? @"        // Act-order: device row k of W is source row perm[k], so the activations are gathered to match.
         for (int i = threadIdx.x; i < kBlockM * kBlockK / 8; i += kThreads) {
             const int r = i / (kBlockK / 8), c = i % (kBlockK / 8), row = m0 + r;
@@ -259,8 +290,11 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
                             gc_act pair[2];
 #pragma unroll
                             for (int e = 0; e < 2; ++e) {
-                                const float gate = gc_round_act(acc[mf][t * 8 + s][2 * h + e]), up = gc_round_act(acc[mf][t * 8 + s + 4][2 * h + e]);
-                                pair[e] = gc_f32_to_act(gc_round_act(gate / (1.0f + expf(-gate))) * up);
+" + (fp8 ? @"                                const int device_column = tile * 64 + s * 8 + lane % 4 * 2 + e;   // up is 32 device columns on
+                                const float gate = gc_round_act(acc[mf][t * 8 + s][2 * h + e] * weight_scale[device_column]" + RowScale(activationScale) + @");
+                                const float up = gc_round_act(acc[mf][t * 8 + s + 4][2 * h + e] * weight_scale[device_column + 32]" + RowScale(activationScale) + @");
+" : @"                                const float gate = gc_round_act(acc[mf][t * 8 + s][2 * h + e]), up = gc_round_act(acc[mf][t * 8 + s + 4][2 * h + e]);
+") + @"                                pair[e] = gc_f32_to_act(gc_round_act(gate / (1.0f + expf(-gate))) * up);
                             }
                             *reinterpret_cast<gc_u32*>(out + (long long)row * kOutStride + column) = pair[0] | (gc_u32)pair[1] << 16;
                         }
@@ -276,8 +310,8 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
                         const int column = (n_tile0 + warp_n * kNTilesPerWarp + j / 8) * 64 + j % 8 * 8 + lane % 4 * 2;
                         if (row >= rows || column >= kN) continue;
                         float y0 = acc[mf][j][2 * h], y1 = acc[mf][j][2 * h + 1];
-" + (fp8 ? @"                        y0 *= weight_scale[column];
-                        y1 *= weight_scale[column + 1];
+" + (fp8 ? @"                        y0 *= weight_scale[column]" + RowScale(activationScale) + @";
+                        y1 *= weight_scale[column + 1]" + RowScale(activationScale) + @";
 " : "") + (k.Epilogue == GemmEpilogue.AddResidual
                     ? @"                        gc_u32* at = reinterpret_cast<gc_u32*>(residual + (long long)row * kOutStride + column);
                         const gc_u32 old = *at;
@@ -443,6 +477,10 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
     }
 ";
         }
+
+        /// <summary>The W8A8 activation scale of an output row, as a factor in the epilogue.</summary>
+        private static string RowScale(ActivationScaling scaling) =>
+            scaling == ActivationScaling.Dynamic ? " * x_scale[row]" : scaling == ActivationScaling.Static ? " * input_scale[0]" : "";
 
         private static string Indent(string text) =>
             string.Join("\n", text.Split('\n').Select(line => line.Length == 0 ? line : "    " + line));

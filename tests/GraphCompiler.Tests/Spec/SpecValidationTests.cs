@@ -1001,16 +1001,6 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
-        public void Fp8_w8a8_block_k_not_a_multiple_of_32_is_GC0051()
-        {
-            string yaml = MinimalWithQuantization("quantization:\n  default:\n    scheme: fp8_e4m3\n    activation_scale: dynamic\n")
-                + "tiles:\n  sm_90:\n    gemm_fp8_decode: { block_k: 16, warps: 2 }\n";
-            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
-            Assert.Contains("sm_90 gemm_fp8_decode: block_k 16 must be a multiple of 32 for FP8 × FP8", d.Message);
-            AssertAt(d, yaml, "gemm_fp8_decode:", "16");
-        }
-
-        [Fact]
         public void Elementwise_threads_not_a_multiple_of_32_is_GC0051()
         {
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_80:\n    elementwise:\n      threads: 48\n";
