@@ -10,7 +10,8 @@ export GRAPHC_CACHE_DIR="${GRAPHC_CACHE_DIR:-/tmp/graphc-kernels}"
 status=0
 : > "$out/selftest.txt"
 for spec in small-llama tests/fixtures/specs/small-llama-int4-gptq.yaml tests/fixtures/specs/small-llama-int4-awq.yaml \
-            tests/fixtures/specs/small-llama-fp8.yaml tests/fixtures/specs/coverage-bf16.yaml ${EXTRA_SPECS:-}; do
+            tests/fixtures/specs/small-llama-fp8.yaml tests/fixtures/specs/small-llama-w8a8.yaml tests/fixtures/specs/coverage-bf16.yaml \
+            ${EXTRA_SPECS:-}; do
   $G selftest "$spec" --seed "${SEED:-$RANDOM}" >> "$out/selftest.txt" 2>&1 || status=1
 done
 grep -E "gemm|passed|failed" "$out/selftest.txt" | grep -vE "│ pass" | head -60

@@ -11,8 +11,9 @@ namespace GraphCompiler.Tests.Kernels
         public static TheoryData<string, string> SpecsAndArchs()
         {
             var data = new TheoryData<string, string>();
-            // The coverage spec reaches the variants the shipped ones do not: bf16, FP8 outputs, AWQ, act-order, FP8 tables.
-            foreach (var spec in TestSpecs.Shipped.Append("coverage-bf16"))
+            // The coverage specs reach the variants the shipped ones do not: bf16, FP8 outputs, AWQ, act-order, FP8 tables,
+            // W8A8 GEMMs with dynamic and static activation scales.
+            foreach (var spec in TestSpecs.Shipped.Append("coverage-bf16").Append("small-llama-w8a8"))
                 foreach (var arch in GpuArch.All)
                     data.Add(spec, arch.Name);
             return data;
