@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # One device call for the GEMM family: selftest every GEMM variant the small specs and fixtures emit (dense, GPTQ, AWQ,
-# act-order, FP8 W8A16, fp16 and bf16, split-K, epilogues), then the Llama-2-70B shape sweep with its PyTorch peers.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-out="${OUT:-device-out}"; mkdir -p "$out"
-G=.device/graphc/graphc
-[ -x "$G" ] || tar -C .device -xzf .device/graphc.tar.gz
-export GRAPHC_CACHE_DIR="${GRAPHC_CACHE_DIR:-/tmp/graphc-kernels}"
+# act-order, FP8 W8A16 and W8A8, fp16 and bf16, stream-K, epilogues), then the Llama-2-70B shape sweep with its PyTorch peers.
+source "$(dirname "$0")/env.sh"
 status=0
 : > "$out/selftest.txt"
 for spec in small-llama tests/fixtures/specs/small-llama-int4-gptq.yaml tests/fixtures/specs/small-llama-int4-awq.yaml \

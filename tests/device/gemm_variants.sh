@@ -2,12 +2,7 @@
 # Manual tile exploration for the GEMM families on one shape (the gate/up shape K=8192, N=28672): each line is a
 # candidate `--gemm-tiles` for `graphc bench --gemm-shapes`, checked against the CPU reference and timed. The
 # autotuner (issue #9) automates this; the results that set the spec's sm_90 tiles are in tests/bench/NOTES.md.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-out="${OUT:-device-out}"; mkdir -p "$out"
-G=.device/graphc/graphc
-[ -x "$G" ] || tar -C .device -xzf .device/graphc.tar.gz
-export GRAPHC_CACHE_DIR="${GRAPHC_CACHE_DIR:-/tmp/graphc-kernels}"
+source "$(dirname "$0")/env.sh"
 shape="${SHAPE:-8192x28672}"
 while read -r rows tiles; do
   [ -z "$rows" ] && continue

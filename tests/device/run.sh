@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # One device call: selftest every emitted kernel of the shipped specs (and of the coverage spec) on the GPU, time them,
 # and time PyTorch's peers in the same run. Writes logs and JSON under $OUT (or ./device-out).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-out="${OUT:-device-out}"; mkdir -p "$out"
-G=.device/graphc/graphc
-[ -x "$G" ] || tar -C .device -xzf .device/graphc.tar.gz
-export GRAPHC_CACHE_DIR="${GRAPHC_CACHE_DIR:-/tmp/graphc-kernels}"
+source "$(dirname "$0")/env.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$out/gpu.txt"
 status=0
 for spec in small-llama tests/fixtures/specs/coverage-bf16.yaml llama2-70b; do

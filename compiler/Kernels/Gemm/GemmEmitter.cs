@@ -405,6 +405,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         __syncthreads();
 
         // ---- Warps that split each K step add their sums into the owners', in warp order ----
+        // (The accumulator loops are spelled out: a helper taking a lambda cost 11 registers here and spilled in prefill.)
         if (kWarpsK > 1) {
             float* sums = reinterpret_cast<float*>(smem) + owner_index / 32 * kAcc * 32;
             for (int kw = 1; kw < kWarpsK; ++kw) {
