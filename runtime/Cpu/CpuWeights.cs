@@ -87,14 +87,7 @@ namespace GraphCompiler.Runtime.Cpu
             }
             else embedding = checkpoint[embed + ".weight"].As<ushort>();
 
-            var gemms = new List<(int Layer, string Modules)>();
-            foreach (var phase in new[] { model.Plan.Prefill, model.Plan.Decode })
-            {
-                foreach (var launch in phase.Epilogue) AddGemm(model, launch, m.NumHiddenLayers, gemms);
-                foreach (var group in phase.Layers)
-                    for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
-                        foreach (var launch in group.Launches) AddGemm(model, launch, layer, gemms);
-            }
+            var gemms = Gemms(model);
             var linear = new ConcurrentDictionary<string, float[]>();
             var inputScales = new Dictionary<string, float>();
             foreach (var (layer, modules) in gemms)
@@ -116,6 +109,20 @@ namespace GraphCompiler.Runtime.Cpu
                 linear[Key(g.Layer, g.Modules)] = all;
             });
             return new CpuWeights(new Dictionary<string, float[]>(linear), inputScales, norms, embedding, fp8Embedding, embeddingScale);
+        }
+
+        /// <summary>Every GEMM the plan launches, once: (layer, modules), lm_head with the layer count.</summary>
+        internal static List<(int Layer, string Modules)> Gemms(CompiledModel model)
+        {
+            var gemms = new List<(int Layer, string Modules)>();
+            foreach (var phase in new[] { model.Plan.Prefill, model.Plan.Decode })
+            {
+                foreach (var launch in phase.Epilogue) AddGemm(model, launch, model.Spec.Model.NumHiddenLayers, gemms);
+                foreach (var group in phase.Layers)
+                    for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
+                        foreach (var launch in group.Launches) AddGemm(model, launch, layer, gemms);
+            }
+            return gemms;
         }
 
         private static void AddGemm(CompiledModel model, PlannedLaunch launch, int layer, List<(int, string)> gemms)
@@ -177,11 +184,11 @@ namespace GraphCompiler.Runtime.Cpu
         }
 
         /// <summary>Where a module's tensors live: a tied lm_head reads embed_tokens.</summary>
-        private static string Prefix(ModelSpec spec, ModuleKind module, int layer) =>
+        internal static string Prefix(ModelSpec spec, ModuleKind module, int layer) =>
             module == ModuleKind.LmHead && spec.Model.TieWordEmbeddings ? ModuleKind.EmbedTokens.HfPrefix(-1) : module.HfPrefix(layer);
 
         /// <summary>The layer a scheme lookup takes: lm_head's launch runs after the last layer.</summary>
-        private static int LayerOf(ModuleKind module, int layer) => module.IsLayerModule() ? layer : 0;
+        internal static int LayerOf(ModuleKind module, int layer) => module.IsLayerModule() ? layer : 0;
 
         private static string Key(int layer, string modules) => modules == ModuleKind.LmHead.SpecName() ? modules : layer + ":" + modules;
     }

@@ -31,7 +31,7 @@ namespace GraphCompiler.Runtime.SelfTest
         }
 
         /// <summary>The device arrays, and W [N, K] in float exactly as the kernel dequantizes it, in checkpoint column order.</summary>
-        private sealed record GemmTestWeights(GemmDeviceWeights Device, float[] Reference, float[]? ChannelScale, long DeviceBytes);
+        private sealed record GemmTestWeights(GemmDeviceWeights Device, float[] Reference, float[]? ChannelScale);
 
         private GemmTestWeights GemmWeights(GemmKernel k)
         {
@@ -67,7 +67,7 @@ namespace GraphCompiler.Runtime.SelfTest
                             for (int r = 0; r < kk; r++)
                                 w[(long)c * kk + r] = _codec.Round((codes[r, c] - zeros[gIdx[r], c]) * _codec.Round(Fp16.ToFloat(scales[gIdx[r], c])));
                         });
-                        return new GemmTestWeights(device, w, null, Bytes(device));
+                        return new GemmTestWeights(device, w, null);
                     }
                 case QuantMethod.Fp8E4M3:
                     {
@@ -75,20 +75,17 @@ namespace GraphCompiler.Runtime.SelfTest
                         var channel = Scales(n, (float)(sigma / 64), (float)(sigma / 16));
                         for (long i = 0; i < codes.Length; i++) w[i] = Fp8E4M3.ToFloat(codes[i]);
                         var device = GemmWeightPacker.PackFp8(codes, channel, kk, n, interleave);
-                        return new GemmTestWeights(device, w, channel, Bytes(device));
+                        return new GemmTestWeights(device, w, channel);
                     }
                 default:
                     {
                         var bits = Activations((long)n * kk, sigma);
                         for (long i = 0; i < bits.Length; i++) w[i] = _codec.Load(bits[i]);
                         var device = GemmWeightPacker.PackDense(bits, kk, n, interleave);
-                        return new GemmTestWeights(device, w, null, Bytes(device));
+                        return new GemmTestWeights(device, w, null);
                     }
             }
         }
-
-        private static long Bytes(GemmDeviceWeights d) =>
-            d.Weight.LongLength + 2L * (d.Scales?.LongLength ?? 0) + 2L * (d.Zeros?.LongLength ?? 0) + 4L * (d.Perm?.LongLength ?? 0) + 4L * (d.WeightScale?.LongLength ?? 0);
 
         private KernelTestCase GemmCase(GemmKernel k, GemmTestWeights weights, int m, ArchTiles tiles)
         {
@@ -128,7 +125,7 @@ namespace GraphCompiler.Runtime.SelfTest
             c.Scalars["rows"] = m;
             c.Grid["M"] = m;
             c.Grid["gemm_ctas"] = ctas;
-            c.BytesTouched = weights.DeviceBytes + (xCodes != null ? 1L : 2L) * m * k.K + (long)m * width * (k.Output == Common.DType.F32 ? 4 : 2) * (k.Epilogue == GemmEpilogue.AddResidual ? 2 : 1);
+            c.BytesTouched = weights.Device.Bytes + (xCodes != null ? 1L : 2L) * m * k.K + (long)m * width * (k.Output == Common.DType.F32 ? 4 : 2) * (k.Epilogue == GemmEpilogue.AddResidual ? 2 : 1);
             c.Flops = 2.0 * m * k.K * k.N;
 
             c.Reference = a =>

@@ -14,7 +14,13 @@ namespace GraphCompiler.Runtime.Weights
     /// ready to add to magic + q), the act-order row
     /// permutation, or the FP8 per-channel scales (device column order).
     /// </summary>
-    public sealed record GemmDeviceWeights(byte[] Weight, ushort[]? Scales, ushort[]? Zeros, int[]? Perm, float[]? WeightScale);
+    /// <remarks><paramref name="InputScale"/>: a static W8A8 GEMM's activation scale [1] (the largest of its fused modules').</remarks>
+    public sealed record GemmDeviceWeights(byte[] Weight, ushort[]? Scales, ushort[]? Zeros, int[]? Perm, float[]? WeightScale, float[]? InputScale = null)
+    {
+        /// <summary>Bytes on the device: codes, scales, zeros, the row permutation and the FP8 scales.</summary>
+        public long Bytes => Weight.LongLength + 2L * (Scales?.LongLength ?? 0) + 2L * (Zeros?.LongLength ?? 0) + 4L * (Perm?.LongLength ?? 0)
+            + 4L * (WeightScale?.LongLength ?? 0) + 4L * (InputScale?.LongLength ?? 0);
+    }
 
     /// <summary>
     /// The one-time repack from checkpoint order (W [N, K], INT4 as plain codes [K, N]) into <see cref="WeightFragments"/>
