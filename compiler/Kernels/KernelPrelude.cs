@@ -13,6 +13,7 @@ namespace GraphCompiler.Kernels
         Fp8 = 2,
         Int4 = 4,
         TensorCore = 8,
+        CrossCta = 16,
     }
 
     /// <summary>
@@ -177,6 +178,10 @@ __device__ __forceinline__ gc_u32 gc_prmt(gc_u32 a, gc_u32 b, gc_u32 selector) {
     asm(""" + CudaDialect.Prmt + @""" : ""=r""(d) : ""r""(a), ""r""(b), ""r""(selector));
     return d;
 }
+");
+            if ((features & PreludeFeatures.CrossCta) != 0)
+                s.Append(@"
+// Reads of what other CTAs of the launch wrote (split partial sums): from L2, never a stale L1 line.
 __device__ __forceinline__ float gc_load_cg(const float* p) {
     float v;
     asm volatile(""" + CudaDialect.LoadGlobalCg + @""" : ""=f""(v) : ""l""(p));

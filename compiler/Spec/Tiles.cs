@@ -64,12 +64,18 @@ namespace GraphCompiler.Spec
     /// <summary>Paged decode attention (flash-decoding): KV tokens per step, warps, stages, context splits (0 = chosen per batch).</summary>
     public sealed record DecodeAttentionTiles(int BlockN, int Warps, int Stages, int Splits)
     {
-        /// <summary>Stages of K and V tiles in the cache dtype, plus the query group in fp32 and one score row per query head.</summary>
-        public int SharedMemoryBytes(int headDim, int kvBytes, int queryHeadsPerKvHead) =>
-            Stages * 2 * BlockN * headDim * kvBytes + queryHeadsPerKvHead * (headDim + BlockN) * 4;
+        /// <summary>Rows of K or V the CTA reads at once: eight elements per lane, head_dim / 8 lanes per row.</summary>
+        public int RowGroups(int headDim) => Warps * 32 / Math.Max(1, headDim / 8);
 
-        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) =>
-            queryHeadsPerKvHead * headDim / (Warps * 32) * 2 + 48;
+        /// <summary>
+        /// fp32: the query group [G, d], one tile of scores [G, block_n], max/sum/rescale per head, and every row group's
+        /// accumulators [rows, G, d] for the final sum (DecodeAttentionEmitter's layout). `stages` is not used yet.
+        /// </summary>
+        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead) =>
+            4 * (queryHeadsPerKvHead * (headDim + BlockN + 3) + RowGroups(headDim) * queryHeadsPerKvHead * headDim);
+
+        /// <summary>The accumulators of the group's heads for a lane's eight dims, plus addressing.</summary>
+        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => queryHeadsPerKvHead * 8 + 3 * 8 + 48;
     }
 
     /// <summary>A tiled GEMM: output tile BlockM×BlockN, K step BlockK, warps, cp.async stages, split-K (0 = chosen per shape).</summary>

@@ -46,6 +46,7 @@ namespace GraphCompiler.Runtime.SelfTest
             SwiGluKernel k => RowCounts.Select(t => SwiGlu(k, t)),
             WeightDequantKernel k => new[] { Dequant(k) },
             GemmKernel k => Gemm(k),
+            DecodeAttentionKernel k => DecodeAttention(k),
             _ => Array.Empty<KernelTestCase>(),
         };
 

@@ -51,7 +51,7 @@ namespace GraphCompiler.Kernels.Gemm
             int bits = WeightBits(s);
             string tileKey = "tiles." + tiles.Arch.Name + "." + k.Tiles.SpecName();
             var activationScale = fp8 ? s.ActivationScale : ActivationScaling.None;
-            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta
                     | (int4 ? PreludeFeatures.Int4 : PreludeFeatures.None) | (activationScale == ActivationScaling.Static ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .Constant("kK", k.K, "input features")
                 .Constant("kN", k.N, "output features" + (k.Epilogue == GemmEpilogue.SwiGlu ? " (gate and up, interleaved per 64-column tile)" : ""))

@@ -126,18 +126,17 @@ namespace GraphCompiler.Tests.Kv
         }
 
         [Fact]
-        public void Each_element_of_the_pool_has_one_place_and_a_kv_heads_block_run_is_contiguous()
+        public void Each_element_of_a_layers_pool_has_one_place_and_a_kv_heads_block_run_is_contiguous()
         {
             var seen = new HashSet<long>();
-            for (int layer = 0; layer < Layout.Layers; layer++)
-                foreach (bool value in new[] { false, true })
-                    for (int h = 0; h < Layout.KvHeads; h++)
-                        for (int slot = 0; slot < Layout.BlockSize; slot++)
-                            for (int d = 0; d < Layout.HeadDim; d++)
-                                Assert.True(seen.Add(Layout.Offset(3, layer, value, h, slot, d)));
-            Assert.Equal(Layout.BlockBytes / 2, seen.Count);   // fp16: two bytes per element
-            Assert.Equal(3 * Layout.BlockBytes, seen.Min());
-            Assert.Equal(Layout.Offset(0, 1, true, 1, 0, 0) + Layout.HeadRunBytes - 2, Layout.Offset(0, 1, true, 1, 15, 7));
+            foreach (bool value in new[] { false, true })
+                for (int h = 0; h < Layout.KvHeads; h++)
+                    for (int slot = 0; slot < Layout.BlockSize; slot++)
+                        for (int d = 0; d < Layout.HeadDim; d++)
+                            Assert.True(seen.Add(Layout.Offset(3, value, h, slot, d)));
+            Assert.Equal(Layout.LayerBlockBytes / 2, seen.Count);   // fp16: two bytes per element
+            Assert.Equal(3 * Layout.LayerBlockBytes, seen.Min());
+            Assert.Equal(Layout.Offset(0, true, 1, 0, 0) + Layout.HeadRunBytes - 2, Layout.Offset(0, true, 1, 15, 7));
         }
 
         [Fact]
