@@ -90,7 +90,7 @@ namespace GraphCompiler.Runtime.Cli
             if (v.Fits)
             {
                 yield return $"[green]Fits.[/] Weights {ByteSize.Format(p.WeightsBytes)} + workspace {ByteSize.Format(p.WorkspaceBytes)} leave room for "
-                    + $"[bold]{v.MaxKvTokens.ToString("N0", CultureInfo.InvariantCulture)} KV tokens[/] = {v.MaxConcurrentSequences} concurrent sequences at max_seq_len {seqLen}"
+                    + $"[bold]{v.MaxKvTokens.ToString("N0", CultureInfo.InvariantCulture)} KV tokens[/] ({KvBlocks(model, v)}) = {v.MaxConcurrentSequences} concurrent sequences at max_seq_len {seqLen}"
                     + (v.MaxConcurrentSequences > model.Spec.Limits.MaxNumSeqs ? $" (max_num_seqs caps it at {model.Spec.Limits.MaxNumSeqs})" : "") + ".";
                 yield break;
             }
@@ -110,7 +110,14 @@ namespace GraphCompiler.Runtime.Cli
             yield return $"At {(v.PcieBytesPerSecond / 1e9).ToString("0.#", CultureInfo.InvariantCulture)} GB/s over PCIe that is at least "
                 + $"[bold]{(v.StreamSecondsPerToken * 1000).ToString("0", CultureInfo.InvariantCulture)} ms per decode step[/] "
                 + $"(≤ {(1 / v.StreamSecondsPerToken).ToString("0.00", CultureInfo.InvariantCulture)} steps/s, whatever the batch: batching is the lever), "
-                + $"with {v.MaxKvTokens.ToString("N0", CultureInfo.InvariantCulture)} KV tokens ({v.MaxConcurrentSequences} sequence(s) at max_seq_len {seqLen}).";
+                + $"with {v.MaxKvTokens.ToString("N0", CultureInfo.InvariantCulture)} KV tokens ({KvBlocks(model, v)}; {v.MaxConcurrentSequences} sequence(s) at max_seq_len {seqLen}).";
+        }
+
+        /// <summary>The paged pool the KV tokens make: whole blocks of kv_cache.block_size tokens.</summary>
+        private static string KvBlocks(CompiledModel model, BudgetVerdict v)
+        {
+            int blockSize = model.Spec.KvCache.BlockSize;
+            return $"{(v.MaxKvTokens / blockSize).ToString("N0", CultureInfo.InvariantCulture)} blocks of {blockSize}";
         }
 
         private static string SchemesOf(ModelSpec spec, string component)
