@@ -1,0 +1,89 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tuning
+{
+    /// <summary>A candidate the static rules turned down before anything was compiled, and why.</summary>
+    public sealed record PrunedCandidate(TileFamily Family, string Tiles, string Reason);
+
+    /// <summary>
+    /// The tiles the autotuner may try per kernel family (the axes of each family are the arrays below), pruned by the
+    /// spec's own tile rules for the model and architecture — partition of the tile
+    /// among warps, shared memory per block, the register estimate, MMA and page divisibility, group sizes — so that no
+    /// candidate that cannot compile or launch is ever timed.
+    /// </summary>
+    public static class TileSearchSpace
+    {
+        private static readonly int[] DecodeBlockN = { 64, 128, 256, 512 };
+        private static readonly int[] PrefillBlockM = { 64, 128, 256 };
+        private static readonly int[] PrefillBlockN = { 64, 128, 256 };
+        private static readonly int[] BlockK = { 32, 64, 128, 256 };
+        private static readonly int[] Warps = { 4, 8 };
+        private static readonly int[] GemmStages = { 2, 3, 4, 6 };
+        private static readonly int[] AttentionBlockN = { 16, 32, 64, 128 };
+        private static readonly int[] AttentionWarps = { 2, 4, 8 };
+
+        /// <summary>Every candidate of <paramref name="family"/> on <paramref name="arch"/>, before pruning: the spec's tiles with that family's replaced.</summary>
+        public static IEnumerable<ArchTiles> Candidates(ModelSpec spec, GpuArch arch, TileFamily family)
+        {
+            var baseline = spec.Tiles.For(arch);
+            if (family.IsGemm())
+            {
+                bool decode = family.SpecName().EndsWith("_decode", StringComparison.Ordinal);
+                foreach (int bm in decode ? new[] { 16 } : PrefillBlockM)
+                    foreach (int bn in decode ? DecodeBlockN : PrefillBlockN)
+                        foreach (int bk in BlockK)
+                            foreach (int w in Warps)
+                                foreach (int st in GemmStages)
+                                    yield return baseline.WithGemm(family, new GemmTiles(bm, bn, bk, w, st, decode ? 0 : 1));
+            }
+            else if (family == TileFamily.DecodeAttention)
+            {
+                foreach (int bn in AttentionBlockN)
+                    foreach (int w in AttentionWarps)
+                        yield return baseline with { DecodeAttention = new DecodeAttentionTiles(bn, w, baseline.DecodeAttention.Stages, 0) };
+            }
+        }
+
+        /// <summary>The candidates that pass every static rule, and those that do not with the rule's message.</summary>
+        public static (IReadOnlyList<ArchTiles> Valid, IReadOnlyList<PrunedCandidate> Pruned) Prune(ModelSpec spec, GpuArch arch, TileFamily family)
+        {
+            var valid = new List<ArchTiles>();
+            var pruned = new List<PrunedCandidate>();
+            string prefix = $"{arch.Name} {family.SpecName()}: ";
+            foreach (var candidate in Candidates(spec, arch, family))
+            {
+                var sink = new SpecDiagnosticSink("candidate");
+                TileValidator.Validate(candidate, spec.Model, spec.Quantization, spec.KvCache, sink);
+                var reasons = sink.Diagnostics.Where(d => d.Message.StartsWith(prefix, StringComparison.Ordinal)).Select(d => d.Message.Substring(prefix.Length)).ToList();
+                if (reasons.Count == 0) valid.Add(candidate);
+                else pruned.Add(new PrunedCandidate(family, Describe(candidate, family), string.Join("; ", reasons.Select(StripDefaultsNote))));
+            }
+            return (valid, pruned);
+        }
+
+        /// <summary>A family's tiles as the spec writes them: { block_m: 16, block_n: 256, … }.</summary>
+        public static string Describe(ArchTiles tiles, TileFamily family)
+        {
+            if (family.IsGemm())
+            {
+                var t = tiles.Gemm(family);
+                return $"{{ block_m: {t.BlockM}, block_n: {t.BlockN}, block_k: {t.BlockK}, warps: {t.Warps}, stages: {t.Stages}, split_k: {t.SplitK} }}";
+            }
+            if (family == TileFamily.DecodeAttention)
+            {
+                var d = tiles.DecodeAttention;
+                return $"{{ block_n: {d.BlockN}, warps: {d.Warps}, stages: {d.Stages}, splits: {d.Splits} }}";
+            }
+            throw new ArgumentOutOfRangeException(nameof(family), family, "no search space for this family yet");
+        }
+
+        private static string StripDefaultsNote(string message)
+        {
+            int at = message.IndexOf(" (default tiles for", StringComparison.Ordinal);
+            return at < 0 ? message : message.Substring(0, at);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Linq;
+using GraphCompiler.Spec;
+using GraphCompiler.Tuning;
+
+namespace GraphCompiler.Tests.Tuning
+{
+    /// <summary>The autotuner's candidates: the spec's own tile rules prune those that cannot compile or launch, each with its reason.</summary>
+    public class TileSearchSpaceTests
+    {
+        [Fact]
+        public void Gemm_candidates_the_warps_cannot_share_or_shared_memory_cannot_hold_are_pruned_with_the_rule()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            var (valid, pruned) = TileSearchSpace.Prune(spec, GpuArch.Sm89, TileFamily.GemmInt4Prefill);
+            Assert.NotEmpty(valid);
+            Assert.Contains(pruned, p => p.Reason.Contains("bytes of shared memory per block; sm_89"));   // e.g. 64×64×128 × 6 stages on 99 KiB
+            Assert.All(valid, t => Assert.NotNull(GraphCompiler.Kernels.Gemm.GemmPartition.TryOf(t.GemmInt4Prefill, out _)));
+            // A 16×64×32 decode tile leaves 8 warps to split 2 slices of each K step.
+            var (_, decode) = TileSearchSpace.Prune(spec, GpuArch.Sm89, TileFamily.GemmInt4Decode);
+            Assert.Contains(decode, p => p.Tiles.StartsWith("{ block_m: 16, block_n: 64, block_k: 32, warps: 8") && p.Reason.Contains("cannot share evenly"));
+            // INT4 with group 128: block_k and the group size must divide one another; all do here, none is pruned for it.
+            Assert.DoesNotContain(pruned, p => p.Reason.Contains("group_size"));
+            Assert.Equal(TileSearchSpace.Candidates(spec, GpuArch.Sm89, TileFamily.GemmInt4Prefill).Count(), valid.Count + pruned.Count);
+        }
+
+        [Fact]
+        public void The_spec_tiles_are_among_the_valid_candidates_so_tuning_never_does_worse_than_the_default()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            foreach (var family in new[] { TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode, TileFamily.DecodeAttention })
+            {
+                var (valid, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, family);
+                string current = TileSearchSpace.Describe(spec.Tiles.For(GpuArch.Sm90), family);
+                Assert.Contains(valid, t => TileSearchSpace.Describe(t, family) == current);
+            }
+        }
+
+        [Fact]
+        public void Decode_attention_candidates_whose_rows_do_not_fill_a_tile_are_pruned()
+        {
+            var spec = TestSpecs.Compile("small-llama").Spec;   // head_dim 64: 8 lanes a row, so 8 warps read 32 rows at once
+            var (valid, pruned) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.DecodeAttention);
+            var p = Assert.Single(pruned, x => x.Tiles.StartsWith("{ block_n: 16, warps: 8"));
+            Assert.Contains("multiple of the 32 K/V rows 8 warps read at once", p.Reason);
+            Assert.Contains(valid, t => t.DecodeAttention.BlockN == 32 && t.DecodeAttention.Warps == 8);
+        }
+    }
+}
