@@ -16,14 +16,14 @@ namespace GraphCompiler.Tuning
     /// </summary>
     public static class TileSearchSpace
     {
-        private static readonly int[] DecodeBlockN = { 64, 128, 256, 512 };
-        private static readonly int[] PrefillBlockM = { 64, 128, 256 };
-        private static readonly int[] PrefillBlockN = { 64, 128, 256 };
-        private static readonly int[] BlockK = { 32, 64, 128, 256 };
-        private static readonly int[] Warps = { 4, 8 };
-        private static readonly int[] GemmStages = { 2, 3, 4, 6 };
-        private static readonly int[] AttentionBlockN = { 16, 32, 64, 128 };
-        private static readonly int[] AttentionWarps = { 2, 4, 8 };
+        public static readonly IReadOnlyList<int> DecodeBlockN = new[] { 64, 128, 256, 512 };
+        public static readonly IReadOnlyList<int> PrefillBlockM = new[] { 64, 128, 256 };
+        public static readonly IReadOnlyList<int> PrefillBlockN = new[] { 64, 128, 256 };
+        public static readonly IReadOnlyList<int> BlockK = new[] { 32, 64, 128, 256 };
+        public static readonly IReadOnlyList<int> Warps = new[] { 4, 8 };
+        public static readonly IReadOnlyList<int> GemmStages = new[] { 2, 3, 4, 6 };
+        public static readonly IReadOnlyList<int> AttentionBlockN = new[] { 16, 32, 64, 128 };
+        public static readonly IReadOnlyList<int> AttentionWarps = new[] { 2, 4, 8 };
 
         /// <summary>Every candidate of <paramref name="family"/> on <paramref name="arch"/>, before pruning: the spec's tiles with that family's replaced.</summary>
         public static IEnumerable<ArchTiles> Candidates(ModelSpec spec, GpuArch arch, TileFamily family)

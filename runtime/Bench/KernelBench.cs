@@ -92,7 +92,8 @@ namespace GraphCompiler.Runtime.Bench
                 gbps * 1e9 / copyBandwidth, resources.Registers, resources.LocalBytes, testCase.Flops / (median * 1e-3) / 1e12, check);
         }
 
-        private List<double> TimeCase(CudaKernel kernel, KernelTestCase testCase, CudaStream stream)
+        /// <summary>Milliseconds of each timed launch of a case (inputs rotated past L2).</summary>
+        public List<double> TimeCase(CudaKernel kernel, KernelTestCase testCase, CudaStream stream)
         {
             long setBytes = Math.Max(1, testCase.Arrays.Values.Sum(a => (long)Buffer.ByteLength(a)));
             int copies = (int)Math.Clamp(2L * _kernels.Device.Info.L2CacheBytes / setBytes + 1, 1, 16);
@@ -134,7 +135,7 @@ namespace GraphCompiler.Runtime.Bench
             return result;
         }
 
-        private static double Median(List<double> values)
+        public static double Median(List<double> values)
         {
             var sorted = values.OrderBy(v => v).ToList();
             return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;

@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
-    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, run, generate, eval-ppl, inspect, load, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
+    /// <summary>The graphc command line: validate, plan, emit, compile, selftest, bench, tune, run, generate, eval-ppl, inspect, load, specs. Exit codes in <see cref="ExitCodes"/>.</summary>
     public static class GraphcCommand
     {
         public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
@@ -78,6 +78,16 @@ namespace GraphCompiler.Runtime.Cli
             bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
                 r.GetValue(gemmTiles), console, output));
 
+            var tuneFamilies = new Option<string?>("--families") { Description = "only these families, e.g. gemm_int4_decode,decode_attention" };
+            var tuneBudget = new Option<string>("--budget") { Description = "wall-clock budget, e.g. 10m", DefaultValueFactory = _ => "10m" };
+            var tuneShapes = new Option<string>("--shapes") { Description = "decode, prefill or all", DefaultValueFactory = _ => "all" };
+            var writeSpec = new Option<bool>("--write-spec") { Description = "write the winners into the spec file's tiles section" };
+            var force = new Option<bool>("--force") { Description = "tune families the database already holds for this GPU again" };
+            var tuneJson = new Option<bool>("--json") { Description = "print the results as JSON" };
+            var tune = new Command("tune", "Tune the spec's kernel tiles on this GPU (checked candidates only) and record them") { spec, tuneFamilies, tuneBudget, tuneShapes, writeSpec, force, tuneJson };
+            tune.SetAction(r => TuneCommand.Run(r.GetValue(spec)!, r.GetValue(tuneFamilies), r.GetValue(tuneBudget)!, r.GetValue(tuneShapes)!,
+                r.GetValue(writeSpec), r.GetValue(force), r.GetValue(tuneJson), console, output));
+
             var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed instead of a checkpoint" };
             var runSeed = new Option<int>("--seed") { Description = "seed for the random weights and the default prompt", DefaultValueFactory = _ => 0 };
             var promptTokens = new Option<string?>("--prompt-tokens") { Description = "prompt token ids, e.g. 1,2,3 (default: BOS and 15 ids from the seed)" };
@@ -126,7 +136,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, run, generate, evalPpl, inspect, load, specs,
+                validate, plan, emit, compile, selftest, bench, tune, run, generate, evalPpl, inspect, load, specs,
             };
         }
     }

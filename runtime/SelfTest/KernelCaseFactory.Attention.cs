@@ -8,6 +8,7 @@ using GraphCompiler.Kernels.Attention;
 using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Kv;
 using GraphCompiler.Runtime.Reference;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.SelfTest
 {
@@ -18,19 +19,20 @@ namespace GraphCompiler.Runtime.SelfTest
         /// 1000 and random lengths) and max_num_seqs sequences; blocks handed out in interleaved order, so tables are not
         /// contiguous; every cache slot random (FP8: every code but NaN, random scales).
         /// </summary>
-        private IEnumerable<KernelTestCase> DecodeAttention(DecodeAttentionKernel k)
+        /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
+        public IEnumerable<KernelTestCase> DecodeAttention(DecodeAttentionKernel k, DecodeAttentionTiles? tiles = null)
         {
+            var t = tiles ?? _tiles.DecodeAttention;
             int longest = _spec.Limits.MaxSeqLen;
-            yield return DecodeAttentionCase(k, new[] { 1 });
-            yield return DecodeAttentionCase(k, new[] { longest });
-            yield return DecodeAttentionCase(k, new[] { 1, 17, Math.Min(1000, longest), 2, _random.Next(1, longest + 1), 33, _random.Next(1, 200) });
+            yield return DecodeAttentionCase(k, t, new[] { 1 });
+            yield return DecodeAttentionCase(k, t, new[] { longest });
+            yield return DecodeAttentionCase(k, t, new[] { 1, 17, Math.Min(1000, longest), 2, _random.Next(1, longest + 1), 33, _random.Next(1, 200) });
             int batch = _spec.Limits.MaxNumSeqs;
-            yield return DecodeAttentionCase(k, Enumerable.Range(0, batch).Select(_ => _random.Next(1, Math.Min(longest, 2048) + 1)).ToArray());
+            yield return DecodeAttentionCase(k, t, Enumerable.Range(0, batch).Select(_ => _random.Next(1, Math.Min(longest, 2048) + 1)).ToArray());
         }
 
-        private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, int[] contexts)
+        private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {
-            var t = _tiles.DecodeAttention;
             int sequences = contexts.Length, group = k.Heads / k.KvHeads, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
             int splits = DecodeAttentionFamily.ChooseSplits(t, k.KvHeads, sequences, contexts.Max(), _multiprocessors);
             var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()} splits={splits}");

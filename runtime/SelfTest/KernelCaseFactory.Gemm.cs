@@ -24,9 +24,18 @@ namespace GraphCompiler.Runtime.SelfTest
         private IEnumerable<KernelTestCase> Gemm(GemmKernel k) => Gemm(k, GemmRowCounts(k));
 
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
+        /// <summary>Keep each GEMM's random weights for later calls (a tuner times many tile candidates on the same weights).</summary>
+        public bool ReuseGemmWeights { get; set; }
+
+        private readonly Dictionary<string, GemmTestWeights> _gemmWeights = new Dictionary<string, GemmTestWeights>();
+
         public IEnumerable<KernelTestCase> Gemm(GemmKernel k, IEnumerable<int> rowCounts, ArchTiles? tiles = null)
         {
-            var weights = GemmWeights(k);
+            if (!ReuseGemmWeights || !_gemmWeights.TryGetValue(k.Name, out var weights))
+            {
+                weights = GemmWeights(k);
+                if (ReuseGemmWeights) _gemmWeights[k.Name] = weights;
+            }
             foreach (int m in rowCounts) yield return GemmCase(k, weights, m, tiles ?? _tiles);
         }
 

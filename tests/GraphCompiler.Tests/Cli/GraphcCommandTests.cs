@@ -129,5 +129,27 @@ namespace GraphCompiler.Tests.Cli
             Assert.Contains("NVRTC", output);
             Assert.DoesNotContain("FAILED", output);
         }
+
+        [Fact]
+        public void Tune_refuses_bad_options_before_it_looks_for_a_gpu()
+        {
+            var (code, _, error) = Run("tune", "small-llama", "--shapes", "everything");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("use decode, prefill or all", error);
+            (code, _, error) = Run("tune", "small-llama", "--budget", "ten");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("a positive number with s, m or h", error);
+            (code, _, error) = Run("tune", "small-llama", "--write-spec");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("copy specs/small-llama.yaml and tune the copy", error);
+        }
+
+        [Fact]
+        public void Tune_budgets_read_seconds_minutes_and_hours()
+        {
+            Assert.Equal(TimeSpan.FromSeconds(90), TuneCommand.ParseBudget("90s"));
+            Assert.Equal(TimeSpan.FromMinutes(1.5), TuneCommand.ParseBudget("1.5m"));
+            Assert.Equal(TimeSpan.FromHours(1), TuneCommand.ParseBudget("1h"));
+        }
     }
 }

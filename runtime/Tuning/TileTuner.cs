@@ -1,0 +1,133 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using System.Threading.Tasks;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels;
+using GraphCompiler.Runtime.Bench;
+using GraphCompiler.Runtime.Compilation;
+using GraphCompiler.Runtime.Cuda;
+using GraphCompiler.Runtime.SelfTest;
+using GraphCompiler.Spec;
+using GraphCompiler.Tuning;
+
+namespace GraphCompiler.Runtime.Tuning
+{
+    /// <summary>One family's outcome: the spec's tiles and the winner, with their summed times over the family's kernels and shapes.</summary>
+    public sealed record FamilyTuning(TileFamily Family, string DefaultTiles, double DefaultMicroseconds, string Tiles, double Microseconds,
+        int Measured, int Pruned, int Failed)
+    {
+        public double SpeedUp => DefaultMicroseconds / Microseconds;
+    }
+
+    /// <summary>
+    /// Tunes a model's kernel families on this GPU: the pruned candidates of each family (<see cref="TileSearchSpace"/>),
+    /// searched by <see cref="CoordinateSearch"/> from the spec's tiles; a candidate's kernels are emitted with its tiles,
+    /// compiled (NVRTC, through the kernel cache), checked against the CPU reference on every case (a fast wrong
+    /// kernel never wins) and timed like `graphc bench` (median of many launches, inputs rotated past L2); its cost is the
+    /// sum over the family's kernels and the row counts the model runs.
+    /// </summary>
+    public sealed class TileTuner
+    {
+        private readonly GpuKernels _kernels;
+        private readonly KernelBench _bench;
+        private readonly CudaStream _stream;
+        private readonly KernelCaseFactory _cases;
+
+        public TileTuner(GpuKernels kernels, CudaStream stream, KernelCaseFactory cases)
+        {
+            _kernels = kernels;
+            _bench = new KernelBench(kernels);
+            _stream = stream;
+            _cases = cases;
+            _cases.ReuseGemmWeights = true;
+        }
+
+        /// <summary>The families a model runs that have a search space: its GEMM families and decode attention.</summary>
+        public static IReadOnlyList<TileFamily> Families(CompiledModel model, GpuArch arch) =>
+            model.Plan.Kernels.Select(k => k switch
+                {
+                    GemmKernel g => (TileFamily?)g.Tiles,
+                    DecodeAttentionKernel => TileFamily.DecodeAttention,
+                    _ => null,
+                })
+                .Where(f => f != null && model.KernelsFor(arch).Any(s => s.IsEmitted && Family(model.Kernel(s.Name)) == f))
+                .Select(f => f!.Value).Distinct().OrderBy(f => f).ToList();
+
+        public FamilyTuning Tune(CompiledModel model, GpuArch arch, TileFamily family, Func<bool> outOfBudget, Action<string> progress)
+        {
+            var spec = model.Spec;
+            var kernels = model.Plan.Kernels.Where(k => Family(k) == family).ToList();
+            var (valid, pruned) = TileSearchSpace.Prune(spec, arch, family);
+            var start = spec.Tiles.For(arch);
+            var validSet = new HashSet<ArchTiles>(valid);
+            int failed = 0;
+            double? Cost(ArchTiles tiles)
+            {
+                string tilesText = TileSearchSpace.Describe(tiles, family);
+                double total = 0;
+                foreach (var kernel in kernels)
+                {
+                    var source = KernelEmitters.Emit(kernel, tiles);
+                    if (!source.IsEmitted) return null;
+                    using var loaded = _kernels.Load(source);
+                    foreach (var testCase in Cases(kernel, tiles))
+                    {
+                        var check = new SelfTestRunner(_kernels).RunCase(loaded, testCase, spec.Model.DType, _stream, viaGraph: false);
+                        if (!check.Passed)
+                        {
+                            failed++;
+                            progress($"{family.SpecName()} {tilesText}: {kernel.Name} {testCase.Label} failed its check ({check.Error ?? check.Worst?.RelativeError.ToString("0.0e+0")}); not a candidate");
+                            return null;
+                        }
+                        total += KernelBench.Median(_bench.TimeCase(loaded, testCase, _stream)) * 1000;
+                    }
+                }
+                progress($"{family.SpecName()} {tilesText}: {total:0.0} µs");
+                return total;
+            }
+            var result = CoordinateSearch.Run(start, validSet, Axes(family), Cost, outOfBudget);
+            return new FamilyTuning(family, TileSearchSpace.Describe(start, family), result.StartCost, TileSearchSpace.Describe(result.Best, family),
+                result.BestCost, result.Measured, pruned.Count, failed);
+        }
+
+        private IEnumerable<KernelTestCase> Cases(FusedKernel kernel, ArchTiles tiles) => kernel switch
+        {
+            GemmKernel g => _cases.Gemm(g, _cases.GemmRowCounts(g), tiles),
+            DecodeAttentionKernel a => _cases.DecodeAttention(a, tiles.DecodeAttention),
+            _ => Array.Empty<KernelTestCase>(),
+        };
+
+        private static TileFamily? Family(FusedKernel kernel) => kernel switch
+        {
+            GemmKernel g => g.Tiles,
+            DecodeAttentionKernel => TileFamily.DecodeAttention,
+            _ => null,
+        };
+
+        /// <summary>The axes the search moves along, with TileSearchSpace's values.</summary>
+        private static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
+        {
+            if (family == TileFamily.DecodeAttention)
+                return new[]
+                {
+                    new Axis<ArchTiles>("block_n", TileSearchSpace.AttentionBlockN, (t, v) => t with { DecodeAttention = t.DecodeAttention with { BlockN = v } }),
+                    new Axis<ArchTiles>("warps", TileSearchSpace.AttentionWarps, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Warps = v } }),
+                };
+            Axis<ArchTiles> Gemm(string name, IReadOnlyList<int> values, Func<GemmTiles, int, GemmTiles> set) =>
+                new Axis<ArchTiles>(name, values, (t, v) => t.WithGemm(family, set(t.Gemm(family), v)));
+            bool decode = family.SpecName().EndsWith("_decode", StringComparison.Ordinal);
+            var axes = new List<Axis<ArchTiles>>
+            {
+                Gemm("block_n", decode ? TileSearchSpace.DecodeBlockN : TileSearchSpace.PrefillBlockN, (g, v) => g with { BlockN = v }),
+                Gemm("block_k", TileSearchSpace.BlockK, (g, v) => g with { BlockK = v }),
+                Gemm("warps", TileSearchSpace.Warps, (g, v) => g with { Warps = v }),
+                Gemm("stages", TileSearchSpace.GemmStages, (g, v) => g with { Stages = v }),
+            };
+            if (!decode) axes.Insert(0, Gemm("block_m", TileSearchSpace.PrefillBlockM, (g, v) => g with { BlockM = v }));
+            return axes;
+        }
+    }
+}
