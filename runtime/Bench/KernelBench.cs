@@ -47,7 +47,7 @@ namespace GraphCompiler.Runtime.Bench
             {
                 using var kernel = _kernels.Load(source);
                 var descriptor = model.Kernel(source.Name);
-                var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel or GemmKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
+                var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel or GemmKernel or DecodeAttentionKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
                 foreach (var testCase in chosen)
                     yield return Timing(kernel, testCase, copyBandwidth, stream, null);
             }
