@@ -80,6 +80,26 @@ namespace GraphCompiler.Runtime.Bench
                     }
         }
 
+        /// <summary>
+        /// Each decode-attention kernel of the model at (batch, context) points, every sequence at that context: checked
+        /// against the CPU reference, then timed; bytes are the KV actually read plus the qkv rows and outputs.
+        /// </summary>
+        public IEnumerable<KernelTiming> RunDecodeAttentionSweep(CompiledModel model, IReadOnlyList<(int Batch, int Context)> points,
+            KernelCaseFactory cases, double copyBandwidth, CudaStream stream)
+        {
+            var runner = new SelfTestRunner(_kernels);
+            foreach (var source in _kernels.Emitted(model).Where(s => s.Family == KernelFamily.DecodeAttention))
+            {
+                using var kernel = _kernels.Load(source);
+                var descriptor = (DecodeAttentionKernel)model.Kernel(source.Name);
+                foreach (var (batch, context) in points)
+                {
+                    var testCase = cases.DecodeAttentionUniform(descriptor, batch, context);
+                    yield return Timing(kernel, testCase, copyBandwidth, stream, runner.RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false));
+                }
+            }
+        }
+
         private KernelTiming Timing(CudaKernel kernel, KernelTestCase testCase, double copyBandwidth, CudaStream stream, SelfTestResult? check)
         {
             var resources = kernel.Resources();

@@ -21,9 +21,11 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class BenchCommand
     {
-        public static int Run(string spec, bool json, string? peerFile, string? gemmShapes, string gemmRows, string? gemmTiles, IAnsiConsole console, TextWriter output)
+        public static int Run(string spec, bool json, string? peerFile, string? gemmShapes, string gemmRows, string? gemmTiles, string? attentionPoints,
+            IAnsiConsole console, TextWriter output)
         {
             var shapes = gemmShapes is null ? null : ParseShapes(gemmShapes);
+            var points = attentionPoints is null ? null : ParseShapes(attentionPoints, "--attention-points", "BATCHxCONTEXT", "16x2048");
             var rows = ParseRows(gemmRows);
             var model = SpecLoader.Compile(spec, console);
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
@@ -35,8 +37,8 @@ namespace GraphCompiler.Runtime.Cli
             try
             {
                 var cases = new KernelCaseFactory(model.Spec, 1234, device.Info.TileArch, device.Info.MultiprocessorCount);
-                timings = shapes is null
-                    ? bench.Run(model, cases, copy, stream).ToList()
+                timings = points != null ? bench.RunDecodeAttentionSweep(model, points, cases, copy, stream).ToList()
+                    : shapes is null ? bench.Run(model, cases, copy, stream).ToList()
                     : bench.RunGemmSweep(model, shapes, rows, cases, WithOverrides(model.Spec.Tiles.For(device.Info.TileArch), gemmTiles), copy, stream).ToList();
             }
             catch (KernelCompileException e)
@@ -71,15 +73,15 @@ namespace GraphCompiler.Runtime.Cli
         private static string CheckText(SelfTestResult? check) => check is null ? ""
             : (check.Passed ? "[green]pass[/]" : "[red]FAIL[/]") + (check.Worst is { } c ? " " + F(c.RelativeError, "0.0e+0") : " " + Markup.Escape(check.Error ?? ""));
 
-        /// <summary>"8192x8192,28672x8192" → (K, N) pairs.</summary>
-        private static List<(int K, int N)> ParseShapes(string text)
+        /// <summary>"8192x8192,28672x8192" → pairs (K×N for --gemm-shapes, batch×context for --attention-points).</summary>
+        private static List<(int, int)> ParseShapes(string text, string option = "--gemm-shapes", string form = "KxN", string example = "8192x28672")
         {
             var result = new List<(int, int)>();
             foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var kn = part.Split('x');
                 if (kn.Length != 2 || !int.TryParse(kn[0], NumberStyles.None, CultureInfo.InvariantCulture, out int k) || !int.TryParse(kn[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) || k <= 0 || n <= 0)
-                    throw new CliException(ExitCodes.Usage, $"--gemm-shapes: '{part}' is not KxN with positive integers (e.g. 8192x28672)");
+                    throw new CliException(ExitCodes.Usage, $"{option}: '{part}' is not {form} with positive integers (e.g. {example})");
                 result.Add((k, n));
             }
             return result;

@@ -31,6 +31,10 @@ namespace GraphCompiler.Runtime.SelfTest
             yield return DecodeAttentionCase(k, t, Enumerable.Range(0, batch).Select(_ => _random.Next(1, Math.Min(longest, 2048) + 1)).ToArray());
         }
 
+        /// <summary>A batch of <paramref name="batch"/> sequences all at <paramref name="context"/> tokens (the benchmark's points).</summary>
+        public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context) =>
+            DecodeAttentionCase(k, _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray());
+
         private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {
             int sequences = contexts.Length, group = k.Heads / k.KvHeads, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;

@@ -96,7 +96,25 @@ def peer_for(entry, dt):
         return "F.silu(g) * u", time_us(lambda gu: F.silu(gu[:, :i]) * gu[:, i:], sets)
     if name.startswith("gemm_"):
         return gemm_peer(name, rows)
+    if name.startswith("decode_attention_"):
+        return decode_attention_peer(name, entry["case"])
     return None
+
+
+def decode_attention_peer(name, case):
+    """SDPA on a contiguous fp16 cache for a uniform decode batch (B sequences at context C, one query token each, GQA),
+    with the K+V bytes it reads per second: the peer the paged decode kernel is measured against."""
+    m = re.match(r"S=(\d+) context (\d+)\.\.(\d+)", case)
+    if not m or m.group(2) != m.group(3):
+        return None
+    b, c = int(m.group(1)), int(m.group(2))
+    heads, kv, d = num(r"_h(\d+)", name), num(r"_kv(\d+)", name), num(r"_d(\d+)", name)
+    kv_bytes = 2 * b * kv * c * d * 2
+    sets = rotating(lambda: (torch.randn(b, heads, 1, d, device=DEV, dtype=torch.float16),
+                             torch.randn(b, kv, c, d, device=DEV, dtype=torch.float16),
+                             torch.randn(b, kv, c, d, device=DEV, dtype=torch.float16)), kv_bytes)
+    t = time_us(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), sets)
+    return "SDPA fp16 contiguous", t, {"peer_kv_gb_per_s": kv_bytes / (t * 1e-6) / 1e9}
 
 
 _weights = {}

@@ -151,5 +151,16 @@ namespace GraphCompiler.Tests.Cli
             Assert.Equal(TimeSpan.FromMinutes(1.5), TuneCommand.ParseBudget("1.5m"));
             Assert.Equal(TimeSpan.FromHours(1), TuneCommand.ParseBudget("1h"));
         }
+
+        [Fact]
+        public void Bench_sweep_points_that_do_not_parse_are_usage_errors_naming_the_form()
+        {
+            var (code, _, error) = Run("bench", "small-llama", "--attention-points", "16by2048");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("--attention-points: '16by2048' is not BATCHxCONTEXT", error);
+            (code, _, error) = Run("bench", "small-llama", "--gemm-shapes", "8192");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("--gemm-shapes: '8192' is not KxN", error);
+        }
     }
 }
