@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using GraphCompiler.Models;
 using GraphCompiler.Runtime.Checkpoints;
+using GraphCompiler.Runtime.Sampling;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -97,10 +98,19 @@ namespace GraphCompiler.Runtime.Cli
             var promptText = new Option<string?>("--prompt") { Description = "the prompt as text, tokenized with the model's tokenizer.model (needs --model)" };
             var chat = new Option<bool>("--chat") { Description = "format --prompt as a Llama-2-chat user turn: [INST] … [/INST]" };
             var system = new Option<string?>("--system") { Description = "a system prompt for --chat (<<SYS>> … <</SYS>> in the first turn)" };
-            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system };
+            var temperature = new Option<float>("--temperature") { Description = "0 is greedy; above 0 samples (with --seed)", DefaultValueFactory = _ => 0f };
+            var topK = new Option<int>("--top-k") { Description = "sample among the k most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
+            var topP = new Option<float>("--top-p") { Description = "sample among the most likely tokens whose probability reaches p", DefaultValueFactory = _ => 1f };
+            var minP = new Option<float>("--min-p") { Description = "drop tokens below min-p × the top probability", DefaultValueFactory = _ => 0f };
+            var repetition = new Option<float>("--repetition-penalty") { Description = "divide the logits of tokens already seen (1: off)", DefaultValueFactory = _ => 1f };
+            var frequency = new Option<float>("--frequency-penalty") { Description = "subtract this × the times a token was generated", DefaultValueFactory = _ => 0f };
+            var presence = new Option<float>("--presence-penalty") { Description = "subtract this once a token was generated", DefaultValueFactory = _ => 0f };
+            SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
+                r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
+            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
-                r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), console));
+                r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console));
 
             var checkpointPath = new Argument<string>("path") { Description = $"a Hugging Face model folder, its {Checkpoint.IndexFile}, or a .safetensors file" };
             var againstSpec = new Option<string?>("--spec") { Description = "check the checkpoint against this spec (file or built-in name): every missing, extra, misshapen or mistyped tensor" };
@@ -116,11 +126,12 @@ namespace GraphCompiler.Runtime.Cli
             var genModel = new Option<string>("--model") { Description = "the checkpoint folder (weights, config.json, tokenizer.model)", Required = true };
             var genSpec = new Option<string?>("--spec") { Description = "the spec to run it under (default: the built-in spec the checkpoint matches)" };
             var genPrompt = new Option<string>("--prompt") { Description = "the prompt text", Required = true };
-            var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (greedy; stops at EOS)", DefaultValueFactory = _ => 64 };
+            var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
+            var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
             var generate = new Command("generate", "Generate text from a checkpoint (CPU backend; GPU generation comes with issue #8)")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system };
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
-                r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), console));
+                r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console));
 
             var loadModel = new Option<string>("--model") { Description = "the checkpoint folder, index or file", Required = true };
             var loadMemory = new Option<string?>("--gpu-memory") { Description = "behave as a GPU of this much memory (the budget is gpu_memory_utilization of it)" };

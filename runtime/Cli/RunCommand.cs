@@ -7,6 +7,7 @@ using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cpu;
+using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Runtime.Text;
 using Spectre.Console;
 
@@ -51,8 +52,9 @@ namespace GraphCompiler.Runtime.Cli
         private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
 
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
-            bool chat, string? system, IAnsiConsole console)
+            bool chat, string? system, SamplingParams sampling, IAnsiConsole console)
         {
+            if (sampling.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
             if (promptText != null && promptTokens != null)
@@ -99,18 +101,21 @@ namespace GraphCompiler.Runtime.Cli
                 for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Argmax(cpu.Decode(warm, first));
 
                 var sequence = cpu.NewSequence();
+                var sampler = new Sampler(sampling, prompt);
                 clock.Restart();
-                int next = Argmax(cpu.Prefill(sequence, prompt));
+                int next = sampler.Next(cpu.Prefill(sequence, prompt)).Token;
                 var prefill = clock.Elapsed;
                 var generated = new List<int> { next };
                 clock.Restart();
                 // With text, generation ends at the end-of-sentence token, as a chat would.
                 while (generated.Count < steps && !(tokenizer != null && next == m.EosTokenId))
-                    generated.Add(next = Argmax(cpu.Decode(sequence, next)));
+                    generated.Add(next = sampler.Next(cpu.Decode(sequence, next)).Token);
                 var decode = clock.Elapsed;
 
                 console.MarkupLine($"prompt ({prompt.Length} tokens): {string.Join(" ", prompt)}");
-                console.MarkupLine($"generated ({generated.Count} tokens, greedy): {string.Join(" ", generated)}");
+                string how = sampling.IsGreedy ? "greedy"
+                    : string.Create(CultureInfo.InvariantCulture, $"sampled: temperature {sampling.Temperature}, top-k {sampling.TopK}, top-p {sampling.TopP}, min-p {sampling.MinP}, seed {sampling.Seed}");
+                console.MarkupLine($"generated ({generated.Count} tokens, {Markup.Escape(how)}): {string.Join(" ", generated)}");
                 if (tokenizer != null)
                     console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt.Concat(generated))));
                 // The first generated token comes from the prefill's logits; each decode step yields one more.
