@@ -158,23 +158,23 @@ __device__ __forceinline__ float as_cached(float x, float scale) {{ return {cach
         l_s[threadIdx.x] = 0.0f;
     }
 
+    // This lane's eight dims of a position's slot in its block; K of KV head g is kHeadRun on, V (kKvHeads + g) runs on.
+    auto slot_of = [&](int pos) {
+        return kv_pool + (long long)blocks[pos / kBlockSize] * 2 * kKvHeads * kHeadRun + (pos % kBlockSize) * kHeadDim + dim0;
+    };
+
     // ---- The new token's K and V (this lane's eight dims) as the cache holds them; written by the split covering it ----
-    float k_new[8], v_new[8];
+    float k_raw[8], v_raw[8], k_new[8], v_new[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-        k_new[e] = as_cached(gc_act_to_f32(row[(kHeads + g) * kHeadDim + dim0 + e]), k_scale);
-        v_new[e] = as_cached(gc_act_to_f32(row[(kHeads + kKvHeads + g) * kHeadDim + dim0 + e]), v_scale);
+        k_raw[e] = gc_act_to_f32(row[(kHeads + g) * kHeadDim + dim0 + e]);
+        v_raw[e] = gc_act_to_f32(row[(kHeads + kKvHeads + g) * kHeadDim + dim0 + e]);
+        k_new[e] = as_cached(k_raw[e], k_scale);
+        v_new[e] = as_cached(v_raw[e], v_scale);
     }
     if (newest >= begin && newest < end && row_group == 0) {
-        gc_cache* at = kv_pool + (long long)blocks[newest / kBlockSize] * 2 * kKvHeads * kHeadRun + (newest % kBlockSize) * kHeadDim + dim0;
-        float k_raw[8], v_raw[8];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-            k_raw[e] = gc_act_to_f32(row[(kHeads + g) * kHeadDim + dim0 + e]);
-            v_raw[e] = gc_act_to_f32(row[(kHeads + kKvHeads + g) * kHeadDim + dim0 + e]);
-        }
-        store_row8(at + g * kHeadRun, k_scale, k_raw);
-        store_row8(at + (kKvHeads + g) * kHeadRun, v_scale, v_raw);
+        store_row8(slot_of(newest) + g * kHeadRun, k_scale, k_raw);
+        store_row8(slot_of(newest) + (kKvHeads + g) * kHeadRun, v_scale, v_raw);
     }
     __syncthreads();
 
@@ -190,7 +190,7 @@ __device__ __forceinline__ float as_cached(float x, float scale) {{ return {cach
             const int pos = t0 + j;
             float kf[8];
             if (pos < end && pos != newest)
-                load_row8(kv_pool + (long long)blocks[pos / kBlockSize] * 2 * kKvHeads * kHeadRun + g * kHeadRun + (pos % kBlockSize) * kHeadDim + dim0, k_scale, kf);
+                load_row8(slot_of(pos) + g * kHeadRun, k_scale, kf);
 #pragma unroll
             for (int e = 0; e < 8; ++e) if (pos == newest) kf[e] = k_new[e];
 #pragma unroll
@@ -236,7 +236,7 @@ __device__ __forceinline__ float as_cached(float x, float scale) {{ return {cach
             const int pos = t0 + j;
             float vf[8];
             if (pos != newest)
-                load_row8(kv_pool + (long long)blocks[pos / kBlockSize] * 2 * kKvHeads * kHeadRun + (kKvHeads + g) * kHeadRun + (pos % kBlockSize) * kHeadDim + dim0, v_scale, vf);
+                load_row8(slot_of(pos) + (kKvHeads + g) * kHeadRun, v_scale, vf);
 #pragma unroll
             for (int e = 0; e < 8; ++e) if (pos == newest) vf[e] = v_new[e];
 #pragma unroll
