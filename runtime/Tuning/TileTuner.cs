@@ -35,6 +35,7 @@ namespace GraphCompiler.Runtime.Tuning
         private readonly KernelBench _bench;
         private readonly CudaStream _stream;
         private readonly KernelCaseFactory _cases;
+        private readonly SelfTestRunner _checker;
 
         public TileTuner(GpuKernels kernels, CudaStream stream, KernelCaseFactory cases)
         {
@@ -43,18 +44,13 @@ namespace GraphCompiler.Runtime.Tuning
             _stream = stream;
             _cases = cases;
             _cases.ReuseGemmWeights = true;
+            _checker = new SelfTestRunner(kernels);
         }
 
         /// <summary>The families a model runs that have a search space: its GEMM families and decode attention.</summary>
         public static IReadOnlyList<TileFamily> Families(CompiledModel model, GpuArch arch) =>
-            model.Plan.Kernels.Select(k => k switch
-                {
-                    GemmKernel g => (TileFamily?)g.Tiles,
-                    DecodeAttentionKernel => TileFamily.DecodeAttention,
-                    _ => null,
-                })
-                .Where(f => f != null && model.KernelsFor(arch).Any(s => s.IsEmitted && Family(model.Kernel(s.Name)) == f))
-                .Select(f => f!.Value).Distinct().OrderBy(f => f).ToList();
+            model.KernelsFor(arch).Where(s => s.IsEmitted).Select(s => Family(model.Kernel(s.Name)))
+                .Where(f => f != null).Select(f => f!.Value).Distinct().OrderBy(f => f).ToList();
 
         public FamilyTuning Tune(CompiledModel model, GpuArch arch, TileFamily family, Func<bool> outOfBudget, Action<string> progress)
         {
@@ -75,7 +71,7 @@ namespace GraphCompiler.Runtime.Tuning
                     using var loaded = _kernels.Load(source);
                     foreach (var testCase in Cases(kernel, tiles))
                     {
-                        var check = new SelfTestRunner(_kernels).RunCase(loaded, testCase, spec.Model.DType, _stream, viaGraph: false);
+                        var check = _checker.RunCase(loaded, testCase, spec.Model.DType, _stream, viaGraph: false);
                         if (!check.Passed)
                         {
                             failed++;
