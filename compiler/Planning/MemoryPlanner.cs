@@ -37,7 +37,8 @@ namespace GraphCompiler.Planning
             var perModule = new Dictionary<string, long>();
             void Add(string name, long bytes) => perModule[name] = (perModule.TryGetValue(name, out var b) ? b : 0) + bytes;
 
-            Add("embed_tokens", Linear(ModuleKind.EmbedTokens, 0));
+            var (hidden, vocab) = m.LinearShape(ModuleKind.EmbedTokens);
+            Add("embed_tokens", WeightLayout.GatherTableBytes(q.For(ModuleKind.EmbedTokens, 0), hidden, vocab));
             var layerBytes = new List<long>();
             for (int l = 0; l < m.NumHiddenLayers; l++)
             {

@@ -17,7 +17,16 @@ namespace GraphCompiler.Planning
     {
         public abstract IEnumerable<CheckpointTensor> CheckpointTensors(int k, int n, DType activation);
 
+        /// <summary>Device bytes after the one-time repack into the GEMM's fragment order.</summary>
         public abstract long DeviceBytes(int k, int n);
+
+        /// <summary>
+        /// Device bytes of the embedding table [vocab = <paramref name="n"/>, hidden = <paramref name="k"/>], which the gather
+        /// reads row by row as the checkpoint stores it (never repacked): fp16/bf16, or e4m3 codes with per-row or one scale.
+        /// </summary>
+        public static long GatherTableBytes(QuantScheme scheme, int k, int n) => scheme.Method == QuantMethod.Fp8E4M3
+            ? (long)k * n + (scheme.WeightScale == ScaleGranularity.PerChannel ? 4L * n : 4L)
+            : 2L * k * n;
 
         public static WeightLayout For(QuantScheme scheme) => scheme.Method switch
         {

@@ -64,6 +64,15 @@ namespace GraphCompiler.Tests.Planning
         }
 
         [Fact]
+        public void The_embedding_table_is_counted_as_stored_while_lm_head_pads_to_whole_gemm_tiles()
+        {
+            var plan = GraphCompiler.Compilation.ModelCompiler.Compile("minimal.yaml", TestSpecs.Minimal).Model!.Memory;   // hidden 256, vocab 1000, untied
+            var bytes = plan.Weights.ToDictionary(c => c.Name, c => c.Bytes);
+            Assert.Equal(2L * 256 * 1000, bytes["embed_tokens"]);   // the gather reads the checkpoint's rows
+            Assert.Equal(2L * 256 * 1024, bytes["lm_head"]);        // the GEMM's fragment order: N padded to 64
+        }
+
+        [Fact]
         public void Sixteen_GiB_cannot_hold_70b_so_the_plan_streams_the_layers_that_do_not_fit()
         {
             var budget = MemoryPlanner.Budget(TestSpecs.Compile("llama2-70b").Spec.Limits, 16L << 30)!.Value;
