@@ -3,19 +3,12 @@ using System.IO;
 using System.Linq;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cli;
+using static GraphCompiler.Tests.Cli.GraphcInvocation;
 
 namespace GraphCompiler.Tests.Checkpoints
 {
     public class InspectCommandTests
     {
-        private static (int Code, string Out, string Err) Run(params string[] args)
-        {
-            var output = new StringWriter();
-            var error = new StringWriter();
-            int code = GraphcCommand.Run(args, output, error);
-            return (code, output.ToString(), error.ToString());
-        }
-
         /// <summary>A small-llama checkpoint of exactly its manifest, less the tensors named.</summary>
         private static void WriteSmallLlama(TempFolder dir, params string[] leaveOut)
         {

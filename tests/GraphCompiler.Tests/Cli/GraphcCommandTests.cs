@@ -3,19 +3,12 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using GraphCompiler.Runtime.Cli;
+using static GraphCompiler.Tests.Cli.GraphcInvocation;
 
 namespace GraphCompiler.Tests.Cli
 {
     public class GraphcCommandTests
     {
-        private static (int Code, string Out, string Err) Run(params string[] args)
-        {
-            var output = new StringWriter();
-            var error = new StringWriter();
-            int code = GraphcCommand.Run(args, output, error);
-            return (code, output.ToString(), error.ToString());
-        }
-
         private static string WriteSpec(string text)
         {
             string path = Path.Combine(Path.GetTempPath(), "graphc-test-" + Guid.NewGuid().ToString("N") + ".yaml");

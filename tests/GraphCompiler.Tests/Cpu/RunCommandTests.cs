@@ -1,19 +1,11 @@
-using System.IO;
 using GraphCompiler.Runtime.Cli;
+using static GraphCompiler.Tests.Cli.GraphcInvocation;
 
 namespace GraphCompiler.Tests.Cpu
 {
     [Collection("Cpu")]
     public class RunCommandTests
     {
-        private static (int Code, string Out, string Err) Run(params string[] args)
-        {
-            var output = new StringWriter();
-            var error = new StringWriter();
-            int code = GraphcCommand.Run(args, output, error);
-            return (code, output.ToString(), error.ToString());
-        }
-
         [Fact]
         public void Run_with_random_weights_generates_and_prints_tokens_per_second()
         {

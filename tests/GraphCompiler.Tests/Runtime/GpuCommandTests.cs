@@ -7,18 +7,12 @@ using GraphCompiler.Runtime.Cli;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Spec;
 using GraphCompiler.Tests.Kernels;
+using static GraphCompiler.Tests.Cli.GraphcInvocation;
 
 namespace GraphCompiler.Tests.Runtime
 {
     public class GpuCommandTests
     {
-        private static (int Code, string Out, string Err) Run(params string[] args)
-        {
-            var output = new StringWriter();
-            var error = new StringWriter();
-            return (GraphcCommand.Run(args, output, error), output.ToString(), error.ToString());
-        }
-
         [NoGpuFact]
         public void Without_a_gpu_selftest_and_bench_say_so_plainly()
         {

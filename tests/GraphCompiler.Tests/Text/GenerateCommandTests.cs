@@ -1,18 +1,12 @@
 using System.IO;
 using System.Linq;
 using GraphCompiler.Runtime.Cli;
+using static GraphCompiler.Tests.Cli.GraphcInvocation;
 
 namespace GraphCompiler.Tests.Text
 {
     public class GenerateCommandTests
     {
-        private static (int Code, string Out, string Err) Run(params string[] args)
-        {
-            var output = new StringWriter();
-            var error = new StringWriter();
-            return (GraphcCommand.Run(args, output, error), output.ToString(), error.ToString());
-        }
-
         [Fact]
         public void Generate_finds_the_built_in_spec_a_checkpoint_matches_and_writes_text()
         {
