@@ -48,6 +48,10 @@ namespace GraphCompiler.Kernels
         public const string CpAsyncWait = "cp.async.wait_group %0;";
         /// <summary>Four 8×8 b16 matrices from shared memory: lanes 8i..8i+7 give the row addresses of matrix i.</summary>
         public const string LdMatrixX4 = "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];";
+        /// <summary>The same, transposed: lane l receives column l / 4 of rows 2·(l % 4) and 2·(l % 4) + 1 (a row-major B operand).</summary>
+        public const string LdMatrixX4Trans = "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];";
+        /// <summary>2^x on the special-function unit (flush-to-zero, about 2 ulp): softmax in exp2 units.</summary>
+        public const string Ex2Approx = "ex2.approx.ftz.f32 %0, %1;";
         /// <summary>An fp32 load that reads L2, not a stale L1 line (split-K partials written by other CTAs).</summary>
         public const string LoadGlobalCg = "ld.global.cg.f32 %0, [%1];";
 
@@ -55,6 +59,9 @@ namespace GraphCompiler.Kernels
         public static string MmaM16N8K16(DType activation) =>
             "mma.sync.aligned.m16n8k16.row.col.f32." + HalfSuffix(activation) + "." + HalfSuffix(activation)
             + ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};";
+
+        /// <summary>Two fp32 values rounded into one register of fp16 or bf16, the first source in the upper half.</summary>
+        public static string CvtPack2(DType activation) => "cvt.rn." + HalfSuffix(activation) + "x2.f32 %0, %1, %2;";
 
         /// <summary>d = a·b + c on a pair of fp16 or bf16 values, rounded once (bf16x2 fma exists from sm_80, mul and sub only from sm_90).</summary>
         public static string Fma2(DType activation) => "fma.rn." + HalfSuffix(activation) + "x2 %0, %1, %2, %3;";
@@ -70,6 +77,9 @@ namespace GraphCompiler.Kernels
         /// and the power of two (as bits) that restores it: fp16 shift 7, ×2^8; bf16 shift 4, ×2^120. Exact for every code.
         /// </summary>
         public static (int Shift, ushort ScaleBits) E4m3Widening(DType activation) => activation == DType.BF16 ? (4, (ushort)0x7B80) : (7, (ushort)0x5C00);
+
+        /// <summary>A 16-bit pattern in both halves of a 32-bit literal, for paired fp16/bf16 arithmetic.</summary>
+        public static string Paired(ushort half) => "0x" + (half * 0x10001u).ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + "u";
 
         private static string HalfSuffix(DType activation) => activation switch
         {

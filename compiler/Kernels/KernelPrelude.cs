@@ -163,6 +163,15 @@ __device__ __forceinline__ void gc_cp_async_wait() { asm volatile(""" + CudaDial
 __device__ __forceinline__ void gc_ldmatrix_x4(gc_u32 a[4], gc_u32 address) {
     asm volatile(""" + CudaDialect.LdMatrixX4 + @""" : ""=r""(a[0]), ""=r""(a[1]), ""=r""(a[2]), ""=r""(a[3]) : ""r""(address));
 }
+__device__ __forceinline__ void gc_ldmatrix_x4_trans(gc_u32 a[4], gc_u32 address) {
+    asm volatile(""" + CudaDialect.LdMatrixX4Trans + @""" : ""=r""(a[0]), ""=r""(a[1]), ""=r""(a[2]), ""=r""(a[3]) : ""r""(address));
+}
+// Two fp32 values as one register of the activation dtype, lo in the lower half (an A fragment's column order).
+__device__ __forceinline__ gc_u32 gc_pack_act2(float lo, float hi) {
+    gc_u32 d;
+    asm(""" + CudaDialect.CvtPack2(activation) + @""" : ""=r""(d) : ""f""(hi), ""f""(lo));
+    return d;
+}
 __device__ __forceinline__ void gc_mma_m16n8k16(float d[4], const gc_u32 a[4], gc_u32 b0, gc_u32 b1) {
     asm volatile(""" + CudaDialect.MmaM16N8K16(activation) + @"""
                  : ""+f""(d[0]), ""+f""(d[1]), ""+f""(d[2]), ""+f""(d[3])

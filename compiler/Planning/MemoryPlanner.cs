@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Attention;
 using GraphCompiler.Kernels.Gemm;
 using GraphCompiler.Spec;
 
@@ -93,8 +94,13 @@ namespace GraphCompiler.Planning
                 .Where(x => x.Tiles.SplitK == 0).ToList();
             long partials = streamK.Select(x => GemmPartition.PartialFloats(x.Tiles, PlannedGemmCtas) * 4).DefaultIfEmpty(0).Max();
             long counters = streamK.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, Math.Max(tokens, seqs)) * 4).DefaultIfEmpty(0).Max();
+            // Prefill attention: its tickets and a flag per (query tile, KV head); a step's tiles are at most
+            // ceil(tokens / block_m) plus one partial tile per further sequence.
+            int blockM = spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM);
+            int qBlocks = (tokens + blockM - 1) / blockM + seqs - 1;
             var scratch = new[]
             {
+                ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
                 // Flash-decoding partials: per sequence, query head and split, an fp32 output row plus its max and sum.
                 ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim + 2) * 4),
                 ("gemm_stream_k_partials", partials),

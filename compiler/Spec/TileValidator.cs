@@ -52,7 +52,7 @@ namespace GraphCompiler.Spec
                     $"block_m {p.BlockM} must be a multiple of 16 × warps = {16 * p.Warps}: warps split the query rows and each owns whole 16-row MMA tiles");
             if (p.BlockN % 16 != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_n", $"block_n {p.BlockN} must be a multiple of 16 (the MMA's k for P·V)");
-            CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d));
+            CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d, kv.DType.SizeInBytes()));
             CheckRegisters(TileFamily.PrefillAttention, "block_n", p.RegistersPerThread(d));
 
             var q = tiles.DecodeAttention;

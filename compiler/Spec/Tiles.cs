@@ -50,8 +50,12 @@ namespace GraphCompiler.Spec
     /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async stages.</summary>
     public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages)
     {
-        /// <summary>Q tile plus <see cref="Stages"/> K and V tiles, all in the activation dtype.</summary>
-        public int SharedMemoryBytes(int headDim) => (BlockM * headDim + Stages * 2 * BlockN * headDim) * 2;
+        /// <summary>
+        /// The Q tile (2-byte activations) and <see cref="Stages"/> K and V tiles as the cache stores them; an FP8 cache
+        /// (1-byte elements) adds the current K and V tiles widened to the activation dtype.
+        /// </summary>
+        public int SharedMemoryBytes(int headDim, int cacheElementBytes) =>
+            2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes + (cacheElementBytes == 1 ? 2 * BlockN * headDim * 2 : 0);
 
         /// <summary>Per thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and softmax state.</summary>
         public int RegistersPerThread(int headDim)

@@ -24,6 +24,9 @@ namespace GraphCompiler.Tuning
         public static readonly IReadOnlyList<int> GemmStages = new[] { 2, 3, 4, 6 };
         public static readonly IReadOnlyList<int> AttentionBlockN = new[] { 16, 32, 64, 128 };
         public static readonly IReadOnlyList<int> AttentionWarps = new[] { 2, 4, 8 };
+        public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 256 };
+        public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
+        public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3 };
 
         /// <summary>Every candidate of <paramref name="family"/> on <paramref name="arch"/>, before pruning: the spec's tiles with that family's replaced.</summary>
         public static IEnumerable<ArchTiles> Candidates(ModelSpec spec, GpuArch arch, TileFamily family)
@@ -44,6 +47,14 @@ namespace GraphCompiler.Tuning
                 foreach (int bn in AttentionBlockN)
                     foreach (int w in AttentionWarps)
                         yield return baseline with { DecodeAttention = new DecodeAttentionTiles(bn, w, baseline.DecodeAttention.Stages, 0) };
+            }
+            else if (family == TileFamily.PrefillAttention)
+            {
+                foreach (int bm in FlashBlockM)
+                    foreach (int bn in FlashBlockN)
+                        foreach (int w in Warps)
+                            foreach (int st in FlashStages)
+                                yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
             }
         }
 
@@ -76,6 +87,11 @@ namespace GraphCompiler.Tuning
             {
                 var d = tiles.DecodeAttention;
                 return $"{{ block_n: {d.BlockN}, warps: {d.Warps}, stages: {d.Stages}, splits: {d.Splits} }}";
+            }
+            if (family == TileFamily.PrefillAttention)
+            {
+                var p = tiles.PrefillAttention;
+                return $"{{ block_m: {p.BlockM}, block_n: {p.BlockN}, warps: {p.Warps}, stages: {p.Stages} }}";
             }
             throw new ArgumentOutOfRangeException(nameof(family), family, "no search space for this family yet");
         }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Spec;
@@ -6,20 +8,49 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// FlashAttention-2 prefill: one CTA per (query tile of block_m rows, query head) over the ragged batch; shared memory
-    /// for the Q tile and `stages` K/V tiles. The emitter itself comes with issue #4; the plan already reserves its
-    /// launches and memory.
+    /// FlashAttention-2 prefill (<see cref="PrefillAttentionEmitter"/>): block_m query rows of one head a CTA, over the
+    /// ragged batch's query tiles ("q_blocks") × query heads; the runtime lists the tiles (<see cref="TileJobs"/>) and
+    /// supplies the zeroed tickets and flags (<see cref="SyncInts"/>).
     /// </summary>
     public static class PrefillAttentionFamily
     {
-        public const string PendingReason = "the FlashAttention-2 prefill emitter comes with issue #4";
-
         public static KernelSource Plan(PrefillAttentionKernel k, ArchTiles tiles)
         {
             var t = tiles.PrefillAttention;
-            var launch = new LaunchShape(GridExtent.Of("q_blocks"), GridExtent.Constant(k.Heads), GridExtent.One, t.Warps * 32, t.SharedMemoryBytes(k.HeadDim));
-            return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, PendingReason);
+            string? unsupported = PrefillAttentionEmitter.Unsupported(k);
+            var launch = new LaunchShape(GridExtent.Of("q_blocks"), GridExtent.Constant(k.Heads), GridExtent.One, t.Warps * 32,
+                PrefillAttentionEmitter.SharedMemoryBytes(k, t));
+            return unsupported is null
+                ? PrefillAttentionEmitter.Emit(k, tiles, launch)
+                : new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, unsupported);
         }
+
+        /// <summary>
+        /// The step's query tiles as (sequence &lt;&lt; 16) | tile, longest causal work first (the tile's last query position,
+        /// which is how many keys it reads), so the longest CTAs start first and the short ones fill the tail.
+        /// </summary>
+        /// <param name="newTokens">New tokens of each sequence in this step.</param>
+        /// <param name="contexts">Each sequence's tokens after the step: cached prefix plus new.</param>
+        public static int[] TileJobs(IReadOnlyList<int> newTokens, IReadOnlyList<int> contexts, int blockM)
+        {
+            if (newTokens.Count != contexts.Count) throw new ArgumentException("one context per sequence", nameof(contexts));
+            if (newTokens.Count > MaxSequences) throw new ArgumentException($"at most {MaxSequences} sequences a step", nameof(newTokens));
+            var jobs = new List<(int Keys, int Sequence, int Tile)>();
+            for (int s = 0; s < newTokens.Count; s++)
+            {
+                int tiles = (newTokens[s] + blockM - 1) / blockM, prefix = contexts[s] - newTokens[s];
+                if (newTokens[s] < 0 || prefix < 0) throw new ArgumentException($"sequence {s}: {newTokens[s]} new tokens in a context of {contexts[s]}", nameof(contexts));
+                if (tiles > MaxSequences) throw new ArgumentException($"sequence {s}: {tiles} query tiles; at most {MaxSequences}", nameof(newTokens));
+                for (int t = 0; t < tiles; t++) jobs.Add((prefix + Math.Min(newTokens[s], (t + 1) * blockM), s, t));
+            }
+            return jobs.OrderByDescending(j => j.Keys).ThenBy(j => j.Sequence).ThenBy(j => j.Tile).Select(j => j.Sequence << 16 | j.Tile).ToArray();
+        }
+
+        /// <summary>Sequences a step, and query tiles a sequence, that a tile job can name (16 bits each).</summary>
+        public const int MaxSequences = 1 << 16;
+
+        /// <summary>The sync ints a launch needs: write ticket, attention ticket, finished CTAs, a flag per (query tile, KV head).</summary>
+        public static int SyncInts(int qBlocks, int kvHeads) => 3 + qBlocks * kvHeads;
     }
 
     /// <summary>

@@ -66,7 +66,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
-                .Raw(Loaders(k, fp8, cache));
+                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: true));
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [S, q | k | v], RoPE applied")
              .Parameter("gc_cache* __restrict__", "kv_pool", "this layer's KV pool [blocks][K, V][kv head][block_size][head_dim]")
@@ -81,44 +81,6 @@ namespace GraphCompiler.Kernels.Attention
 
             string source = b.Finish("kThreads", Body(fp8));
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
-        }
-
-        /// <summary>Eight elements of a cache row, widened to float (and scaled, for FP8); and eight floats rounded as the cache stores them.</summary>
-        private static string Loaders(DecodeAttentionKernel k, bool fp8, CudaType cache)
-        {
-            if (!fp8)
-                return @"// ---- Cache rows: eight elements per lane, one 16-byte load ----
-__device__ __forceinline__ void load_row8(const gc_cache* p, float scale, float v[8]) {
-    const gc_act8 x = *reinterpret_cast<const gc_act8*>(p);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = gc_act_to_f32(x.v[e]);
-}
-__device__ __forceinline__ void store_row8(gc_cache* p, float scale, const float v[8]) {
-    gc_act8 x;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) x.v[e] = gc_f32_to_act(v[e]);
-    *reinterpret_cast<gc_act8*>(p) = x;
-}
-// The value the cache holds for x: the activation itself.
-__device__ __forceinline__ float as_cached(float x, float scale) { return x; }
-
-";
-            return $@"// ---- FP8 cache rows: eight codes per lane, one 8-byte load, decoded and scaled; written as code = {cache.FromFloat}(x / scale) ----
-__device__ __forceinline__ void load_row8(const gc_cache* p, float scale, float v[8]) {{
-    const unsigned long long codes = *reinterpret_cast<const unsigned long long*>(p);
-#pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = {cache.ToFloat}((gc_cache)(codes >> (8 * e))) * scale;
-}}
-__device__ __forceinline__ void store_row8(gc_cache* p, float scale, const float v[8]) {{
-    unsigned long long codes = 0;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) codes |= (unsigned long long){cache.FromFloat}(v[e] / scale) << (8 * e);
-    *reinterpret_cast<unsigned long long*>(p) = codes;
-}}
-// The value the cache holds for x once written and read back.
-__device__ __forceinline__ float as_cached(float x, float scale) {{ return {cache.ToFloat}({cache.FromFloat}(x / scale)) * scale; }}
-
-";
         }
 
         private static string Body(bool fp8) => @"    extern __shared__ __align__(16) float smem[];

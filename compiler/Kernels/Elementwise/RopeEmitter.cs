@@ -17,16 +17,13 @@ namespace GraphCompiler.Kernels.Elementwise
         {
             int threads = tiles.Elementwise.Threads;
             int half = k.HeadDim / 2;
-            var inv = InverseFrequencies(k.Theta, k.HeadDim);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.None)
                 .Constant("kHeadDim", k.HeadDim, "head_dim")
                 .Constant("kHalf", half, "rotation pairs per head")
                 .Constant("kRotatedHeads", k.Heads + k.KvHeads, "query heads then key heads, contiguous at the start of a qkv row")
                 .Constant("kRowStride", k.RowStride, "elements per qkv row: q | k | v")
                 .Constant("kThreads", threads, "tiles." + tiles.Arch.Name + ".elementwise.threads")
-                .Raw("// Hugging Face's inv_freq: float32(1 / θ^(2i/d)), θ = " + k.Theta.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "\n")
-                .Raw("__constant__ float kInvFreq[kHalf] = {\n" + string.Join(",\n", Enumerable.Range(0, (half + 7) / 8).Select(line =>
-                    "    " + string.Join(", ", inv.Skip(line * 8).Take(8).Select(CudaSourceBuilder.FloatLiteral)))) + "\n};\n");
+                .Raw(DeviceFunctions(k.Theta, k.HeadDim));
             b.Parameter("gc_act* __restrict__", "qkv", "buffer qkv [T, q|k|v] (q and k rotated in place)")
              .Parameter("const int* __restrict__", "positions", "input positions [T]")
              .Parameter("int", "tokens", "rows T");
@@ -38,12 +35,7 @@ namespace GraphCompiler.Kernels.Elementwise
     __shared__ float cos_t[kHalf];
     __shared__ float sin_t[kHalf];
     const float position = (float)positions[t];
-    for (int i = threadIdx.x; i < kHalf; i += kThreads) {
-        float s, c;
-        sincosf(position * kInvFreq[i], &s, &c);
-        cos_t[i] = gc_round_act(c);
-        sin_t[i] = gc_round_act(s);
-    }
+    for (int i = threadIdx.x; i < kHalf; i += kThreads) gc_rope_cos_sin(position, i, cos_t[i], sin_t[i]);
     __syncthreads();
 
     // ---- Rotate each (i, i + d/2) pair of every query and key head ----
@@ -51,13 +43,40 @@ namespace GraphCompiler.Kernels.Elementwise
     for (int p = threadIdx.x; p < kRotatedHeads * kHalf; p += kThreads) {
         const int head = p / kHalf, i = p - head * kHalf;
         gc_act* x = row + head * kHeadDim;
-        const float x1 = gc_act_to_f32(x[i]), x2 = gc_act_to_f32(x[i + kHalf]);
-        const float c = cos_t[i], s = sin_t[i];
-        x[i] = gc_f32_to_act(gc_round_act(x1 * c) + gc_round_act(-x2 * s));
-        x[i + kHalf] = gc_f32_to_act(gc_round_act(x2 * c) + gc_round_act(x1 * s));
+        float x1 = gc_act_to_f32(x[i]), x2 = gc_act_to_f32(x[i + kHalf]);
+        gc_rope_rotate(x1, x2, cos_t[i], sin_t[i]);
+        x[i] = gc_f32_to_act(x1);
+        x[i + kHalf] = gc_f32_to_act(x2);
     }
 ";
             return ElementwiseLaunch.Source(k, tiles, b, body, GridExtent.Of("T"));
+        }
+
+        /// <summary>
+        /// The inverse-frequency table and the rotation every RoPE user shares (this kernel and the prefill-attention
+        /// prologue); the including kernel defines kHalf.
+        /// </summary>
+        public static string DeviceFunctions(double theta, int headDim)
+        {
+            var inv = InverseFrequencies(theta, headDim);
+            return "// Hugging Face's inv_freq: float32(1 / θ^(2i/d)), θ = " + theta.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "\n"
+                + "__constant__ float kInvFreq[kHalf] = {\n" + string.Join(",\n", Enumerable.Range(0, (inv.Length + 7) / 8).Select(line =>
+                    "    " + string.Join(", ", inv.Skip(line * 8).Take(8).Select(CudaSourceBuilder.FloatLiteral)))) + "\n};\n"
+                + @"// cos and sin of position · inv_freq[i], rounded to the activation dtype as Hugging Face does.
+__device__ __forceinline__ void gc_rope_cos_sin(float position, int i, float& c, float& s) {
+    float sn, cs;
+    sincosf(position * kInvFreq[i], &sn, &cs);
+    c = gc_round_act(cs);
+    s = gc_round_act(sn);
+}
+// Rotate one (i, i + d/2) pair: each product and the sum rounded as PyTorch does in the activation dtype.
+__device__ __forceinline__ void gc_rope_rotate(float& x1, float& x2, float c, float s) {
+    const float r1 = gc_round_act(x1 * c) + gc_round_act(-x2 * s);
+    const float r2 = gc_round_act(x2 * c) + gc_round_act(x1 * s);
+    x1 = r1;
+    x2 = r2;
+}
+";
         }
 
         /// <summary>float32(1 / float32(θ ^ float32(2i / d))), as transformers computes inv_freq.</summary>

@@ -133,8 +133,7 @@ namespace GraphCompiler.Kernels.Gemm
         {
             var s = k.Scheme;
             var (magicBits, magic) = CudaDialect.Int4Magic(k.Activation);
-            var (shift, widen) = CudaDialect.E4m3Widening(k.Activation);
-            string Hex2(int half) => "0x" + ((uint)half * 0x10001u).ToString("X8", CultureInfo.InvariantCulture) + "u";
+            string Hex2(int half) => CudaDialect.Paired((ushort)half);
             const string head = @"// ---- Fragments: lane's B registers (b[2s + r]: subtile s, rows 8r..8r+7) of weight tile `tile`, 16-row slice `kt` ----
 __device__ __forceinline__ void load_b_fragments(const unsigned char* stage_b, const unsigned char* stage_groups, int tile, int kt,
                                                  int lane, gc_u32 b[16]) {
@@ -153,23 +152,7 @@ __device__ __forceinline__ void load_b_fragments(const unsigned char* stage_b, c
 
 ";
                 case 8:
-                    return $@"// e4m3 → {k.Activation.SpecName()}, exactly (the per-channel scale is applied to the fp32 sums)" + (k.Activation == DType.F16
-                        ? ": one cvt per pair from sm_89; below, the" : ". The") + $@" exponent and mantissa
-// shifted into place read 2^{(shift == 7 ? 8 : 120)} too small, and one paired multiply by that power of two restores every code.
-constexpr gc_u32 kE4m3Restore = {Hex2(widen)};
-constexpr gc_u32 kNegZero2 = 0x80008000u;
-__device__ __forceinline__ gc_u32 widen_e4m3x2(gc_u32 word, int pair) {{  // codes 2·pair, 2·pair + 1 of the word
-" + (k.Activation == DType.F16 ? @"#if __CUDA_ARCH__ >= " + CudaDialect.Fp8CvtArch + @"
-    gc_u32 h2;
-    const unsigned short codes = (unsigned short)(word >> (16 * pair));
-    asm(""" + CudaDialect.CvtF16x2FromE4m3x2 + @""" : ""=r""(h2) : ""h""(codes));
-    return h2;
-#else
-" : "") + $@"    const gc_u32 spread = gc_prmt(word, 0u, pair ? 0x4342u : 0x4140u);  // the two codes in the low bytes of the halves
-    return gc_fma2(((spread & 0x007F007Fu) << {shift}) | ((spread & 0x00800080u) << 8), kE4m3Restore, kNegZero2);
-" + (k.Activation == DType.F16 ? "#endif\n" : "") + @"}
-
-" + head + @"    // Two 16-byte vectors, 512 bytes apart; each 32-bit word holds subtile 4v + w: rows 0-1 then 8-9 of its column.
+                    return Fp8Widening.E4m3x2(k.Activation) + head + @"    // Two 16-byte vectors, 512 bytes apart; each 32-bit word holds subtile 4v + w: rows 0-1 then 8-9 of its column.
 #pragma unroll
     for (int v = 0; v < 2; ++v) {
         const uint4 q = frag[v * 32];

@@ -54,13 +54,23 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
-        public void Attention_kernels_hold_their_place_in_the_plan_with_launch_shapes_from_the_tiles()
+        public void Prefill_attention_is_emitted_with_its_launch_shape_and_shared_memory_from_the_tiles()
         {
-            var kernels = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90);
-            var prefill = kernels.Single(k => k.Name.StartsWith("prefill_attention"));
-            Assert.False(prefill.IsEmitted);
-            Assert.Contains("#4", prefill.PendingReason);
-            Assert.Equal((128 * 128 + 2 * 2 * 128 * 128) * 2, prefill.Launch.SharedMemoryBytes);
+            // llama2-70b on sm_90: block_m 128, block_n 128, 8 warps, 2 stages; FP8 cache, so the stages hold codes and
+            // the current K and V tiles are widened next to them.
+            var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
+            Assert.True(prefill.IsEmitted, prefill.PendingReason);
+            Assert.Equal(2 * 128 * 128 + 2 * 2 * 128 * 128 + 2 * 128 * 128 * 2, prefill.Launch.SharedMemoryBytes);
+            Assert.Equal(256, prefill.Launch.BlockThreads);
+            Assert.Equal("(q_blocks, 64, 1)", prefill.Launch.GridText);
+            Assert.Contains("constexpr int kBlockM = 128;  // tiles.sm_90.prefill_attention.block_m", prefill.Source);
+            Assert.Contains("gc_mma_m16n8k16", prefill.Source);
+            Assert.Contains("ldmatrix.sync.aligned.m8n8.x4.trans", prefill.Source);
+
+            // small-llama on sm_80: fp16 cache read straight into the swizzled stages.
+            var small = TestSpecs.Compile("small-llama").KernelsFor(GpuArch.Sm80).Single(k => k.Name.StartsWith("prefill_attention"));
+            Assert.Equal(2 * 128 * 64 + 2 * 2 * 64 * 64 * 2, small.Launch.SharedMemoryBytes);
+            Assert.DoesNotContain("widen16", small.Source);
         }
     }
 }

@@ -57,10 +57,13 @@ namespace GraphCompiler.Tests.Reference
             var source = Emit(k);
             AssertContains(source,
                 "const float position = (float)positions[t];",
-                "sincosf(position * kInvFreq[i], &s, &c);",
-                "cos_t[i] = gc_round_act(c);",
-                "x[i] = gc_f32_to_act(gc_round_act(x1 * c) + gc_round_act(-x2 * s));",
-                "x[i + kHalf] = gc_f32_to_act(gc_round_act(x2 * c) + gc_round_act(x1 * s));");
+                "sincosf(position * kInvFreq[i], &sn, &cs);",
+                "c = gc_round_act(cs);",
+                "s = gc_round_act(sn);",
+                "const float r1 = gc_round_act(x1 * c) + gc_round_act(-x2 * s);",
+                "const float r2 = gc_round_act(x2 * c) + gc_round_act(x1 * s);",
+                "x[i] = gc_f32_to_act(x1);",
+                "x[i + kHalf] = gc_f32_to_act(x2);");
             AssertContains(source, RopeEmitter.InverseFrequencies(k.Theta, k.HeadDim).Select(CudaSourceBuilder.FloatLiteral).ToArray());
         }
 

@@ -1,0 +1,426 @@
+using System;
+using GraphCompiler.Common;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Elementwise;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Kernels.Attention
+{
+    /// <summary>
+    /// FlashAttention-2 prefill over the paged KV cache, with RoPE and the cache write fused in. One launch does both:
+    /// <list type="number">
+    /// <item>Write jobs, one per (query tile, KV head): the tile's new K rows rotated (RoPE) and its V rows, rounded to
+    /// kv_cache.dtype, into their blocks; each job raises a flag when done. Every CTA takes write jobs from a ticket until
+    /// none are left before it waits on any flag, so each job is held by a running CTA and finishes: no deadlock, whatever
+    /// the scheduling.</item>
+    /// <item>Attention jobs, one per (query tile, query head), taken from a second ticket in the host's order (longest
+    /// causal work first): the Q tile rotated in the prologue, then every K/V tile of positions 0 … the tile's last query
+    /// read back from the cache through the block table (the prefix of chunked prefill and the new rows alike, FP8 codes
+    /// widened exactly), cp.async `stages` deep into swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
+    /// O += P·V on mma.sync m16n8k16 with ldmatrix, the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
+    /// scale, folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only
+    /// tiles crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
+    /// </list>
+    /// The last CTA to finish zeroes the tickets and flags for the next launch (and CUDA-graph replay). The reference is
+    /// CpuAttention's rule (RoPE as ElementwiseReference.Rope; scores over the cache as it holds them); this kernel rounds
+    /// P to the activation dtype for the tensor cores, as FlashAttention does.
+    /// </summary>
+    public static class PrefillAttentionEmitter
+    {
+        /// <summary>Why a prefill-attention kernel cannot be emitted, or null.</summary>
+        public static string? Unsupported(PrefillAttentionKernel k)
+        {
+            if (k.WriteFp8) return "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path";
+            if (k.HeadDim % 64 != 0 || k.HeadDim > 256)
+                return $"head_dim {k.HeadDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle";
+            return null;
+        }
+
+        public static int SharedMemoryBytes(PrefillAttentionKernel k, PrefillAttentionTiles t) => t.SharedMemoryBytes(k.HeadDim, k.KvDType.SizeInBytes());
+
+        public static KernelSource Emit(PrefillAttentionKernel k, ArchTiles tiles, LaunchShape launch)
+        {
+            var t = tiles.PrefillAttention;
+            bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
+            var cache = CudaDialect.Of(k.KvDType);
+            string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+                .Constant("kHeads", k.Heads, "query heads")
+                .Constant("kKvHeads", k.KvHeads, "KV heads")
+                .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
+                .Constant("kHeadDim", k.HeadDim, "head_dim")
+                .Constant("kHalf", k.HeadDim / 2, "rotation pairs per head")
+                .Constant("kChunks", k.HeadDim / 8, "16-byte chunks of an fp16/bf16 row")
+                .Constant("kQkvStride", (k.Heads + 2 * k.KvHeads) * k.HeadDim, "elements per qkv row (q | k | v)")
+                .Constant("kBlockSize", k.BlockSize, "kv_cache.block_size: tokens per cache block")
+                .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
+                .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per CTA")
+                .Constant("kBlockN", t.BlockN, tileKey + ".block_n: K/V rows per step")
+                .Constant("kThreads", t.Warps * 32, tileKey + ".warps × 32: warps split the queries")
+                .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
+                .Constant("kWarpRows", t.BlockM / t.Warps, "query rows per warp")
+                .Constant("kMTiles", t.BlockM / t.Warps / 16, "16-row MMA tiles per warp")
+                .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
+                .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
+                .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
+                .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
+                .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
+                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+                .Raw(Helpers(k, fp8));
+
+            b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
+             .Parameter("const int* __restrict__", "positions", "input positions [T] (RoPE angles)")
+             .Parameter("gc_cache* __restrict__", "kv_pool", "this layer's KV pool [blocks][K, V][kv head][block_size][head_dim]")
+             .Parameter("const int* __restrict__", "block_tables", "block table per sequence [S, max_blocks]")
+             .Parameter("int", "max_blocks", "block table row length")
+             .Parameter("const int* __restrict__", "cu_seqlens", "first qkv row of each sequence's new tokens [S + 1]")
+             .Parameter("const int* __restrict__", "context_lens", "tokens per sequence after this step: cached prefix + new [S]")
+             .Parameter("const int* __restrict__", "tile_jobs", "query tiles, (sequence << 16) | tile, longest work first [q_blocks]");
+            if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
+            b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [T, heads · head_dim]")
+             .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
+             .Parameter("int", "q_blocks", "query tiles of the step");
+
+            string source = b.Finish("kThreads", Body(fp8, t.BlockM / t.Warps / 16), "1");
+            return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
+        }
+
+        /// <summary>The swizzle, the query-tile lookup, the exp2 and, for FP8 caches, the widening of 16 codes.</summary>
+        private static string Helpers(PrefillAttentionKernel k, bool fp8) => @"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
+// different bank groups, and so do eight consecutive chunks a warp writes.
+__device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm(""" + CudaDialect.Ex2Approx + @""" : ""=f""(y) : ""f""(x));
+    return y;
+}
+
+// A query tile of the ragged step: its rows of qkv, its sequence's block table, and the cache position of its first query.
+struct QueryTile {
+    int sequence;
+    int index;      // tile within the sequence
+    int number;     // tile within the step, sequences in order: the written flags' index
+    int row0;       // qkv row of the first query
+    int rows;       // queries in the tile (the last tile of a sequence may be short)
+    int position0;  // cache position of the first query: the cached prefix plus the tile's offset
+};
+__device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, const int* context_lens) {
+    QueryTile t;
+    t.sequence = job >> 16;
+    t.index = job & 0xFFFF;
+    t.number = t.index;
+    for (int s = 0; s < t.sequence; ++s) t.number += (cu_seqlens[s + 1] - cu_seqlens[s] + kBlockM - 1) / kBlockM;
+    const int first = cu_seqlens[t.sequence], count = cu_seqlens[t.sequence + 1] - first;
+    t.row0 = first + t.index * kBlockM;
+    t.rows = min(kBlockM, count - t.index * kBlockM);
+    t.position0 = context_lens[t.sequence] - count + t.index * kBlockM;
+    return t;
+}
+
+" + (fp8 ? (k.KvDType == DType.F8E4M3 ? Fp8Widening.E4m3x2(k.Activation) : Fp8Widening.E5m2x2(k.Activation)) + @"// Sixteen cache codes widened to two 16-byte chunks of the activation dtype.
+__device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo, gc_act* hi) {
+    const uint4 c = *reinterpret_cast<const uint4*>(codes16);
+    *reinterpret_cast<uint4*>(lo) = make_uint4(widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.x, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.x, 1),
+                                               widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.y, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.y, 1));
+    *reinterpret_cast<uint4*>(hi) = make_uint4(widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.z, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.z, 1),
+                                               widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.w, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.w, 1));
+}
+
+" : "");
+
+        /// <param name="mmaTiles">16-row MMA tiles per warp: with two, unrolling the k-steps of Q·Kᵀ as well spilled
+        /// (NVRTC 12.4, sm_80, head_dim 64: 36 bytes), so that loop stays rolled.</param>
+        private static string Body(bool fp8, int mmaTiles) => @"    extern __shared__ __align__(128) unsigned char smem[];
+    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
+    unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
+" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled
+    gc_act* v_s = k_s + kBlockN * kHeadDim;
+    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
+" : @"    const float k_scale = 1.0f, v_scale = 1.0f;
+") + @"    __shared__ int ticket, is_last;
+    int* const write_ticket = sync;
+    int* const attention_ticket = sync + 1;
+    int* const finished = sync + 2;
+    int* const written = sync + 3;   // [q_blocks][kKvHeads]
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+
+    // A KV head's slot of a cache position in the sequence's blocks (K: kv = g, V: kv = kKvHeads + g).
+    auto slot = [&](const int* blocks, int position, int kv) {
+        return kv_pool + ((long long)blocks[position / kBlockSize] * 2 * kKvHeads + kv) * kHeadRun + (position % kBlockSize) * kHeadDim;
+    };
+
+    // ---- Write jobs: the step's new K (rotated) and V rows into the cache, one (query tile, KV head) a job ----
+    for (;;) {
+        if (threadIdx.x == 0) ticket = atomicAdd(write_ticket, 1);
+        __syncthreads();
+        const int w = ticket;
+        __syncthreads();
+        if (w >= q_blocks * kKvHeads) break;
+        const QueryTile t = query_tile(tile_jobs[w / kKvHeads], cu_seqlens, context_lens);
+        const int g = w % kKvHeads;
+        const int* blocks = block_tables + (long long)t.sequence * max_blocks;
+        for (int i = threadIdx.x; i < t.rows * (kHalf / 8); i += kThreads) {   // eight rotation pairs an item
+            const int r = i / (kHalf / 8), d0 = i % (kHalf / 8) * 8;
+            const gc_act* k_row = qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim + d0;
+            const gc_act8 lo = *reinterpret_cast<const gc_act8*>(k_row), hi = *reinterpret_cast<const gc_act8*>(k_row + kHalf);
+            const float position = (float)positions[t.row0 + r];
+            float x1[8], x2[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                float c, s;
+                gc_rope_cos_sin(position, d0 + e, c, s);
+                x1[e] = gc_act_to_f32(lo.v[e]);
+                x2[e] = gc_act_to_f32(hi.v[e]);
+                gc_rope_rotate(x1[e], x2[e], c, s);
+                x1[e] = gc_round_act(x1[e]);   // the rotated K as the activation dtype holds it, then as the cache does
+                x2[e] = gc_round_act(x2[e]);
+            }
+            gc_cache* dst = slot(blocks, t.position0 + r, g) + d0;
+            store_row8(dst, k_scale, x1);
+            store_row8(dst + kHalf, k_scale, x2);
+        }
+        for (int i = threadIdx.x; i < t.rows * kChunks; i += kThreads) {
+            const int r = i / kChunks, d0 = i % kChunks * 8;
+            const gc_act8 x = *reinterpret_cast<const gc_act8*>(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + kKvHeads + g) * kHeadDim + d0);
+            float v[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) v[e] = gc_act_to_f32(x.v[e]);
+            store_row8(slot(blocks, t.position0 + r, kKvHeads + g) + d0, v_scale, v);
+        }
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) atomicExch(written + t.number * kKvHeads + g, 1);
+    }
+
+    // ---- Attention job: a query tile of one head ----
+    if (threadIdx.x == 0) ticket = atomicAdd(attention_ticket, 1);
+    __syncthreads();
+    const int job = ticket;
+    const QueryTile t = query_tile(tile_jobs[job / kHeads], cu_seqlens, context_lens);
+    const int h = job % kHeads, g = h / kGroup;   // a tile's heads take consecutive tickets: a KV group's tiles stay hot in L2
+    const int* blocks = block_tables + (long long)t.sequence * max_blocks;
+    const int kv_end = t.position0 + t.rows;      // positions 0 .. the tile's last query
+    const int kv_tiles = (kv_end + kBlockN - 1) / kBlockN;
+
+    // ---- Prologue: the Q tile rotated (RoPE) into shared memory; rows past the sequence are zeros ----
+    for (int i = threadIdx.x; i < kBlockM * (kHalf / 8); i += kThreads) {
+        const int r = i / (kHalf / 8), c = i % (kHalf / 8);
+        gc_act8 lo = {}, hi = {};
+        if (r < t.rows) {
+            const gc_act* q_row = qkv + (long long)(t.row0 + r) * kQkvStride + h * kHeadDim + c * 8;
+            lo = *reinterpret_cast<const gc_act8*>(q_row);
+            hi = *reinterpret_cast<const gc_act8*>(q_row + kHalf);
+            const float position = (float)positions[t.row0 + r];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                float cs, sn, x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
+                gc_rope_cos_sin(position, c * 8 + e, cs, sn);
+                gc_rope_rotate(x1, x2, cs, sn);
+                lo.v[e] = gc_f32_to_act(x1);
+                hi.v[e] = gc_f32_to_act(x2);
+            }
+        }
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
+    }
+
+    // ---- Wait until this KV head's rows of the sequence's tiles up to this one are in the cache ----
+    if (threadIdx.x == 0) {
+        for (int n = t.number - t.index; n <= t.number; ++n)
+            while (*reinterpret_cast<volatile int*>(written + n * kKvHeads + g) == 0) __nanosleep(64);
+        __threadfence();
+    }
+    __syncthreads();
+
+    // ---- K/V tiles of kBlockN positions through the block table, cp.async into stage `stage` (past kv_end: zeros) ----
+    const gc_u32 stage_address = gc_smem_address(stage_s);
+    auto load_tile = [&](int tile, int stage) {
+        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes, v_dst = k_dst + kTileBytes;
+        for (int i = threadIdx.x; i < kBlockN * kLoadChunks; i += kThreads) {
+            const int r = i / kLoadChunks, c = i % kLoadChunks, position = tile * kBlockN + r;
+            const bool valid = position < kv_end;
+            const gc_cache* k_src = valid ? slot(blocks, position, g) + c * (16 / sizeof(gc_cache)) : kv_pool;
+            const gc_cache* v_src = valid ? k_src + kKvHeads * kHeadRun : kv_pool;
+" + (fp8 ? @"            const int at = i * 16;                         // codes row-major, widened after they land
+" : @"            const int at = swizzle(r, c) * 16;
+") + @"            gc_cp_async16(k_dst + at, k_src, valid ? 16 : 0);
+            gc_cp_async16(v_dst + at, v_src, valid ? 16 : 0);
+        }
+    };
+
+    float o[kMTiles][kHeadDim / 8][4];           // the output rows, fp32, MMA accumulator layout
+    float row_max[kMTiles][2], row_sum[kMTiles][2];   // per thread, rows lane/4 and lane/4 + 8 of each MMA tile: raw max, scaled sum
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            row_max[mt][half] = __int_as_float(0xff800000u);
+            row_sum[mt][half] = 0.0f;
+        }
+#pragma unroll
+        for (int dt = 0; dt < kHeadDim / 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.0f;
+    }
+    const float score_scale = kScoreScale * k_scale;
+    const int warp_row0 = warp * kWarpRows;
+    const gc_u32 q_address = gc_smem_address(q_s);
+
+#pragma unroll
+    for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < kv_tiles) load_tile(stage, stage);
+        gc_cp_async_commit();
+    }
+    for (int j = 0; j < kv_tiles; ++j) {
+        if (kStages == 1) {
+            load_tile(j, 0);
+            gc_cp_async_commit();
+        }
+        gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
+        __syncthreads();   // tile j landed for every thread; every warp is done with tile j - 1
+        if (kStages > 1) {
+            if (j + kStages - 1 < kv_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
+            gc_cp_async_commit();
+        }
+" + (fp8 ? @"        {   // FP8: the tile's codes widened into k_s / v_s
+            const unsigned char* k_codes = stage_s + (j % kStages) * 2 * kTileBytes;
+            for (int i = threadIdx.x; i < kBlockN * kLoadChunks; i += kThreads) {
+                const int r = i / kLoadChunks, c = i % kLoadChunks;
+                widen16(k_codes + i * 16, k_s + swizzle(r, 2 * c) * 8, k_s + swizzle(r, 2 * c + 1) * 8);
+                widen16(k_codes + kTileBytes + i * 16, v_s + swizzle(r, 2 * c) * 8, v_s + swizzle(r, 2 * c + 1) * 8);
+            }
+            __syncthreads();
+        }
+        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
+" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
+") + @"        const int t0 = j * kBlockN;
+
+        // ---- S = Q·Kᵀ: each warp its kWarpRows queries against the tile's kBlockN keys ----
+        float s[kMTiles][kBlockN / 8][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
+" + (mmaTiles == 1 ? "#pragma unroll\n" : "#pragma unroll 1\n") + @"        for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+            gc_u32 a[kMTiles][4];
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+                gc_ldmatrix_x4(a[mt], q_address + swizzle(warp_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
+#pragma unroll
+            for (int np = 0; np < kBlockN / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
+                gc_u32 kb[4];
+                gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt) {
+                    gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
+                    gc_mma_m16n8k16(s[mt][2 * np + 1], a[mt], kb[2], kb[3]);
+                }
+            }
+        }
+
+        // ---- Online softmax in exp2 units: the max of the raw scores, p = 2^(s·scale − max·scale) in one fma and ex2 ----
+        if (t0 + kBlockN - 1 > t.position0 + warp_row0 || t0 + kBlockN > kv_end) {   // only tiles crossing the diagonal or the context's end
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int query = t.position0 + warp_row0 + mt * 16 + lane / 4 + 8 * (e / 2), key = t0 + nt * 8 + 2 * (lane % 4) + e % 2;
+                        if (key > query || key >= kv_end) s[mt][nt][e] = __int_as_float(0xff800000u);
+                    }
+        }
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                float m = row_max[mt][half];
+#pragma unroll
+                for (int nt = 0; nt < kBlockN / 8; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+                const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
+                const float alpha = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
+                row_max[mt][half] = m;
+                float sum = 0.0f;
+#pragma unroll
+                for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        float& x = s[mt][nt][2 * half + e];
+                        x = fast_exp2(fmaf(x, score_scale, -base));
+                        sum += x;
+                    }
+                row_sum[mt][half] = row_sum[mt][half] * alpha + sum;   // this thread's columns; the quad adds up at the end
+#pragma unroll
+                for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+                    o[mt][dt][2 * half] *= alpha;
+                    o[mt][dt][2 * half + 1] *= alpha;
+                }
+            }
+        }
+
+        // ---- O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans ----
+#pragma unroll
+        for (int kk = 0; kk < kBlockN / 16; ++kk) {
+            gc_u32 p[kMTiles][4];
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                p[mt][0] = gc_pack_act2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+                p[mt][1] = gc_pack_act2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+                p[mt][2] = gc_pack_act2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+                p[mt][3] = gc_pack_act2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int dp = 0; dp < kHeadDim / 16; ++dp) {   // dims 16dp .. 16dp + 15: two n-tiles of 8
+                gc_u32 vb[4];
+                gc_ldmatrix_x4_trans(vb, v_address + swizzle(16 * kk + lane % 8 + lane / 8 % 2 * 8, 2 * dp + lane / 16) * 16);
+#pragma unroll
+                for (int mt = 0; mt < kMTiles; ++mt) {
+                    gc_mma_m16n8k16(o[mt][2 * dp], p[mt], vb[0], vb[1]);
+                    gc_mma_m16n8k16(o[mt][2 * dp + 1], p[mt], vb[2], vb[3]);
+                }
+            }
+        }
+        if (kStages == 1) __syncthreads();   // the single stage is refilled next
+    }
+
+    // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            float l = row_sum[mt][half];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            const float scale = v_scale / l;
+            const int r = warp_row0 + mt * 16 + lane / 4 + 8 * half;
+#pragma unroll
+            for (int dt = 0; dt < kHeadDim / 8; ++dt)
+                *reinterpret_cast<gc_u32*>(q_s + swizzle(r, dt) * 8 + 2 * (lane % 4)) =
+                    gc_pack_act2(o[mt][dt][2 * half] * scale, o[mt][dt][2 * half + 1] * scale);
+        }
+    __syncwarp();
+    for (int i = lane; i < kWarpRows * kChunks; i += 32) {
+        const int r = warp_row0 + i / kChunks, c = i % kChunks;
+        if (r < t.rows)
+            *reinterpret_cast<gc_act8*>(out + (long long)(t.row0 + r) * kHeads * kHeadDim + h * kHeadDim + c * 8) =
+                *reinterpret_cast<const gc_act8*>(q_s + swizzle(r, c) * 8);
+    }
+
+    // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        is_last = atomicAdd(finished, 1) == (int)(gridDim.x * gridDim.y) - 1;
+    }
+    __syncthreads();
+    if (is_last) {
+        for (int i = threadIdx.x; i < 3 + q_blocks * kKvHeads; i += kThreads) sync[i] = 0;
+    }
+";
+    }
+}

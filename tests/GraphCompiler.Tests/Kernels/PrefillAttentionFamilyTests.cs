@@ -1,0 +1,55 @@
+using System;
+using System.Linq;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Attention;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tests.Kernels
+{
+    /// <summary>The prefill-attention family: the step's query-tile jobs, its sync scratch, and what it refuses to emit.</summary>
+    public class PrefillAttentionFamilyTests
+    {
+        [Fact]
+        public void Tile_jobs_list_every_query_tile_longest_causal_work_first()
+        {
+            // Sequence 0: 300 new tokens, no prefix (tiles end at keys 128, 256, 300); sequence 1: 20 new after a prefix
+            // of 200 (one tile ending at key 220); sequence 2: 128 new after 100 (one tile ending at 228).
+            var jobs = PrefillAttentionFamily.TileJobs(new[] { 300, 20, 128 }, new[] { 300, 220, 228 }, 128);
+            Assert.Equal(new[] { 0 << 16 | 2, 0 << 16 | 1, 2 << 16 | 0, 1 << 16 | 0, 0 << 16 | 0 }, jobs);
+        }
+
+        [Fact]
+        public void A_sequence_with_no_new_tokens_has_no_tile_and_a_context_shorter_than_its_new_tokens_is_refused()
+        {
+            Assert.Equal(new[] { 1 << 16 }, PrefillAttentionFamily.TileJobs(new[] { 0, 5 }, new[] { 40, 5 }, 64));
+            var e = Assert.Throws<ArgumentException>(() => PrefillAttentionFamily.TileJobs(new[] { 10 }, new[] { 9 }, 64));
+            Assert.Contains("sequence 0: 10 new tokens in a context of 9", e.Message);
+        }
+
+        [Fact]
+        public void The_sync_scratch_holds_three_counters_and_a_flag_per_tile_and_kv_head()
+        {
+            Assert.Equal(3 + 17 * 8, PrefillAttentionFamily.SyncInts(17, 8));
+            // The memory plan reserves it for the largest step: 2048 tokens in 128-row tiles plus a partial tile for each
+            // further sequence (64 at most), for 8 KV heads.
+            var plan = TestSpecs.Compile("llama2-70b").Memory;
+            Assert.Equal(4L * (3 + (16 + 63) * 8), plan.Workspace.Single(s => s.Name == "prefill_attention_sync").Bytes);
+        }
+
+        [Fact]
+        public void An_fp8_output_variant_is_pending_with_its_reason()
+        {
+            var k = new PrefillAttentionKernel("p", 8, 2, 128, GraphCompiler.Common.DType.F16, GraphCompiler.Common.DType.F16, 16, 10000, WriteFp8: true);
+            var source = PrefillAttentionFamily.Plan(k, TestSpecs.Compile("small-llama").Spec.Tiles.For(GpuArch.Sm90));
+            Assert.False(source.IsEmitted);
+            Assert.Contains("amax over every head", source.PendingReason);
+        }
+
+        [Fact]
+        public void Head_dims_the_swizzle_cannot_serve_are_pending_not_miscompiled()
+        {
+            var k = new PrefillAttentionKernel("p", 8, 2, 96, GraphCompiler.Common.DType.F16, GraphCompiler.Common.DType.F16, 16, 10000, WriteFp8: false);
+            Assert.Contains("multiple of 64", PrefillAttentionEmitter.Unsupported(k));
+        }
+    }
+}
