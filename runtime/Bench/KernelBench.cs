@@ -39,7 +39,10 @@ namespace GraphCompiler.Runtime.Bench
             return 2.0 * bytes / (Median(times) * 1e-3);
         }
 
-        /// <summary>Every emitted kernel at the prefill row count (max_num_batched_tokens) and the decode one (max_num_seqs).</summary>
+        /// <summary>
+        /// Every emitted kernel at the prefill row count (max_num_batched_tokens) and the decode one (max_num_seqs); prefill
+        /// attention as one prompt of max_num_batched_tokens tokens.
+        /// </summary>
         public IEnumerable<KernelTiming> Run(CompiledModel model, KernelCaseFactory cases, double copyBandwidth, CudaStream stream)
         {
             var rowCounts = new[] { model.Spec.Limits.MaxNumSeqs, model.Spec.Limits.MaxNumBatchedTokens };
@@ -47,7 +50,9 @@ namespace GraphCompiler.Runtime.Bench
             {
                 using var kernel = _kernels.Load(source);
                 var descriptor = model.Kernel(source.Name);
-                var chosen = cases.For(descriptor).Where(c => descriptor is WeightDequantKernel or GemmKernel or DecodeAttentionKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
+                var chosen = descriptor is PrefillAttentionKernel { WriteFp8: false } prefill
+                    ? new[] { cases.PrefillAttentionUniform(prefill, 1, model.Spec.Limits.MaxNumBatchedTokens, 0) }
+                    : cases.For(descriptor).Where(c => descriptor is WeightDequantKernel or GemmKernel or DecodeAttentionKernel || rowCounts.Any(r => c.Label.EndsWith("=" + r, StringComparison.Ordinal)));
                 foreach (var testCase in chosen)
                     yield return Timing(kernel, testCase, copyBandwidth, stream, null);
             }
@@ -85,16 +90,29 @@ namespace GraphCompiler.Runtime.Bench
         /// against the CPU reference, then timed; bytes are the KV actually read plus the qkv rows and outputs.
         /// </summary>
         public IEnumerable<KernelTiming> RunDecodeAttentionSweep(CompiledModel model, IReadOnlyList<(int Batch, int Context)> points,
-            KernelCaseFactory cases, double copyBandwidth, CudaStream stream)
+            KernelCaseFactory cases, double copyBandwidth, CudaStream stream) =>
+            CheckedSweep(model, KernelFamily.DecodeAttention, points, (k, p) => cases.DecodeAttentionUniform((DecodeAttentionKernel)k, p.Batch, p.Size), copyBandwidth, stream);
+
+        /// <summary>
+        /// Each prefill-attention kernel of the model at (batch, tokens) points, every sequence a whole prompt of that many
+        /// tokens (no prefix): checked against the CPU reference (sampled rows), then timed; TFLOP/s counts the causal half.
+        /// </summary>
+        public IEnumerable<KernelTiming> RunPrefillAttentionSweep(CompiledModel model, IReadOnlyList<(int Batch, int Tokens)> points,
+            KernelCaseFactory cases, double copyBandwidth, CudaStream stream) =>
+            CheckedSweep(model, KernelFamily.PrefillAttention, points, (k, p) => cases.PrefillAttentionUniform((PrefillAttentionKernel)k, p.Batch, p.Size, 0), copyBandwidth, stream);
+
+        /// <summary>Each emitted kernel of a family at each point, its case checked against the CPU reference, then timed.</summary>
+        private IEnumerable<KernelTiming> CheckedSweep(CompiledModel model, KernelFamily family, IReadOnlyList<(int Batch, int Size)> points,
+            Func<FusedKernel, (int Batch, int Size), KernelTestCase> caseAt, double copyBandwidth, CudaStream stream)
         {
             var runner = new SelfTestRunner(_kernels);
-            foreach (var source in _kernels.Emitted(model).Where(s => s.Family == KernelFamily.DecodeAttention))
+            foreach (var source in _kernels.Emitted(model).Where(s => s.Family == family))
             {
                 using var kernel = _kernels.Load(source);
-                var descriptor = (DecodeAttentionKernel)model.Kernel(source.Name);
-                foreach (var (batch, context) in points)
+                var descriptor = model.Kernel(source.Name);
+                foreach (var point in points)
                 {
-                    var testCase = cases.DecodeAttentionUniform(descriptor, batch, context);
+                    var testCase = caseAt(descriptor, point);
                     yield return Timing(kernel, testCase, copyBandwidth, stream, runner.RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false));
                 }
             }

@@ -22,10 +22,11 @@ namespace GraphCompiler.Runtime.Cli
     internal static class BenchCommand
     {
         public static int Run(string spec, bool json, string? peerFile, string? gemmShapes, string gemmRows, string? gemmTiles, string? attentionPoints,
-            IAnsiConsole console, TextWriter output)
+            string? prefillPoints, IAnsiConsole console, TextWriter output)
         {
             var shapes = gemmShapes is null ? null : ParseShapes(gemmShapes);
             var points = attentionPoints is null ? null : ParseShapes(attentionPoints, "--attention-points", "BATCHxCONTEXT", "16x2048");
+            var prefill = prefillPoints is null ? null : ParseShapes(prefillPoints, "--prefill-points", "BATCHxTOKENS", "1x4096");
             var rows = ParseRows(gemmRows);
             var model = SpecLoader.Compile(spec, console);
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
@@ -37,7 +38,10 @@ namespace GraphCompiler.Runtime.Cli
             try
             {
                 var cases = new KernelCaseFactory(model.Spec, 1234, device.Info.TileArch, device.Info.MultiprocessorCount);
-                timings = points != null ? bench.RunDecodeAttentionSweep(model, points, cases, copy, stream).ToList()
+                // The attention sweeps (either or both) replace the spec's kernels; else the GEMM sweep, else every kernel.
+                timings = points != null || prefill != null
+                    ? (points is null ? Enumerable.Empty<KernelTiming>() : bench.RunDecodeAttentionSweep(model, points, cases, copy, stream))
+                        .Concat(prefill is null ? Enumerable.Empty<KernelTiming>() : bench.RunPrefillAttentionSweep(model, prefill, cases, copy, stream)).ToList()
                     : shapes is null ? bench.Run(model, cases, copy, stream).ToList()
                     : bench.RunGemmSweep(model, shapes, rows, cases, WithOverrides(model.Spec.Tiles.For(device.Info.TileArch), gemmTiles), copy, stream).ToList();
             }
@@ -73,7 +77,7 @@ namespace GraphCompiler.Runtime.Cli
         private static string CheckText(SelfTestResult? check) => check is null ? ""
             : (check.Passed ? "[green]pass[/]" : "[red]FAIL[/]") + (check.Worst is { } c ? " " + F(c.RelativeError, "0.0e+0") : " " + Markup.Escape(check.Error ?? ""));
 
-        /// <summary>"8192x8192,28672x8192" → pairs (K×N for --gemm-shapes, batch×context for --attention-points).</summary>
+        /// <summary>"8192x8192,28672x8192" → pairs (K×N for --gemm-shapes, batch×context for --attention-points, batch×tokens for --prefill-points).</summary>
         private static List<(int, int)> ParseShapes(string text, string option = "--gemm-shapes", string form = "KxN", string example = "8192x28672")
         {
             var result = new List<(int, int)>();

@@ -76,9 +76,10 @@ namespace GraphCompiler.Runtime.Cli
             var gemmRows = new Option<string>("--rows") { Description = "row counts M for --gemm-shapes", DefaultValueFactory = _ => "1,3,16,77,256,4096" };
             var gemmTiles = new Option<string?>("--gemm-tiles") { Description = "tiles for --gemm-shapes instead of the spec's: FAMILY=block_m,block_n,block_k,warps,stages,split_k;…" };
             var attentionPoints = new Option<string?>("--attention-points") { Description = "instead of the spec's kernels, its decode attention at BATCHxCONTEXT points, e.g. 1x4096,16x2048,64x1024" };
-            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints };
+            var prefillPoints = new Option<string?>("--prefill-points") { Description = "instead of the spec's kernels, its prefill attention at BATCHxTOKENS points (whole prompts), e.g. 1x1024,1x4096,1x8192" };
+            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints };
             bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
-                r.GetValue(gemmTiles), r.GetValue(attentionPoints), console, output));
+                r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
 
             var tuneFamilies = new Option<string?>("--families") { Description = "only these families, e.g. gemm_int4_decode,decode_attention" };
             var tuneBudget = new Option<string>("--budget") { Description = "wall-clock budget, e.g. 10m", DefaultValueFactory = _ => "10m" };

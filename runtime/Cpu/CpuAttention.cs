@@ -86,7 +86,7 @@ namespace GraphCompiler.Runtime.Cpu
                 var s = slices[owner[row]];
                 var kv = _kv[owner[row] * _kvHeads + h / (_heads / _kvHeads)];
                 int visible = s.FirstPosition + (row - s.FirstRow) + 1;
-                Head(qkv.AsSpan(row * _rowStride + h * _headDim, _headDim), kv, visible, scratch, _out.AsSpan(row * q + h * _headDim, _headDim));
+                Head(_act, _scale, qkv.AsSpan(row * _rowStride + h * _headDim, _headDim), kv, visible, scratch, _out.AsSpan(row * q + h * _headDim, _headDim));
                 return scratch;
             });
 
@@ -117,22 +117,23 @@ namespace GraphCompiler.Runtime.Cpu
         }
 
         /// <summary>
-        /// One query head against <paramref name="count"/> cached positions; scratch holds scores, q and the accumulator.
-        /// The scores are built a head dimension at a time over all positions (K is transposed), so each lane of a vector
-        /// is one position's q·k summed over the head dimension in order.
+        /// One query head against <paramref name="count"/> cached positions, scores times <paramref name="scale"/>; scratch
+        /// (count + head_dim floats) holds the scores and the accumulator. The scores are built a head dimension at a time
+        /// over all positions (K is transposed), so each lane of a vector is one position's q·k summed over the head
+        /// dimension in order. The selftest's paged-attention reference runs this too.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void Head(ReadOnlySpan<ushort> qBits, DecodedKv kv, int count, float[] scratch, Span<float> result)
+        internal static void Head(ActivationCodec act, float scale, ReadOnlySpan<ushort> qBits, DecodedKv kv, int count, float[] scratch, Span<float> result)
         {
-            int d = _headDim;
+            int d = qBits.Length;
             var scores = scratch.AsSpan(0, count);
             var acc = scratch.AsSpan(scratch.Length - d, d);
             scores.Clear();
-            for (int i = 0; i < d; i++) Axpy(_act.Load(qBits[i]), kv.KT.AsSpan(i * kv.Capacity, count), scores);
+            for (int i = 0; i < d; i++) Axpy(act.Load(qBits[i]), kv.KT.AsSpan(i * kv.Capacity, count), scores);
             float max = float.NegativeInfinity;
             for (int j = 0; j < count; j++)
             {
-                scores[j] *= _scale;
+                scores[j] *= scale;
                 max = Math.Max(max, scores[j]);
             }
             float sum = 0.0f;

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Runtime.InteropServices;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Attention;
@@ -17,7 +16,7 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <summary>
         /// Decode-attention steps: one sequence with a context of 1, one with the longest context, a ragged batch (1, 17,
         /// 1000 and random lengths) and max_num_seqs sequences; blocks handed out in interleaved order, so tables are not
-        /// contiguous; every cache slot random (FP8: every code but NaN, random scales).
+        /// contiguous; every cache slot random (FP8: every finite code, random scales).
         /// </summary>
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
         public IEnumerable<KernelTestCase> DecodeAttention(DecodeAttentionKernel k, DecodeAttentionTiles? tiles = null)
@@ -37,20 +36,140 @@ namespace GraphCompiler.Runtime.SelfTest
 
         private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {
-            int sequences = contexts.Length, group = k.Heads / k.KvHeads, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
+            int sequences = contexts.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
             int splits = DecodeAttentionFamily.ChooseSplits(t, k.KvHeads, sequences, contexts.Max(), _multiprocessors);
             var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()} splits={splits}");
-            var layout = new KvCacheLayout(1, k.KvHeads, d, k.BlockSize, k.KvDType);
+            var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
+            var qkv = Activations((long)sequences * stride, 1.0);
 
-            // Blocks handed out a slice at a time, round-robin over the sequences, so each table jumps around the pool.
-            int blocks = contexts.Sum(layout.BlocksFor) + 3;
+            c.Input("qkv", qkv).InOut("kv_pool", paged.Pool, OutputKind.Exact);
+            paged.Bind(c, contexts);
+            c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
+            c.Input("partials", new float[(long)sequences * k.Heads * splits * (d + 2)]);
+            c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
+            c.Scalars["sequences"] = sequences;
+            c.Grid["S"] = sequences;
+            c.Grid["splits"] = splits;
+            c.BytesTouched = paged.ContextBytes + (long)sequences * (stride + k.Heads * d) * 2;
+            // Row s is sequence s's new token, its last.
+            var rows = contexts.Select((n, s) => new PagedRow(s, s, n - 1)).ToArray();
+            c.Reference = a => paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), qkv, rows, rows, (ushort[])a["out"]);
+            return c;
+        }
+
+        /// <summary>
+        /// Prefill-attention steps: one sequence of 1, 7, 77, 128 (one tile at block_m 128), 1000 and max_num_batched_tokens
+        /// new tokens, and a chunked-prefill batch (1, 17, 200, 64 and 5 new tokens, the longer ones after 37, 100 and 300
+        /// tokens already in the cache), within the spec's limits; pool, tables and scales as for decode.
+        /// </summary>
+        /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
+        public IEnumerable<KernelTestCase> PrefillAttention(PrefillAttentionKernel k, PrefillAttentionTiles? tiles = null)
+        {
+            var t = tiles ?? _tiles.PrefillAttention;
+            int longest = _spec.Limits.MaxSeqLen, cap = Math.Min(longest, _spec.Limits.MaxNumBatchedTokens);
+            foreach (int n in new[] { 1, 7, 77, 128, 1000, _spec.Limits.MaxNumBatchedTokens }.Select(n => Math.Min(n, cap)).Distinct())
+                yield return PrefillAttentionCase(k, t, new[] { n }, new[] { 0 });
+            var news = new[] { 1, 17, 200, 64, 5 }.Select(n => Math.Min(n, cap)).ToArray();
+            yield return PrefillAttentionCase(k, t, news, new[] { 0, 0, 37, 100, 300 }.Select((p, s) => Math.Min(p, longest - news[s])).ToArray());
+        }
+
+        /// <summary>
+        /// <paramref name="batch"/> sequences of <paramref name="newTokens"/> new tokens after <paramref name="prefix"/> cached
+        /// ones (the benchmark's points, labelled "S=1 new 4096 prefix 0"). Not capped to the spec's limits: the kernel bakes in none.
+        /// </summary>
+        public KernelTestCase PrefillAttentionUniform(PrefillAttentionKernel k, int batch, int newTokens, int prefix) =>
+            PrefillAttentionCase(k, _tiles.PrefillAttention, Enumerable.Repeat(newTokens, batch).ToArray(), Enumerable.Repeat(prefix, batch).ToArray());
+
+        /// <summary>Output rows the prefill reference computes in full below this many tokens; above, a sample of about this many.</summary>
+        private const int FullyCheckedPrefillRows = 300, SampledPrefillRows = 96;
+
+        private KernelTestCase PrefillAttentionCase(PrefillAttentionKernel k, PrefillAttentionTiles t, int[] newTokens, int[] prefixes)
+        {
+            int sequences = newTokens.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d, width = k.Heads * d;
+            var contexts = newTokens.Select((n, s) => prefixes[s] + n).ToArray();
+            var cu = new int[sequences + 1];
+            for (int s = 0; s < sequences; s++) cu[s + 1] = cu[s] + newTokens[s];
+            int tokens = cu[sequences];
+            // Row cu[s] + i is sequence s's token prefix + i: the RoPE position and the cache slot it writes.
+            var rows = Enumerable.Range(0, sequences).SelectMany(s => Enumerable.Range(0, newTokens[s]).Select(i => new PagedRow(cu[s] + i, s, prefixes[s] + i))).ToArray();
+            var positions = rows.Select(r => r.Position).ToArray();
+            var jobs = PrefillAttentionFamily.TileJobs(newTokens, contexts, t.BlockM);
+            var c = new KernelTestCase($"S={sequences} new {RangeText(newTokens)} prefix {RangeText(prefixes)}");
+            var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
+            var qkv = Activations((long)tokens * stride, 1.0);
+
+            // The new tokens' slots hold roped K (one ulp of sincosf apart, see ElementwiseReference.Rope); no other slot may change.
+            var written = rows.SelectMany(paged.Reference.PoolRows).OrderBy(r => r).ToArray();
+            var untouched = Enumerable.Range(0, paged.Pool.Length / d).Except(written).ToArray();
+            var checkedRows = PrefillCheckedRows(cu, t.BlockM);
+            c.Input("qkv", qkv).Input("positions", positions).Input("cu_seqlens", cu).Input("tile_jobs", jobs)
+                .InOut("kv_pool", paged.Pool, OutputKind.KvCache, written, d, k.KvDType).InOut("kv_pool", paged.Pool, OutputKind.Exact, untouched, d);
+            paged.Bind(c, contexts);
+            c.Output("out", new ushort[(long)tokens * width], OutputKind.Activation, checkedRows, width);
+            c.InOut("sync", new int[PrefillAttentionFamily.SyncInts(jobs.Length, k.KvHeads)], OutputKind.Exact);   // zero before and after a launch
+            c.Scalars["q_blocks"] = jobs.Length;
+            c.Grid["q_blocks"] = jobs.Length;
+            // Causal: the query at position p sees p + 1 keys; Q·Kᵀ and P·V are 2·d flops per (query, key) pair each.
+            c.Flops = 4.0 * d * k.Heads * rows.Sum(r => r.Position + 1.0);
+            c.BytesTouched = paged.ContextBytes + (long)tokens * (2 * stride + 2 * k.KvHeads * d * k.KvDType.SizeInBytes() + 2 * width);
+
+            var attended = checkedRows.Select(r => rows[r]).ToArray();
+            var rope = new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride);
+            c.Reference = a =>
+            {
+                var roped = (ushort[])qkv.Clone();
+                ElementwiseReference.Rope(rope, roped, positions, tokens);
+                paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), roped, rows, attended, (ushort[])a["out"]);
+            };
+            return c;
+        }
+
+        private static string RangeText(int[] values) => values.Min() == values.Max() ? $"{values.Min()}" : $"{values.Min()}..{values.Max()}";
+
+        /// <summary>
+        /// Every row of a small step; else the first and last row of each sequence, rows on either side of query-tile
+        /// boundaries and random rows, about <see cref="SampledPrefillRows"/> in all.
+        /// </summary>
+        private int[] PrefillCheckedRows(int[] cu, int blockM)
+        {
+            int tokens = cu[^1], sequences = cu.Length - 1;
+            if (tokens <= FullyCheckedPrefillRows) return Enumerable.Range(0, tokens).ToArray();
+            var ends = Enumerable.Range(0, sequences).Where(s => cu[s + 1] > cu[s]).SelectMany(s => new[] { cu[s], cu[s + 1] - 1 });
+            var boundaries = Enumerable.Range(0, sequences)
+                .SelectMany(s => Enumerable.Range(cu[s], cu[s + 1] - cu[s]).Where(r => (r - cu[s] + 1) % blockM <= 1))
+                .OrderBy(_ => _random.Next()).Take(SampledPrefillRows / 3);
+            var random = Enumerable.Range(0, SampledPrefillRows).Select(_ => _random.Next(tokens));
+            return ends.Concat(boundaries).Concat(random).Distinct().Take(SampledPrefillRows).OrderBy(r => r).ToArray();
+        }
+
+        /// <summary>One layer's KV pool for an attention case (every slot random), the block tables into it and the reference over them.</summary>
+        private sealed record PagedAttentionPool(Array Pool, int[] Tables, int MaxBlocks, float[]? Fp8Scales, PagedAttentionReference Reference, long ContextBytes)
+        {
+            /// <summary>What the decode and prefill kernels share: the tables, the context lengths and an FP8 cache's scales.</summary>
+            public void Bind(KernelTestCase c, int[] contexts)
+            {
+                c.Input("block_tables", Tables).Input("context_lens", contexts);
+                if (Fp8Scales != null) c.Input("kv_scale", Fp8Scales);
+                c.Scalars["max_blocks"] = MaxBlocks;
+            }
+        }
+
+        /// <summary>
+        /// A pool with room for the contexts and 3 blocks more, handed out a slice at a time round-robin over the sequences,
+        /// so each table jumps around the pool. fp16/bf16 slots are normal activations; FP8 ones every finite code, with
+        /// random K and V scales.
+        /// </summary>
+        private PagedAttentionPool PagedPool(int heads, int kvHeads, int d, DType kvDType, int blockSize, int[] contexts)
+        {
+            var layout = new KvCacheLayout(1, kvHeads, d, blockSize, kvDType);
+            int sequences = contexts.Length, blocks = contexts.Sum(layout.BlocksFor) + 3;
             var manager = new KvBlockManager(layout, blocks);
             for (int s = 0; s < sequences; s++) manager.Add(s);
             var remaining = (int[])contexts.Clone();
             while (remaining.Any(r => r > 0))
                 for (int s = 0; s < sequences; s++)
                 {
-                    int take = Math.Min(remaining[s], k.BlockSize * (1 + _random.Next(3)));
+                    int take = Math.Min(remaining[s], blockSize * (1 + _random.Next(3)));
                     if (take == 0) continue;
                     manager.Append(s, take);
                     remaining[s] -= take;
@@ -59,85 +178,12 @@ namespace GraphCompiler.Runtime.SelfTest
             var tables = new int[sequences * maxBlocks];
             manager.WriteBlockTables(Enumerable.Range(0, sequences).ToArray(), tables, maxBlocks);
 
-            bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
-            var pool = new int[layout.LayerBlockBytes * blocks / 4];
-            var poolBytes = MemoryMarshal.AsBytes(pool.AsSpan());
-            if (fp8) Fp8Codes(poolBytes.Length).CopyTo(poolBytes);
-            else MemoryMarshal.AsBytes(Activations(poolBytes.Length / 2, 1.0).AsSpan()).CopyTo(poolBytes);
-            var scales = fp8 ? Scales(2, 0.5f, 2.0f) : new[] { 1.0f, 1.0f };
-            var qkv = Activations((long)sequences * stride, 1.0);
-
-            c.Input("qkv", qkv).InOut("kv_pool", pool, OutputKind.Exact).Input("block_tables", tables).Input("context_lens", contexts);
-            if (fp8) c.Input("kv_scale", scales);
-            c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
-            c.Input("partials", new float[(long)sequences * k.Heads * splits * (d + 2)]);
-            c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
-            c.Scalars["max_blocks"] = maxBlocks;
-            c.Scalars["sequences"] = sequences;
-            c.Grid["S"] = sequences;
-            c.Grid["splits"] = splits;
-            c.BytesTouched = contexts.Sum(x => (long)x) * k.KvHeads * 2 * d * layout.ElementBytes + (long)sequences * (stride + k.Heads * d) * 2;
-            c.Reference = a => DecodeAttentionReference(k, layout, qkv, MemoryMarshal.AsBytes(((int[])a["kv_pool"]).AsSpan()).ToArray(), (int[])a["kv_pool"],
-                tables, maxBlocks, contexts, scales, (ushort[])a["out"]);
-            return c;
-        }
-
-        /// <summary>
-        /// The CPU reference, CpuAttention's rule over the paged pool: the new token's K and V written to its slot first (FP8:
-        /// code = encode(x / scale)), every position read back from the cache (decode(code) · scale), float32 scores times
-        /// (float)(1/√d), softmax with the max subtracted (MathF.Exp, summed in position order), Σ e·v / Σ e stored.
-        /// </summary>
-        private void DecodeAttentionReference(DecodeAttentionKernel k, KvCacheLayout layout, ushort[] qkv, byte[] pool, int[] poolWords,
-            int[] tables, int maxBlocks, int[] contexts, float[] scales, ushort[] output)
-        {
-            int d = k.HeadDim, group = k.Heads / k.KvHeads, stride = (k.Heads + 2 * k.KvHeads) * d;
-            bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
-            byte Encode(float x) => k.KvDType == DType.F8E4M3 ? Fp8E4M3.FromFloat(x) : Fp8E5M2.FromFloat(x);
-            float Decode(byte code) => k.KvDType == DType.F8E4M3 ? Fp8E4M3.ToFloat(code) : Fp8E5M2.ToFloat(code);
-            long At(int s, int pos, bool value, int head, int dim) => layout.Offset(tables[s * maxBlocks + pos / k.BlockSize], value, head, pos % k.BlockSize, dim);
-            float Read(int s, int pos, bool value, int head, int dim)
-            {
-                long at = At(s, pos, value, head, dim);
-                return fp8 ? Decode(pool[at]) * scales[value ? 1 : 0] : _codec.Load((ushort)(pool[at] | pool[at + 1] << 8));
-            }
-
-            float scale = (float)(1.0 / Math.Sqrt(d));
-            for (int s = 0; s < contexts.Length; s++)
-            {
-                int newest = contexts[s] - 1;
-                for (int g = 0; g < k.KvHeads; g++)
-                    for (int dim = 0; dim < d; dim++)
-                        foreach (bool value in new[] { false, true })
-                        {
-                            ushort x = qkv[(long)s * stride + (k.Heads + (value ? k.KvHeads : 0) + g) * d + dim];
-                            long at = At(s, newest, value, g, dim);
-                            if (fp8) pool[at] = Encode(_codec.Load(x) / scales[value ? 1 : 0]);
-                            else (pool[at], pool[at + 1]) = ((byte)x, (byte)(x >> 8));
-                        }
-                for (int h = 0; h < k.Heads; h++)
-                {
-                    int g = h / group, count = contexts[s];
-                    var e = new float[count];
-                    float max = float.NegativeInfinity;
-                    for (int pos = 0; pos < count; pos++)
-                    {
-                        float dot = 0;
-                        for (int dim = 0; dim < d; dim++)
-                            dot = MathF.FusedMultiplyAdd(_codec.Load(qkv[(long)s * stride + h * d + dim]), Read(s, pos, false, g, dim), dot);
-                        e[pos] = dot * scale;
-                        max = Math.Max(max, e[pos]);
-                    }
-                    float sum = 0;
-                    for (int pos = 0; pos < count; pos++) sum += e[pos] = MathF.Exp(e[pos] - max);
-                    for (int dim = 0; dim < d; dim++)
-                    {
-                        float o = 0;
-                        for (int pos = 0; pos < count; pos++) o = MathF.FusedMultiplyAdd(e[pos], Read(s, pos, true, g, dim), o);
-                        output[((long)s * k.Heads + h) * d + dim] = _codec.Store(o / sum);
-                    }
-                }
-            }
-            Buffer.BlockCopy(pool, 0, poolWords, 0, pool.Length);
+            bool fp8 = kvDType is DType.F8E4M3 or DType.F8E5M2;
+            long elements = layout.LayerBlockBytes * blocks / layout.ElementBytes;
+            Array pool = fp8 ? Fp8Codes(elements, kvDType) : Activations(elements, 1.0);
+            var scales = fp8 ? Scales(2, 0.5f, 2.0f) : null;
+            var reference = new PagedAttentionReference(heads, _codec, layout, tables, maxBlocks, scales ?? new[] { 1.0f, 1.0f });
+            return new PagedAttentionPool(pool, tables, maxBlocks, scales, reference, contexts.Sum(x => (long)x) * layout.LayerBlockBytes / blockSize);
         }
     }
 }

@@ -47,6 +47,7 @@ namespace GraphCompiler.Runtime.SelfTest
             WeightDequantKernel k => new[] { Dequant(k) },
             GemmKernel k => Gemm(k),
             DecodeAttentionKernel k => DecodeAttention(k),
+            PrefillAttentionKernel k when !k.WriteFp8 => PrefillAttention(k),
             _ => Array.Empty<KernelTestCase>(),
         };
 
@@ -63,14 +64,15 @@ namespace GraphCompiler.Runtime.SelfTest
             return Math.Sqrt(-2.0 * Math.Log(u)) * Math.Cos(2 * Math.PI * v);
         }
 
-        /// <summary>Random e4m3 codes, NaN (0x7F, 0xFF) excluded.</summary>
-        private byte[] Fp8Codes(long n)
+        /// <summary>Random finite codes: e4m3 all but NaN (0x7F, 0xFF), e5m2 all but infinities and NaNs (exponent 0x7C set).</summary>
+        private byte[] Fp8Codes(long n, DType format = DType.F8E4M3)
         {
+            int excluded = format == DType.F8E5M2 ? 0x7C : 0x7F;
             var a = new byte[n];
             for (long i = 0; i < n; i++)
             {
                 byte b;
-                do b = (byte)_random.Next(256); while ((b & 0x7F) == 0x7F);
+                do b = (byte)_random.Next(256); while ((b & excluded) == excluded);
                 a[i] = b;
             }
             return a;

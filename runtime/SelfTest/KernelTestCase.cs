@@ -15,12 +15,17 @@ namespace GraphCompiler.Runtime.SelfTest
         Float,
         /// <summary>fp32 sums of long dot products (GEMM logits): the summation order differs from the reference's.</summary>
         FloatSum,
-        /// <summary>Integers that must match exactly.</summary>
+        /// <summary>Integers that must match exactly (any integer element type: FP8 codes and fp16 bits compare as such).</summary>
         Exact,
+        /// <summary>KV-cache elements in <see cref="KernelOutput.Element"/> (fp16/bf16 bits or FP8 codes, no scale): relative L2
+        /// error, since a kernel that applies RoPE may write K one ulp (code) from the reference.</summary>
+        KvCache,
     }
 
-    /// <summary>An output and how to compare it; with <paramref name="CheckedRows"/> only those rows (of RowWidth elements) are.</summary>
-    public sealed record KernelOutput(string Parameter, OutputKind Kind, string? ScaleParameter = null, int RowWidth = 0, int[]? CheckedRows = null);
+    /// <summary>An output and how to compare it; with <paramref name="CheckedRows"/> only those rows (of RowWidth elements) are.
+    /// <paramref name="Element"/>: the element dtype where the kind needs it (<see cref="OutputKind.KvCache"/>).</summary>
+    public sealed record KernelOutput(string Parameter, OutputKind Kind, string? ScaleParameter = null, int RowWidth = 0, int[]? CheckedRows = null,
+        DType? Element = null);
 
     /// <summary>
     /// One run of a kernel on fresh random inputs: host arrays by parameter name (inputs, and outputs the kernel also
@@ -42,7 +47,7 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <summary>Set where a kernel touches only part of an array (a gather reads a few rows of a table).</summary>
         public long? BytesTouched { get; set; }
 
-        /// <summary>Floating-point operations of the case, where the kernel is a GEMM (2·M·N·K).</summary>
+        /// <summary>Floating-point operations of the case, where the kernel is compute-bound: a GEMM's 2·M·N·K, prefill attention's causal Q·Kᵀ and P·V.</summary>
         public double? Flops { get; set; }
 
         /// <summary>Bytes the kernel must move at least: every array read once and every output written once.</summary>
@@ -86,10 +91,11 @@ namespace GraphCompiler.Runtime.SelfTest
             return this;
         }
 
-        public KernelTestCase InOut(string name, Array data, OutputKind kind, int[] checkedRows, int rowWidth)
+        /// <summary>An array the kernel reads and writes, compared on <paramref name="checkedRows"/> only (an array may have several such outputs).</summary>
+        public KernelTestCase InOut(string name, Array data, OutputKind kind, int[] checkedRows, int rowWidth, DType? element = null)
         {
             Arrays[name] = data;
-            Outputs.Add(new KernelOutput(name, kind, null, rowWidth, checkedRows));
+            Outputs.Add(new KernelOutput(name, kind, null, rowWidth, checkedRows, element));
             return this;
         }
 

@@ -15,9 +15,11 @@ namespace GraphCompiler.Runtime.SelfTest
     public static class OutputComparison
     {
         /// <summary>Tolerance on the relative L2 error per output kind; the kernels round like the reference, so these are a few ulps.</summary>
-        public static double Tolerance(OutputKind kind, DType activation) => kind switch
+        /// <param name="dtype">The activation dtype; for <see cref="OutputKind.KvCache"/> the cache's.</param>
+        public static double Tolerance(OutputKind kind, DType dtype) => kind switch
         {
-            OutputKind.Activation => activation == DType.BF16 ? 1e-2 : 2e-3,
+            OutputKind.Activation => dtype == DType.BF16 ? 1e-2 : 2e-3,
+            OutputKind.KvCache => dtype is DType.F8E4M3 or DType.F8E5M2 ? 3e-2 : Tolerance(OutputKind.Activation, dtype),
             OutputKind.Fp8PerRow => 3e-2,
             OutputKind.Float => 1e-5,
             OutputKind.FloatSum => 1e-4,
@@ -26,7 +28,7 @@ namespace GraphCompiler.Runtime.SelfTest
 
         public static Comparison Compare(KernelOutput output, DType activation, Func<string, Array> gpu, Func<string, Array> reference)
         {
-            double tolerance = Tolerance(output.Kind, activation);
+            double tolerance = Tolerance(output.Kind, output.Element ?? activation);
             var codec = ActivationCodec.For(activation);
             switch (output.Kind)
             {
@@ -52,13 +54,39 @@ namespace GraphCompiler.Runtime.SelfTest
                         var r = (float[])reference(output.Parameter);
                         return Measure(output, g.Length, i => g[i], i => r[i], tolerance);
                     }
+                case OutputKind.KvCache:
+                    {
+                        var g = gpu(output.Parameter);
+                        var dtype = output.Element!.Value;
+                        return Measure(output, g.Length, CacheElements(g, dtype), CacheElements(reference(output.Parameter), dtype), tolerance);
+                    }
                 default:
                     {
-                        var g = (int[])gpu(output.Parameter);
-                        var r = (int[])reference(output.Parameter);
-                        return Measure(output, g.Length, i => g[i], i => r[i], 0);
+                        var g = gpu(output.Parameter);
+                        return Measure(output, g.Length, Integers(g), Integers(reference(output.Parameter)), 0);
                     }
             }
+        }
+
+        private static Func<long, double> Integers(Array a) => a switch
+        {
+            int[] x => i => x[i],
+            uint[] x => i => x[i],
+            ushort[] x => i => x[i],
+            byte[] x => i => x[i],
+            _ => throw new ArgumentException("no exact comparison for " + a.GetType().Name),
+        };
+
+        /// <summary>A KV pool's elements as values: fp16/bf16 bits, or FP8 codes (unscaled: both sides share the scale).</summary>
+        private static Func<long, double> CacheElements(Array a, DType dtype)
+        {
+            if (a is ushort[] bits)
+            {
+                var codec = ActivationCodec.For(dtype);
+                return i => codec.Load(bits[i]);
+            }
+            var codes = (byte[])a;
+            return dtype == DType.F8E4M3 ? i => Fp8E4M3.ToFloat(codes[i]) : i => Fp8E5M2.ToFloat(codes[i]);
         }
 
         private static Comparison Measure(KernelOutput output, long n, Func<long, double> gpu, Func<long, double> reference, double tolerance)

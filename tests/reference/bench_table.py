@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Joins `graphc bench --json` with peer_bench.py's output into one markdown table: time, GB/s, % of copy bandwidth,
-TFLOP/s, the reference check, and the ratio to each PyTorch peer measured in the same run.
+"""Joins `graphc bench --json` with peer_bench.py's output into markdown tables: time, GB/s, % of copy bandwidth,
+TFLOP/s, the reference check, and the ratio to each PyTorch peer measured in the same run. Prefill attention has a table
+of its own, in TFLOP/s against the bf16 matmul rate and SDPA's flash and cuDNN backends.
 
 Usage: bench_table.py BENCH_JSON PEER_JSON
 """
@@ -8,23 +9,58 @@ import json
 import sys
 
 
-def main():
-    bench = json.load(open(sys.argv[1]))
-    peers = json.load(open(sys.argv[2])).get("kernels", {})
-    copy = bench["copy_bytes_per_second"] / 1e9
-    print(f"{bench['device']} ({bench['arch']}), copy bandwidth {copy:.0f} GB/s\n")
+def check_text(k):
+    return "" if "check_passed" not in k else ("pass" if k["check_passed"] else "FAIL") + f" {k.get('check_relative_error', float('nan')):.1e}"
+
+
+def f(value, fmt):
+    return "" if value is None else format(value, fmt)
+
+
+def kernel_table(kernels, peers):
     print("| kernel | case | µs | GB/s | % copy | TFLOP/s | check | cuBLAS fp16 µs | ×cuBLAS | peer | peer µs | ×peer |")
     print("|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---:|")
-    for k in bench["kernels"]:
+    for k in kernels:
         p = peers.get(k["key"], {})
         us = k["median_us"]
-        check = "" if "check_passed" not in k else ("pass" if k["check_passed"] else "FAIL") + f" {k.get('check_relative_error', float('nan')):.1e}"
         cublas = p.get("cublas_fp16_us")
         peer_us = p.get("microseconds")
         print(f"| {k['kernel']} | {k['case']} | {us:.1f} | {k['gb_per_s']:.0f} | {100 * k['roofline_fraction']:.0f}% | "
-              f"{k.get('tflops', 0):.1f} | {check} | {'' if cublas is None else f'{cublas:.1f}'} | "
-              f"{'' if cublas is None else f'{cublas / us:.2f}'} | {p.get('peer', '')} | {'' if peer_us is None else f'{peer_us:.1f}'} | "
-              f"{'' if peer_us is None else f'{peer_us / us:.2f}'} |")
+              f"{k.get('tflops', 0):.1f} | {check_text(k)} | {f(cublas, '.1f')} | "
+              f"{f(cublas and cublas / us, '.2f')} | {p.get('peer', '')} | {f(peer_us, '.1f')} | "
+              f"{f(peer_us and peer_us / us, '.2f')} |")
+
+
+def prefill_table(kernels, peers, matmul):
+    """×flash and ×cuDNN are the peer's time over ours (equally, our TFLOP/s over theirs): above 1, graphc is faster."""
+    print(f"Prefill attention; bf16 matmul (8192³) {f(matmul, '.0f') or '?'} TFLOP/s\n")
+    print("| kernel | case | µs | TFLOP/s | % matmul | SDPA flash TFLOP/s | ×flash | SDPA cuDNN TFLOP/s | ×cuDNN | check |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for k in kernels:
+        p = peers.get(k["key"], {})
+        tflops = k.get("tflops")
+        cells = []
+        for label in ("flash", "cudnn"):
+            peer = p.get(label + "_tflops")
+            cells += [f(peer, ".0f") or p.get(label + "_error", "")[:40].replace("|", "/"), f(peer and tflops and tflops / peer, ".2f")]
+        print(f"| {k['kernel']} | {k['case']} | {k['median_us']:.1f} | {f(tflops, '.0f')} | {f(matmul and tflops and 100 * tflops / matmul, '.0f')}% | "
+              f"{' | '.join(cells)} | {check_text(k)} |")
+
+
+def main():
+    bench = json.load(open(sys.argv[1]))
+    peer = json.load(open(sys.argv[2]))
+    peers = peer.get("kernels", {})
+    copy = bench["copy_bytes_per_second"] / 1e9
+    print(f"{bench['device']} ({bench['arch']}), copy bandwidth {copy:.0f} GB/s\n")
+    prefill = [k for k in bench["kernels"] if k["kernel"].startswith("prefill_attention_")]
+    others = [k for k in bench["kernels"] if k not in prefill]
+    if others or not prefill:
+        kernel_table(others, peers)
+    if prefill:
+        if others:
+            print()
+        prefill_table(prefill, peers, peer.get("matmul_bf16_tflops"))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ inputs rotated past L2), so `graphc bench --peer` can print the ratio side by si
 Usage: peer_bench.py BENCH_JSON > PEER_JSON
   BENCH_JSON is `graphc bench SPEC --json`. For each elementwise kernel there the script times PyTorch's equivalent
   (F.embedding, x + d then F.rms_norm, Hugging Face's rotate-half RoPE, F.silu(g) * u) at the same rows, and for each
-  GEMM (a spec's, or `--gemm-shapes` sweep's) cuBLAS fp16 and the scheme's own kernel at the same K, N and M; it also times
+  GEMM (a spec's, or `--gemm-shapes` sweep's) cuBLAS fp16 and the scheme's own kernel at the same K, N and M, and for
+  each prefill attention point (`--prefill-points`) causal SDPA under the flash and the cuDNN backend; it also times
   the peers the attention and GEMM issues compare against at Llama-2-70B shapes: SDPA flash and cuDNN, cuBLAS fp16,
-  torch._weight_int4pack_mm (g128) and torch._scaled_mm (FP8), and the device-to-device copy bandwidth.
+  torch._weight_int4pack_mm (g128) and torch._scaled_mm (FP8), the device-to-device copy bandwidth, and an 8192³ bf16
+  matmul (the tensor-core roofline).
 """
 import json
 import re
@@ -98,6 +100,8 @@ def peer_for(entry, dt):
         return gemm_peer(name, rows)
     if name.startswith("decode_attention_"):
         return decode_attention_peer(name, entry["case"])
+    if name.startswith("prefill_attention_"):
+        return prefill_attention_peer(name, entry["case"], dt)
     return None
 
 
@@ -115,6 +119,44 @@ def decode_attention_peer(name, case):
                              torch.randn(b, kv, c, d, device=DEV, dtype=torch.float16)), kv_bytes)
     t = time_us(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), sets)
     return "SDPA fp16 contiguous", t, {"peer_kv_gb_per_s": kv_bytes / (t * 1e-6) / 1e9}
+
+
+def prefill_attention_peer(name, case, dt):
+    """Causal SDPA on whole prompts (B sequences of S new tokens, no prefix) under the flash and the cuDNN backend, with
+    the TFLOP/s of graphc's count for the same work (2·d·heads·S·(S + 1)·B: Q·Kᵀ and P·V over the causal pairs). A
+    backend that fails is recorded as its error; the main peer is flash, else cuDNN."""
+    m = re.fullmatch(r"S=(\d+) new (\d+) prefix 0", case)
+    if not m:
+        return None
+    b, s = int(m.group(1)), int(m.group(2))
+    heads, kv, d = num(r"_h(\d+)", name), num(r"_kv(\d+)", name), num(r"_d(\d+)", name)
+    flops = 2 * d * heads * s * (s + 1) * b
+    sets = rotating(lambda: (torch.randn(b, heads, s, d, device=DEV, dtype=dt), torch.randn(b, kv, s, d, device=DEV, dtype=dt),
+                             torch.randn(b, kv, s, d, device=DEV, dtype=dt)), b * s * (heads + 2 * kv) * d * 2)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    extra = {}
+    for label, backend in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+        try:
+            with sdpa_kernel(backend):
+                t, extra[label + "_gqa"] = causal_sdpa_us(sets, heads // kv)
+            extra[label + "_us"], extra[label + "_tflops"] = t, flops / (t * 1e-6) / 1e12
+        except Exception as e:  # a backend the build or the shape lacks is reported, not fatal
+            extra[label + "_error"] = str(e)[:200]
+    for label, peer in (("flash", "SDPA flash"), ("cudnn", "SDPA cuDNN")):
+        if label + "_us" in extra:
+            return peer, extra[label + "_us"], extra
+    print(f"{name} {case}: no SDPA backend ran: {extra}", file=sys.stderr)
+    return None
+
+
+def causal_sdpa_us(sets, group):
+    """Median µs of causal SDPA under the backend in force, and how it saw GQA: "enable_gqa" where the backend takes the
+    KV heads as they are, else "expanded" (K and V repeated to every query head beforehand, outside the timing)."""
+    try:
+        return time_us(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), sets), "enable_gqa"
+    except Exception:
+        expanded = [(q, k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)) for q, k, v in sets]
+        return time_us(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), expanded), "expanded"
 
 
 _weights = {}
@@ -168,6 +210,11 @@ def big_peers():
     a, b = torch.empty(n, dtype=torch.uint8, device=DEV), torch.empty(n, dtype=torch.uint8, device=DEV)
     us = time_us(lambda: b.copy_(a), [()])
     out["copy_gb_per_s"] = 2 * n / (us * 1e-6) / 1e9
+    del a, b
+    # The tensor-core roofline: an 8192³ bf16 matmul.
+    x, y = (torch.randn(8192, 8192, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    out["matmul_bf16_tflops"] = 2 * 8192 ** 3 / (time_us(lambda: x @ y, [()]) * 1e-6) / 1e12
+    del x, y
     # Attention: Llama-2-70B heads, causal, batch 1.
     from torch.nn.attention import SDPBackend, sdpa_kernel
     out["sdpa"] = []

@@ -101,7 +101,8 @@ namespace GraphCompiler.Tests.Cli
             var files = Directory.GetFiles(dir, "*.cu").Select(Path.GetFileName).ToList();
             Assert.Contains("rmsnorm_h256.cu", files);
             Assert.Contains("rope_h4_kv2_d64.cu", files);
-            Assert.Contains("pending", output);
+            Assert.Contains("prefill_attention_h4_kv2_d64_fp16_b16.cu", files);
+            Assert.DoesNotContain("pending", output);
             Directory.Delete(dir, true);
         }
 
@@ -154,6 +155,9 @@ namespace GraphCompiler.Tests.Cli
             (code, _, error) = Run("bench", "small-llama", "--gemm-shapes", "8192");
             Assert.Equal(ExitCodes.Usage, code);
             Assert.Contains("--gemm-shapes: '8192' is not KxN", error);
+            (code, _, error) = Run("bench", "small-llama", "--prefill-points", "1x4096,1x0");
+            Assert.Equal(ExitCodes.Usage, code);
+            Assert.Contains("--prefill-points: '1x0' is not BATCHxTOKENS", error);
         }
     }
 }

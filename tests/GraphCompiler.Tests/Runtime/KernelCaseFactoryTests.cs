@@ -10,6 +10,7 @@ namespace GraphCompiler.Tests.Runtime
     {
         [Theory]
         [InlineData("small-llama")]
+        [InlineData("small-llama-fp8kv")]
         [InlineData("coverage-bf16")]
         public void Every_case_binds_exactly_the_kernels_parameters(string spec)
         {
