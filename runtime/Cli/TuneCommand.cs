@@ -40,7 +40,7 @@ namespace GraphCompiler.Runtime.Cli
             var tuner = new TileTuner(gpu, stream, new KernelCaseFactory(model.Spec, 7, arch, device.Info.MultiprocessorCount));
 
             var chosen = TileTuner.Families(model, arch)
-                .Where(f => shapes == "all" || f.SpecName().EndsWith("_" + shapes, StringComparison.Ordinal) || (shapes == "decode" && f == TileFamily.DecodeAttention))
+                .Where(f => shapes == "all" || f.SpecName().EndsWith("_" + shapes, StringComparison.Ordinal) || (shapes == "decode" && f == TileFamily.DecodeAttention) || (shapes == "prefill" && f == TileFamily.PrefillAttention))
                 .Where(f => families is null || families.Split(',').Select(x => x.Trim()).Contains(f.SpecName()))
                 .ToList();
             if (families != null)
@@ -87,12 +87,9 @@ namespace GraphCompiler.Runtime.Cli
 
             if (json)
             {
-                output.WriteLine(JsonSerializer.Serialize(results.Select(r => new
-                {
-                    family = r.Family.SpecName(), default_tiles = r.Run?.DefaultTiles, tiles = r.Entry.Tiles,
-                    default_us = r.Entry.DefaultMicroseconds, us = r.Entry.Microseconds, speed_up = r.Entry.SpeedUp,
-                    measured = r.Run?.Measured, pruned = r.Run?.Pruned, failed_checks = r.Run?.Failed,
-                }), new JsonSerializerOptions { WriteIndented = true }));
+                output.WriteLine(JsonSerializer.Serialize(results.Select(r => new TuneReport(r.Family.SpecName(), r.Run?.DefaultTiles, r.Entry.Tiles,
+                    r.Entry.DefaultMicroseconds, r.Entry.Microseconds, r.Entry.SpeedUp, r.Run?.Measured, r.Run?.Pruned, r.Run?.Failed)).ToArray(),
+                    TuningJson.Default.TuneReportArray));
                 return ExitCodes.Ok;
             }
             var table = new Table().AddColumn("family").AddColumn("spec tiles").AddColumn("tuned tiles")

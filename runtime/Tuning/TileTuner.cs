@@ -47,7 +47,7 @@ namespace GraphCompiler.Runtime.Tuning
             _checker = new SelfTestRunner(kernels);
         }
 
-        /// <summary>The families a model runs that have a search space: its GEMM families and decode attention.</summary>
+        /// <summary>The families a model runs that have a search space: its GEMM families and both attention families.</summary>
         public static IReadOnlyList<TileFamily> Families(CompiledModel model, GpuArch arch) =>
             model.KernelsFor(arch).Where(s => s.IsEmitted).Select(s => Family(model.Kernel(s.Name)))
                 .Where(f => f != null).Select(f => f!.Value).Distinct().OrderBy(f => f).ToList();
@@ -93,6 +93,7 @@ namespace GraphCompiler.Runtime.Tuning
         {
             GemmKernel g => _cases.Gemm(g, _cases.GemmRowCounts(g), tiles),
             DecodeAttentionKernel a => _cases.DecodeAttention(a, tiles.DecodeAttention),
+            PrefillAttentionKernel p => _cases.PrefillAttention(p, tiles.PrefillAttention),
             _ => Array.Empty<KernelTestCase>(),
         };
 
@@ -100,6 +101,7 @@ namespace GraphCompiler.Runtime.Tuning
         {
             GemmKernel g => g.Tiles,
             DecodeAttentionKernel => TileFamily.DecodeAttention,
+            PrefillAttentionKernel => TileFamily.PrefillAttention,
             _ => null,
         };
 
@@ -111,6 +113,14 @@ namespace GraphCompiler.Runtime.Tuning
                 {
                     new Axis<ArchTiles>("block_n", TileSearchSpace.AttentionBlockN, (t, v) => t with { DecodeAttention = t.DecodeAttention with { BlockN = v } }),
                     new Axis<ArchTiles>("warps", TileSearchSpace.AttentionWarps, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Warps = v } }),
+                };
+            if (family == TileFamily.PrefillAttention)
+                return new[]
+                {
+                    new Axis<ArchTiles>("block_m", TileSearchSpace.FlashBlockM, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockM = v } }),
+                    new Axis<ArchTiles>("block_n", TileSearchSpace.FlashBlockN, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockN = v } }),
+                    new Axis<ArchTiles>("warps", TileSearchSpace.Warps, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Warps = v } }),
+                    new Axis<ArchTiles>("stages", TileSearchSpace.FlashStages, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Stages = v } }),
                 };
             Axis<ArchTiles> Gemm(string name, IReadOnlyList<int> values, Func<GemmTiles, int, GemmTiles> set) =>
                 new Axis<ArchTiles>(name, values, (t, v) => t.WithGemm(family, set(t.Gemm(family), v)));

@@ -25,14 +25,27 @@ namespace GraphCompiler.Runtime.Tuning
         public double SpeedUp => DefaultMicroseconds / Microseconds;
     }
 
+    /// <summary>One family's line of `graphc tune --json`.</summary>
+    public sealed record TuneReport(string Family, string? DefaultTiles, string Tiles, double DefaultUs, double Us, double SpeedUp,
+        int? Measured, int? Pruned, int? FailedChecks);
+
+    /// <summary>
+    /// The JSON of the tuning database and report, generated at build time: a trimmed graphc has no reflection-based
+    /// serializer.
+    /// </summary>
+    [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+    [JsonSerializable(typeof(TuningEntry[]))]
+    [JsonSerializable(typeof(TuneReport[]))]
+    internal sealed partial class TuningJson : JsonSerializerContext
+    {
+    }
+
     /// <summary>
     /// The tuning database: one diff-able JSON file (entries sorted by key, indented) in the user's cache folder. The runtime
     /// takes a family's tuned tiles only when every part of the key matches, and otherwise says it falls back to the spec's.
     /// </summary>
     public sealed class TuningDatabase
     {
-        private static readonly JsonSerializerOptions Json = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
         private readonly Dictionary<TuningKey, TuningEntry> _entries = new Dictionary<TuningKey, TuningEntry>();
 
         public IReadOnlyCollection<TuningEntry> Entries => _entries.Values;
@@ -55,7 +68,7 @@ namespace GraphCompiler.Runtime.Tuning
             TuningEntry[]? entries;
             try
             {
-                entries = JsonSerializer.Deserialize<TuningEntry[]>(File.ReadAllText(path), Json);
+                entries = JsonSerializer.Deserialize(File.ReadAllText(path), TuningJson.Default.TuningEntryArray);
             }
             catch (JsonException e)
             {
@@ -69,7 +82,7 @@ namespace GraphCompiler.Runtime.Tuning
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             var sorted = _entries.Values.OrderBy(e => e.Key.ToString(), StringComparer.Ordinal).ToArray();
-            File.WriteAllText(path, JsonSerializer.Serialize(sorted, Json) + "\n");
+            File.WriteAllText(path, JsonSerializer.Serialize(sorted, TuningJson.Default.TuningEntryArray) + "\n");
         }
 
         /// <summary>Records a result; a later tuning of the same key replaces the earlier one.</summary>

@@ -27,7 +27,7 @@ namespace GraphCompiler.Tests.Tuning
         public void The_spec_tiles_are_among_the_valid_candidates_so_tuning_never_does_worse_than_the_default()
         {
             var spec = TestSpecs.Compile("llama2-70b").Spec;
-            foreach (var family in new[] { TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode, TileFamily.DecodeAttention })
+            foreach (var family in new[] { TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode, TileFamily.DecodeAttention, TileFamily.PrefillAttention })
             {
                 var (valid, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, family);
                 string current = TileSearchSpace.Describe(spec.Tiles.For(GpuArch.Sm90), family);
@@ -43,6 +43,20 @@ namespace GraphCompiler.Tests.Tuning
             var p = Assert.Single(pruned, x => x.Tiles.StartsWith("{ block_n: 16, warps: 8"));
             Assert.Contains("multiple of the 32 K/V rows 8 warps read at once", p.Reason);
             Assert.Contains(valid, t => t.DecodeAttention.BlockN == 32 && t.DecodeAttention.Warps == 8);
+        }
+    
+        [Fact]
+        public void Prefill_attention_candidates_with_too_many_rows_per_warp_or_too_much_shared_memory_are_pruned()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;   // head_dim 128, FP8 cache
+            var (valid, pruned) = TileSearchSpace.Prune(spec, GpuArch.Sm89, TileFamily.PrefillAttention);
+            // 256 query rows on 4 warps: 64 rows each, 64·128/32 + 64·128/32 + 32 = 544 registers.
+            Assert.Contains(pruned, p => p.Tiles == "{ block_m: 256, block_n: 128, warps: 4, stages: 2 }" && p.Reason.Contains("registers per thread"));
+            // 256 × 128 with 8 warps and 3 stages: 64 KiB of Q, 96 KiB of FP8 stages and 64 KiB widened, over sm_89's 99 KiB.
+            Assert.Contains(pruned, p => p.Tiles == "{ block_m: 256, block_n: 128, warps: 8, stages: 3 }" && p.Reason.Contains("shared memory"));
+            // 64 query rows cannot be split by 8 warps into whole 16-row MMA tiles.
+            Assert.Contains(pruned, p => p.Tiles.StartsWith("{ block_m: 64, block_n: 64, warps: 8") && p.Reason.Contains("multiple of 16 × warps"));
+            Assert.Contains(valid, t => t.PrefillAttention == new PrefillAttentionTiles(128, 64, 4, 2));
         }
     }
 }
