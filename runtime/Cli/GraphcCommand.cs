@@ -67,9 +67,10 @@ namespace GraphCompiler.Runtime.Cli
 
             var seed = new Option<int?>("--seed") { Description = "seed for the random inputs (default: a fresh one, printed)" };
             var specOrAll = new Argument<string?>("spec") { Description = "a spec file or built-in spec name (default: every built-in spec)", Arity = ArgumentArity.ZeroOrOne };
-            var selftest = new Command("selftest", "Check every emitted kernel on this GPU against the CPU reference") { specOrAll, seed };
+            var kernelsFilter = new Option<string?>("--kernels") { Description = "only kernels whose names start with one of these, e.g. prefill_attention,decode_attention" };
+            var selftest = new Command("selftest", "Check every emitted kernel on this GPU against the CPU reference") { specOrAll, seed, kernelsFilter };
             selftest.SetAction(r => SelfTestCommand.Run(r.GetValue(specOrAll) is string one ? new[] { one } : SpecCatalog.All.Select(e => e.Name).ToArray(),
-                r.GetValue(seed), console));
+                r.GetValue(seed), r.GetValue(kernelsFilter), console));
 
             var peer = new Option<string?>("--peer") { Description = "PyTorch timings of the same work (from tests/reference/peer_bench.py)" };
             var gemmShapes = new Option<string?>("--gemm-shapes") { Description = "instead of the spec's kernels, sweep its GEMM schemes over K×N shapes, e.g. 8192x8192,28672x8192" };

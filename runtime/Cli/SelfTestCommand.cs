@@ -16,8 +16,10 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class SelfTestCommand
     {
-        public static int Run(IReadOnlyList<string> specs, int? seed, IAnsiConsole console)
+        /// <param name="kernels">Comma-separated name prefixes: only the kernels they start (null: every kernel).</param>
+        public static int Run(IReadOnlyList<string> specs, int? seed, string? kernels, IAnsiConsole console)
         {
+            var prefixes = kernels?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var models = specs.Select(spec => SpecLoader.Compile(spec, console)).ToList();
             using var device = GpuCommands.OpenDevice();
             var target = GpuCommands.Target(device);
@@ -29,7 +31,8 @@ namespace GraphCompiler.Runtime.Cli
             {
                 var table = new Table().Title(Markup.Escape(model.Spec.Name)).AddColumn("kernel").AddColumn("case").AddColumn("output")
                     .AddColumn(new TableColumn("rel. error").RightAligned()).AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
-                foreach (var r in runner.Run(model, new KernelCaseFactory(model.Spec, s, device.Info.TileArch, device.Info.MultiprocessorCount)))
+                var cases = new KernelCaseFactory(model.Spec, s, device.Info.TileArch, device.Info.MultiprocessorCount);
+                foreach (var r in runner.Run(model, cases, name => prefixes is null || prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))))
                 {
                     total++;
                     if (!r.Passed) failed++;

@@ -17,7 +17,9 @@ namespace GraphCompiler.Runtime.Cuda
             fixed (byte* image = cubin) CudaException.Check(CudaNative.cuModuleLoadData(out _module, image), $"cuModuleLoadData({source.Name})");
             CudaException.Check(CudaNative.cuModuleGetFunction(out IntPtr function, _module, source.Name), $"cuModuleGetFunction({source.Name})");
             Function = function;
-            if (source.Launch.SharedMemoryBytes > 48 * 1024)   // beyond 48 KiB a kernel must opt in to dynamic shared memory
+            // Past 48 KiB of dynamic and static shared memory together a kernel must opt in; opting in below costs nothing,
+            // so every kernel with dynamic shared memory does (48 KiB dynamic plus a few static bytes failed to launch).
+            if (source.Launch.SharedMemoryBytes > 0)
                 CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionMaxDynamicSharedSizeBytes, source.Launch.SharedMemoryBytes),
                     $"cuFuncSetAttribute({source.Name}, max dynamic shared memory {source.Launch.SharedMemoryBytes})");
         }

@@ -25,11 +25,13 @@ namespace GraphCompiler.Runtime.SelfTest
 
         public SelfTestRunner(GpuKernels kernels) => _kernels = kernels;
 
-        public IEnumerable<SelfTestResult> Run(CompiledModel model, KernelCaseFactory cases)
+        /// <param name="include">Which kernels, by name (null: all).</param>
+        public IEnumerable<SelfTestResult> Run(CompiledModel model, KernelCaseFactory cases, Func<string, bool>? include = null)
         {
             using var stream = new CudaStream();
             foreach (var source in _kernels.Emitted(model))
             {
+                if (include != null && !include(source.Name)) continue;
                 var (kernel, error) = TryLoad(source);
                 if (kernel is null)
                 {

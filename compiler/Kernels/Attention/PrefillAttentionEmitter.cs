@@ -337,24 +337,31 @@ __device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo
         for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
             for (int half = 0; half < 2; ++half) {
-                float m = row_max[mt][half];
+                // Max and sum as trees, not chains: each step waits on the one before it otherwise.
+                float part[kBlockN / 8];
 #pragma unroll
-                for (int nt = 0; nt < kBlockN / 8; ++nt) m = fmaxf(m, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
+                for (int nt = 0; nt < kBlockN / 8; ++nt) part[nt] = fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]);
+#pragma unroll
+                for (int width = kBlockN / 16; width > 0; width /= 2)
+#pragma unroll
+                    for (int nt = 0; nt < width; ++nt) part[nt] = fmaxf(part[nt], part[nt + width]);
+                float m = fmaxf(row_max[mt][half], part[0]);
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
                 const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
                 const float alpha = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
                 row_max[mt][half] = m;
-                float sum = 0.0f;
 #pragma unroll
-                for (int nt = 0; nt < kBlockN / 8; ++nt)
+                for (int nt = 0; nt < kBlockN / 8; ++nt) {
+                    s[mt][nt][2 * half] = fast_exp2(fmaf(s[mt][nt][2 * half], score_scale, -base));
+                    s[mt][nt][2 * half + 1] = fast_exp2(fmaf(s[mt][nt][2 * half + 1], score_scale, -base));
+                    part[nt] = s[mt][nt][2 * half] + s[mt][nt][2 * half + 1];
+                }
 #pragma unroll
-                    for (int e = 0; e < 2; ++e) {
-                        float& x = s[mt][nt][2 * half + e];
-                        x = fast_exp2(fmaf(x, score_scale, -base));
-                        sum += x;
-                    }
-                row_sum[mt][half] = row_sum[mt][half] * alpha + sum;   // this thread's columns; the quad adds up at the end
+                for (int width = kBlockN / 16; width > 0; width /= 2)
+#pragma unroll
+                    for (int nt = 0; nt < width; ++nt) part[nt] += part[nt + width];
+                row_sum[mt][half] = row_sum[mt][half] * alpha + part[0];   // this thread's columns; the quad adds up at the end
 #pragma unroll
                 for (int dt = 0; dt < kHeadDim / 8; ++dt) {
                     o[mt][dt][2 * half] *= alpha;
