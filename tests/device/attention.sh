@@ -4,10 +4,7 @@
 # CPU reference, then SDPA on a contiguous fp16 cache at the same points.
 source "$(dirname "$0")/env.sh"
 status=0
-points="${POINTS:-1x4096,16x2048,64x1024}"
 for spec in llama2-70b llama2-70b-gptq; do
-  $G bench "$spec" --attention-points "$points" --json > "$out/attention-$spec.json" 2> "$out/attention-$spec-err.txt" || status=1
-  python3 tests/reference/peer_bench.py "$out/attention-$spec.json" > "$out/peer-attention-$spec.json" 2>> "$out/attention-$spec-err.txt" || status=1
-  python3 tests/reference/bench_table.py "$out/attention-$spec.json" "$out/peer-attention-$spec.json" | tee "$out/attention-$spec.md" || status=1
+  bench_with_peers "attention-$spec" "$spec" --attention-points "${POINTS:-1x4096,16x2048,64x1024}" || status=1
 done
 exit $status

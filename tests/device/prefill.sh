@@ -4,10 +4,7 @@
 # reference (sampled rows), then causal SDPA (flash and cuDNN backends) at the same shapes and the bf16 matmul rate.
 source "$(dirname "$0")/env.sh"
 status=0
-points="${POINTS:-1x1024,1x2048,1x4096,1x8192}"
 for spec in llama2-70b llama2-70b-gptq; do
-  $G bench "$spec" --prefill-points "$points" --json > "$out/prefill-$spec.json" 2> "$out/prefill-$spec-err.txt" || status=1
-  python3 tests/reference/peer_bench.py "$out/prefill-$spec.json" > "$out/peer-prefill-$spec.json" 2>> "$out/prefill-$spec-err.txt" || status=1
-  python3 tests/reference/bench_table.py "$out/prefill-$spec.json" "$out/peer-prefill-$spec.json" | tee "$out/prefill-$spec.md" || status=1
+  bench_with_peers "prefill-$spec" "$spec" --prefill-points "${POINTS:-1x1024,1x2048,1x4096,1x8192}" || status=1
 done
 exit $status

@@ -69,9 +69,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: true));
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [S, q | k | v], RoPE applied")
-             .Parameter("gc_cache* __restrict__", "kv_pool", "this layer's KV pool [blocks][K, V][kv head][block_size][head_dim]")
-             .Parameter("const int* __restrict__", "block_tables", "block table per sequence [S, max_blocks]")
-             .Parameter("int", "max_blocks", "block table row length")
+             .PoolParameters()
              .Parameter("const int* __restrict__", "context_lens", "tokens per sequence, the new one included [S]");
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
             b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [S, heads · head_dim]")

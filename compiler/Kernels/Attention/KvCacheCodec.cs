@@ -7,6 +7,12 @@ namespace GraphCompiler.Kernels.Attention
     /// </summary>
     internal static class KvCacheCodec
     {
+        /// <summary>The pool and its addressing, parameters every attention kernel declares in this order.</summary>
+        public static CudaSourceBuilder PoolParameters(this CudaSourceBuilder b) => b
+            .Parameter("gc_cache* __restrict__", "kv_pool", "this layer's KV pool [blocks][K, V][kv head][block_size][head_dim]")
+            .Parameter("const int* __restrict__", "block_tables", "block table per sequence [S, max_blocks]")
+            .Parameter("int", "max_blocks", "block table row length");
+
         /// <param name="withReads">Also emit load_row8 and as_cached (the value the cache holds for x once written and read back).</param>
         public static string Rows(bool fp8, CudaType cache, bool withReads)
         {

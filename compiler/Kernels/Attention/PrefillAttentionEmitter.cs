@@ -70,9 +70,7 @@ namespace GraphCompiler.Kernels.Attention
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
              .Parameter("const int* __restrict__", "positions", "input positions [T] (RoPE angles)")
-             .Parameter("gc_cache* __restrict__", "kv_pool", "this layer's KV pool [blocks][K, V][kv head][block_size][head_dim]")
-             .Parameter("const int* __restrict__", "block_tables", "block table per sequence [S, max_blocks]")
-             .Parameter("int", "max_blocks", "block table row length")
+             .PoolParameters()
              .Parameter("const int* __restrict__", "cu_seqlens", "first qkv row of each sequence's new tokens [S + 1]")
              .Parameter("const int* __restrict__", "context_lens", "tokens per sequence after this step: cached prefix + new [S]")
              .Parameter("const int* __restrict__", "tile_jobs", "query tiles, (sequence << 16) | tile, longest work first [q_blocks]");
