@@ -62,10 +62,10 @@ namespace GraphCompiler.Spec
             else if (q.BlockN % kv.BlockSize != 0 && kv.BlockSize % q.BlockN != 0)
                 Fail(SpecDiagnosticIds.TileDoesNotDivideShape, TileFamily.DecodeAttention, "block_n",
                     $"block_n {q.BlockN} and kv_cache.block_size {kv.BlockSize} must divide one another, so a step reads whole pages");
-            else if (d % 8 == 0 && q.BlockN % q.RowGroups(d) != 0)
+            else if (q.Warps > 0 && q.BlockN % (16 * q.Warps) != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.DecodeAttention, "block_n",
-                    $"block_n {q.BlockN} must be a multiple of the {q.RowGroups(d)} K/V rows {q.Warps} warps read at once (head_dim {d} takes {d / 8} lanes a row)");
-            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, model.QueryHeadsPerKvHead));
+                    $"block_n {q.BlockN} must be a multiple of 16 × warps = {16 * q.Warps}: each warp takes tiles of whole 16-position MMA steps");
+            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, model.QueryHeadsPerKvHead, kv.DType.SizeInBytes()));
             CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, model.QueryHeadsPerKvHead));
 
             foreach (var family in TileFamilies.All.Where(f => f.IsGemm()))

@@ -65,21 +65,29 @@ namespace GraphCompiler.Spec
         }
     }
 
-    /// <summary>Paged decode attention (flash-decoding): KV tokens per step, warps, stages, context splits (0 = chosen per batch).</summary>
+    /// <summary>Paged decode attention (flash-decoding): positions per CTA step (warps split them), warps, a warp's cp.async stages, context splits (0 = chosen per batch).</summary>
     public sealed record DecodeAttentionTiles(int BlockN, int Warps, int Stages, int Splits)
     {
-        /// <summary>Rows of K or V the CTA reads at once: eight elements per lane, head_dim / 8 lanes per row.</summary>
-        public int RowGroups(int headDim) => Warps * 32 / Math.Max(1, headDim / 8);
+        /// <summary>Positions of one warp's tile.</summary>
+        public int WarpKeys => BlockN / Math.Max(1, Warps);
 
-        /// <summary>
-        /// fp32: the query group [G, d], one tile of scores [G, block_n], max/sum/rescale per head, and every row group's
-        /// accumulators [rows, G, d] for the final sum (DecodeAttentionEmitter's layout). `stages` is not used yet.
-        /// </summary>
-        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead) =>
-            4 * (queryHeadsPerKvHead * (headDim + BlockN + 3) + RowGroups(headDim) * queryHeadsPerKvHead * headDim);
+        /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 adds the tiles widened), or
+        /// its partial result [16·ceil(G/16)][d + 2] fp32 where that is larger.</summary>
+        public int WarpBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes)
+        {
+            int stages = Stages * 2 * WarpKeys * headDim * cacheElementBytes + (cacheElementBytes == 1 ? 2 * WarpKeys * headDim * 2 : 0);
+            return Math.Max(stages, 16 * MmaTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
+        }
 
-        /// <summary>The accumulators of the group's heads for a lane's eight dims, plus addressing.</summary>
-        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => queryHeadsPerKvHead * 8 + 3 * 8 + 48;
+        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region, and the merged result [G][d + 2] fp32.</summary>
+        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
+            16 * MmaTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
+            + queryHeadsPerKvHead * (headDim + 2) * 4;
+
+        /// <summary>The O and S accumulators of the group's MMA tiles, plus fragments and addressing.</summary>
+        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => MmaTiles(queryHeadsPerKvHead) * (headDim + WarpKeys) / 2 + 48;
+
+        private static int MmaTiles(int queryHeadsPerKvHead) => (queryHeadsPerKvHead + 15) / 16;
     }
 
     /// <summary>A tiled GEMM: output tile BlockM×BlockN, K step BlockK, warps, cp.async stages, split-K (0 = chosen per shape).</summary>

@@ -22,7 +22,7 @@ namespace GraphCompiler.Tuning
         public static readonly IReadOnlyList<int> BlockK = new[] { 32, 64, 128, 256 };
         public static readonly IReadOnlyList<int> Warps = new[] { 4, 8 };
         public static readonly IReadOnlyList<int> GemmStages = new[] { 2, 3, 4, 6 };
-        public static readonly IReadOnlyList<int> AttentionBlockN = new[] { 16, 32, 64, 128 };
+        public static readonly IReadOnlyList<int> AttentionBlockN = new[] { 32, 64, 128, 256 };
         public static readonly IReadOnlyList<int> AttentionWarps = new[] { 2, 4, 8 };
         public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 256 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };

@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Planning;
@@ -8,65 +7,66 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// Paged decode attention (flash-decoding): one CTA per (KV head, sequence, context split) holds every query head of
-    /// the GQA group, so each KV byte is read once per group. The context is cut into tiles of block_n positions read
-    /// through the block table (<see cref="KvCacheLayout"/>: a KV head's tokens of a block are contiguous), 8 elements
-    /// per lane (16-byte loads for fp16/bf16, 8 for FP8, which is widened and scaled as it is read); scores go through an
-    /// online softmax in exp2 with log2(e) folded into the scale. The step's new token is taken from the qkv row, rounded
-    /// through the cache dtype, and written into its block by the split that covers it. With several splits each writes
-    /// its (max, sum, accumulator) and the last to arrive combines them in split order. The CPU reference is CpuAttention's
-    /// rule: float32 scores times 1/√d, softmax with the max subtracted, Σ p·v / Σ p rounded to the activation dtype.
+    /// Paged decode attention (flash-decoding) on tensor cores: one CTA per (KV head, sequence, context split), whose
+    /// GQA group of query heads are the rows of one 16-row MMA tile (rows past the group are zeros), so each KV byte is read
+    /// once per group. The split's context is cut into tiles of block_n / warps positions and each warp takes every
+    /// warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>), S = Q·Kᵀ,
+    /// online softmax and O += P·V as in the prefill kernel (<see cref="FlashTile"/>) — with no block barrier until the
+    /// warps' partial results are merged. The step's new token is written into its block (from the qkv row, in the cache
+    /// dtype) by the split that covers it before any warp reads the cache, so it is read back as the cache holds it. With
+    /// several splits each writes its (accumulator, max, sum) and the last to arrive combines them in split order. The CPU
+    /// reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
     {
-        /// <summary>Elements of K or V a lane reads per load.</summary>
-        public const int ElementsPerLane = 8;
-
         /// <summary>Why a decode-attention kernel cannot be emitted yet, or null.</summary>
         public static string? Unsupported(DecodeAttentionKernel k)
         {
             if (k.WriteFp8) return "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path";
             if (k.WithRope) return "RoPE in the decode-attention prologue is not emitted; the plan runs the RoPE kernel before it";
-            if (k.HeadDim % ElementsPerLane != 0 || k.HeadDim / ElementsPerLane > 32 || 32 % (k.HeadDim / ElementsPerLane) != 0)
-                return $"head_dim {k.HeadDim} must be {ElementsPerLane} times a power of two up to 32 (the lanes of a row share a warp)";
+            if (k.HeadDim % 64 != 0 || k.HeadDim > 256)
+                return $"head_dim {k.HeadDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle";
+            if (k.Heads / k.KvHeads > 32) return $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (two MMA tiles)";
             return null;
         }
 
-        /// <summary>Why the tiles do not suit this kernel, or null: every warp must read whole rows, every row group the same count per tile.</summary>
-        public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t)
-        {
-            int rowGroups = t.RowGroups(k.HeadDim);
-            return t.BlockN % rowGroups == 0 ? null
-                : $"block_n {t.BlockN} must be a multiple of the {rowGroups} rows {t.Warps} warps read at once";
-        }
+        /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps.</summary>
+        public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
+            t.BlockN % (16 * t.Warps) == 0 ? null : $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}";
 
-        /// <summary>Shared memory: the group's queries, one tile of scores, and the row groups' accumulators for the final sum.</summary>
-        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t) => t.SharedMemoryBytes(k.HeadDim, k.Heads / k.KvHeads);
+        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
+            t.SharedMemoryBytes(k.HeadDim, k.Heads / k.KvHeads, k.KvDType.SizeInBytes());
 
         public static KernelSource Emit(DecodeAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {
             var t = tiles.DecodeAttention;
-            var layout = new KvCacheLayout(1, k.KvHeads, k.HeadDim, k.BlockSize, k.KvDType);
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             var cache = CudaDialect.Of(k.KvDType);
-            int lanes = k.HeadDim / ElementsPerLane, threads = t.Warps * 32;
+            int group = k.Heads / k.KvHeads, mTiles = (group + 15) / 16, warpKeys = t.BlockN / t.Warps;
             string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
-            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.BlockReduce | PreludeFeatures.CrossCta | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .Constant("kHeads", k.Heads, "query heads")
                 .Constant("kKvHeads", k.KvHeads, "KV heads")
-                .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
+                .Constant("kGroup", group, "query heads per KV head (GQA): the MMA rows")
+                .Constant("kMTiles", mTiles, "16-row MMA tiles the group fills")
                 .Constant("kHeadDim", k.HeadDim, "head_dim")
+                .Constant("kChunks", k.HeadDim / 8, "16-byte chunks of an fp16/bf16 row")
                 .Constant("kQkvStride", (k.Heads + 2 * k.KvHeads) * k.HeadDim, "elements per qkv row (q | k | v)")
                 .Constant("kBlockSize", k.BlockSize, "kv_cache.block_size: tokens per cache block")
-                .Constant("kBlockN", t.BlockN, tileKey + ".block_n: positions per tile")
-                .Constant("kThreads", threads, tileKey + ".warps × 32")
-                .Constant("kWarps", t.Warps, tileKey + ".warps")
-                .Constant("kLanesPerRow", lanes, $"lanes sharing one K or V row, {ElementsPerLane} elements each")
-                .Constant("kRowGroups", threads / lanes, "rows read at once")
                 .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
+                .Constant("kBlockN", t.BlockN, tileKey + ".block_n: positions a CTA step covers")
+                .Constant("kWarps", t.Warps, tileKey + ".warps: split the positions")
+                .Constant("kThreads", t.Warps * 32, "warps × 32")
+                .Constant("kWarpKeys", warpKeys, "positions of one warp's tile")
+                .Constant("kStages", t.Stages, tileKey + ".stages: a warp's K/V tiles in flight")
+                .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
+                .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
+                .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, group, cache.Bytes), "a warp's region: its stages" + (fp8 ? " and widened tiles" : "") + ", then its partial result")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
-                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: true));
+                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+                // One MMA tile of rows leaves the registers to unroll Q·Kᵀ's k-steps; two do not.
+                .Raw(FlashTile.DeviceFunctions("kWarpKeys", mTiles == 1 ? 0 : 1, k.Activation, k.KvDType));
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [S, q | k | v], RoPE applied")
              .PoolParameters()
@@ -81,21 +81,18 @@ namespace GraphCompiler.Kernels.Attention
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
 
-        private static string Body(bool fp8) => @"    extern __shared__ __align__(16) float smem[];
-    float* q_s = smem;                                   // [kGroup][kHeadDim], times kScoreScale
-    float* scores = q_s + kGroup * kHeadDim;             // [kGroup][kBlockN]: scores, then probabilities
-    float* m_s = scores + kGroup * kBlockN;              // running max per head (exp2 units)
-    float* l_s = m_s + kGroup;                           // running sum per head
-    float* alpha = l_s + kGroup;                         // this tile's rescale per head
-    float* sums = alpha + kGroup;                        // [kRowGroups][kGroup][kHeadDim] for the final sum
+        private static string Body(bool fp8) => @"    extern __shared__ __align__(128) unsigned char smem[];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [16 · kMTiles][kHeadDim] swizzled: the group's queries
+    unsigned char* warp_s = smem + 16 * kMTiles * kHeadDim * 2 + warp * kWarpBytes;
+    float* sums = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2 + kWarps * kWarpBytes);   // [kGroup][kHeadDim] merged
+    float* m_s = sums + kGroup * kHeadDim;                                           // merged max per head (exp2 units)
+    float* l_s = m_s + kGroup;                                                       // merged sum per head
     __shared__ int is_last_split;
 
     const int g = blockIdx.x, s = blockIdx.y, z = blockIdx.z;
     if (s >= sequences) return;
     const float neg_inf = __int_as_float(0xff800000u);
-    const int lane_in_row = threadIdx.x % kLanesPerRow, row_group = threadIdx.x / kLanesPerRow;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int dim0 = lane_in_row * 8;
 
     // ---- This split's positions: the context in tiles of kBlockN, spread evenly over the splits that get any ----
     const int context = context_lens[s], newest = context - 1;
@@ -109,116 +106,117 @@ namespace GraphCompiler.Kernels.Attention
 " + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"
-    // ---- The group's queries, scaled so that exp2 of score differences is the softmax ----
+    // ---- The new token's K and V into its block by the split covering it; the group's queries into q_s (rows past it zero) ----
     const gc_act* row = qkv + (long long)s * kQkvStride;
-    for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads)
-        q_s[i] = gc_act_to_f32(row[g * kGroup * kHeadDim + i]) * kScoreScale;
-    if (threadIdx.x < kGroup) {
-        m_s[threadIdx.x] = neg_inf;
-        l_s[threadIdx.x] = 0.0f;
-    }
-
-    // This lane's eight dims of a position's slot in its block; K of KV head g is kHeadRun on, V (kKvHeads + g) runs on.
-    auto slot_of = [&](int pos) {
-        return kv_pool + (long long)blocks[pos / kBlockSize] * 2 * kKvHeads * kHeadRun + (pos % kBlockSize) * kHeadDim + dim0;
-    };
-
-    // ---- The new token's K and V (this lane's eight dims) as the cache holds them; written by the split covering it ----
-    float k_raw[8], v_raw[8], k_new[8], v_new[8];
+    if (newest >= begin && newest < end && threadIdx.x < 2 * kChunks) {
+        const int v = threadIdx.x / kChunks, d0 = threadIdx.x % kChunks * 8;   // v = 0: K, 1: V
+        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + v * kKvHeads + g) * kHeadDim + d0);
+        float f[8];
 #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-        k_raw[e] = gc_act_to_f32(row[(kHeads + g) * kHeadDim + dim0 + e]);
-        v_raw[e] = gc_act_to_f32(row[(kHeads + kKvHeads + g) * kHeadDim + dim0 + e]);
-        k_new[e] = as_cached(k_raw[e], k_scale);
-        v_new[e] = as_cached(v_raw[e], v_scale);
+        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+        store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
+                   v ? v_scale : k_scale, f);
     }
-    if (newest >= begin && newest < end && row_group == 0) {
-        store_row8(slot_of(newest) + g * kHeadRun, k_scale, k_raw);
-        store_row8(slot_of(newest) + (kKvHeads + g) * kHeadRun, v_scale, v_raw);
+    for (int i = threadIdx.x; i < 16 * kMTiles * kChunks; i += kThreads) {
+        const int r = i / kChunks, c = i % kChunks;
+        gc_act8 x = {};
+        if (r < kGroup) x = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + c * 8);
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = x;
     }
+    __threadfence();   // the new token's slot is in L2, where cp.async reads it
     __syncthreads();
 
-    float acc[kGroup][8];
+    // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split), kStages deep, no block barrier ----
+    const int warp_tiles = ((end - begin + kWarpKeys - 1) / kWarpKeys - warp + kWarps - 1) / kWarps;
+    const gc_u32 stage_address = gc_smem_address(warp_s), q_address = gc_smem_address(q_s);
+    auto first_of = [&](int j) { return begin + (warp + j * kWarps) * kWarpKeys; };
+    auto load_tile = [&](int j, int stage) {
+        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
+        load_kv(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane, 32);
+    };
+" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(warp_s + kStages * 2 * kTileBytes);   // the current K and V tiles widened, swizzled
+    gc_act* v_s = k_s + kWarpKeys * kHeadDim;
+" : "") + @"    float o[kMTiles][kHeadDim / 8][4], row_max[kMTiles][2], row_sum[kMTiles][2];
+    flash_init(o, row_max, row_sum);
+    const float score_scale = kScoreScale * k_scale;
 #pragma unroll
-    for (int h = 0; h < kGroup; ++h)
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[h][e] = 0.0f;
-
-    for (int t0 = begin; t0 < end; t0 += kBlockN) {
-        // ---- Scores: q · k of every position of the tile, the lanes of a row sharing head_dim ----
-        for (int j = row_group; j < kBlockN; j += kRowGroups) {
-            const int pos = t0 + j;
-            float kf[8];
-            if (pos < end && pos != newest)
-                load_row8(slot_of(pos) + g * kHeadRun, k_scale, kf);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) if (pos == newest) kf[e] = k_new[e];
-#pragma unroll
-            for (int h = 0; h < kGroup; ++h) {
-                float dot = 0.0f;
-                if (pos < end)
-#pragma unroll
-                    for (int e = 0; e < 8; ++e) dot = fmaf(q_s[h * kHeadDim + dim0 + e], kf[e], dot);
-#pragma unroll
-                for (int offset = kLanesPerRow / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-                if (lane_in_row == 0) scores[h * kBlockN + j] = pos < end ? dot : neg_inf;
-            }
-        }
-        __syncthreads();
-
-        // ---- Online softmax: the tile's max, probabilities, and the factor that rescales what came before ----
-        for (int h = warp; h < kGroup; h += kWarps) {
-            float tile_max = neg_inf;
-            for (int j = lane; j < kBlockN; j += 32) tile_max = fmaxf(tile_max, scores[h * kBlockN + j]);
-            tile_max = gc_warp_max(tile_max);
-            const float m_new = fmaxf(m_s[h], tile_max);
-            float sum = 0.0f;
-            for (int j = lane; j < kBlockN; j += 32) {
-                const float p = exp2f(scores[h * kBlockN + j] - m_new);
-                scores[h * kBlockN + j] = p;
-                sum += p;
-            }
-            sum = gc_warp_sum(sum);
-            if (lane == 0) {
-                alpha[h] = exp2f(m_s[h] - m_new);
-                l_s[h] = l_s[h] * alpha[h] + sum;
-                m_s[h] = m_new;
-            }
-        }
-        __syncthreads();
-
-        // ---- acc = acc · α + P · V ----
-#pragma unroll
-        for (int h = 0; h < kGroup; ++h)
-#pragma unroll
-            for (int e = 0; e < 8; ++e) acc[h][e] *= alpha[h];
-        for (int j = row_group; j < kBlockN && t0 + j < end; j += kRowGroups) {
-            const int pos = t0 + j;
-            float vf[8];
-            if (pos != newest)
-                load_row8(slot_of(pos) + (kKvHeads + g) * kHeadRun, v_scale, vf);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) if (pos == newest) vf[e] = v_new[e];
-#pragma unroll
-            for (int h = 0; h < kGroup; ++h) {
-                const float p = scores[h * kBlockN + j];
-#pragma unroll
-                for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(p, vf[e], acc[h][e]);
-            }
-        }
-        __syncthreads();
+    for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < warp_tiles) load_tile(stage, stage);
+        gc_cp_async_commit();
     }
+    for (int j = 0; j < warp_tiles; ++j) {
+        if (kStages == 1) {
+            load_tile(j, 0);
+            gc_cp_async_commit();
+        }
+        gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
+        __syncwarp();   // tile j landed for every lane; every lane is done with tile j - 1
+        if (kStages > 1) {
+            if (j + kStages - 1 < warp_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
+            gc_cp_async_commit();
+        }
+" + (fp8 ? @"        widen_kv(warp_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, lane, 32);   // FP8: codes to the activation dtype
+        __syncwarp();
+        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
+" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
+") + @"        const int t0 = first_of(j);
+        float sc[kMTiles][kWarpKeys / 8][4];
+        flash_scores(sc, q_address, 0, k_address, lane);
+        if (t0 + kWarpKeys > end) {   // the split's last tile: positions past its end
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < kWarpKeys / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        if (t0 + nt * 8 + 2 * (lane % 4) + e % 2 >= end) sc[mt][nt][e] = neg_inf;
+        }
+        flash_softmax(sc, row_max, row_sum, o, score_scale);
+        flash_pv(o, sc, v_address, lane);
+        if (kStages == 1) __syncwarp();   // the single stage is refilled next
+    }
+    gc_cp_async_wait<0>();
+    __syncwarp();   // the stages are free: the warp's partial result goes there
 
-    // ---- The row groups' accumulators added in row-group order ----
+    // ---- Warp partials [16 · kMTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per head ----
+    float* part = reinterpret_cast<float*>(warp_s);
 #pragma unroll
-    for (int h = 0; h < kGroup; ++h)
+    for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) sums[(row_group * kGroup + h) * kHeadDim + dim0 + e] = acc[h][e];
+        for (int half = 0; half < 2; ++half) {
+            float l = row_sum[mt][half];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            float* r = part + (mt * 16 + lane / 4 + 8 * half) * (kHeadDim + 2);
+#pragma unroll
+            for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+                r[dt * 8 + 2 * (lane % 4)] = o[mt][dt][2 * half];
+                r[dt * 8 + 2 * (lane % 4) + 1] = o[mt][dt][2 * half + 1];
+            }
+            if (lane % 4 == 0) {
+                r[kHeadDim] = row_max[mt][half] * score_scale;
+                r[kHeadDim + 1] = l;
+            }
+        }
     __syncthreads();
     for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
-        float total = 0.0f;
-        for (int r = 0; r < kRowGroups; ++r) total += sums[r * kGroup * kHeadDim + i];
-        sums[i] = total;   // row group 0's slot: only this thread reads and writes element i
+        const int h = i / kHeadDim, d = i % kHeadDim;
+        float m = neg_inf;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(smem + 16 * kMTiles * kHeadDim * 2 + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
+        float acc = 0.0f, l = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+            const float* r = reinterpret_cast<const float*>(smem + 16 * kMTiles * kHeadDim * 2 + w * kWarpBytes) + h * (kHeadDim + 2);
+            const float weight = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
+            acc = fmaf(r[d], weight, acc);
+            l = fmaf(r[kHeadDim + 1], weight, l);
+        }
+        sums[i] = acc * v_scale;
+        if (d == 0) {
+            m_s[h] = m;
+            l_s[h] = l;
+        }
     }
     __syncthreads();
 

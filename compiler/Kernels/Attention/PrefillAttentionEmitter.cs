@@ -66,7 +66,9 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
-                .Raw(Helpers(k, fp8));
+                // Two 16-row MMA tiles a warp leave no registers to unroll Q·Kᵀ's k-steps as well (it spilled 36–80 bytes).
+                .Raw(FlashTile.DeviceFunctions("kBlockN", t.BlockM / t.Warps / 16 == 1 ? 0 : 1, k.Activation, k.KvDType))
+                .Raw(QueryTiles);
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
              .Parameter("const int* __restrict__", "positions", "input positions [T] (RoPE angles)")
@@ -79,22 +81,12 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8, t.BlockM / t.Warps / 16), "1");
+            string source = b.Finish("kThreads", Body(fp8), "1");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
 
-        /// <summary>The swizzle, the query-tile lookup, the exp2 and, for FP8 caches, the widening of 16 codes.</summary>
-        private static string Helpers(PrefillAttentionKernel k, bool fp8) => @"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
-// different bank groups, and so do eight consecutive chunks a warp writes.
-__device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
-
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm(""" + CudaDialect.Ex2Approx + @""" : ""=f""(y) : ""f""(x));
-    return y;
-}
-
-// A query tile of the ragged step: its rows of qkv, its sequence's block table, and the cache position of its first query.
+        /// <summary>The query-tile lookup of the ragged step.</summary>
+        private const string QueryTiles = @"// A query tile of the ragged step: its rows of qkv, its sequence's block table, and the cache position of its first query.
 struct QueryTile {
     int sequence;
     int index;      // tile within the sequence
@@ -116,20 +108,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     return t;
 }
 
-" + (fp8 ? (k.KvDType == DType.F8E4M3 ? Fp8Widening.E4m3x2(k.Activation) : Fp8Widening.E5m2x2(k.Activation)) + @"// Sixteen cache codes widened to two 16-byte chunks of the activation dtype.
-__device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo, gc_act* hi) {
-    const uint4 c = *reinterpret_cast<const uint4*>(codes16);
-    *reinterpret_cast<uint4*>(lo) = make_uint4(widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.x, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.x, 1),
-                                               widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.y, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.y, 1));
-    *reinterpret_cast<uint4*>(hi) = make_uint4(widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.z, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.z, 1),
-                                               widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.w, 0), widen_" + (k.KvDType == DType.F8E4M3 ? "e4m3" : "e5m2") + @"x2(c.w, 1));
-}
+";
 
-" : "");
-
-        /// <param name="mmaTiles">16-row MMA tiles per warp: with two, unrolling the k-steps of Q·Kᵀ as well spilled
-        /// (NVRTC 12.4, sm_80, head_dim 64: 36 bytes), so that loop stays rolled.</param>
-        private static string Body(bool fp8, int mmaTiles) => @"    extern __shared__ __align__(128) unsigned char smem[];
+        private static string Body(bool fp8) => @"    extern __shared__ __align__(128) unsigned char smem[];
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
     unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
 " + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled
@@ -234,33 +215,13 @@ __device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo
     // ---- K/V tiles of kBlockN positions through the block table, cp.async into stage `stage` (past kv_end: zeros) ----
     const gc_u32 stage_address = gc_smem_address(stage_s);
     auto load_tile = [&](int tile, int stage) {
-        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes, v_dst = k_dst + kTileBytes;
-        for (int i = threadIdx.x; i < kBlockN * kLoadChunks; i += kThreads) {
-            const int r = i / kLoadChunks, c = i % kLoadChunks, position = tile * kBlockN + r;
-            const bool valid = position < kv_end;
-            const gc_cache* k_src = valid ? slot(blocks, position, g) + c * (16 / sizeof(gc_cache)) : kv_pool;
-            const gc_cache* v_src = valid ? k_src + kKvHeads * kHeadRun : kv_pool;
-" + (fp8 ? @"            const int at = i * 16;                         // codes row-major, widened after they land
-" : @"            const int at = swizzle(r, c) * 16;
-") + @"            gc_cp_async16(k_dst + at, k_src, valid ? 16 : 0);
-            gc_cp_async16(v_dst + at, v_src, valid ? 16 : 0);
-        }
+        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
+        load_kv(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x, kThreads);
     };
 
     float o[kMTiles][kHeadDim / 8][4];           // the output rows, fp32, MMA accumulator layout
     float row_max[kMTiles][2], row_sum[kMTiles][2];   // per thread, rows lane/4 and lane/4 + 8 of each MMA tile: raw max, scaled sum
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            row_max[mt][half] = __int_as_float(0xff800000u);
-            row_sum[mt][half] = 0.0f;
-        }
-#pragma unroll
-        for (int dt = 0; dt < kHeadDim / 8; ++dt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.0f;
-    }
+    flash_init(o, row_max, row_sum);
     const float score_scale = kScoreScale * k_scale;
     const int warp_row0 = warp * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
@@ -281,46 +242,16 @@ __device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo
             if (j + kStages - 1 < kv_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
             gc_cp_async_commit();
         }
-" + (fp8 ? @"        {   // FP8: the tile's codes widened into k_s / v_s
-            const unsigned char* k_codes = stage_s + (j % kStages) * 2 * kTileBytes;
-            for (int i = threadIdx.x; i < kBlockN * kLoadChunks; i += kThreads) {
-                const int r = i / kLoadChunks, c = i % kLoadChunks;
-                widen16(k_codes + i * 16, k_s + swizzle(r, 2 * c) * 8, k_s + swizzle(r, 2 * c + 1) * 8);
-                widen16(k_codes + kTileBytes + i * 16, v_s + swizzle(r, 2 * c) * 8, v_s + swizzle(r, 2 * c + 1) * 8);
-            }
-            __syncthreads();
-        }
+" + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
+        __syncthreads();
         const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
 " : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
 ") + @"        const int t0 = j * kBlockN;
 
-        // ---- S = Q·Kᵀ: each warp its kWarpRows queries against the tile's kBlockN keys ----
+        // ---- S = Q·Kᵀ for the warp's kWarpRows queries; mask only tiles crossing the diagonal or the context's end ----
         float s[kMTiles][kBlockN / 8][4];
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < kBlockN / 8; ++nt)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
-" + (mmaTiles == 1 ? "#pragma unroll\n" : "#pragma unroll 1\n") + @"        for (int ks = 0; ks < kHeadDim / 16; ++ks) {
-            gc_u32 a[kMTiles][4];
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt)
-                gc_ldmatrix_x4(a[mt], q_address + swizzle(warp_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
-#pragma unroll
-            for (int np = 0; np < kBlockN / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
-                gc_u32 kb[4];
-                gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt) {
-                    gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
-                    gc_mma_m16n8k16(s[mt][2 * np + 1], a[mt], kb[2], kb[3]);
-                }
-            }
-        }
-
-        // ---- Online softmax in exp2 units: the max of the raw scores, p = 2^(s·scale − max·scale) in one fma and ex2 ----
-        if (t0 + kBlockN - 1 > t.position0 + warp_row0 || t0 + kBlockN > kv_end) {   // only tiles crossing the diagonal or the context's end
+        flash_scores(s, q_address, warp_row0, k_address, lane);
+        if (t0 + kBlockN - 1 > t.position0 + warp_row0 || t0 + kBlockN > kv_end) {
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
@@ -331,65 +262,9 @@ __device__ __forceinline__ void widen16(const unsigned char* codes16, gc_act* lo
                         if (key > query || key >= kv_end) s[mt][nt][e] = __int_as_float(0xff800000u);
                     }
         }
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
-#pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                // Max and sum as trees, not chains: each step waits on the one before it otherwise.
-                float part[kBlockN / 8];
-#pragma unroll
-                for (int nt = 0; nt < kBlockN / 8; ++nt) part[nt] = fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]);
-#pragma unroll
-                for (int width = kBlockN / 16; width > 0; width /= 2)
-#pragma unroll
-                    for (int nt = 0; nt < width; ++nt) part[nt] = fmaxf(part[nt], part[nt + width]);
-                float m = fmaxf(row_max[mt][half], part[0]);
-                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-                const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
-                const float alpha = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
-                row_max[mt][half] = m;
-#pragma unroll
-                for (int nt = 0; nt < kBlockN / 8; ++nt) {
-                    s[mt][nt][2 * half] = fast_exp2(fmaf(s[mt][nt][2 * half], score_scale, -base));
-                    s[mt][nt][2 * half + 1] = fast_exp2(fmaf(s[mt][nt][2 * half + 1], score_scale, -base));
-                    part[nt] = s[mt][nt][2 * half] + s[mt][nt][2 * half + 1];
-                }
-#pragma unroll
-                for (int width = kBlockN / 16; width > 0; width /= 2)
-#pragma unroll
-                    for (int nt = 0; nt < width; ++nt) part[nt] += part[nt + width];
-                row_sum[mt][half] = row_sum[mt][half] * alpha + part[0];   // this thread's columns; the quad adds up at the end
-#pragma unroll
-                for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-                    o[mt][dt][2 * half] *= alpha;
-                    o[mt][dt][2 * half + 1] *= alpha;
-                }
-            }
-        }
-
-        // ---- O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans ----
-#pragma unroll
-        for (int kk = 0; kk < kBlockN / 16; ++kk) {
-            gc_u32 p[kMTiles][4];
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt) {
-                p[mt][0] = gc_pack_act2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-                p[mt][1] = gc_pack_act2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-                p[mt][2] = gc_pack_act2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-                p[mt][3] = gc_pack_act2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-            }
-#pragma unroll
-            for (int dp = 0; dp < kHeadDim / 16; ++dp) {   // dims 16dp .. 16dp + 15: two n-tiles of 8
-                gc_u32 vb[4];
-                gc_ldmatrix_x4_trans(vb, v_address + swizzle(16 * kk + lane % 8 + lane / 8 % 2 * 8, 2 * dp + lane / 16) * 16);
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt) {
-                    gc_mma_m16n8k16(o[mt][2 * dp], p[mt], vb[0], vb[1]);
-                    gc_mma_m16n8k16(o[mt][2 * dp + 1], p[mt], vb[2], vb[3]);
-                }
-            }
-        }
+        // ---- Online softmax, then O += P·V ----
+        flash_softmax(s, row_max, row_sum, o, score_scale);
+        flash_pv(o, s, v_address, lane);
         if (kStages == 1) __syncthreads();   // the single stage is refilled next
     }
 

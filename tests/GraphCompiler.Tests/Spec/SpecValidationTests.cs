@@ -1061,6 +1061,15 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Decode_block_n_that_does_not_give_each_warp_whole_mma_steps_is_GC0051()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    decode_attention:\n      block_n: 32\n      warps: 4\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("block_n 32 must be a multiple of 16 × warps = 64", d.Message);
+            AssertAt(d, yaml, "block_n: 32", "32");
+        }
+
+        [Fact]
         public void Split_k_not_dividing_K_is_GC0054_at_split_k()
         {
             // K = 256 in 64-wide steps is 4 steps; 3 splits cannot share them.

@@ -56,8 +56,8 @@ namespace GraphCompiler.Tests.Tuning
 
             string small = TestSpecs.Text("small-llama");
             Assert.DoesNotContain("tiles:", small);
-            string withSection = SpecTileWriter.Write("s.yaml", small, GpuArch.Sm90, TileFamily.DecodeAttention, "{ block_n: 32, warps: 4, stages: 2, splits: 0 }");
-            Assert.Equal(new DecodeAttentionTiles(32, 4, 2, 0), Parse(withSection).Tiles.For(GpuArch.Sm90).DecodeAttention);
+            string withSection = SpecTileWriter.Write("s.yaml", small, GpuArch.Sm90, TileFamily.DecodeAttention, "{ block_n: 32, warps: 2, stages: 2, splits: 0 }");
+            Assert.Equal(new DecodeAttentionTiles(32, 2, 2, 0), Parse(withSection).Tiles.For(GpuArch.Sm90).DecodeAttention);
             Assert.StartsWith(small, withSection);
         }
     }

@@ -36,15 +36,15 @@ namespace GraphCompiler.Tests.Tuning
         }
 
         [Fact]
-        public void Decode_attention_candidates_whose_rows_do_not_fill_a_tile_are_pruned()
+        public void Decode_attention_candidates_whose_warps_do_not_get_whole_mma_steps_are_pruned()
         {
-            var spec = TestSpecs.Compile("small-llama").Spec;   // head_dim 64: 8 lanes a row, so 8 warps read 32 rows at once
+            var spec = TestSpecs.Compile("small-llama").Spec;
             var (valid, pruned) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.DecodeAttention);
-            var p = Assert.Single(pruned, x => x.Tiles.StartsWith("{ block_n: 16, warps: 8"));
-            Assert.Contains("multiple of the 32 K/V rows 8 warps read at once", p.Reason);
-            Assert.Contains(valid, t => t.DecodeAttention.BlockN == 32 && t.DecodeAttention.Warps == 8);
+            var p = Assert.Single(pruned, x => x.Tiles.StartsWith("{ block_n: 32, warps: 4"));
+            Assert.Contains("multiple of 16 × warps = 64", p.Reason);
+            Assert.Contains(valid, t => t.DecodeAttention.BlockN == 64 && t.DecodeAttention.Warps == 4);
         }
-    
+
         [Fact]
         public void Prefill_attention_candidates_with_too_many_rows_per_warp_or_too_much_shared_memory_are_pruned()
         {

@@ -1,0 +1,173 @@
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Kernels.Attention
+{
+    /// <summary>
+    /// The device functions both attention kernels build on, on mma.sync m16n8k16 tensor cores: the K/V tile loader
+    /// (paged, cp.async into swizzled shared memory; FP8 codes widened exactly afterwards), S = Q·Kᵀ for one warp's
+    /// 16-row MMA tiles, the online softmax in exp2 units, and O += P·V with P kept in registers. The prefill kernel runs
+    /// them over query tiles (warps split the queries), the decode kernel over keys (warps split the context). The including
+    /// kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun, kLoadChunks, kMTiles, the key-tile constant named
+    /// by <c>keys</c>, and gc_cache.
+    /// </summary>
+    internal static class FlashTile
+    {
+        /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
+        /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
+        public static string DeviceFunctions(string keys, int kStepUnroll, DType activation, DType cache)
+        {
+            bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
+            string widen = cache == DType.F8E4M3 ? "widen_e4m3x2" : "widen_e5m2x2";
+            return (@"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
+// different bank groups, and so do eight consecutive chunks a warp writes.
+__device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm(""" + CudaDialect.Ex2Approx + @""" : ""=f""(y) : ""f""(x));
+    return y;
+}
+
+// K and V of positions first .. first + KEYS − 1 of KV head g through the block table, cp.async by `count` threads from
+// `thread` on into k_dst / v_dst (" + (fp8 ? "codes row-major, widened once they land" : "swizzled") + @"); positions from `end` on are zeros.
+__device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* blocks, int g, int first, int end,
+                                        gc_u32 k_dst, gc_u32 v_dst, int thread, int count) {
+    for (int i = thread; i < KEYS * kLoadChunks; i += count) {
+        const int r = i / kLoadChunks, c = i % kLoadChunks, position = first + r;
+        const bool valid = position < end;
+        const gc_cache* k_src = valid ? kv_pool + ((long long)blocks[position / kBlockSize] * 2 * kKvHeads + g) * kHeadRun
+                                            + (position % kBlockSize) * kHeadDim + c * (16 / sizeof(gc_cache))
+                                      : kv_pool;
+        const gc_cache* v_src = valid ? k_src + kKvHeads * kHeadRun : kv_pool;
+        const int at = " + (fp8 ? "i" : "swizzle(r, c)") + @" * 16;
+        gc_cp_async16(k_dst + at, k_src, valid ? 16 : 0);
+        gc_cp_async16(v_dst + at, v_src, valid ? 16 : 0);
+    }
+}
+
+" + (fp8 ? (cache == DType.F8E4M3 ? Fp8Widening.E4m3x2(activation) : Fp8Widening.E5m2x2(activation)) + @"// The K and V codes load_kv left, widened into the swizzled k_s / v_s, sixteen codes (two chunks) an item.
+__device__ __forceinline__ void widen_kv(const unsigned char* codes, gc_act* k_s, gc_act* v_s, int thread, int count) {
+    for (int i = thread; i < KEYS * kLoadChunks; i += count) {
+        const int r = i / kLoadChunks, c = i % kLoadChunks;
+        const uint4 k = *reinterpret_cast<const uint4*>(codes + i * 16), v = *reinterpret_cast<const uint4*>(codes + KEYS * kHeadDim + i * 16);
+        *reinterpret_cast<uint4*>(k_s + swizzle(r, 2 * c) * 8) = make_uint4(WIDEN(k.x, 0), WIDEN(k.x, 1), WIDEN(k.y, 0), WIDEN(k.y, 1));
+        *reinterpret_cast<uint4*>(k_s + swizzle(r, 2 * c + 1) * 8) = make_uint4(WIDEN(k.z, 0), WIDEN(k.z, 1), WIDEN(k.w, 0), WIDEN(k.w, 1));
+        *reinterpret_cast<uint4*>(v_s + swizzle(r, 2 * c) * 8) = make_uint4(WIDEN(v.x, 0), WIDEN(v.x, 1), WIDEN(v.y, 0), WIDEN(v.y, 1));
+        *reinterpret_cast<uint4*>(v_s + swizzle(r, 2 * c + 1) * 8) = make_uint4(WIDEN(v.z, 0), WIDEN(v.z, 1), WIDEN(v.w, 0), WIDEN(v.w, 1));
+    }
+}
+
+".Replace("WIDEN", widen) : "") + @"// The running state of a warp's query rows: O = 0, max = −∞, sum = 0.
+__device__ __forceinline__ void flash_init(float (&o)[kMTiles][kHeadDim / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2]) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            row_max[mt][half] = __int_as_float(0xff800000u);
+            row_sum[mt][half] = 0.0f;
+        }
+#pragma unroll
+        for (int dt = 0; dt < kHeadDim / 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[mt][dt][e] = 0.0f;
+    }
+}
+
+// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
+// the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < KEYS / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
+" + (kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") + @"    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+        gc_u32 a[kMTiles][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+            gc_ldmatrix_x4(a[mt], q_address + swizzle(q_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
+#pragma unroll
+        for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
+            gc_u32 kb[4];
+            gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
+                gc_mma_m16n8k16(s[mt][2 * np + 1], a[mt], kb[2], kb[3]);
+            }
+        }
+    }
+}
+
+// Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
+// max·scale) in one fma and ex2, O rescaled once; row_sum holds this thread's columns (the quad adds up at the end).
+// Max and sum are trees, not chains: each step would wait on the one before it.
+__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+                                              float (&o)[kMTiles][kHeadDim / 8][4], float score_scale) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            float part[KEYS / 8];
+#pragma unroll
+            for (int nt = 0; nt < KEYS / 8; ++nt) part[nt] = fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]);
+#pragma unroll
+            for (int width = KEYS / 16; width > 0; width /= 2)
+#pragma unroll
+                for (int nt = 0; nt < width; ++nt) part[nt] = fmaxf(part[nt], part[nt + width]);
+            float m = fmaxf(row_max[mt][half], part[0]);
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+            const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
+            const float alpha = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
+            row_max[mt][half] = m;
+#pragma unroll
+            for (int nt = 0; nt < KEYS / 8; ++nt) {
+                s[mt][nt][2 * half] = fast_exp2(fmaf(s[mt][nt][2 * half], score_scale, -base));
+                s[mt][nt][2 * half + 1] = fast_exp2(fmaf(s[mt][nt][2 * half + 1], score_scale, -base));
+                part[nt] = s[mt][nt][2 * half] + s[mt][nt][2 * half + 1];
+            }
+#pragma unroll
+            for (int width = KEYS / 16; width > 0; width /= 2)
+#pragma unroll
+                for (int nt = 0; nt < width; ++nt) part[nt] += part[nt + width];
+            row_sum[mt][half] = row_sum[mt][half] * alpha + part[0];
+#pragma unroll
+            for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+                o[mt][dt][2 * half] *= alpha;
+                o[mt][dt][2 * half + 1] *= alpha;
+            }
+        }
+    }
+}
+
+// O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans from the swizzled V tile.
+__device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; ++kk) {
+        gc_u32 p[kMTiles][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt) {
+            p[mt][0] = gc_pack_act2(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+            p[mt][1] = gc_pack_act2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+            p[mt][2] = gc_pack_act2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+            p[mt][3] = gc_pack_act2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int dp = 0; dp < kHeadDim / 16; ++dp) {   // dims 16dp .. 16dp + 15: two n-tiles of 8
+            gc_u32 vb[4];
+            gc_ldmatrix_x4_trans(vb, v_address + swizzle(16 * kk + lane % 8 + lane / 8 % 2 * 8, 2 * dp + lane / 16) * 16);
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                gc_mma_m16n8k16(o[mt][2 * dp], p[mt], vb[0], vb[1]);
+                gc_mma_m16n8k16(o[mt][2 * dp + 1], p[mt], vb[2], vb[3]);
+            }
+        }
+    }
+}
+
+").Replace("KEYS", keys);
+        }
+    }
+}
