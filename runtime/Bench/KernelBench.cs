@@ -12,9 +12,10 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Runtime.Bench
 {
     /// <summary>One kernel's timing: the median over many launches, and what it moved against the measured copy bandwidth.</summary>
-    /// <remarks>GEMMs add their rate (<see cref="Teraflops"/>) and, in a shape sweep, the check against the CPU reference run just before.</remarks>
+    /// <remarks>GEMMs and attention add their rate (<see cref="Teraflops"/>) and, in a sweep, the check against the CPU reference run
+    /// just before. <see cref="LocalBytes"/> is local memory per thread: register spills, or a stack frame (sincosf's reduction keeps one).</remarks>
     public sealed record KernelTiming(string Kernel, KernelFamily Family, string Case, int Rows, double MedianMicroseconds, double MinMicroseconds,
-        long Bytes, double GigabytesPerSecond, double RooflineFraction, int Registers, int SpillBytes, double? Teraflops = null, SelfTestResult? Check = null);
+        long Bytes, double GigabytesPerSecond, double RooflineFraction, int Registers, int LocalBytes, double? Teraflops = null, SelfTestResult? Check = null);
 
     /// <summary>
     /// Times kernels with CUDA events: warm-up, then the median of many launches, cycling through enough copies of the

@@ -64,7 +64,7 @@ namespace GraphCompiler.Runtime.Cli
             {
                 var hasPeer = peers.TryGetValue(Key(t), out var peer);
                 table.AddRow(Markup.Escape(t.Kernel), Markup.Escape(t.Case), F(t.MedianMicroseconds, "0.0"), F(t.GigabytesPerSecond, "0"),
-                    F(100 * t.RooflineFraction, "0") + "%", t.Teraflops is double tf ? F(tf, "0.0") : "", CheckText(t.Check), t.Registers + (t.SpillBytes > 0 ? $" ({t.SpillBytes} B spill)" : ""),
+                    F(100 * t.RooflineFraction, "0") + "%", t.Teraflops is double tf ? F(tf, "0.0") : "", CheckText(t.Check), t.Registers + (t.LocalBytes > 0 ? $" ({t.LocalBytes} B local)" : ""),
                     hasPeer ? Markup.Escape(peer.Peer) : "", hasPeer ? F(peer.Microseconds, "0.0") : "",
                     hasPeer ? F(peer.Microseconds / t.MedianMicroseconds, "0.00") + "×" : "");
             }
@@ -164,7 +164,7 @@ namespace GraphCompiler.Runtime.Cli
                     w.WriteNumber("gb_per_s", t.GigabytesPerSecond);
                     w.WriteNumber("roofline_fraction", t.RooflineFraction);
                     w.WriteNumber("registers", t.Registers);
-                    w.WriteNumber("spill_bytes", t.SpillBytes);
+                    w.WriteNumber("local_bytes", t.LocalBytes);
                     if (t.Teraflops is double tf) w.WriteNumber("tflops", tf);
                     if (t.Check is { } check)
                     {
