@@ -70,7 +70,21 @@ namespace GraphCompiler.Tests.Kernels
             // small-llama on sm_80: fp16 cache read straight into the swizzled stages.
             var small = TestSpecs.Compile("small-llama").KernelsFor(GpuArch.Sm80).Single(k => k.Name.StartsWith("prefill_attention"));
             Assert.Equal(2 * 128 * 64 + 2 * 2 * 64 * 64 * 2, small.Launch.SharedMemoryBytes);
-            Assert.DoesNotContain("widen16", small.Source);
+            Assert.DoesNotContain("widen_kv", small.Source);
+            Assert.Contains("widen_kv(", prefill.Source);
+        }
+
+        [Fact]
+        public void Decode_attention_puts_the_gqa_group_in_mma_rows_and_gives_each_warp_its_own_stages()
+        {
+            // llama2-70b on sm_90: block_n 64 over 4 warps (16 positions a warp tile), 4 stages, FP8 cache, 8 query heads a group.
+            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            Assert.True(decode.IsEmitted, decode.PendingReason);
+            int warpRegion = System.Math.Max(4 * 2 * 16 * 128 + 2 * 16 * 128 * 2, 16 * (128 + 2) * 4);
+            Assert.Equal(16 * 128 * 2 + 4 * warpRegion + 8 * (128 + 2) * 4, decode.Launch.SharedMemoryBytes);
+            Assert.Equal("(8, S, splits)", decode.Launch.GridText);
+            Assert.Contains("constexpr int kWarpKeys = 16;", decode.Source);
+            Assert.Contains("flash_scores(sc, q_address, 0, k_address, lane);", decode.Source);
         }
     }
 }
