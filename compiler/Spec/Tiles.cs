@@ -35,6 +35,15 @@ namespace GraphCompiler.Spec
             _ => throw new ArgumentOutOfRangeException(nameof(family)),
         };
 
+        /// <summary>The step a family runs in, "decode" or "prefill" (null for the elementwise kernels, which run in both).</summary>
+        public static string? Phase(this TileFamily family) => family switch
+        {
+            TileFamily.PrefillAttention => "prefill",
+            TileFamily.DecodeAttention => "decode",
+            TileFamily.Elementwise => null,
+            _ => family.SpecName().EndsWith("_decode", StringComparison.Ordinal) ? "decode" : "prefill",
+        };
+
         public static bool IsGemm(this TileFamily family) =>
             family is not (TileFamily.PrefillAttention or TileFamily.DecodeAttention or TileFamily.Elementwise);
 

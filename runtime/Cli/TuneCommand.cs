@@ -40,7 +40,7 @@ namespace GraphCompiler.Runtime.Cli
             var tuner = new TileTuner(gpu, stream, new KernelCaseFactory(model.Spec, 7, arch, device.Info.MultiprocessorCount));
 
             var chosen = TileTuner.Families(model, arch)
-                .Where(f => shapes == "all" || f.SpecName().EndsWith("_" + shapes, StringComparison.Ordinal) || (shapes == "decode" && f == TileFamily.DecodeAttention) || (shapes == "prefill" && f == TileFamily.PrefillAttention))
+                .Where(f => shapes == "all" || f.Phase() == shapes)
                 .Where(f => families is null || families.Split(',').Select(x => x.Trim()).Contains(f.SpecName()))
                 .ToList();
             if (families != null)

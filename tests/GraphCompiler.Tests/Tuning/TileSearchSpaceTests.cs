@@ -58,5 +58,15 @@ namespace GraphCompiler.Tests.Tuning
             Assert.Contains(pruned, p => p.Tiles.StartsWith("{ block_m: 64, block_n: 64, warps: 8") && p.Reason.Contains("multiple of 16 × warps"));
             Assert.Contains(valid, t => t.PrefillAttention == new PrefillAttentionTiles(128, 64, 4, 2));
         }
+
+        [Fact]
+        public void Each_tunable_family_belongs_to_the_step_tune_shapes_selects_it_by()
+        {
+            Assert.Equal("prefill", TileFamily.PrefillAttention.Phase());
+            Assert.Equal("decode", TileFamily.DecodeAttention.Phase());
+            Assert.Equal("decode", TileFamily.GemmInt4Decode.Phase());
+            Assert.Equal("prefill", TileFamily.GemmFp8Prefill.Phase());
+            Assert.Null(TileFamily.Elementwise.Phase());
+        }
     }
 }
