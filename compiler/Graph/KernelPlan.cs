@@ -9,6 +9,20 @@ namespace GraphCompiler.Graph
     {
         /// <summary>The weight-bearing modules a GEMM launch multiplies, in order, joined by '+' ("q_proj+k_proj+v_proj").</summary>
         public string Modules => string.Join("+", System.Linq.Enumerable.Where(Ops, op => Spec.ModuleKinds.TryParse(op, out _)));
+
+        /// <summary>Where a GEMM launch's columns start in its output rows: k and v after q in qkv, up after gate in gate_up
+        /// (0 when the modules are fused into one GEMM that writes the whole row).</summary>
+        public int OutputColumn(Spec.ModelShape m)
+        {
+            Spec.ModuleKinds.TryParse(Modules.Split('+')[0], out var first);
+            return first switch
+            {
+                Spec.ModuleKind.KProj => m.QSize,
+                Spec.ModuleKind.VProj => m.QSize + m.KvSize,
+                Spec.ModuleKind.UpProj => m.IntermediateSize,
+                _ => 0,
+            };
+        }
     }
 
     /// <summary>Consecutive layers that launch the same kernels in the same order.</summary>

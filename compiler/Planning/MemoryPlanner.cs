@@ -24,6 +24,9 @@ namespace GraphCompiler.Planning
         /// <summary>Effective host-to-device bandwidth of PCIe 4.0 x16, the default for streaming estimates.</summary>
         public const double DefaultPcieBytesPerSecond = 25e9;
 
+        /// <summary>Context splits the decode partials hold per (sequence, query head): the runtime never launches more.</summary>
+        public static int DecodeSplitCapacity(ModelSpec spec) => Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => a.DecodeAttention.Splits));
+
         public static MemoryPlan Build(ModelSpec spec, KernelPlan kernels)
         {
             var m = spec.Model;
@@ -87,7 +90,7 @@ namespace GraphCompiler.Planning
             var slots = WorkspacePlanner.Plan(kernels, bytes).ToList();
             long end = slots.Count == 0 ? 0 : slots.Max(s => s.Offset + s.Bytes);
 
-            int splits = Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => a.DecodeAttention.Splits));
+            int splits = DecodeSplitCapacity(spec);
             // Stream-K GEMMs (split_k 0): up to two fp32 partial tiles per CTA, and one arrival counter per output tile.
             var streamK = kernels.Kernels.OfType<GemmKernel>()
                 .SelectMany(g => spec.Tiles.Archs.Select(a => (Kernel: g, Tiles: a.Gemm(g.Tiles))))
@@ -103,6 +106,8 @@ namespace GraphCompiler.Planning
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
                 // Flash-decoding partials: per sequence, query head and split, an fp32 output row plus its max and sum.
                 ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim + 2) * 4),
+                // And an arrival counter per (sequence, KV head), so the last split to finish combines them.
+                ("decode_split_counters", (long)seqs * m.NumKeyValueHeads * 4),
                 ("gemm_stream_k_partials", partials),
                 ("gemm_tile_counters", counters),
                 // Top-k/top-p sorting of each sequence's logits: values and indices.

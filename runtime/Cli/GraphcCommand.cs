@@ -107,12 +107,17 @@ namespace GraphCompiler.Runtime.Cli
             var repetition = new Option<float>("--repetition-penalty") { Description = "divide the logits of tokens already seen (1: off)", DefaultValueFactory = _ => 1f };
             var frequency = new Option<float>("--frequency-penalty") { Description = "subtract this × the times a token was generated", DefaultValueFactory = _ => 0f };
             var presence = new Option<float>("--presence-penalty") { Description = "subtract this once a token was generated", DefaultValueFactory = _ => 0f };
+            var backend = new Option<string>("--backend") { Description = "auto (the GPU when there is one that runs the spec, else the CPU), gpu or cpu", DefaultValueFactory = _ => Backends.Auto };
+            var streamText = new Option<bool>("--stream") { Description = "print the text as each token is generated" };
+            var logitsOut = new Option<string?>("--logits-out") { Description = "write each step's fp32 logits [steps, vocab] to this file and the tokens to FILE.json (parity checks)" };
+            var noGraphs = new Option<bool>("--no-cuda-graphs") { Description = "GPU: launch each decode kernel instead of replaying a captured CUDA graph" };
+            RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs));
             SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
-            var run = new Command("run", "Generate on the CPU backend: prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence };
+            var run = new Command("run", "Generate on the GPU (or the CPU backend without one): prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
-                r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console));
+                r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console, RunOptions(r)));
 
             var checkpointPath = new Argument<string>("path") { Description = $"a Hugging Face model folder, its {Checkpoint.IndexFile}, or a .safetensors file" };
             var againstSpec = new Option<string?>("--spec") { Description = "check the checkpoint against this spec (file or built-in name): every missing, extra, misshapen or mistyped tensor" };
@@ -130,10 +135,10 @@ namespace GraphCompiler.Runtime.Cli
             var genPrompt = new Option<string>("--prompt") { Description = "the prompt text", Required = true };
             var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
             var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
-            var generate = new Command("generate", "Generate text from a checkpoint (CPU backend; GPU generation comes with issue #8)")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed };
+            var generate = new Command("generate", "Generate text from a checkpoint, on the GPU when there is one, else on the CPU backend")
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
-                r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console));
+                r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console, RunOptions(r)));
 
             var loadModel = new Option<string>("--model") { Description = "the checkpoint folder, index or file", Required = true };
             var loadMemory = new Option<string?>("--gpu-memory") { Description = "behave as a GPU of this much memory (the budget is gpu_memory_utilization of it)" };

@@ -7,6 +7,8 @@ using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cpu;
+using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.Memory;
 using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Runtime.Text;
 using Spectre.Console;
@@ -51,14 +53,23 @@ namespace GraphCompiler.Runtime.Cli
 
         private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(0.5);
 
+        /// <summary>How a run is set up and reported, beyond the prompt and sampling.</summary>
+        /// <param name="Backend">auto, gpu or cpu (<see cref="Backends"/>).</param>
+        /// <param name="Stream">Print the text as each token comes.</param>
+        /// <param name="LogitsOut">Write every step's logits (fp32 [steps, vocab]) here and the tokens to the same path + .json.</param>
+        internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true);
+
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
-            bool chat, string? system, SamplingParams sampling, IAnsiConsole console)
+            bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
         {
+            options ??= new RunOptions();
             if (sampling.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
             if (promptText != null && promptTokens != null)
                 throw new CliException(ExitCodes.Usage, "give the prompt as --prompt TEXT or as --prompt-tokens IDS, not both");
+            if (options.Stream && promptText is null)
+                throw new CliException(ExitCodes.Usage, "--stream prints text as it is generated; it needs --prompt TEXT (and the model's tokenizer)");
             LlamaTextTokenizer? tokenizer = null;
             if (promptText != null)
             {
@@ -79,48 +90,60 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage,
                     $"{prompt.Length} prompt tokens and {steps} steps need {prompt.Length + steps - 1} positions, more than limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
 
-            long need = CpuWeights.EstimateHostBytes(model), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-            if (need > have * 0.9)
-                throw new CliException(ExitCodes.Failure,
-                    $"the CPU backend keeps every weight as float32: {model.Spec.Name} needs about {ByteSize.Format(need)} of host memory, and this machine has "
-                    + $"{ByteSize.Format(have)}. Use a smaller model on the CPU, or a GPU");
-            console.MarkupLine($"CPU backend (no GPU used): {Markup.Escape(model.Spec.Name)}, {m.NumHiddenLayers} layers, {m.DType.SpecName()} activations, "
-                + $"{model.Spec.KvCache.DType.SpecName()} KV cache; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath))
-                + $"; {Environment.ProcessorCount} threads");
             var clock = Stopwatch.StartNew();
-            var cpu = new CpuModel(model, modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources, console));
-            console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)} ({ByteSize.Format(cpu.Weights.LinearBytes)} of float32 GEMM weights)");
+            var tensors = modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources, console);
+            using var opened = Backends.Open(options.Backend, model, tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), console);
+            var backend = opened.Backend;
+            console.MarkupLine(Markup.Escape(backend.Description) + "; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath)));
+            console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)}"
+                + (opened.Allocator is { } a ? $" (device: {ByteSize.Format(a.Ledger.Used(MemoryComponent.Weights))} weights, {ByteSize.Format(a.Ledger.Used(MemoryComponent.KvCache))} KV cache, "
+                    + $"{ByteSize.Format(a.Ledger.Used(MemoryComponent.Workspace))} workspace of a {ByteSize.Format(a.Ledger.BudgetBytes)} budget)" : ""));
 
             try
             {
                 // An untimed prefill and decode steps (half a second at most) first, so that the timings below are of
-                // optimised code: .NET compiles a method quickly at first and optimises it once it has been called a while.
-                var warm = cpu.NewSequence();
-                int first = Argmax(cpu.Prefill(warm, prompt));
-                clock.Restart();
-                for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Argmax(cpu.Decode(warm, first));
+                // optimised code (.NET tiers up hot methods; the GPU backend captures its decode graph).
+                using (var warm = backend.NewSequence())
+                {
+                    int first = Argmax(backend.Prefill(new[] { (warm, prompt) })[0]);
+                    clock.Restart();
+                    for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Argmax(backend.Decode(new[] { (warm, first) })[0]);
+                }
 
-                var sequence = cpu.NewSequence();
+                using var sequence = backend.NewSequence();
                 var sampler = new Sampler(sampling, prompt);
+                var logits = new List<float[]>();
+                var streamed = new TextStream(tokenizer, prompt, options.Stream ? console : null);
                 clock.Restart();
-                int next = sampler.Next(cpu.Prefill(sequence, prompt)).Token;
+                var last = backend.Prefill(new[] { (sequence, prompt) })[0];
+                int next = sampler.Next(last).Token;
                 var prefill = clock.Elapsed;
+                if (options.LogitsOut != null) logits.Add(last);
                 var generated = new List<int> { next };
+                streamed.Add(next);
                 clock.Restart();
                 // With text, generation ends at the end-of-sentence token, as a chat would.
                 while (generated.Count < steps && !(tokenizer != null && next == m.EosTokenId))
-                    generated.Add(next = sampler.Next(cpu.Decode(sequence, next)).Token);
+                {
+                    last = backend.Decode(new[] { (sequence, next) })[0];
+                    if (options.LogitsOut != null) logits.Add(last);
+                    generated.Add(next = sampler.Next(last).Token);
+                    streamed.Add(next);
+                }
                 var decode = clock.Elapsed;
+                streamed.End();
 
                 console.MarkupLine($"prompt ({prompt.Length} tokens): {string.Join(" ", prompt)}");
                 string how = sampling.IsGreedy ? "greedy"
                     : string.Create(CultureInfo.InvariantCulture, $"sampled: temperature {sampling.Temperature}, top-k {sampling.TopK}, top-p {sampling.TopP}, min-p {sampling.MinP}, seed {sampling.Seed}");
                 console.MarkupLine($"generated ({generated.Count} tokens, {Markup.Escape(how)}): {string.Join(" ", generated)}");
-                if (tokenizer != null)
+                if (tokenizer != null && !options.Stream)
                     console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt.Concat(generated))));
+                if (options.LogitsOut != null) WriteLogits(options.LogitsOut, backend.Description, prompt, generated, logits);
                 // The first generated token comes from the prefill's logits; each decode step yields one more.
                 string decodeRate = generated.Count > 1 ? Rate(generated.Count - 1, decode) : "n/a (the one token came from the prefill)";
-                console.MarkupLine($"CPU backend: prompt {prompt.Length} tokens at {Rate(prompt.Length, prefill)}, generated {generated.Count} tokens at {decodeRate}");
+                string name = opened.Device is null ? "CPU backend" : "GPU backend";
+                console.MarkupLine($"{name}: prompt {prompt.Length} tokens at {Rate(prompt.Length, prefill)}, generated {generated.Count} tokens at {decodeRate}");
             }
             catch (ArgumentException e)
             {
@@ -129,6 +152,60 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage, e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message);
             }
             return ExitCodes.Ok;
+        }
+
+        /// <summary>Prints the text as tokens arrive: each time, what the decoded text gained (SentencePiece joins pieces, so
+        /// the whole text is decoded and the new suffix printed).</summary>
+        private sealed class TextStream
+        {
+            private readonly LlamaTextTokenizer? _tokenizer;
+            private readonly IAnsiConsole? _console;
+            private readonly List<int> _tokens;
+            private int _printed;
+
+            public TextStream(LlamaTextTokenizer? tokenizer, int[] prompt, IAnsiConsole? console)
+            {
+                _tokenizer = tokenizer;
+                _console = console;
+                _tokens = new List<int>(prompt);
+                if (_console != null && _tokenizer != null)
+                {
+                    string text = _tokenizer.Decode(_tokens);
+                    _console.Write(new Spectre.Console.Text(text));
+                    _printed = text.Length;
+                }
+            }
+
+            public void Add(int token)
+            {
+                if (_console is null || _tokenizer is null) return;
+                _tokens.Add(token);
+                string text = _tokenizer.Decode(_tokens);
+                if (text.Length <= _printed) return;
+                _console.Write(new Spectre.Console.Text(text[_printed..]));
+                _printed = text.Length;
+            }
+
+            public void End() => _console?.WriteLine();
+        }
+
+        /// <summary>fp32 logits [steps, vocab] little-endian at <paramref name="path"/>; prompt, generated tokens and backend at path + ".json".</summary>
+        private static void WriteLogits(string path, string backend, int[] prompt, List<int> generated, List<float[]> logits)
+        {
+            using (var file = File.Create(path))
+                foreach (var row in logits) file.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));
+            using var stream = File.Create(path + ".json");
+            using var json = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true });
+            json.WriteStartObject();
+            json.WriteString("backend", backend);
+            json.WriteNumber("vocab", logits[0].Length);
+            json.WriteStartArray("prompt");
+            foreach (int t in prompt) json.WriteNumberValue(t);
+            json.WriteEndArray();
+            json.WriteStartArray("generated");
+            foreach (int t in generated) json.WriteNumberValue(t);
+            json.WriteEndArray();
+            json.WriteEndObject();
         }
 
         /// <summary>BOS, then ids drawn from the seed: a stand-in prompt until text comes with the tokenizer.</summary>

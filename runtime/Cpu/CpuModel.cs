@@ -5,22 +5,20 @@ using System.Runtime.CompilerServices;
 using GraphCompiler.Common;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
+using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Reference;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Cpu
 {
-    /// <summary>A sequence's state on the CPU backend: its tokens so far (only their count) and its KV cache.</summary>
-    public sealed class CpuSequence
+    /// <summary>A sequence's state on the CPU backend: its KV cache.</summary>
+    public sealed class CpuSequence : DecoderSequence
     {
         internal CpuSequence(CpuModel owner, KvCache cache)
         {
             Owner = owner;
             Cache = cache;
         }
-
-        /// <summary>Tokens in the KV cache: the next token goes to this position.</summary>
-        public int Length { get; internal set; }
 
         internal CpuModel Owner { get; }
         internal KvCache Cache { get; }
@@ -34,7 +32,7 @@ namespace GraphCompiler.Runtime.Cpu
     /// attention is <see cref="CpuAttention"/>. It is the reference the GPU path is checked against, and graphc's backend
     /// on a machine without a GPU. One step at a time: a CpuModel is not safe for concurrent calls.
     /// </summary>
-    public sealed class CpuModel
+    public sealed class CpuModel : IDecoderBackend
     {
         private readonly CompiledModel _model;
         private readonly ModelShape _m;
@@ -60,6 +58,9 @@ namespace GraphCompiler.Runtime.Cpu
         public CompiledModel Model => _model;
         public CpuWeights Weights { get; }
 
+        public string Description =>
+            $"CPU backend (no GPU used): {_model.Spec.Name}, {_m.DType.SpecName()} activations, {_model.Spec.KvCache.DType.SpecName()} KV cache, {Environment.ProcessorCount} threads";
+
         public CpuSequence NewSequence() =>
             new CpuSequence(this, new KvCache(_model.Spec.KvCache.DType, _act, _m.NumHiddenLayers, _m.NumKeyValueHeads, _m.HeadDim, _model.Spec.Limits.MaxSeqLen));
 
@@ -76,6 +77,19 @@ namespace GraphCompiler.Runtime.Cpu
         /// <summary>One decode step of several sequences, one token each; their logits, in order.</summary>
         public float[][] Decode(IReadOnlyList<(CpuSequence Sequence, int Token)> batch) =>
             Step(_model.Plan.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList());
+
+        DecoderSequence IDecoderBackend.NewSequence() => NewSequence();
+
+        float[][] IDecoderBackend.Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
+            Step(_model.Plan.Prefill, batch.Select(b => (Own(b.Sequence), b.Tokens)).ToList());
+
+        float[][] IDecoderBackend.Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
+            Step(_model.Plan.Decode, batch.Select(b => (Own(b.Sequence), new[] { b.Token })).ToList());
+
+        private CpuSequence Own(DecoderSequence sequence) =>
+            sequence as CpuSequence ?? throw new ArgumentException("the sequence belongs to another backend", nameof(sequence));
+
+        public void Dispose() { }
 
         private float[][] Step(PhasePlan phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch)
         {
@@ -112,26 +126,8 @@ namespace GraphCompiler.Runtime.Cpu
             return Enumerable.Range(0, sequences).Select(s => logits.AsSpan(s * _m.VocabSize, _m.VocabSize).ToArray()).ToArray();
         }
 
-        private void Validate(Phase phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch)
-        {
-            if (batch.Count == 0) throw new ArgumentException("a step needs at least one sequence", nameof(batch));
-            var limits = _model.Spec.Limits;
-            var seen = new HashSet<CpuSequence>();
-            foreach (var (sequence, tokens) in batch)
-            {
-                if (sequence is null || tokens is null) throw new ArgumentNullException(nameof(batch), "a sequence or its tokens is null");
-                if (sequence.Owner != this) throw new ArgumentException("the sequence belongs to another CpuModel", nameof(batch));
-                if (!seen.Add(sequence)) throw new ArgumentException("a sequence appears twice in one step", nameof(batch));
-                if (tokens.Length == 0) throw new ArgumentException("no tokens to run", nameof(batch));
-                foreach (int id in tokens)
-                    if (id < 0 || id >= _m.VocabSize)
-                        throw new ArgumentException($"token id {id} is outside the vocabulary: vocab_size is {_m.VocabSize}, so ids are 0..{_m.VocabSize - 1}", nameof(batch));
-                if (phase == Phase.Prefill && sequence.Length == 0 && tokens.Length > limits.MaxInputLen)
-                    throw new ArgumentException($"the prompt has {tokens.Length} tokens, more than limits.max_input_len ({limits.MaxInputLen})", nameof(batch));
-                if (sequence.Length + tokens.Length > limits.MaxSeqLen)
-                    throw new ArgumentException($"the sequence would be {sequence.Length + tokens.Length} tokens long, more than limits.max_seq_len ({limits.MaxSeqLen})", nameof(batch));
-            }
-        }
+        private void Validate(Phase phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch) =>
+            StepValidation.Check(_model, phase, batch.Select(b => ((DecoderSequence)b.Sequence, b.Tokens)).ToList(), x => ((CpuSequence)x).Owner == this);
 
         private sealed record StepShape(int Tokens, int Sequences, IReadOnlyList<SequenceSlice> Slices);
 
@@ -221,12 +217,12 @@ namespace GraphCompiler.Runtime.Cpu
             switch (k.Epilogue)
             {
                 case GemmEpilogue.Store when _buffers[launch.Writes[0]] is float[] output:
-                    for (int r = 0; r < rows; r++) Array.Copy(_y, r * n, output, r * k.OutputStride + ColumnOffset(launch.Modules), n);
+                    for (int r = 0; r < rows; r++) Array.Copy(_y, r * n, output, r * k.OutputStride + launch.OutputColumn(_m), n);
                     break;
                 case GemmEpilogue.Store:
                 {
                     var output = U16(launch.Writes[0]);
-                    int offset = ColumnOffset(launch.Modules);
+                    int offset = launch.OutputColumn(_m);
                     for (int r = 0; r < rows; r++)
                         for (int j = 0; j < n; j++) output[r * k.OutputStride + offset + j] = _act.Store(_y[r * n + j]);
                     break;
@@ -249,15 +245,6 @@ namespace GraphCompiler.Runtime.Cpu
                     break;
             }
         }
-
-        /// <summary>Where a GEMM's columns start in its output rows: k and v after q in qkv, up after gate in gate_up.</summary>
-        private int ColumnOffset(string modules) => RandomCheckpoint.ModuleOf(modules.Split('+')[0]) switch
-        {
-            ModuleKind.KProj => _m.QSize,
-            ModuleKind.VProj => _m.QSize + _m.KvSize,
-            ModuleKind.UpProj => _m.IntermediateSize,
-            _ => 0,
-        };
 
         /// <summary>Every plan buffer at least as large as this step needs (they grow and are kept across steps).</summary>
         private void EnsureBuffers(int tokens, int sequences)

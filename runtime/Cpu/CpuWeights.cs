@@ -169,7 +169,7 @@ namespace GraphCompiler.Runtime.Cpu
         }
 
         /// <summary>Every tensor of the manifest, present with its shape and dtype; all problems in one message.</summary>
-        private static void Validate(CompiledModel model, CheckpointTensors checkpoint)
+        internal static void Validate(CompiledModel model, CheckpointTensors checkpoint)
         {
             var problems = new List<string>();
             foreach (var t in model.Manifest)

@@ -37,7 +37,8 @@ namespace GraphCompiler.Runtime.Cuda
         }
 
         /// <summary>
-        /// Launches with arguments bound by parameter name: a <see cref="DeviceBuffer"/> for pointers, an int for scalars.
+        /// Launches with arguments bound by parameter name: a <see cref="DeviceBuffer"/> or <see cref="DeviceAddress"/> for
+        /// pointers, an int for scalars.
         /// A missing or extra name is an error, so a harness cannot silently pass arguments in the wrong order.
         /// </summary>
         public void Launch(CudaStream stream, IReadOnlyDictionary<string, object> arguments, IReadOnlyDictionary<string, long> gridSymbols)
@@ -52,9 +53,11 @@ namespace GraphCompiler.Runtime.Cuda
                 var p = parameters[i];
                 if (!arguments.TryGetValue(p.Name, out var value))
                     throw new ArgumentException($"{Source.Name} needs '{p.Name}' ({p.CType}: {p.Binds})");
+                bool pointer = p.CType.EndsWith("*", StringComparison.Ordinal) || p.CType.Contains("* __restrict__");
                 values[i] = value switch
                 {
-                    DeviceBuffer b when p.CType.EndsWith("*", StringComparison.Ordinal) || p.CType.Contains("* __restrict__") => b.Pointer,
+                    DeviceBuffer b when pointer => b.Pointer,
+                    DeviceAddress a when pointer => a.Value,
                     int n when !p.CType.Contains('*') => (ulong)(uint)n,
                     _ => throw new ArgumentException($"{Source.Name}: '{p.Name}' is {p.CType}, not a {value.GetType().Name}"),
                 };

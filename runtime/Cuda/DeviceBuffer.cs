@@ -3,6 +3,15 @@ using System.Runtime.InteropServices;
 
 namespace GraphCompiler.Runtime.Cuda
 {
+    /// <summary>
+    /// An address inside device memory someone else owns (a workspace slot, one layer's part of the KV pool, a column
+    /// offset into an output buffer): what a kernel argument binds when it is not a whole <see cref="DeviceBuffer"/>.
+    /// </summary>
+    public readonly record struct DeviceAddress(ulong Value)
+    {
+        public DeviceAddress Offset(long bytes) => new DeviceAddress(Value + checked((ulong)bytes));
+    }
+
     /// <summary>Device memory from cuMemAlloc, with typed async copies; freed on dispose.</summary>
     public sealed unsafe class DeviceBuffer : IDisposable
     {
@@ -14,6 +23,7 @@ namespace GraphCompiler.Runtime.Cuda
 
         public ulong Pointer { get; private set; }
         public long Bytes { get; }
+        public DeviceAddress Address => new DeviceAddress(Pointer);
 
         public static DeviceBuffer Allocate(long bytes)
         {
@@ -66,6 +76,10 @@ namespace GraphCompiler.Runtime.Cuda
             CudaException.Check(CudaNative.cuMemcpyDtoDAsync_v2(Pointer, source.Pointer, (nuint)source.Bytes, stream.Handle), "cuMemcpyDtoDAsync_v2");
         }
 
+        /// <summary>An async device-to-device copy between addresses (a KV block's copy-on-write).</summary>
+        public static void Copy(DeviceAddress destination, DeviceAddress source, long bytes, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemcpyDtoDAsync_v2(destination.Value, source.Value, (nuint)bytes, stream.Handle), "cuMemcpyDtoDAsync_v2");
+
         private void Require(long bytes)
         {
             if (bytes > Bytes) throw new ArgumentException($"{bytes} bytes do not fit a device buffer of {Bytes}");
@@ -102,6 +116,33 @@ namespace GraphCompiler.Runtime.Cuda
             if (bytes > Bytes || offset < 0 || offset + bytes > destination.Bytes)
                 throw new ArgumentException($"copy of {bytes} bytes to offset {offset}: the staging buffer holds {Bytes}, the destination {destination.Bytes}");
             CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(destination.Pointer + (ulong)offset, (void*)_pointer, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+        }
+
+        /// <summary>Starts an async copy of <paramref name="bytes"/> from <paramref name="hostOffset"/> here to a device address.</summary>
+        public void Upload(long hostOffset, DeviceAddress destination, long bytes, CudaStream stream)
+        {
+            Within(hostOffset, bytes);
+            CudaException.Check(CudaNative.cuMemcpyHtoDAsync_v2(destination.Value, (byte*)_pointer + hostOffset, (nuint)bytes, stream.Handle), "cuMemcpyHtoDAsync_v2");
+        }
+
+        /// <summary>Starts an async copy of <paramref name="bytes"/> from a device address to <paramref name="hostOffset"/> here.</summary>
+        public void Download(DeviceAddress source, long hostOffset, long bytes, CudaStream stream)
+        {
+            Within(hostOffset, bytes);
+            CudaException.Check(CudaNative.cuMemcpyDtoHAsync_v2((byte*)_pointer + hostOffset, source.Value, (nuint)bytes, stream.Handle), "cuMemcpyDtoHAsync_v2");
+        }
+
+        /// <summary>The buffer's bytes from <paramref name="offset"/> as <typeparamref name="T"/> (the copies touching them must be done).</summary>
+        public Span<T> Slice<T>(long offset, int count) where T : unmanaged
+        {
+            Within(offset, (long)count * sizeof(T));
+            return new Span<T>((byte*)_pointer + offset, count);
+        }
+
+        private void Within(long offset, long bytes)
+        {
+            if (offset < 0 || bytes < 0 || offset + bytes > Bytes)
+                throw new ArgumentException($"{bytes} bytes at offset {offset} do not fit a pinned buffer of {Bytes}");
         }
 
         public void Dispose()

@@ -1,0 +1,357 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Common;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Attention;
+using GraphCompiler.Planning;
+using GraphCompiler.Runtime.Compilation;
+using GraphCompiler.Runtime.Cuda;
+using GraphCompiler.Runtime.Kv;
+using GraphCompiler.Runtime.Memory;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Runtime.Execution
+{
+    /// <summary>A sequence on the GPU backend: its block table in the paged KV cache.</summary>
+    public sealed class GpuSequence : DecoderSequence
+    {
+        internal GpuSequence(GpuModel owner, int id)
+        {
+            Owner = owner;
+            Id = id;
+        }
+
+        internal GpuModel? Owner { get; private set; }
+        internal int Id { get; }
+
+        /// <summary>Returns the sequence's KV blocks to the pool.</summary>
+        public override void Dispose()
+        {
+            Owner?.Release(this);
+            Owner = null;
+        }
+    }
+
+    /// <summary>How the GPU backend sizes its KV cache and runs decode.</summary>
+    /// <param name="KvTokens">KV-cache tokens to allocate (rounded up to whole blocks); null: max_num_seqs × max_seq_len, or
+    /// what the budget leaves if less.</param>
+    /// <param name="CudaGraphs">Replay each decode batch size's captured launches as one CUDA graph (off: launch one by one).</param>
+    public sealed record GpuModelOptions(long? KvTokens = null, bool CudaGraphs = true);
+
+    /// <summary>
+    /// The GPU backend: runs a compiled model's launch plan with its emitted kernels, as <see cref="Cpu.CpuModel"/> does on the
+    /// CPU. Weights are resident (<see cref="DeviceModelWeights"/>); activations live in one preplanned workspace laid out by
+    /// the memory plan (no allocation per step); K and V in one paged pool per layer, blocks handed out by a
+    /// <see cref="KvBlockManager"/>. A step copies its small inputs (token ids, positions, block tables, context lengths) to
+    /// the device, launches, and copies the logits of each sequence's last token back. A decode step of a batch size seen
+    /// before replays the CUDA graph captured the first time, so launch overhead vanishes. Prompts longer than
+    /// max_num_batched_tokens run as several prefill steps (chunked prefill: later chunks attend to the cached ones).
+    /// One step at a time: a GpuModel is not safe for concurrent calls.
+    /// </summary>
+    public sealed partial class GpuModel : IDecoderBackend
+    {
+        private readonly CompiledModel _model;
+        private readonly ModelShape _m;
+        private readonly KernelPlan _plan;
+        private readonly CudaDevice _device;
+        private readonly ArchTiles _tiles;
+        private readonly CudaStream _stream = new CudaStream();
+        private readonly Dictionary<string, CudaKernel> _kernels = new Dictionary<string, CudaKernel>(StringComparer.Ordinal);
+        private readonly Dictionary<string, DeviceAddress> _slots = new Dictionary<string, DeviceAddress>(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _slotBytes = new Dictionary<string, long>(StringComparer.Ordinal);
+        private readonly Dictionary<int, CudaGraph> _decodeGraphs = new Dictionary<int, CudaGraph>();
+        private readonly List<IDisposable> _owned = new List<IDisposable>();
+        private readonly GpuModelOptions _options;
+        private readonly DeviceModelWeights _weights;
+        private readonly DeviceAllocator.TrackedBuffer _workspace, _kvPool;
+        private readonly DeviceBuffer _kvScales, _inputs;
+        private readonly PinnedHostBuffer _hostInputs, _hostLogits;
+        private readonly InputLayout _layout;
+        private readonly KvBlockManager _blocks;
+        private readonly long _kvLayerBytes;
+        private readonly int _maxBlocks;
+        private int _nextSequence;
+
+        /// <summary>
+        /// Where each step input sits, in ints, in the pinned host mirror: first what the device input buffer holds in the same
+        /// places (block tables, context lengths, cu_seqlens, tile jobs, the embedding's error flag), then what goes to
+        /// workspace slots (token ids, positions, last-token rows).
+        /// </summary>
+        private sealed record InputLayout(int BlockTables, int ContextLens, int CuSeqlens, int TileJobs, int ErrorFlag, int TokenIds, int Positions, int LastRows, int Ints)
+        {
+            public static InputLayout For(int sequences, int maxBlocks, int queryTiles, int tokens)
+            {
+                int at = 0;
+                int Take(int n)
+                {
+                    int first = at;
+                    at += n;
+                    return first;
+                }
+                return new InputLayout(Take(sequences * maxBlocks), Take(sequences), Take(sequences + 1), Take(queryTiles), Take(1),
+                    Take(tokens), Take(tokens), Take(sequences), at);
+            }
+        }
+
+        private GpuModel(CompiledModel model, CudaDevice device, GpuKernels kernels, DeviceModelWeights weights, DeviceAllocator allocator, GpuModelOptions options)
+        {
+            _model = model;
+            _m = model.Spec.Model;
+            _plan = model.Plan;
+            _device = device;
+            _tiles = model.Spec.Tiles.For(device.Info.TileArch);
+            _weights = weights;
+            _options = options;
+            var limits = model.Spec.Limits;
+            try
+            {
+                LoadKernels(kernels);
+
+                _workspace = allocator.Allocate(MemoryComponent.Workspace, Math.Max(1, model.Memory.WorkspaceBytes));
+                _owned.Add(_workspace);
+                foreach (var slot in model.Memory.Workspace)
+                {
+                    _slots[slot.Name] = _workspace.Buffer.Address.Offset(slot.Offset);
+                    _slotBytes[slot.Name] = slot.Bytes;
+                }
+                // Tickets, flags and arrival counters start at zero; the kernels leave them at zero after every launch.
+                _workspace.Buffer.Fill(0, _stream);
+
+                var kv = KvCacheLayout.For(model.Spec);
+                _maxBlocks = kv.BlocksFor(limits.MaxSeqLen);
+                int qBlocks = (limits.MaxNumBatchedTokens + _tiles.PrefillAttention.BlockM - 1) / _tiles.PrefillAttention.BlockM + limits.MaxNumSeqs - 1;
+                _layout = InputLayout.For(limits.MaxNumSeqs, _maxBlocks, qBlocks, limits.MaxNumBatchedTokens);
+                _inputs = Own(allocator.Allocate(MemoryComponent.Workspace, _layout.ErrorFlag * 4L + 4)).Buffer;
+                _inputs.Fill(0, _stream);
+                _hostInputs = Own(new PinnedHostBuffer(_layout.Ints * 4L));
+                _hostLogits = Own(new PinnedHostBuffer((long)limits.MaxNumSeqs * _m.VocabSize * 4));
+
+                // FP8 caches: K and V scale per layer, 1.0 until checkpoints carry calibrated k_scale / v_scale (Cpu.KvCache's rule).
+                var scales = Enumerable.Repeat(Cpu.KvCache.Fp8Scale, 2 * _m.NumHiddenLayers).ToArray();
+                _kvScales = Own(allocator.Allocate(MemoryComponent.KvCache, scales.Length * 4L)).Buffer;
+                _kvScales.Upload<float>(scales, _stream);
+
+                long wanted = options.KvTokens ?? (long)limits.MaxNumSeqs * limits.MaxSeqLen;
+                long affordable = allocator.Ledger.Remaining / kv.BlockBytes;
+                long blocks = Math.Min((wanted + kv.BlockSize - 1) / kv.BlockSize, affordable);
+                if (blocks < _maxBlocks)
+                    throw new MemoryBudgetException(
+                        $"after {ByteSize.Format(allocator.Ledger.UsedTotal)} of weights and workspace, the budget ({allocator.Ledger.BudgetSource}) leaves room for "
+                        + $"{blocks * kv.BlockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({limits.MaxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
+                _kvPool = Own(allocator.Allocate(MemoryComponent.KvCache, blocks * kv.BlockBytes));
+                _kvLayerBytes = blocks * kv.LayerBlockBytes;
+                _blocks = new KvBlockManager(kv, checked((int)blocks));
+                _stream.Synchronize();
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Uploads the checkpoint's weights, compiles (or takes from the cache) every kernel of the plan, and sizes the KV cache.</summary>
+        public static GpuModel Load(CompiledModel model, Cpu.CheckpointTensors checkpoint, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options = null)
+        {
+            using var stream = new CudaStream();
+            var weights = DeviceModelWeights.Upload(model, checkpoint, allocator, stream);
+            try
+            {
+                return new GpuModel(model, kernels.Device, kernels, weights, allocator, options ?? new GpuModelOptions());
+            }
+            catch
+            {
+                weights.Dispose();
+                throw;
+            }
+        }
+
+        public CompiledModel Model => _model;
+        public DeviceModelWeights Weights => _weights;
+        public KvBlockManager KvBlocks => _blocks;
+
+        public string Description =>
+            $"GPU backend: {_device.Info.Name} ({_device.Info.Arch}, tiles {_tiles.Arch.Name}), {_model.Spec.Name}, {_m.DType.SpecName()} activations, "
+            + $"{_model.Spec.KvCache.DType.SpecName()} KV cache of {_blocks.TotalBlocks * _blocks.Layout.BlockSize} tokens"
+            + (_options.CudaGraphs ? ", decode as CUDA graphs" : "");
+
+        public GpuSequence NewSequence()
+        {
+            var sequence = new GpuSequence(this, _nextSequence++);
+            _blocks.Add(sequence.Id);
+            return sequence;
+        }
+
+        DecoderSequence IDecoderBackend.NewSequence() => NewSequence();
+
+        internal void Release(GpuSequence sequence) => _blocks.Free(sequence.Id);
+
+        /// <summary>
+        /// A ragged prefill: each sequence's tokens after its cached ones. Steps hold at most max_num_batched_tokens tokens;
+        /// longer batches are split in order, a sequence's tokens over consecutive steps. Returns each sequence's last logits.
+        /// </summary>
+        public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            var own = Validate(Phase.Prefill, batch);
+            var results = new float[own.Count][];
+            var done = new int[own.Count];
+            int limit = _model.Spec.Limits.MaxNumBatchedTokens;
+            while (done.Where((d, i) => d < own[i].Tokens.Length).Any())
+            {
+                var step = new List<(GpuSequence, int[])>();
+                var members = new List<int>();
+                int room = limit;
+                for (int i = 0; i < own.Count && room > 0; i++)
+                {
+                    int take = Math.Min(room, own[i].Tokens.Length - done[i]);
+                    if (take <= 0) continue;
+                    step.Add((own[i].Sequence, own[i].Tokens.AsSpan(done[i], take).ToArray()));
+                    members.Add(i);
+                    done[i] += take;
+                    room -= take;
+                }
+                var logits = Step(_plan.Prefill, step);
+                for (int j = 0; j < members.Count; j++)
+                    if (done[members[j]] == own[members[j]].Tokens.Length) results[members[j]] = logits[j];
+            }
+            return results;
+        }
+
+        /// <summary>One decode step: each sequence's next token; their logits, in order.</summary>
+        public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
+            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()));
+
+        public float[] Prefill(GpuSequence sequence, int[] tokens) => Prefill(new[] { ((DecoderSequence)sequence, tokens) })[0];
+
+        public float[] Decode(GpuSequence sequence, int token) => Decode(new[] { ((DecoderSequence)sequence, token) })[0];
+
+        private List<(GpuSequence Sequence, int[] Tokens)> Validate(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            StepValidation.Check(_model, phase, batch, s => s is GpuSequence g && g.Owner == this);
+            int most = _model.Spec.Limits.MaxNumSeqs;
+            if (batch.Count > most)
+                throw new ArgumentException($"{batch.Count} sequences in one step, more than limits.max_num_seqs ({most}); run them in several steps", nameof(batch));
+            int needed = batch.Sum(b => _blocks.BlocksNeeded(((GpuSequence)b.Sequence).Id, b.Tokens.Length));
+            if (needed > _blocks.FreeBlocks)
+                throw new KvCacheExhaustedException(needed, _blocks.FreeBlocks, _blocks.TotalBlocks, _blocks.Layout.BlockBytes);
+            return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
+        }
+
+        private float[][] Step(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch)
+        {
+            int sequences = batch.Count, tokens = batch.Sum(b => b.Tokens.Length);
+            var kv = _blocks.Layout;
+            foreach (var (sequence, ids) in batch)
+                foreach (var copy in _blocks.Append(sequence.Id, ids.Length))
+                    for (int layer = 0; layer < _m.NumHiddenLayers; layer++)
+                    {
+                        var pool = _kvPool.Buffer.Address.Offset(layer * _kvLayerBytes);
+                        DeviceBuffer.Copy(pool.Offset(copy.Destination * kv.LayerBlockBytes), pool.Offset(copy.Source * kv.LayerBlockBytes), kv.LayerBlockBytes, _stream);
+                    }
+
+            // ---- Step inputs into the pinned mirror, then to the device ----
+            var host = _hostInputs.Slice<int>(0, _layout.Ints);
+            var newTokens = new int[sequences];
+            var contexts = new int[sequences];
+            int row = 0;
+            for (int s = 0; s < sequences; s++)
+            {
+                var (sequence, ids) = batch[s];
+                host[_layout.CuSeqlens + s] = row;
+                for (int i = 0; i < ids.Length; i++, row++)
+                {
+                    host[_layout.TokenIds + row] = ids[i];
+                    host[_layout.Positions + row] = sequence.Length + i;
+                }
+                host[_layout.LastRows + s] = row - 1;
+                newTokens[s] = ids.Length;
+                contexts[s] = host[_layout.ContextLens + s] = sequence.Length + ids.Length;
+            }
+            host[_layout.CuSeqlens + sequences] = row;
+            _blocks.WriteBlockTables(batch.Select(b => b.Sequence.Id).ToList(), host.Slice(_layout.BlockTables, sequences * _maxBlocks), _maxBlocks);
+            int queryTiles = 0;
+            if (phase.Phase == Phase.Prefill)
+            {
+                var jobs = PrefillAttentionFamily.TileJobs(newTokens, contexts, _tiles.PrefillAttention.BlockM);
+                jobs.CopyTo(host.Slice(_layout.TileJobs, jobs.Length));
+                queryTiles = jobs.Length;
+            }
+            _hostInputs.Upload(0, _inputs.Address, _layout.ErrorFlag * 4L, _stream);
+            _hostInputs.Upload(_layout.TokenIds * 4L, _slots["token_ids"], tokens * 4L, _stream);
+            _hostInputs.Upload(_layout.Positions * 4L, _slots["positions"], tokens * 4L, _stream);
+            if (_slots.ContainsKey("last_token_rows")) _hostInputs.Upload(_layout.LastRows * 4L, _slots["last_token_rows"], sequences * 4L, _stream);
+
+            // ---- The launches: a decode batch size seen before replays its graph ----
+            if (phase.Phase == Phase.Decode)
+            {
+                var shape = new StepShape(tokens, sequences, 0, DecodeSplits(sequences, _model.Spec.Limits.MaxSeqLen));
+                if (!_options.CudaGraphs) LaunchAll(phase, shape);
+                else
+                {
+                    if (!_decodeGraphs.TryGetValue(sequences, out var graph))
+                        _decodeGraphs[sequences] = graph = _stream.Capture(() => LaunchAll(phase, shape));
+                    graph.Launch(_stream);
+                }
+            }
+            else LaunchAll(phase, new StepShape(tokens, sequences, queryTiles, 0));
+
+            // ---- Logits of each sequence's last token back to the host ----
+            long rowBytes = _m.VocabSize * 4L;
+            _hostLogits.Download(_slots["logits"], 0, sequences * rowBytes, _stream);
+            _hostInputs.Download(_inputs.Address.Offset(_layout.ErrorFlag * 4L), _layout.ErrorFlag * 4L, 4, _stream);
+            _stream.Synchronize();
+            if (host[_layout.ErrorFlag] != 0)
+                throw new InvalidOperationException($"the embedding gather flagged token row {host[_layout.ErrorFlag] - 1} after validation");
+            foreach (var (sequence, ids) in batch) sequence.Length += ids.Length;
+            return Enumerable.Range(0, sequences).Select(s => _hostLogits.Slice<float>(s * rowBytes, _m.VocabSize).ToArray()).ToArray();
+        }
+
+        private void LaunchAll(PhasePlan phase, StepShape step)
+        {
+            foreach (var launch in phase.Prologue) Launch(launch, -1, step);
+            foreach (var group in phase.Layers)
+                for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
+                    foreach (var launch in group.Launches) Launch(launch, layer, step);
+            foreach (var launch in phase.Epilogue) Launch(launch, _m.NumHiddenLayers, step);
+        }
+
+        private void Launch(PlannedLaunch launch, int layer, StepShape step)
+        {
+            var (arguments, grid) = Bind(launch, layer, step);
+            _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+        }
+
+        /// <summary>Every kernel the plan launches, compiled for this GPU; a kernel the emitters cannot write yet is an error naming why.</summary>
+        private void LoadKernels(GpuKernels kernels)
+        {
+            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }
+                .SelectMany(p => p.Prologue.Concat(p.Layers.SelectMany(g => g.Launches)).Concat(p.Epilogue)).Select(l => l.Kernel));
+            foreach (var source in _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)))
+            {
+                if (!source.IsEmitted)
+                    throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");
+                var kernel = kernels.Load(source);
+                _owned.Add(kernel);
+                _kernels[source.Name] = kernel;
+            }
+        }
+
+        private T Own<T>(T disposable) where T : IDisposable
+        {
+            _owned.Add(disposable);
+            return disposable;
+        }
+
+        public void Dispose()
+        {
+            foreach (var g in _decodeGraphs.Values) g.Dispose();
+            _decodeGraphs.Clear();
+            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+            _owned.Clear();
+            _weights.Dispose();
+            _stream.Dispose();
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System;
+using System.Collections.Generic;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+
+namespace GraphCompiler.Runtime.Execution
+{
+    /// <summary>A sequence's state in a backend: how many of its tokens the KV cache holds (the next token's position).</summary>
+    public abstract class DecoderSequence : IDisposable
+    {
+        public int Length { get; internal set; }
+
+        /// <summary>Releases what the sequence holds in its backend (KV blocks); the sequence cannot step again.</summary>
+        public virtual void Dispose() { }
+    }
+
+    /// <summary>
+    /// What generation needs of a backend, CPU or GPU: sequences, a ragged prefill step and a decode step, each returning
+    /// the fp32 logits of every sequence's last token. Both run the same compiled launch plan.
+    /// </summary>
+    public interface IDecoderBackend : IDisposable
+    {
+        CompiledModel Model { get; }
+
+        /// <summary>One line for logs: which device, which numerics.</summary>
+        string Description { get; }
+
+        DecoderSequence NewSequence();
+
+        float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch);
+
+        float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch);
+    }
+
+    /// <summary>The checks every backend makes before a step, with the messages a user can act on.</summary>
+    public static class StepValidation
+    {
+        /// <param name="owned">Whether a sequence belongs to the backend running the step.</param>
+        public static void Check(CompiledModel model, Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, Func<DecoderSequence, bool> owned)
+        {
+            if (batch.Count == 0) throw new ArgumentException("a step needs at least one sequence", nameof(batch));
+            var limits = model.Spec.Limits;
+            int vocab = model.Spec.Model.VocabSize;
+            var seen = new HashSet<DecoderSequence>();
+            foreach (var (sequence, tokens) in batch)
+            {
+                if (sequence is null || tokens is null) throw new ArgumentNullException(nameof(batch), "a sequence or its tokens is null");
+                if (!owned(sequence)) throw new ArgumentException("the sequence belongs to another model (or was disposed)", nameof(batch));
+                if (!seen.Add(sequence)) throw new ArgumentException("a sequence appears twice in one step", nameof(batch));
+                if (tokens.Length == 0) throw new ArgumentException("no tokens to run", nameof(batch));
+                foreach (int id in tokens)
+                    if (id < 0 || id >= vocab)
+                        throw new ArgumentException($"token id {id} is outside the vocabulary: vocab_size is {vocab}, so ids are 0..{vocab - 1}", nameof(batch));
+                if (phase == Phase.Prefill && sequence.Length == 0 && tokens.Length > limits.MaxInputLen)
+                    throw new ArgumentException($"the prompt has {tokens.Length} tokens, more than limits.max_input_len ({limits.MaxInputLen})", nameof(batch));
+                if (sequence.Length + tokens.Length > limits.MaxSeqLen)
+                    throw new ArgumentException($"the sequence would be {sequence.Length + tokens.Length} tokens long, more than limits.max_seq_len ({limits.MaxSeqLen})", nameof(batch));
+            }
+        }
+    }
+}
