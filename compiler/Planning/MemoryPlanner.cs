@@ -91,12 +91,15 @@ namespace GraphCompiler.Planning
             long end = slots.Count == 0 ? 0 : slots.Max(s => s.Offset + s.Bytes);
 
             int splits = DecodeSplitCapacity(spec);
-            // Stream-K GEMMs (split_k 0): up to two fp32 partial tiles per CTA, and one arrival counter per output tile.
-            var streamK = kernels.Kernels.OfType<GemmKernel>()
+            // GEMMs whose output tiles are shared between CTAs (stream-K at split_k 0, classic split-K above 1): up to two
+            // fp32 partial tiles per CTA, and one arrival counter per output tile. split_k 1 needs neither.
+            var shared = kernels.Kernels.OfType<GemmKernel>()
                 .SelectMany(g => spec.Tiles.Archs.Select(a => (Kernel: g, Tiles: a.Gemm(g.Tiles))))
-                .Where(x => x.Tiles.SplitK == 0).ToList();
-            long partials = streamK.Select(x => GemmPartition.PartialFloats(x.Tiles, PlannedGemmCtas) * 4).DefaultIfEmpty(0).Max();
-            long counters = streamK.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, Math.Max(tokens, seqs)) * 4).DefaultIfEmpty(0).Max();
+                .Where(x => x.Tiles.SplitK != 1).ToList();
+            int rows = Math.Max(tokens, seqs);
+            long partials = shared.Select(x => GemmPartition.PartialFloats(x.Tiles,
+                x.Tiles.SplitK == 0 ? PlannedGemmCtas : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
+            long counters = shared.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * 4).DefaultIfEmpty(0).Max();
             // Prefill attention: its tickets and a flag per (query tile, KV head); a step's tiles are at most
             // ceil(tokens / block_m) plus one partial tile per further sequence.
             int blockM = spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM);

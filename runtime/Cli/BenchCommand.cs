@@ -113,13 +113,13 @@ namespace GraphCompiler.Runtime.Cli
             return tiles;
         }
 
-        private static List<int> ParseRows(string text)
+        internal static List<int> ParseRows(string text, string option = "--rows", string what = "row count")
         {
             var result = new List<int>();
             foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int m) || m <= 0)
-                    throw new CliException(ExitCodes.Usage, $"--rows: '{part}' is not a positive row count");
+                    throw new CliException(ExitCodes.Usage, $"{option}: '{part}' is not a positive {what}");
                 result.Add(m);
             }
             return result;

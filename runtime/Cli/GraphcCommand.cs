@@ -78,9 +78,17 @@ namespace GraphCompiler.Runtime.Cli
             var gemmTiles = new Option<string?>("--gemm-tiles") { Description = "tiles for --gemm-shapes instead of the spec's: FAMILY=block_m,block_n,block_k,warps,stages,split_k;…" };
             var attentionPoints = new Option<string?>("--attention-points") { Description = "instead of the spec's kernels, its decode attention at BATCHxCONTEXT points, e.g. 1x4096,16x2048,64x1024" };
             var prefillPoints = new Option<string?>("--prefill-points") { Description = "instead of the spec's kernels, its prefill attention at BATCHxTOKENS points (whole prompts), e.g. 1x1024,1x4096,1x8192" };
-            var bench = new Command("bench", "Time every emitted kernel on this GPU: GB/s and fraction of the copy bandwidth") { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints };
-            bench.SetAction(r => BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
-                r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
+            var synthetic = new Option<bool>("--synthetic") { Description = "instead of kernels, the whole model end to end with random weights made on the GPU: prefill and decode tokens/s" };
+            var benchPrompts = new Option<string>("--prompts") { Description = "--synthetic: prompt lengths to prefill", DefaultValueFactory = _ => "1024,4096" };
+            var benchBatches = new Option<string>("--batches") { Description = "--synthetic: decode batch sizes", DefaultValueFactory = _ => "1,8,32,64" };
+            var benchContext = new Option<int>("--context") { Description = "--synthetic: tokens each decoding sequence already holds", DefaultValueFactory = _ => 1024 };
+            var benchSteps = new Option<int>("--steps") { Description = "--synthetic: timed decode steps per batch size", DefaultValueFactory = _ => 32 };
+            var bench = new Command("bench", "Time every emitted kernel on this GPU (GB/s and fraction of the copy bandwidth), or with --synthetic the whole model")
+                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps };
+            bench.SetAction(r => r.GetValue(synthetic)
+                ? ModelBenchCommand.Run(r.GetValue(spec)!, r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext), r.GetValue(benchSteps), r.GetValue(json), console, output)
+                : BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
+                    r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
 
             var tuneFamilies = new Option<string?>("--families") { Description = "only these families, e.g. gemm_int4_decode,decode_attention" };
             var tuneBudget = new Option<string>("--budget") { Description = "wall-clock budget, e.g. 10m", DefaultValueFactory = _ => "10m" };

@@ -105,9 +105,9 @@ namespace GraphCompiler.Runtime.Cli
                 // optimised code (.NET tiers up hot methods; the GPU backend captures its decode graph).
                 using (var warm = backend.NewSequence())
                 {
-                    int first = Argmax(backend.Prefill(new[] { (warm, prompt) })[0]);
+                    int first = Sampler.Argmax(backend.Prefill(new[] { (warm, prompt) })[0]);
                     clock.Restart();
-                    for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Argmax(backend.Decode(new[] { (warm, first) })[0]);
+                    for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Sampler.Argmax(backend.Decode(new[] { (warm, first) })[0]);
                 }
 
                 using var sequence = backend.NewSequence();
@@ -224,14 +224,6 @@ namespace GraphCompiler.Runtime.Cli
                     throw new CliException(ExitCodes.Usage, $"--prompt-tokens: '{parts[i]}' is not a token id; expected ids separated by commas, e.g. 1,2,3");
             if (ids.Length == 0) throw new CliException(ExitCodes.Usage, "--prompt-tokens is empty; expected ids separated by commas, e.g. 1,2,3");
             return ids;
-        }
-
-        private static int Argmax(float[] logits)
-        {
-            int best = 0;
-            for (int i = 1; i < logits.Length; i++)
-                if (logits[i] > logits[best]) best = i;
-            return best;
         }
 
         private static string Rate(int tokens, TimeSpan elapsed) =>

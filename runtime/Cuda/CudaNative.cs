@@ -36,6 +36,8 @@ namespace GraphCompiler.Runtime.Cuda
         [LibraryImport(Lib)] internal static partial int cuMemcpyDtoHAsync_v2(void* destination, ulong source, nuint bytes, IntPtr stream);
         [LibraryImport(Lib)] internal static partial int cuMemcpyDtoDAsync_v2(ulong destination, ulong source, nuint bytes, IntPtr stream);
         [LibraryImport(Lib)] internal static partial int cuMemsetD8Async(ulong destination, byte value, nuint count, IntPtr stream);
+        [LibraryImport(Lib)] internal static partial int cuMemsetD16Async(ulong destination, ushort value, nuint count, IntPtr stream);
+        [LibraryImport(Lib)] internal static partial int cuMemsetD32Async(ulong destination, uint value, nuint count, IntPtr stream);
 
         [LibraryImport(Lib)] internal static partial int cuStreamCreate(out IntPtr stream, uint flags);
         [LibraryImport(Lib)] internal static partial int cuStreamDestroy_v2(IntPtr stream);

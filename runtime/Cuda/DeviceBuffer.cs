@@ -70,6 +70,14 @@ namespace GraphCompiler.Runtime.Cuda
         public void Fill(byte value, CudaStream stream) =>
             CudaException.Check(CudaNative.cuMemsetD8Async(Pointer, value, (nuint)Bytes, stream.Handle), "cuMemsetD8Async");
 
+        /// <summary>Fills every 16-bit element with <paramref name="value"/> (an fp16/bf16 constant).</summary>
+        public void Fill16(ushort value, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemsetD16Async(Pointer, value, (nuint)(Bytes / 2), stream.Handle), "cuMemsetD16Async");
+
+        /// <summary>Fills every 32-bit element with <paramref name="value"/> (an fp32 constant's bits, an int).</summary>
+        public void Fill32(uint value, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemsetD32Async(Pointer, value, (nuint)(Bytes / 4), stream.Handle), "cuMemsetD32Async");
+
         public void CopyFrom(DeviceBuffer source, CudaStream stream)
         {
             Require(source.Bytes);

@@ -6,6 +6,7 @@ using GraphCompiler.Runtime.Cpu;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Memory;
 using GraphCompiler.Runtime.Weights;
+using GraphCompiler.Runtime.Reference;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Execution
@@ -66,6 +67,107 @@ namespace GraphCompiler.Runtime.Execution
             {
                 weights.Dispose();
                 throw;
+            }
+        }
+
+        /// <summary>Bytes of the random patterns synthetic weights are tiled from: far past L2, so no kernel reads a cached copy.</summary>
+        private const int PatternBytes = 256 << 20;
+
+        /// <summary>
+        /// Random weights of the right sizes and schemes, made on the device without a checkpoint (graphc bench --synthetic:
+        /// Llama-2-70B is 42 GB in the seed's recipe): codes tiled from random patterns (INT4 any nibble, FP8 every finite
+        /// e4m3 code, fp16/bf16 normal with σ 1/√K), scales constant so each weight has σ about 1/√K, RMSNorm weights 1.
+        /// Every launch reads what a real checkpoint would give it; only the numbers are meaningless.
+        /// </summary>
+        public static DeviceModelWeights Synthetic(CompiledModel model, DeviceAllocator allocator, CudaStream stream, int seed)
+        {
+            var spec = model.Spec;
+            var m = spec.Model;
+            var act = ActivationCodec.For(m.DType);
+            var random = new Random(seed);
+            var weights = new DeviceModelWeights(allocator);
+            var patterns = new List<DeviceBuffer>();
+            try
+            {
+                var bytes = new byte[PatternBytes];
+                random.NextBytes(bytes);
+                var int4 = DeviceBuffer.From<byte>(bytes, stream);
+                patterns.Add(int4);
+                for (int i = 0; i < bytes.Length; i++)
+                    if ((bytes[i] & 0x7F) == 0x7F) bytes[i] &= 0xFE;   // e4m3 NaN codes become 0x7E / 0xFE
+                var fp8 = DeviceBuffer.From<byte>(bytes, stream);
+                patterns.Add(fp8);
+                var normal = new ushort[PatternBytes / 2];
+                for (int i = 0; i < normal.Length; i++) normal[i] = act.Store((float)(0.02 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())));
+                var dense = DeviceBuffer.From<ushort>(normal, stream);
+                patterns.Add(dense);
+
+                DeviceBuffer Tiled(DeviceBuffer pattern, long size)
+                {
+                    // Each run of the pattern starts at another of 7 offsets, so consecutive runs are not the same bytes.
+                    var b = weights.Allocate(size);
+                    const long run = PatternBytes - 7 * 64;
+                    for (long at = 0; at < size; at += run)
+                        DeviceBuffer.Copy(b.Address.Offset(at), pattern.Address.Offset(at / run % 7 * 64), Math.Min(run, size - at), stream);
+                    return b;
+                }
+                DeviceBuffer Constant16(long elements, float value)
+                {
+                    var b = weights.Allocate(2 * elements);
+                    b.Fill16(act.Store(value), stream);
+                    return b;
+                }
+                DeviceBuffer Constant32(long elements, float value)
+                {
+                    var b = weights.Allocate(4 * elements);
+                    b.Fill32(BitConverter.SingleToUInt32Bits(value), stream);
+                    return b;
+                }
+
+                foreach (var (layer, modules) in CpuWeights.Gemms(model))
+                {
+                    var kinds = modules.Split('+').Select(RandomCheckpoint.ModuleOf).ToArray();
+                    var scheme = spec.Quantization.For(kinds[0], CpuWeights.LayerOf(kinds[0], layer));
+                    int k = m.LinearShape(kinds[0]).K, n = kinds.Sum(x => m.LinearShape(x).N), padded = Kernels.Gemm.WeightFragments.PaddedN(n);
+                    float sigma = (float)(1 / Math.Sqrt(k));
+                    var bits = Kernels.Gemm.GemmEmitter.WeightBits(scheme);
+                    var code = Tiled(scheme.Method switch { QuantMethod.Int4 => int4, QuantMethod.Fp8E4M3 => fp8, _ => dense },
+                        Kernels.Gemm.WeightFragments.Bytes(k, n, bits));
+                    DeviceBuffer? scales = null, zeros = null, perm = null, weightScale = null, inputScale = null;
+                    if (scheme.Method == QuantMethod.Int4)
+                    {
+                        long groups = k / scheme.GroupSizeFor(k);
+                        scales = Constant16(groups * padded, sigma / 4.6f);   // (q − 8) uniform on −8..7 has σ ≈ 4.6
+                        if (!scheme.Symmetric) zeros = Constant16(groups * padded, -(Kernels.CudaDialect.Int4Magic(m.DType).Value + 8));
+                        if (scheme.DescAct) perm = weights.Put(Enumerable.Range(0, k).ToArray(), stream);
+                    }
+                    else if (scheme.Method == QuantMethod.Fp8E4M3)
+                    {
+                        weightScale = Constant32(n, sigma / 100f);   // random e4m3 codes have σ ≈ 100
+                        if (scheme.ActivationScale == ActivationScaling.Static) inputScale = Constant32(1, 0.05f);
+                    }
+                    weights._gemms[(layer, modules)] = new GemmDeviceBuffers(code, scales, zeros, perm, weightScale, inputScale);
+                }
+                foreach (var t in model.Manifest.Where(t => t.Module == "norm"))
+                    weights._norms[t.Name] = Constant16(m.HiddenSize, 1f);
+                var embed = spec.Quantization.For(ModuleKind.EmbedTokens, 0);
+                if (embed.Method == QuantMethod.Fp8E4M3)
+                {
+                    weights.Embedding = Tiled(fp8, (long)m.VocabSize * m.HiddenSize);
+                    weights.EmbeddingScale = Constant32(embed.WeightScale == ScaleGranularity.PerChannel ? m.VocabSize : 1, 0.01f);
+                }
+                else weights.Embedding = Tiled(dense, 2L * m.VocabSize * m.HiddenSize);
+                stream.Synchronize();
+                return weights;
+            }
+            catch
+            {
+                weights.Dispose();
+                throw;
+            }
+            finally
+            {
+                foreach (var p in patterns) p.Dispose();
             }
         }
 

@@ -83,7 +83,9 @@ namespace GraphCompiler.Runtime.Execution
                     if (k.Epilogue == GemmEpilogue.AddResidual) a["residual"] = output;
                     else a["out"] = output.Offset((long)launch.OutputColumn(_m) * k.Output.SizeInBytes());
                     var (ctas, partialFloats, tiles) = GemmCtas(k, rows);
-                    if (partialFloats * 4 > _slotBytes["gemm_stream_k_partials"] || tiles * 4 > _slotBytes["gemm_tile_counters"])
+                    // split_k 1 gives each output tile one CTA: no partial sums, no arrivals.
+                    if (_tiles.Gemm(k.Tiles).SplitK != 1
+                        && (partialFloats * 4 > _slotBytes["gemm_stream_k_partials"] || tiles * 4 > _slotBytes["gemm_tile_counters"]))
                         throw new InvalidOperationException($"{k.Name} at {rows} rows needs {partialFloats * 4} bytes of stream-K partials and {tiles} tile counters, more than the memory plan reserved");
                     a["partials"] = Buffer("gemm_stream_k_partials");
                     a["tile_counters"] = Buffer("gemm_tile_counters");

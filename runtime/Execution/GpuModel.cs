@@ -141,6 +141,7 @@ namespace GraphCompiler.Runtime.Execution
                         $"after {ByteSize.Format(allocator.Ledger.UsedTotal)} of weights and workspace, the budget ({allocator.Ledger.BudgetSource}) leaves room for "
                         + $"{blocks * kv.BlockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({limits.MaxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
                 _kvPool = Own(allocator.Allocate(MemoryComponent.KvCache, blocks * kv.BlockBytes));
+                _kvPool.Buffer.Fill(0, _stream);   // zeros are finite in every cache dtype
                 _kvLayerBytes = blocks * kv.LayerBlockBytes;
                 _blocks = new KvBlockManager(kv, checked((int)blocks));
                 _stream.Synchronize();
@@ -157,6 +158,23 @@ namespace GraphCompiler.Runtime.Execution
         {
             using var stream = new CudaStream();
             var weights = DeviceModelWeights.Upload(model, checkpoint, allocator, stream);
+            try
+            {
+                return new GpuModel(model, kernels.Device, kernels, weights, allocator, options ?? new GpuModelOptions());
+            }
+            catch
+            {
+                weights.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Random weights made on the device (<see cref="DeviceModelWeights.Synthetic"/>): the whole model's launches at
+        /// its true sizes without a checkpoint, for benchmarks.</summary>
+        public static GpuModel Synthetic(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, int seed, GpuModelOptions? options = null)
+        {
+            using var stream = new CudaStream();
+            var weights = DeviceModelWeights.Synthetic(model, allocator, stream, seed);
             try
             {
                 return new GpuModel(model, kernels.Device, kernels, weights, allocator, options ?? new GpuModelOptions());
@@ -187,6 +205,19 @@ namespace GraphCompiler.Runtime.Execution
         DecoderSequence IDecoderBackend.NewSequence() => NewSequence();
 
         internal void Release(GpuSequence sequence) => _blocks.Free(sequence.Id);
+
+        /// <summary>
+        /// Benchmarks only: gives the sequence <paramref name="tokens"/> cached tokens without computing them (their K and V
+        /// are whatever the blocks hold), so a decode step can be timed at a long context without its prefill.
+        /// </summary>
+        public void AssumeContext(GpuSequence sequence, int tokens)
+        {
+            if (sequence.Owner != this) throw new ArgumentException("the sequence belongs to another model", nameof(sequence));
+            if (sequence.Length + tokens > _model.Spec.Limits.MaxSeqLen)
+                throw new ArgumentException($"{sequence.Length + tokens} tokens exceed limits.max_seq_len ({_model.Spec.Limits.MaxSeqLen})", nameof(tokens));
+            _blocks.Append(sequence.Id, tokens);
+            sequence.Length += tokens;
+        }
 
         /// <summary>
         /// A ragged prefill: each sequence's tokens after its cached ones. Steps hold at most max_num_batched_tokens tokens;
@@ -328,10 +359,13 @@ namespace GraphCompiler.Runtime.Execution
         {
             var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }
                 .SelectMany(p => p.Prologue.Concat(p.Layers.SelectMany(g => g.Launches)).Concat(p.Epilogue)).Select(l => l.Kernel));
-            foreach (var source in _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)))
+            var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
+            foreach (var source in sources.Where(s => !s.IsEmitted))
+                throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");
+            // NVRTC compiles on host threads (a cache miss costs seconds a GEMM); loading needs this thread's context.
+            System.Threading.Tasks.Parallel.ForEach(sources, source => kernels.Cache.GetOrCompile(source, kernels.Target));
+            foreach (var source in sources)
             {
-                if (!source.IsEmitted)
-                    throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");
                 var kernel = kernels.Load(source);
                 _owned.Add(kernel);
                 _kernels[source.Name] = kernel;

@@ -51,6 +51,15 @@ namespace GraphCompiler.Runtime.Sampling
             _seen = new HashSet<int>(prompt);
         }
 
+        /// <summary>The most likely token (the lowest id among ties): greedy decoding without penalties.</summary>
+        public static int Argmax(ReadOnlySpan<float> logits)
+        {
+            int best = 0;
+            for (int i = 1; i < logits.Length; i++)
+                if (logits[i] > logits[best]) best = i;
+            return best;
+        }
+
         public SampledToken Next(ReadOnlySpan<float> logits)
         {
             var adjusted = logits.ToArray();

@@ -1,0 +1,104 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.Sampling;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Runtime.Bench
+{
+    /// <summary>
+    /// One end-to-end figure: a prefill of one prompt, or decode steps of a batch at a context. <paramref name="BoundTokensPerSecond"/>
+    /// is physics' limit where there is one: for decode, every step reads all GEMM weights and each sequence's KV cache once
+    /// at the measured copy bandwidth; for prefill, null (its FLOP rate is reported against the tensor-core rate instead).
+    /// </summary>
+    public sealed record ModelTiming(string Phase, int Batch, int Tokens, double MillisecondsPerStep, double TokensPerSecond,
+        double? BoundTokensPerSecond, double? Tflops, long BytesPerStep)
+    {
+        public double? FractionOfBound => BoundTokensPerSecond is double b ? TokensPerSecond / b : null;
+    }
+
+    /// <summary>
+    /// graphc bench --synthetic: the whole model on the GPU backend, host overhead included (inputs up, logits down, a
+    /// sync per step, as generation runs it). Prefill: one prompt of each length, chunked as the spec's
+    /// max_num_batched_tokens says, FLOPs counted as 2 × GEMM weights × tokens plus causal attention. Decode: a batch
+    /// of sequences given a context without computing it (<see cref="GpuModel.AssumeContext"/>), then greedy steps, the
+    /// first few untimed (they capture the CUDA graph).
+    /// </summary>
+    public static class ModelBench
+    {
+        private const int WarmSteps = 3;
+
+        public static IEnumerable<ModelTiming> Run(GpuModel model, IReadOnlyList<int> prompts, IReadOnlyList<int> batches, int context, int steps,
+            double copyBytesPerSecond, int seed)
+        {
+            var spec = model.Model.Spec;
+            var m = spec.Model;
+            var random = new Random(seed);
+            int[] Tokens(int n) => Enumerable.Range(0, n).Select(i => i == 0 ? m.BosTokenId : random.Next(3, m.VocabSize)).ToArray();
+            long gemmParameters = GemmParameters(spec);
+            long kvPerToken = model.Model.Memory.KvBytesPerToken;
+            long weightBytes = model.Weights.Bytes - model.Weights.Embedding.Bytes - (model.Weights.EmbeddingScale?.Bytes ?? 0);
+
+            // One untimed prefill first: the first use of each kernel pays for module loading and caches.
+            using (var warm = model.NewSequence()) model.Prefill(warm, Tokens(Math.Min(prompts.Min(), spec.Limits.MaxNumBatchedTokens)));
+            foreach (int p in prompts)
+            {
+                var times = new List<double>();
+                for (int rep = 0; rep < (p <= 1024 ? 3 : 1); rep++)
+                {
+                    using var sequence = model.NewSequence();
+                    var prompt = Tokens(p);
+                    var clock = Stopwatch.StartNew();
+                    model.Prefill(sequence, prompt);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                }
+                double ms = Median(times);
+                double flops = 2.0 * gemmParameters * p + 4.0 * m.HeadDim * m.NumAttentionHeads * m.NumHiddenLayers * (p * (p + 1.0) / 2);
+                yield return new ModelTiming("prefill", 1, p, ms, p / (ms / 1e3), null, flops / (ms / 1e3) / 1e12, 0);
+            }
+
+            foreach (int b in batches)
+            {
+                var sequences = Enumerable.Range(0, b).Select(_ => model.NewSequence()).ToList();
+                try
+                {
+                    foreach (var s in sequences) model.AssumeContext(s, context);
+                    var next = sequences.Select(_ => random.Next(3, m.VocabSize)).ToArray();
+                    var clock = new Stopwatch();
+                    for (int step = 0; step < WarmSteps + steps; step++)
+                    {
+                        if (step == WarmSteps) clock.Start();
+                        var logits = model.Decode(sequences.Select((s, i) => ((DecoderSequence)s, next[i])).ToList());
+                        for (int i = 0; i < b; i++) next[i] = Sampler.Argmax(logits[i]);
+                    }
+                    double ms = clock.Elapsed.TotalMilliseconds / steps;
+                    // The KV read grows by a token a step: the middle step's context stands for all.
+                    long bytes = weightBytes + (long)b * (context + WarmSteps + steps / 2) * kvPerToken;
+                    double bound = b / (bytes / copyBytesPerSecond);
+                    yield return new ModelTiming("decode", b, context, ms, b / (ms / 1e3), bound, 2.0 * gemmParameters * b / (ms / 1e3) / 1e12, bytes);
+                }
+                finally
+                {
+                    foreach (var s in sequences) s.Dispose();
+                }
+            }
+        }
+
+        /// <summary>Weights the GEMMs multiply, per token: every layer's projections and lm_head.</summary>
+        public static long GemmParameters(ModelSpec spec)
+        {
+            var m = spec.Model;
+            long layer = ModuleKinds.LayerLinears.Sum(x => (long)m.LinearShape(x).K * m.LinearShape(x).N);
+            var (k, n) = m.LinearShape(ModuleKind.LmHead);
+            return layer * m.NumHiddenLayers + (long)k * n;
+        }
+
+        private static double Median(List<double> values)
+        {
+            var sorted = values.OrderBy(x => x).ToList();
+            return sorted[sorted.Count / 2];
+        }
+    }
+}
