@@ -40,10 +40,15 @@ namespace GraphCompiler.Runtime.Cli
     {
         public const string Auto = "auto", Gpu = "gpu", Cpu = "cpu";
 
-        public static OpenedBackend Open(string kind, CompiledModel model, CheckpointTensors weights, GpuModelOptions gpuOptions, IAnsiConsole console)
+        public static void Check(string kind)
         {
             if (kind is not (Auto or Gpu or Cpu))
                 throw new CliException(ExitCodes.Usage, $"--backend '{kind}' is not one of auto, gpu, cpu");
+        }
+
+        public static OpenedBackend Open(string kind, CompiledModel model, CheckpointTensors weights, GpuModelOptions gpuOptions, IAnsiConsole console)
+        {
+            Check(kind);
             if (kind != Cpu)
             {
                 CudaDevice? device = null;

@@ -39,7 +39,10 @@ namespace GraphCompiler.Runtime.Cli
             var kernels = new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device));
             double copy;
             using (var stream = new CudaStream()) copy = new KernelBench(kernels).CopyBandwidth(stream);
-            long kvTokens = Math.Max((long)batchSizes.Max() * (context + steps + 8), promptLengths.Max() + 16);
+            // Whole blocks per sequence: the context, the untimed and timed steps, and a block of slack.
+            int blockSize = model.Spec.KvCache.BlockSize;
+            long perSequence = ((long)context + steps + 8 + blockSize - 1) / blockSize * blockSize + blockSize;
+            long kvTokens = Math.Max(batchSizes.Max() * perSequence, promptLengths.Max() + 2L * blockSize);
             GpuModel gpu;
             try
             {

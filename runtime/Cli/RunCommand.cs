@@ -63,6 +63,7 @@ namespace GraphCompiler.Runtime.Cli
             bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
         {
             options ??= new RunOptions();
+            Backends.Check(options.Backend);
             if (sampling.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");

@@ -1,3 +1,4 @@
+using System;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Runtime.Cli;
@@ -41,6 +42,57 @@ namespace GraphCompiler.Tests.Text
             Assert.Equal(Generated(a.Out), Generated(b.Out));
             Assert.NotEqual(Generated(a.Out), Generated(c.Out));
             Assert.Equal(ExitCodes.Usage, Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "x", "--min-p", "1").Code);
+        }
+
+        [Fact]
+        public void Logits_out_writes_every_steps_logits_and_the_tokens_the_run_printed()
+        {
+            string path = Path.Combine(Path.GetTempPath(), "graphc-logits-" + System.Guid.NewGuid().ToString("N") + ".f32");
+            try
+            {
+                var (code, output, error) = Run("run", "small-llama", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt-tokens", "1,331,401,845",
+                    "--steps", "6", "--backend", "cpu", "--logits-out", path);
+                Assert.True(code == ExitCodes.Ok, output + error);
+                Assert.DoesNotContain("not on the GPU", output);   // --backend cpu never looks for one
+                // The first token comes from the prefill's logits, each further one from a decode step: 6 rows of 4096.
+                Assert.Equal(6L * 4096 * 4, new FileInfo(path).Length);
+                using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path + ".json"));
+                var generated = json.RootElement.GetProperty("generated").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+                Assert.Equal(new[] { 1, 331, 401, 845 }, json.RootElement.GetProperty("prompt").EnumerateArray().Select(e => e.GetInt32()));
+                Assert.Contains($"generated (6 tokens, greedy): {string.Join(" ", generated)}", output);
+                // Greedy: each generated token is the argmax of its step's logits.
+                var logits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
+                for (int step = 0; step < 6; step++)
+                    Assert.Equal(generated[step], GraphCompiler.Runtime.Sampling.Sampler.Argmax(logits.AsSpan(step * 4096, 4096)));
+            }
+            finally
+            {
+                File.Delete(path);
+                File.Delete(path + ".json");
+            }
+        }
+
+        [Fact]
+        public void Backend_and_stream_options_are_checked_before_anything_loads()
+        {
+            var bogus = Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "x", "--backend", "tpu");
+            Assert.Equal(ExitCodes.Usage, bogus.Code);
+            Assert.Contains("--backend 'tpu' is not one of auto, gpu, cpu", bogus.Err);
+            var stream = Run("run", "small-llama", "--random-weights", "--stream");
+            Assert.Equal(ExitCodes.Usage, stream.Code);
+            Assert.Contains("--stream prints text as it is generated; it needs --prompt TEXT", stream.Err);
+        }
+
+        [Fact]
+        public void Streaming_prints_the_same_text_as_a_whole_run()
+        {
+            string[] Args(params string[] extra) => new[] { "generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "A RAID volume",
+                "--max-tokens", "12", "--backend", "cpu" }.Concat(extra).ToArray();
+            var whole = Run(Args());
+            var streamed = Run(Args("--stream"));
+            Assert.True(streamed.Code == ExitCodes.Ok, streamed.Out + streamed.Err);
+            string Text(string output) => output.Split('\n').First(l => l.StartsWith("A RAID volume", System.StringComparison.Ordinal));
+            Assert.Equal(Text(whole.Out), Text(streamed.Out));
         }
     }
 }
