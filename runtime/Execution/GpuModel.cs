@@ -154,27 +154,18 @@ namespace GraphCompiler.Runtime.Execution
         }
 
         /// <summary>Uploads the checkpoint's weights, compiles (or takes from the cache) every kernel of the plan, and sizes the KV cache.</summary>
-        public static GpuModel Load(CompiledModel model, Cpu.CheckpointTensors checkpoint, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options = null)
-        {
-            using var stream = new CudaStream();
-            var weights = DeviceModelWeights.Upload(model, checkpoint, allocator, stream);
-            try
-            {
-                return new GpuModel(model, kernels.Device, kernels, weights, allocator, options ?? new GpuModelOptions());
-            }
-            catch
-            {
-                weights.Dispose();
-                throw;
-            }
-        }
+        public static GpuModel Load(CompiledModel model, Cpu.CheckpointTensors checkpoint, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options = null) =>
+            With(model, kernels, allocator, options, stream => DeviceModelWeights.Upload(model, checkpoint, allocator, stream));
 
         /// <summary>Random weights made on the device (<see cref="DeviceModelWeights.Synthetic"/>): the whole model's launches at
         /// its true sizes without a checkpoint, for benchmarks.</summary>
-        public static GpuModel Synthetic(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, int seed, GpuModelOptions? options = null)
+        public static GpuModel Synthetic(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, int seed, GpuModelOptions? options = null) =>
+            With(model, kernels, allocator, options, stream => DeviceModelWeights.Synthetic(model, allocator, stream, seed));
+
+        private static GpuModel With(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options, Func<CudaStream, DeviceModelWeights> weigh)
         {
-            using var stream = new CudaStream();
-            var weights = DeviceModelWeights.Synthetic(model, allocator, stream, seed);
+            DeviceModelWeights weights;
+            using (var stream = new CudaStream()) weights = weigh(stream);
             try
             {
                 return new GpuModel(model, kernels.Device, kernels, weights, allocator, options ?? new GpuModelOptions());
