@@ -139,22 +139,9 @@ namespace GraphCompiler.Kernels.Attention
 " : "") + @"    float o[kMTiles][kHeadDim / 8][4], row_max[kMTiles][2], row_sum[kMTiles][2];
     flash_init(o, row_max, row_sum);
     const float score_scale = kScoreScale * k_scale;
-#pragma unroll
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < warp_tiles) load_tile(stage, stage);
-        gc_cp_async_commit();
-    }
+    kv_pipeline_start(warp_tiles, load_tile);
     for (int j = 0; j < warp_tiles; ++j) {
-        if (kStages == 1) {
-            load_tile(j, 0);
-            gc_cp_async_commit();
-        }
-        gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
-        __syncwarp();   // tile j landed for every lane; every lane is done with tile j - 1
-        if (kStages > 1) {
-            if (j + kStages - 1 < warp_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
-            gc_cp_async_commit();
-        }
+        kv_pipeline_wait<false>(j, warp_tiles, load_tile);   // the warp's own stages: a warp barrier
 " + (fp8 ? @"        widen_kv(warp_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, lane, 32);   // FP8: codes to the activation dtype
         __syncwarp();
         const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
@@ -173,7 +160,7 @@ namespace GraphCompiler.Kernels.Attention
         }
         flash_softmax(sc, row_max, row_sum, o, score_scale);
         flash_pv(o, sc, v_address, lane);
-        if (kStages == 1) __syncwarp();   // the single stage is refilled next
+        kv_pipeline_release<false>();
     }
     gc_cp_async_wait<0>();
     __syncwarp();   // the stages are free: the warp's partial result goes there
@@ -184,9 +171,7 @@ namespace GraphCompiler.Kernels.Attention
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-            float l = row_sum[mt][half];
-            l += __shfl_xor_sync(0xffffffffu, l, 1);
-            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            const float l = quad_sum(row_sum[mt][half]);
             float* r = part + (mt * 16 + lane / 4 + 8 * half) * (kHeadDim + 2);
 #pragma unroll
             for (int dt = 0; dt < kHeadDim / 8; ++dt) {

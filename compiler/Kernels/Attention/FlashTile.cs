@@ -6,9 +6,10 @@ namespace GraphCompiler.Kernels.Attention
     /// The device functions both attention kernels build on, on mma.sync m16n8k16 tensor cores: the K/V tile loader
     /// (paged, cp.async into swizzled shared memory; FP8 codes widened exactly afterwards), S = Q·Kᵀ for one warp's
     /// 16-row MMA tiles, the online softmax in exp2 units, and O += P·V with P kept in registers. The prefill kernel runs
-    /// them over query tiles (warps split the queries), the decode kernel over keys (warps split the context). The including
-    /// kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun, kLoadChunks, kMTiles, the key-tile constant named
-    /// by <c>keys</c>, and gc_cache.
+    /// them over query tiles (warps split the queries), the decode kernel over keys (warps split the context); both stream
+    /// K/V through the same cp.async pipeline, the prefill kernel's CTA together, the decode kernel's warps each on its own.
+    /// The including kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun, kLoadChunks, kMTiles, kStages, the
+    /// key-tile constant named by <c>keys</c>, and gc_cache.
     /// </summary>
     internal static class FlashTile
     {
@@ -43,6 +44,51 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
         gc_cp_async16(k_dst + at, k_src, valid ? 16 : 0);
         gc_cp_async16(v_dst + at, v_src, valid ? 16 : 0);
     }
+}
+
+// The K/V pipeline, kStages deep, over `tiles` tiles; load(tile, stage) issues one tile's copies. Its loaders are one
+// warp (kBlock false: __syncwarp) or the whole CTA (__syncthreads). kv_pipeline_start issues the first kStages − 1 tiles.
+template <typename Load>
+__device__ __forceinline__ void kv_pipeline_start(int tiles, Load load) {
+#pragma unroll
+    for (int stage = 0; stage < kStages - 1; ++stage) {
+        if (stage < tiles) load(stage, stage);
+        gc_cp_async_commit();
+    }
+}
+
+template <bool kBlock>
+__device__ __forceinline__ void kv_pipeline_barrier() {
+    if (kBlock) __syncthreads();
+    else __syncwarp();
+}
+
+// Before tile j: waits until it has landed for every loader, then refills the stage tile j − 1 used with tile j + kStages − 1
+// (the barrier between: every reader is done with tile j − 1). One stage loads tile j itself first.
+template <bool kBlock, typename Load>
+__device__ __forceinline__ void kv_pipeline_wait(int j, int tiles, Load load) {
+    if (kStages == 1) {
+        load(j, 0);
+        gc_cp_async_commit();
+    }
+    gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
+    kv_pipeline_barrier<kBlock>();
+    if (kStages > 1) {
+        if (j + kStages - 1 < tiles) load(j + kStages - 1, (j + kStages - 1) % kStages);
+        gc_cp_async_commit();
+    }
+}
+
+// After tile j: with one stage, every reader must be done with it before the next wait refills it.
+template <bool kBlock>
+__device__ __forceinline__ void kv_pipeline_release() {
+    if (kStages == 1) kv_pipeline_barrier<kBlock>();
+}
+
+// The sum over the quad of lanes that hold one MMA row's columns.
+__device__ __forceinline__ float quad_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
 " + (fp8 ? (cache == DType.F8E4M3 ? Fp8Widening.E4m3x2(activation) : Fp8Widening.E5m2x2(activation)) + @"// The K and V codes load_kv left, widened into the swizzled k_s / v_s, sixteen codes (two chunks) an item.

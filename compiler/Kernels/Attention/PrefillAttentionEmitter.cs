@@ -226,22 +226,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const int warp_row0 = warp * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
 
-#pragma unroll
-    for (int stage = 0; stage < kStages - 1; ++stage) {
-        if (stage < kv_tiles) load_tile(stage, stage);
-        gc_cp_async_commit();
-    }
+    kv_pipeline_start(kv_tiles, load_tile);
     for (int j = 0; j < kv_tiles; ++j) {
-        if (kStages == 1) {
-            load_tile(j, 0);
-            gc_cp_async_commit();
-        }
-        gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
-        __syncthreads();   // tile j landed for every thread; every warp is done with tile j - 1
-        if (kStages > 1) {
-            if (j + kStages - 1 < kv_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
-            gc_cp_async_commit();
-        }
+        kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
         __syncthreads();
         const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
@@ -265,7 +252,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         // ---- Online softmax, then O += P·V ----
         flash_softmax(s, row_max, row_sum, o, score_scale);
         flash_pv(o, s, v_address, lane);
-        if (kStages == 1) __syncthreads();   // the single stage is refilled next
+        kv_pipeline_release<true>();
     }
 
     // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
@@ -273,10 +260,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-            float l = row_sum[mt][half];
-            l += __shfl_xor_sync(0xffffffffu, l, 1);
-            l += __shfl_xor_sync(0xffffffffu, l, 2);
-            const float scale = v_scale / l;
+            const float scale = v_scale / quad_sum(row_sum[mt][half]);
             const int r = warp_row0 + mt * 16 + lane / 4 + 8 * half;
 #pragma unroll
             for (int dt = 0; dt < kHeadDim / 8; ++dt)
