@@ -34,6 +34,17 @@ namespace GraphCompiler.Graph
     /// <summary>The launch sequence of one phase: before the layers, per layer group, after the layers.</summary>
     public sealed record PhasePlan(Phase Phase, EquatableArray<PlannedLaunch> Prologue, EquatableArray<LayerGroup> Layers, EquatableArray<PlannedLaunch> Epilogue)
     {
+        /// <summary>Every launch of one step in order, with the layer it runs for: −1 before the layers, the layer count after them.</summary>
+        public System.Collections.Generic.IEnumerable<(PlannedLaunch Launch, int Layer)> InOrder()
+        {
+            foreach (var launch in Prologue) yield return (launch, -1);
+            foreach (var group in Layers)
+                for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
+                    foreach (var launch in group.Launches) yield return (launch, layer);
+            int after = Layers.Count == 0 ? 0 : Layers[Layers.Count - 1].LastLayer + 1;
+            foreach (var launch in Epilogue) yield return (launch, after);
+        }
+
         public int LaunchesPerStep
         {
             get

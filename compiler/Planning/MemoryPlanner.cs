@@ -100,10 +100,8 @@ namespace GraphCompiler.Planning
             long partials = shared.Select(x => GemmPartition.PartialFloats(x.Tiles,
                 x.Tiles.SplitK == 0 ? PlannedGemmCtas : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
             long counters = shared.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * 4).DefaultIfEmpty(0).Max();
-            // Prefill attention: its tickets and a flag per (query tile, KV head); a step's tiles are at most
-            // ceil(tokens / block_m) plus one partial tile per further sequence.
-            int blockM = spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM);
-            int qBlocks = (tokens + blockM - 1) / blockM + seqs - 1;
+            // Prefill attention: its tickets and a flag per (query tile, KV head), at the smallest block_m of any arch.
+            int qBlocks = PrefillAttentionFamily.MaxQueryTiles(tokens, seqs, spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM));
             var scratch = new[]
             {
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),

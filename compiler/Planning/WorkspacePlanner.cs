@@ -50,14 +50,7 @@ namespace GraphCompiler.Planning
 
         private static long Align(long x) => (x + Alignment - 1) / Alignment * Alignment;
 
-        private static List<PlannedLaunch> Unroll(PhasePlan phase)
-        {
-            var result = new List<PlannedLaunch>(phase.Prologue);
-            foreach (var group in phase.Layers)
-                for (int l = 0; l < group.Count; l++) result.AddRange(group.Launches);
-            result.AddRange(phase.Epilogue);
-            return result;
-        }
+        private static List<PlannedLaunch> Unroll(PhasePlan phase) => phase.InOrder().Select(x => x.Launch).ToList();
 
         /// <summary>live[j]: the buffer is touched by launch j, or holds a value written before j and read after it.</summary>
         private static bool[] LiveLaunches(List<PlannedLaunch> launches, string buffer)

@@ -1,7 +1,6 @@
 using System;
 using GraphCompiler.Common;
 using GraphCompiler.Compilation;
-using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cpu;
 using GraphCompiler.Runtime.Cuda;
@@ -55,21 +54,17 @@ namespace GraphCompiler.Runtime.Cli
                 try
                 {
                     device = CudaDevice.Open();
-                    var budget = MemoryPlanner.Budget(model.Spec.Limits, device.Info.TotalMemoryBytes)!.Value;
-                    var allocator = new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
+                    var allocator = GpuCommands.BudgetAllocator(model.Spec.Limits, device.Info.TotalMemoryBytes);
                     var kernels = new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device));
                     var gpu = GpuModel.Load(model, weights, kernels, allocator, gpuOptions);
                     return new OpenedBackend(gpu, device, allocator);
                 }
-                catch (Exception e) when (kind == Auto && e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException)
-                {
-                    device?.Dispose();
-                    console.MarkupLine($"[grey]not on the GPU: {Markup.Escape(e.Message)}[/]");
-                }
                 catch (Exception e) when (e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException)
                 {
+                    // No GPU, or one that cannot run this spec: auto says why and takes the CPU, gpu stops.
                     device?.Dispose();
-                    throw new CliException(ExitCodes.Failure, "--backend gpu: " + e.Message);
+                    if (kind == Gpu) throw new CliException(ExitCodes.Failure, "--backend gpu: " + e.Message);
+                    console.MarkupLine($"[grey]not on the GPU: {Markup.Escape(e.Message)}[/]");
                 }
             }
             long need = CpuWeights.EstimateHostBytes(model), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;

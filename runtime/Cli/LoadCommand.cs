@@ -2,7 +2,6 @@ using System;
 using System.Globalization;
 using System.Linq;
 using GraphCompiler.Common;
-using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Memory;
@@ -25,9 +24,8 @@ namespace GraphCompiler.Runtime.Cli
             long? memory = device.Info.TotalMemoryBytes;
             if (gpuMemory != null)
                 memory = ByteSize.TryParse(gpuMemory, out long b) ? b : throw new CliException(ExitCodes.Usage, $"--gpu-memory '{gpuMemory}' is not a size; expected {ByteSize.Accepted}");
-            var budget = MemoryPlanner.Budget(model.Spec.Limits, memory)!.Value;
-            var allocator = new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
-            console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; budget {ByteSize.Format(budget.Bytes)} ({Markup.Escape(budget.Source)})");
+            var allocator = GpuCommands.BudgetAllocator(model.Spec.Limits, memory.Value);
+            console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; budget {ByteSize.Format(allocator.Ledger.BudgetBytes)} ({Markup.Escape(allocator.Ledger.BudgetSource)})");
 
             using var stream = new CudaStream();
             int reported = -1;

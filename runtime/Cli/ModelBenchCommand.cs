@@ -4,7 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Common;
-using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Bench;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cuda;
@@ -34,8 +33,7 @@ namespace GraphCompiler.Runtime.Cli
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
 
             using var device = GpuCommands.OpenDevice();
-            var budget = MemoryPlanner.Budget(limits, device.Info.TotalMemoryBytes)!.Value;
-            var allocator = new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
+            var allocator = GpuCommands.BudgetAllocator(limits, device.Info.TotalMemoryBytes);
             var kernels = new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device));
             double copy;
             using (var stream = new CudaStream()) copy = new KernelBench(kernels).CopyBandwidth(stream);

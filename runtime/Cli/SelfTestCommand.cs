@@ -3,7 +3,9 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using GraphCompiler.Runtime.Compilation;
+using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Cuda;
+using GraphCompiler.Runtime.Memory;
 using GraphCompiler.Runtime.SelfTest;
 using GraphCompiler.Spec;
 using Spectre.Console;
@@ -63,6 +65,13 @@ namespace GraphCompiler.Runtime.Cli
             {
                 throw new CliException(ExitCodes.Failure, "this command needs a GPU: " + e.Message);
             }
+        }
+
+        /// <summary>Device allocations held to the spec's budget on a GPU of <paramref name="deviceMemory"/> bytes.</summary>
+        public static DeviceAllocator BudgetAllocator(LimitsSpec limits, long deviceMemory)
+        {
+            var budget = MemoryPlanner.Budget(limits, deviceMemory)!.Value;
+            return new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
         }
 
         /// <summary>The NVRTC target for the device: its exact architecture (sm_90 on Hopper; sm_90a once a kernel needs wgmma).</summary>

@@ -115,11 +115,7 @@ namespace GraphCompiler.Runtime.Cpu
             }
 
             var step = new StepShape(tokens, sequences, slices);
-            foreach (var launch in phase.Prologue) Execute(launch, -1, step);
-            foreach (var group in phase.Layers)
-                for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
-                    foreach (var launch in group.Launches) Execute(launch, layer, step);
-            foreach (var launch in phase.Epilogue) Execute(launch, _m.NumHiddenLayers, step);
+            foreach (var (launch, layer) in phase.InOrder()) Execute(launch, layer, step);
 
             foreach (var (sequence, ids) in batch) sequence.Length += ids.Length;
             var logits = F32("logits");

@@ -116,12 +116,7 @@ namespace GraphCompiler.Runtime.Cpu
         {
             var gemms = new List<(int Layer, string Modules)>();
             foreach (var phase in new[] { model.Plan.Prefill, model.Plan.Decode })
-            {
-                foreach (var launch in phase.Epilogue) AddGemm(model, launch, model.Spec.Model.NumHiddenLayers, gemms);
-                foreach (var group in phase.Layers)
-                    for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
-                        foreach (var launch in group.Launches) AddGemm(model, launch, layer, gemms);
-            }
+                foreach (var (launch, layer) in phase.InOrder()) AddGemm(model, launch, layer, gemms);
             return gemms;
         }
 

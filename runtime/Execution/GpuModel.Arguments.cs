@@ -31,7 +31,7 @@ namespace GraphCompiler.Runtime.Execution
                     a["table"] = _weights.Embedding;
                     if (_weights.EmbeddingScale != null) a["table_scale"] = _weights.EmbeddingScale;
                     a["residual"] = Buffer(launch.Writes[0]);
-                    a["error_flag"] = _inputs.Address.Offset(_layout.ErrorFlag * 4L);
+                    a["error_flag"] = Input(_layout.ErrorFlag);
                     a["tokens"] = step.Tokens;
                     break;
                 case RmsNormKernel k:
@@ -98,9 +98,9 @@ namespace GraphCompiler.Runtime.Execution
                     a["qkv"] = Buffer(launch.Reads[0]);
                     a["positions"] = Buffer(launch.Reads[1]);
                     BindCache(a, k.KvDType, layer);
-                    a["cu_seqlens"] = _inputs.Address.Offset(_layout.CuSeqlens * 4L);
-                    a["context_lens"] = _inputs.Address.Offset(_layout.ContextLens * 4L);
-                    a["tile_jobs"] = _inputs.Address.Offset(_layout.TileJobs * 4L);
+                    a["cu_seqlens"] = Input(_layout.CuSeqlens);
+                    a["context_lens"] = Input(_layout.ContextLens);
+                    a["tile_jobs"] = Input(_layout.TileJobs);
                     a["out"] = Buffer(launch.Writes[0]);
                     a["sync"] = Buffer("prefill_attention_sync");
                     a["q_blocks"] = step.QueryTiles;
@@ -109,7 +109,7 @@ namespace GraphCompiler.Runtime.Execution
                 case DecodeAttentionKernel k:
                     a["qkv"] = Buffer(launch.Reads[0]);
                     BindCache(a, k.KvDType, layer);
-                    a["context_lens"] = _inputs.Address.Offset(_layout.ContextLens * 4L);
+                    a["context_lens"] = Input(_layout.ContextLens);
                     a["out"] = Buffer(launch.Writes[0]);
                     a["partials"] = Buffer("decode_split_partials");
                     a["split_counters"] = Buffer("decode_split_counters");
@@ -122,11 +122,14 @@ namespace GraphCompiler.Runtime.Execution
             return (a, grid);
         }
 
+        /// <summary>A step input in the device input buffer, at its <see cref="InputLayout"/> place (in ints).</summary>
+        private DeviceAddress Input(int at) => _inputs.Address.Offset(at * 4L);
+
         /// <summary>The paged cache a layer's attention reads and writes: its pool, the step's block tables, its FP8 scales.</summary>
         private void BindCache(Dictionary<string, object> a, DType kvDType, int layer)
         {
             a["kv_pool"] = _kvPool.Buffer.Address.Offset(layer * _kvLayerBytes);
-            a["block_tables"] = _inputs.Address.Offset(_layout.BlockTables * 4L);
+            a["block_tables"] = Input(_layout.BlockTables);
             a["max_blocks"] = _maxBlocks;
             if (kvDType is DType.F8E4M3 or DType.F8E5M2) a["kv_scale"] = _kvScales.Address.Offset(layer * 8L);
         }

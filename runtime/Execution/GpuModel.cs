@@ -121,7 +121,7 @@ namespace GraphCompiler.Runtime.Execution
 
                 var kv = KvCacheLayout.For(model.Spec);
                 _maxBlocks = kv.BlocksFor(limits.MaxSeqLen);
-                int qBlocks = (limits.MaxNumBatchedTokens + _tiles.PrefillAttention.BlockM - 1) / _tiles.PrefillAttention.BlockM + limits.MaxNumSeqs - 1;
+                int qBlocks = PrefillAttentionFamily.MaxQueryTiles(limits.MaxNumBatchedTokens, limits.MaxNumSeqs, _tiles.PrefillAttention.BlockM);
                 _layout = InputLayout.For(limits.MaxNumSeqs, _maxBlocks, qBlocks, limits.MaxNumBatchedTokens);
                 _inputs = Own(allocator.Allocate(MemoryComponent.Workspace, _layout.ErrorFlag * 4L + 4)).Buffer;
                 _inputs.Fill(0, _stream);
@@ -322,7 +322,7 @@ namespace GraphCompiler.Runtime.Execution
             // ---- Logits of each sequence's last token back to the host ----
             long rowBytes = _m.VocabSize * 4L;
             _hostLogits.Download(_slots["logits"], 0, sequences * rowBytes, _stream);
-            _hostInputs.Download(_inputs.Address.Offset(_layout.ErrorFlag * 4L), _layout.ErrorFlag * 4L, 4, _stream);
+            _hostInputs.Download(Input(_layout.ErrorFlag), _layout.ErrorFlag * 4L, 4, _stream);
             _stream.Synchronize();
             if (host[_layout.ErrorFlag] != 0)
                 throw new InvalidOperationException($"the embedding gather flagged token row {host[_layout.ErrorFlag] - 1} after validation");
@@ -332,24 +332,17 @@ namespace GraphCompiler.Runtime.Execution
 
         private void LaunchAll(PhasePlan phase, StepShape step)
         {
-            foreach (var launch in phase.Prologue) Launch(launch, -1, step);
-            foreach (var group in phase.Layers)
-                for (int layer = group.FirstLayer; layer <= group.LastLayer; layer++)
-                    foreach (var launch in group.Launches) Launch(launch, layer, step);
-            foreach (var launch in phase.Epilogue) Launch(launch, _m.NumHiddenLayers, step);
-        }
-
-        private void Launch(PlannedLaunch launch, int layer, StepShape step)
-        {
-            var (arguments, grid) = Bind(launch, layer, step);
-            _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+            foreach (var (launch, layer) in phase.InOrder())
+            {
+                var (arguments, grid) = Bind(launch, layer, step);
+                _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+            }
         }
 
         /// <summary>Every kernel the plan launches, compiled for this GPU; a kernel the emitters cannot write yet is an error naming why.</summary>
         private void LoadKernels(GpuKernels kernels)
         {
-            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }
-                .SelectMany(p => p.Prologue.Concat(p.Layers.SelectMany(g => g.Launches)).Concat(p.Epilogue)).Select(l => l.Kernel));
+            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => x.Launch.Kernel));
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))
                 throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");

@@ -46,6 +46,10 @@ namespace GraphCompiler.Kernels.Attention
             return jobs.OrderByDescending(j => j.Keys).ThenBy(j => j.Sequence).ThenBy(j => j.Tile).Select(j => j.Sequence << 16 | j.Tile).ToArray();
         }
 
+        /// <summary>The most query tiles a step of <paramref name="tokens"/> new tokens over <paramref name="sequences"/> sequences
+        /// can have: one per block_m tokens, plus one partial tile per further sequence.</summary>
+        public static int MaxQueryTiles(int tokens, int sequences, int blockM) => (tokens + blockM - 1) / blockM + sequences - 1;
+
         /// <summary>Sequences a step, and query tiles a sequence, that a tile job can name (16 bits each).</summary>
         public const int MaxSequences = 1 << 16;
 
