@@ -20,7 +20,8 @@ namespace GraphCompiler.Generator
     {
         private const string G = "global::GraphCompiler.";
 
-        public static string Emit(CompiledModel model, string yaml, string fileName)
+        /// <param name="withLoad">The project references the runtime: add Load(path), which returns its LanguageModel.</param>
+        public static string Emit(CompiledModel model, string yaml, string fileName, bool withLoad)
         {
             var spec = model.Spec;
             var m = spec.Model;
@@ -40,6 +41,14 @@ namespace GraphCompiler.Generator
             w.Line("/// <summary>The spec itself, so the runtime can re-emit kernels with tuned tiles for any architecture.</summary>");
             w.Line($"public const string SpecYaml = {Verbatim(yaml)};");
             w.Line();
+            if (withLoad)
+            {
+                const string Generation = "global::GraphCompiler.Runtime.Generation.";
+                w.Line("/// <summary>Loads a checkpoint (a safetensors folder with its tokenizer.model) under this spec, on the GPU when one can run it, else on the CPU.</summary>");
+                w.Line($"public static {Generation}LanguageModel Load(string path, {Generation}LoadOptions? options = null) =>");
+                w.Line($"    {Generation}LanguageModel.Load(SpecFile, SpecYaml, path, options);");
+                w.Line();
+            }
             Shape(w, spec);
             w.Line();
             Memory(w, model.Memory);

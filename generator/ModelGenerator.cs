@@ -19,12 +19,18 @@ namespace GraphCompiler.Generator
         public const string SpecStepName = "GraphCompiler.Spec";
         public const string CatalogStepName = "GraphCompiler.Catalog";
 
+        /// <summary>The runtime's model type: a project that references the runtime gets Load(path) on each model class.</summary>
+        public const string LanguageModelType = "GraphCompiler.Runtime.Generation.LanguageModel";
+
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
+            // A bool, so an edit elsewhere in the project changes nothing downstream.
+            var hasRuntime = context.CompilationProvider.Select(static (compilation, _) => compilation.GetTypeByMetadataName(LanguageModelType) != null);
             var specs = context.AdditionalTextsProvider
                 .Where(static text => text.Path.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase)
                                       || text.Path.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
-                .Select(static (text, cancellationToken) => Generate(text.Path, text.GetText(cancellationToken)?.ToString() ?? ""))
+                .Combine(hasRuntime)
+                .Select(static (pair, cancellationToken) => Generate(pair.Left.Path, pair.Left.GetText(cancellationToken)?.ToString() ?? "", pair.Right))
                 .WithTrackingName(SpecStepName);
 
             context.RegisterSourceOutput(specs, static (output, generated) =>
@@ -43,11 +49,11 @@ namespace GraphCompiler.Generator
             context.RegisterSourceOutput(catalog, static (output, entries) => output.AddSource("SpecCatalog.g.cs", SpecCatalogEmitter.Emit(entries)));
         }
 
-        internal static GeneratedSpec Generate(string path, string text)
+        internal static GeneratedSpec Generate(string path, string text, bool withLoad)
         {
             var (parse, model) = ModelCompiler.Compile(path, text);
             string hint = Path.GetFileNameWithoutExtension(path) + ".g.cs";
-            string? source = model is null ? null : ModelClassEmitter.Emit(model, text, Path.GetFileName(path));
+            string? source = model is null ? null : ModelClassEmitter.Emit(model, text, Path.GetFileName(path), withLoad);
             var entry = model is null ? null : new CatalogEntry(model.Spec.Name, model.Spec.Namespace + "." + model.Spec.ClassName);
             return new GeneratedSpec(hint, source, parse.Diagnostics.ToEquatableArray(), entry);
         }

@@ -19,6 +19,10 @@ namespace GraphCompiler.Runtime.Bench
         public double? FractionOfBound => BoundTokensPerSecond is double b ? TokensPerSecond / b : null;
     }
 
+    /// <summary>One kernel's share of a profiled decode step: launches, summed device time, its fraction of the step, and for
+    /// GEMMs the bytes of weights read per second.</summary>
+    public sealed record KernelProfile(string Kernel, int Launches, double Microseconds, double Share, double? WeightBytesPerSecond);
+
     /// <summary>
     /// graphc bench --synthetic: the whole model on the GPU backend, host overhead included (inputs up, logits down, a
     /// sync per step, as generation runs it). Prefill: one prompt of each length, chunked as the spec's
@@ -83,6 +87,38 @@ namespace GraphCompiler.Runtime.Bench
                 {
                     foreach (var s in sequences) s.Dispose();
                 }
+            }
+        }
+
+        /// <summary>
+        /// Where one decode step's device time goes: a batch at a context, one step launched kernel by kernel between timing
+        /// events (<see cref="GpuModel.ProfileDecode"/>), summed per kernel over the layers, longest first; GEMMs with the
+        /// rate they read their weights at.
+        /// </summary>
+        public static IReadOnlyList<KernelProfile> ProfileDecode(GpuModel model, int batch, int context, int seed)
+        {
+            var random = new Random(seed);
+            int vocab = model.Model.Spec.Model.VocabSize;
+            var sequences = Enumerable.Range(0, batch).Select(_ => model.NewSequence()).ToList();
+            try
+            {
+                foreach (var s in sequences) model.AssumeContext(s, context);
+                // One untimed step first: its launches load what the profiled one would otherwise pay for.
+                model.Decode(sequences.Select(s => ((DecoderSequence)s, random.Next(3, vocab))).ToList());
+                var launches = model.ProfileDecode(sequences.Select(s => ((DecoderSequence)s, random.Next(3, vocab))).ToList());
+                double total = launches.Sum(l => l.Microseconds);
+                return launches.GroupBy(l => l.Kernel)
+                    .Select(g =>
+                    {
+                        double us = g.Sum(l => l.Microseconds);
+                        long bytes = g.Sum(l => l.WeightBytes);
+                        return new KernelProfile(g.Key, g.Count(), us, us / total, bytes > 0 ? bytes / (us * 1e-6) : null);
+                    })
+                    .OrderByDescending(k => k.Microseconds).ToList();
+            }
+            finally
+            {
+                foreach (var s in sequences) s.Dispose();
             }
         }
 

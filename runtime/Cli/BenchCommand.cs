@@ -32,7 +32,7 @@ namespace GraphCompiler.Runtime.Cli
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
-            var bench = new KernelBench(new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device)));
+            var bench = new KernelBench(GpuKernels.For(device));
             double copy = bench.CopyBandwidth(stream);
             List<KernelTiming> timings;
             try

@@ -78,15 +78,18 @@ namespace GraphCompiler.Runtime.Cli
             var gemmTiles = new Option<string?>("--gemm-tiles") { Description = "tiles for --gemm-shapes instead of the spec's: FAMILY=block_m,block_n,block_k,warps,stages,split_k;…" };
             var attentionPoints = new Option<string?>("--attention-points") { Description = "instead of the spec's kernels, its decode attention at BATCHxCONTEXT points, e.g. 1x4096,16x2048,64x1024" };
             var prefillPoints = new Option<string?>("--prefill-points") { Description = "instead of the spec's kernels, its prefill attention at BATCHxTOKENS points (whole prompts), e.g. 1x1024,1x4096,1x8192" };
+            var tiles = new Option<string>("--tiles") { Description = "GPU tiles: auto (tuned ones where graphc tune recorded them for this GPU, driver and NVRTC; the spec's otherwise) or spec", DefaultValueFactory = _ => GpuCommands.TunedOrSpecTiles };
             var synthetic = new Option<bool>("--synthetic") { Description = "instead of kernels, the whole model end to end with random weights made on the GPU: prefill and decode tokens/s" };
             var benchPrompts = new Option<string>("--prompts") { Description = "--synthetic: prompt lengths to prefill", DefaultValueFactory = _ => "1024,4096" };
             var benchBatches = new Option<string>("--batches") { Description = "--synthetic: decode batch sizes", DefaultValueFactory = _ => "1,8,32,64" };
             var benchContext = new Option<int>("--context") { Description = "--synthetic: tokens each decoding sequence already holds", DefaultValueFactory = _ => 1024 };
             var benchSteps = new Option<int>("--steps") { Description = "--synthetic: timed decode steps per batch size", DefaultValueFactory = _ => 32 };
+            var profile = new Option<bool>("--profile") { Description = "--synthetic: also time one decode step per batch size launch by launch, summed per kernel" };
             var bench = new Command("bench", "Time every emitted kernel on this GPU (GB/s and fraction of the copy bandwidth), or with --synthetic the whole model")
-                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps };
+                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps, profile, tiles };
             bench.SetAction(r => r.GetValue(synthetic)
-                ? ModelBenchCommand.Run(r.GetValue(spec)!, r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext), r.GetValue(benchSteps), r.GetValue(json), console, output)
+                ? ModelBenchCommand.Run(r.GetValue(spec)!, new ModelBenchCommand.Options(r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext),
+                    r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!), r.GetValue(json), console, output)
                 : BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
                     r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
 
@@ -118,12 +121,13 @@ namespace GraphCompiler.Runtime.Cli
             var backend = new Option<string>("--backend") { Description = "auto (the GPU when there is one that runs the spec, else the CPU), gpu or cpu", DefaultValueFactory = _ => Backends.Auto };
             var streamText = new Option<bool>("--stream") { Description = "print the text as each token is generated" };
             var logitsOut = new Option<string?>("--logits-out") { Description = "write each step's fp32 logits [steps, vocab] to this file and the tokens to FILE.json (parity checks)" };
+            var stop = new Option<string[]>("--stop") { Description = "end generation where the text reaches this string (repeat for several); the text ends before it" };
             var noGraphs = new Option<bool>("--no-cuda-graphs") { Description = "GPU: launch each decode kernel instead of replaying a captured CUDA graph" };
-            RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs));
+            RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs), r.GetValue(tiles)!, r.GetValue(stop));
             SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
             var run = new Command("run", "Generate on the GPU (or the CPU backend without one): prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs };
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
                 r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console, RunOptions(r)));
 
@@ -144,7 +148,7 @@ namespace GraphCompiler.Runtime.Cli
             var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
             var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
             var generate = new Command("generate", "Generate text from a checkpoint, on the GPU when there is one, else on the CPU backend")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs };
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
                 r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console, RunOptions(r)));
 

@@ -24,7 +24,7 @@ namespace GraphCompiler.Runtime.Cli
             long? memory = device.Info.TotalMemoryBytes;
             if (gpuMemory != null)
                 memory = ByteSize.TryParse(gpuMemory, out long b) ? b : throw new CliException(ExitCodes.Usage, $"--gpu-memory '{gpuMemory}' is not a size; expected {ByteSize.Accepted}");
-            var allocator = GpuCommands.BudgetAllocator(model.Spec.Limits, memory.Value);
+            var allocator = DeviceAllocator.WithinBudget(model.Spec.Limits, memory.Value);
             console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; budget {ByteSize.Format(allocator.Ledger.BudgetBytes)} ({Markup.Escape(allocator.Ledger.BudgetSource)})");
 
             using var stream = new CudaStream();

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using GraphCompiler.Common;
 using GraphCompiler.Runtime.Bench;
 using GraphCompiler.Runtime.Compilation;
@@ -20,10 +22,16 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class ModelBenchCommand
     {
-        public static int Run(string spec, string prompts, string batches, int context, int steps, bool json, IAnsiConsole console, TextWriter output)
+        /// <summary>What to run: prompt lengths and batch sizes as given on the command line, the decode context and timed
+        /// steps, whether to profile one decode step per batch size, and where the tiles come from (--tiles).</summary>
+        internal sealed record Options(string Prompts, string Batches, int Context, int Steps, bool Profile, string Tiles);
+
+        public static int Run(string spec, Options options, bool json, IAnsiConsole console, TextWriter output)
         {
-            var promptLengths = BenchCommand.ParseRows(prompts, "--prompts", "prompt length");
-            var batchSizes = BenchCommand.ParseRows(batches, "--batches", "batch size");
+            var (context, steps) = (options.Context, options.Steps);
+            var promptLengths = BenchCommand.ParseRows(options.Prompts, "--prompts", "prompt length");
+            var batchSizes = BenchCommand.ParseRows(options.Batches, "--batches", "batch size");
+            GpuCommands.CheckTiles(options.Tiles);
             var model = SpecLoader.Compile(spec, console);
             var limits = model.Spec.Limits;
             if (batchSizes.Max() > limits.MaxNumSeqs)
@@ -33,8 +41,11 @@ namespace GraphCompiler.Runtime.Cli
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
 
             using var device = GpuCommands.OpenDevice();
-            var allocator = GpuCommands.BudgetAllocator(limits, device.Info.TotalMemoryBytes);
-            var kernels = new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device));
+            // --json keeps stdout for the JSON: the tile lines go to stderr there.
+            var notes = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : console;
+            model = GpuCommands.WithTiles(model, SpecLoader.Read(spec), device.Info, options.Tiles, notes);
+            var allocator = DeviceAllocator.WithinBudget(limits, device.Info.TotalMemoryBytes);
+            var kernels = GpuKernels.For(device);
             double copy;
             using (var stream = new CudaStream()) copy = new KernelBench(kernels).CopyBandwidth(stream);
             // Whole blocks per sequence: the context, the untimed and timed steps, and a block of slack.
@@ -53,11 +64,14 @@ namespace GraphCompiler.Runtime.Cli
             using (gpu)
             {
                 var timings = ModelBench.Run(gpu, promptLengths, batchSizes, context, steps, copy, 7).ToList();
+                var profiles = options.Profile ? batchSizes.Select(b => (Batch: b, Kernels: ModelBench.ProfileDecode(gpu, b, context, 11))).ToList() : null;
                 var ledger = allocator.Ledger;
                 var memory = new[] { MemoryComponent.Weights, MemoryComponent.KvCache, MemoryComponent.Workspace }.Select(c => (c, ledger.Used(c))).ToList();
                 if (json)
                 {
-                    output.WriteLine(Json(model.Spec.Name, device.Info, copy, gpu, timings, memory));
+                    var report = new ModelBenchReport(model.Spec.Name, device.Info.ToString(), gpu.Description, copy, memory.ToDictionary(x => x.c.ToString(), x => x.Item2),
+                        timings, profiles?.Select(p => new DecodeProfile(p.Batch, p.Kernels)).ToList());
+                    output.WriteLine(JsonSerializer.Serialize(report, ModelBenchJson.Default.ModelBenchReport));
                     return ExitCodes.Ok;
                 }
                 console.MarkupLine($"{Markup.Escape(gpu.Description)}; synthetic weights; measured copy bandwidth {copy / 1e9:0} GB/s");
@@ -69,44 +83,36 @@ namespace GraphCompiler.Runtime.Cli
                     table.AddRow(t.Phase, t.Batch.ToString(CultureInfo.InvariantCulture), t.Tokens.ToString(CultureInfo.InvariantCulture), F(t.MillisecondsPerStep, "0.00"),
                         F(t.TokensPerSecond, "0.0"), t.BoundTokensPerSecond is double b ? F(b, "0.0") : "", t.FractionOfBound is double f ? F(100 * f, "0") : "", F(t.Tflops ?? 0, "0.0"));
                 console.Write(table);
+                foreach (var (batch, profile) in profiles ?? new())
+                {
+                    double total = profile.Sum(k => k.Microseconds);
+                    var rows = new Table().Title($"decode step, batch {batch}, context {context}: {F(total / 1000, "0.00")} ms of kernels, launched one by one")
+                        .AddColumn("kernel").AddColumn(new TableColumn("launches").RightAligned()).AddColumn(new TableColumn("µs").RightAligned())
+                        .AddColumn(new TableColumn("% of step").RightAligned()).AddColumn(new TableColumn("weights GB/s").RightAligned())
+                        .AddColumn(new TableColumn("% copy BW").RightAligned());
+                    foreach (var k in profile)
+                        rows.AddRow(Markup.Escape(k.Kernel), k.Launches.ToString(CultureInfo.InvariantCulture), F(k.Microseconds, "0"), F(100 * k.Share, "0.0"),
+                            k.WeightBytesPerSecond is double r ? F(r / 1e9, "0") : "", k.WeightBytesPerSecond is double q ? F(100 * q / copy, "0") : "");
+                    console.Write(rows);
+                }
             }
             return ExitCodes.Ok;
         }
 
         private static string F(double x, string format) => x.ToString(format, CultureInfo.InvariantCulture);
+    }
 
-        private static string Json(string spec, CudaDeviceInfo device, double copy, GpuModel gpu, List<ModelTiming> timings, List<(MemoryComponent Component, long Bytes)> memory)
-        {
-            using var stream = new MemoryStream();
-            using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true }))
-            {
-                w.WriteStartObject();
-                w.WriteString("spec", spec);
-                w.WriteString("gpu", device.ToString());
-                w.WriteString("backend", gpu.Description);
-                w.WriteNumber("copy_bytes_per_second", copy);
-                w.WriteStartObject("memory_bytes");
-                foreach (var (c, b) in memory) w.WriteNumber(c.ToString(), b);
-                w.WriteEndObject();
-                w.WriteStartArray("timings");
-                foreach (var t in timings)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("phase", t.Phase);
-                    w.WriteNumber("batch", t.Batch);
-                    w.WriteNumber("tokens", t.Tokens);
-                    w.WriteNumber("ms_per_step", t.MillisecondsPerStep);
-                    w.WriteNumber("tokens_per_second", t.TokensPerSecond);
-                    if (t.BoundTokensPerSecond is double b) w.WriteNumber("bound_tokens_per_second", b);
-                    if (t.FractionOfBound is double f) w.WriteNumber("fraction_of_bound", f);
-                    if (t.Tflops is double tf) w.WriteNumber("tflops", tf);
-                    w.WriteNumber("bytes_per_step", t.BytesPerStep);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            return System.Text.Encoding.UTF8.GetString(stream.ToArray());
-        }
+    /// <summary>graphc bench --synthetic --json: the run's figures, memory by component and the decode profiles (--profile).</summary>
+    internal sealed record ModelBenchReport(string Spec, string Gpu, string Backend, double CopyBytesPerSecond, Dictionary<string, long> MemoryBytes,
+        IReadOnlyList<ModelTiming> Timings, IReadOnlyList<DecodeProfile>? DecodeProfiles);
+
+    internal sealed record DecodeProfile(int Batch, IReadOnlyList<KernelProfile> Kernels);
+
+    /// <summary>Generated at build time: a trimmed graphc has no reflection-based serializer.</summary>
+    [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonSerializable(typeof(ModelBenchReport))]
+    internal sealed partial class ModelBenchJson : JsonSerializerContext
+    {
     }
 }

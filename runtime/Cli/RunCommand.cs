@@ -8,6 +8,7 @@ using GraphCompiler.Common;
 using GraphCompiler.Runtime.Checkpoints;
 using GraphCompiler.Runtime.Cpu;
 using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.Generation;
 using GraphCompiler.Runtime.Memory;
 using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Runtime.Text;
@@ -57,13 +58,17 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="Backend">auto, gpu or cpu (<see cref="Backends"/>).</param>
         /// <param name="Stream">Print the text as each token comes.</param>
         /// <param name="LogitsOut">Write every step's logits (fp32 [steps, vocab]) here and the tokens to the same path + .json.</param>
-        internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true);
+        /// <param name="Tiles">GPU tiles: auto (tuned where the tuning database has them for this GPU) or spec.</param>
+        /// <param name="Stop">Strings that end generation (the text ends before them); they need text, so --prompt.</param>
+        internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true,
+            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null);
 
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
             bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
         {
             options ??= new RunOptions();
             Backends.Check(options.Backend);
+            GpuCommands.CheckTiles(options.Tiles);
             if (sampling.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
@@ -71,6 +76,10 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage, "give the prompt as --prompt TEXT or as --prompt-tokens IDS, not both");
             if (options.Stream && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--stream prints text as it is generated; it needs --prompt TEXT (and the model's tokenizer)");
+            if (options.Stop is { Count: > 0 } && promptText is null)
+                throw new CliException(ExitCodes.Usage, "--stop ends generation at a string of the text; it needs --prompt TEXT (and the model's tokenizer)");
+            if (options.Stop is { } stops && stops.Any(string.IsNullOrEmpty))
+                throw new CliException(ExitCodes.Usage, "--stop '' is empty; give the text generation should end at");
             LlamaTextTokenizer? tokenizer = null;
             if (promptText != null)
             {
@@ -93,7 +102,7 @@ namespace GraphCompiler.Runtime.Cli
 
             var clock = Stopwatch.StartNew();
             var tensors = modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources, console);
-            using var opened = Backends.Open(options.Backend, model, tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), console);
+            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console);
             var backend = opened.Backend;
             console.MarkupLine(Markup.Escape(backend.Description) + "; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath)));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)}"
@@ -111,35 +120,34 @@ namespace GraphCompiler.Runtime.Cli
                     for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Sampler.Argmax(backend.Decode(new[] { (warm, first) })[0]);
                 }
 
-                using var sequence = backend.NewSequence();
-                var sampler = new Sampler(sampling, prompt);
                 var logits = new List<float[]>();
-                var streamed = new TextStream(tokenizer, prompt, options.Stream ? console : null);
+                var generated = new List<int>();
+                var completion = new System.Text.StringBuilder();
+                var prefill = TimeSpan.Zero;
+                if (options.Stream) console.Write(new Spectre.Console.Text(tokenizer!.Decode(prompt)));
+                // With text, generation ends at the end-of-sentence token (as a chat would) or a stop string.
+                var parameters = new GenerationParams(steps, sampling, options.Stop, IgnoreEos: tokenizer is null);
                 clock.Restart();
-                var last = backend.Prefill(new[] { (sequence, prompt) })[0];
-                int next = sampler.Next(last).Token;
-                var prefill = clock.Elapsed;
-                if (options.LogitsOut != null) logits.Add(last);
-                var generated = new List<int> { next };
-                streamed.Add(next);
-                clock.Restart();
-                // With text, generation ends at the end-of-sentence token, as a chat would.
-                while (generated.Count < steps && !(tokenizer != null && next == m.EosTokenId))
+                foreach (var token in GenerationLoop.Run(backend, new[] { prompt }, parameters, tokenizer, options.LogitsOut is null ? null : (_, l) => logits.Add(l)))
                 {
-                    last = backend.Decode(new[] { (sequence, next) })[0];
-                    if (options.LogitsOut != null) logits.Add(last);
-                    generated.Add(next = sampler.Next(last).Token);
-                    streamed.Add(next);
+                    if (generated.Count == 0)
+                    {
+                        prefill = clock.Elapsed;   // the first token comes from the prefill's logits
+                        clock.Restart();
+                    }
+                    generated.Add(token.Id);
+                    completion.Append(token.Text);
+                    if (options.Stream) console.Write(new Spectre.Console.Text(token.Text));
                 }
                 var decode = clock.Elapsed;
-                streamed.End();
+                if (options.Stream) console.WriteLine();
 
                 console.MarkupLine($"prompt ({prompt.Length} tokens): {string.Join(" ", prompt)}");
                 string how = sampling.IsGreedy ? "greedy"
                     : string.Create(CultureInfo.InvariantCulture, $"sampled: temperature {sampling.Temperature}, top-k {sampling.TopK}, top-p {sampling.TopP}, min-p {sampling.MinP}, seed {sampling.Seed}");
                 console.MarkupLine($"generated ({generated.Count} tokens, {Markup.Escape(how)}): {string.Join(" ", generated)}");
                 if (tokenizer != null && !options.Stream)
-                    console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt.Concat(generated))));
+                    console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt) + completion));
                 if (options.LogitsOut != null) WriteLogits(options.LogitsOut, backend.Description, prompt, generated, logits);
                 // The first generated token comes from the prefill's logits; each decode step yields one more.
                 string decodeRate = generated.Count > 1 ? Rate(generated.Count - 1, decode) : "n/a (the one token came from the prefill)";
@@ -153,41 +161,6 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage, e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message);
             }
             return ExitCodes.Ok;
-        }
-
-        /// <summary>Prints the text as tokens arrive: each time, what the decoded text gained (SentencePiece joins pieces, so
-        /// the whole text is decoded and the new suffix printed).</summary>
-        private sealed class TextStream
-        {
-            private readonly LlamaTextTokenizer? _tokenizer;
-            private readonly IAnsiConsole? _console;
-            private readonly List<int> _tokens;
-            private int _printed;
-
-            public TextStream(LlamaTextTokenizer? tokenizer, int[] prompt, IAnsiConsole? console)
-            {
-                _tokenizer = tokenizer;
-                _console = console;
-                _tokens = new List<int>(prompt);
-                if (_console != null && _tokenizer != null)
-                {
-                    string text = _tokenizer.Decode(_tokens);
-                    _console.Write(new Spectre.Console.Text(text));
-                    _printed = text.Length;
-                }
-            }
-
-            public void Add(int token)
-            {
-                if (_console is null || _tokenizer is null) return;
-                _tokens.Add(token);
-                string text = _tokenizer.Decode(_tokens);
-                if (text.Length <= _printed) return;
-                _console.Write(new Spectre.Console.Text(text[_printed..]));
-                _printed = text.Length;
-            }
-
-            public void End() => _console?.WriteLine();
         }
 
         /// <summary>fp32 logits [steps, vocab] little-endian at <paramref name="path"/>; prompt, generated tokens and backend at path + ".json".</summary>

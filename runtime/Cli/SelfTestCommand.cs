@@ -24,10 +24,10 @@ namespace GraphCompiler.Runtime.Cli
             var prefixes = kernels?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var models = specs.Select(spec => SpecLoader.Compile(spec, console)).ToList();
             using var device = GpuCommands.OpenDevice();
-            var target = GpuCommands.Target(device);
+            var gpu = GpuKernels.For(device);
             int s = seed ?? Environment.TickCount;
-            console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; kernels for {target}; seed {s}");
-            var runner = new SelfTestRunner(new GpuKernels(device, KernelCache.Default(), target));
+            console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; kernels for {gpu.Target}; seed {s}");
+            var runner = new SelfTestRunner(gpu);
             int failed = 0, total = 0;
             foreach (var model in models)
             {
@@ -50,31 +50,5 @@ namespace GraphCompiler.Runtime.Cli
             console.MarkupLine(failed == 0 ? $"[green]selftest passed: {total} cases[/]" : $"[red]selftest FAILED: {failed} of {total} cases[/]");
             return failed == 0 ? ExitCodes.Ok : ExitCodes.Failure;
         }
-    }
-
-    /// <summary>What the GPU commands share: opening the device with a plain message when there is none, and the target arch.</summary>
-    internal static class GpuCommands
-    {
-        public static CudaDevice OpenDevice()
-        {
-            try
-            {
-                return CudaDevice.Open();
-            }
-            catch (GpuUnavailableException e)
-            {
-                throw new CliException(ExitCodes.Failure, "this command needs a GPU: " + e.Message);
-            }
-        }
-
-        /// <summary>Device allocations held to the spec's budget on a GPU of <paramref name="deviceMemory"/> bytes.</summary>
-        public static DeviceAllocator BudgetAllocator(LimitsSpec limits, long deviceMemory)
-        {
-            var budget = MemoryPlanner.Budget(limits, deviceMemory)!.Value;
-            return new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
-        }
-
-        /// <summary>The NVRTC target for the device: its exact architecture (sm_90 on Hopper; sm_90a once a kernel needs wgmma).</summary>
-        public static string Target(CudaDevice device) => device.Info.Arch;
     }
 }

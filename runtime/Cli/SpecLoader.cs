@@ -7,14 +7,17 @@ using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
 {
+    /// <summary>A spec's file name and text (for a built-in spec, the text compiled into graphc).</summary>
+    internal sealed record SpecText(string Path, string Text);
+
     /// <summary>Resolves a SPEC argument (a YAML path, or the name of a spec compiled into graphc) and compiles it.</summary>
     internal static class SpecLoader
     {
-        public static (string Path, string Text) Read(string spec)
+        public static SpecText Read(string spec)
         {
-            if (File.Exists(spec)) return (spec, File.ReadAllText(spec));
+            if (File.Exists(spec)) return new SpecText(spec, File.ReadAllText(spec));
             var builtIn = SpecCatalog.All.FirstOrDefault(e => e.Name == spec);
-            if (builtIn != null) return ("specs/" + builtIn.File, builtIn.Yaml);
+            if (builtIn != null) return new SpecText("specs/" + builtIn.File, builtIn.Yaml);
             if (Directory.Exists(spec))
                 throw new CliException(ExitCodes.Usage, $"'{spec}' is a folder; give a spec file such as {Path.Combine(spec, "llama2-70b.yaml")}");
             throw new CliException(ExitCodes.Usage,

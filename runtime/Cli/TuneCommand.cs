@@ -36,7 +36,7 @@ namespace GraphCompiler.Runtime.Cli
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
             var arch = device.Info.TileArch;
-            var gpu = new GpuKernels(device, KernelCache.Default(), GpuCommands.Target(device));
+            var gpu = GpuKernels.For(device);
             var tuner = new TileTuner(gpu, stream, new KernelCaseFactory(model.Spec, 7, arch, device.Info.MultiprocessorCount));
 
             var chosen = TileTuner.Families(model, arch)
@@ -47,15 +47,14 @@ namespace GraphCompiler.Runtime.Cli
                 foreach (var name in families.Split(',').Select(x => x.Trim()).Where(n => chosen.All(f => f.SpecName() != n)))
                     throw new CliException(ExitCodes.Usage, $"--families: '{name}' is not a tunable family this spec runs on {arch.Name}; it runs {string.Join(", ", TileTuner.Families(model, arch).Select(f => f.SpecName()))}");
 
-            string dbPath = TuningDatabase.DefaultPath();
-            var db = TuningDatabase.Load(dbPath);
-            var nvrtc = NvrtcCompiler.Version;
-            TuningKey Key(TileFamily f) => new TuningKey(device.Info.Name, device.Info.ComputeCapability, device.Info.MultiprocessorCount, device.Info.DriverVersion,
-                $"{nvrtc.Major}.{nvrtc.Minor}", TuningDatabase.ModelSignature(model.Spec), f.SpecName());
+            var db = GpuCommands.OpenTuningDatabase(out string dbPath);
+            string nvrtc = NvrtcCompiler.VersionText;
+            TuningKey Key(TileFamily f) => TuningKey.For(device.Info, nvrtc, model.Spec, f);
 
             var clock = Stopwatch.StartNew();
             var results = new List<(TileFamily Family, TuningEntry Entry, FamilyTuning? Run)>();
             console.MarkupLine($"{Markup.Escape(device.Info.ToString())}; tuning {string.Join(", ", chosen.Select(f => f.SpecName()))} within {limit.TotalMinutes:0.#} min; database {Markup.Escape(dbPath)}");
+            var pending = chosen.Where(f => force || db.Find(Key(f)) is null).ToList();
             foreach (var family in chosen)
             {
                 var key = Key(family);
@@ -70,7 +69,10 @@ namespace GraphCompiler.Runtime.Cli
                     console.MarkupLine($"[yellow]{family.SpecName()}: not tuned, the budget is spent[/]");
                     continue;
                 }
-                var run = tuner.Tune(model, arch, family, () => clock.Elapsed >= limit, line => console.MarkupLine("[grey]" + Markup.Escape(line) + "[/]"));
+                // Each family gets an equal share of what is left, so every family is searched; a family that converges
+                // early leaves its unused time to the ones after it.
+                var share = clock.Elapsed + (limit - clock.Elapsed) / (pending.Count - pending.IndexOf(family));
+                var run = tuner.Tune(model, arch, family, () => clock.Elapsed >= share, line => console.MarkupLine("[grey]" + Markup.Escape(line) + "[/]"));
                 var entry = new TuningEntry(key, run.Tiles, run.Microseconds, run.DefaultMicroseconds);
                 db.Set(entry);
                 db.Save(dbPath);   // after every family, so an interrupted run resumes where it stopped

@@ -93,6 +93,9 @@ namespace GraphCompiler.Runtime.Cuda
             return ((long)free, (long)total);
         }
 
+        /// <summary>Makes the context current on the calling thread: a model stepped from several threads (one at a time) calls it first.</summary>
+        public void MakeCurrent() => CudaException.Check(CudaNative.cuCtxSetCurrent(Context), "cuCtxSetCurrent");
+
         public void Synchronize() => CudaException.Check(CudaNative.cuCtxSynchronize(), "cuCtxSynchronize");
 
         public void Dispose()

@@ -13,7 +13,11 @@ namespace GraphCompiler.Runtime.Execution
 {
     /// <summary>One GEMM's weight arrays on the device, named like the GEMM kernel's parameters (null where its scheme has none).</summary>
     public sealed record GemmDeviceBuffers(
-        DeviceBuffer Weight, DeviceBuffer? Scales, DeviceBuffer? Zeros, DeviceBuffer? Perm, DeviceBuffer? WeightScale, DeviceBuffer? InputScale);
+        DeviceBuffer Weight, DeviceBuffer? Scales, DeviceBuffer? Zeros, DeviceBuffer? Perm, DeviceBuffer? WeightScale, DeviceBuffer? InputScale)
+    {
+        /// <summary>What one launch of the GEMM reads of its weights.</summary>
+        public long Bytes => Weight.Bytes + (Scales?.Bytes ?? 0) + (Zeros?.Bytes ?? 0) + (Perm?.Bytes ?? 0) + (WeightScale?.Bytes ?? 0) + (InputScale?.Bytes ?? 0);
+    }
 
     /// <summary>
     /// Every weight the GPU backend's launches read, resident on the device and charged to the budget as weights: the

@@ -34,6 +34,10 @@ namespace GraphCompiler.Runtime.Execution
         }
     }
 
+    /// <summary>One launch of a profiled step: its kernel, its layer (−1 outside the layers), its device time, and the GEMM
+    /// weight bytes it reads (0 for other kernels).</summary>
+    public sealed record LaunchTime(string Kernel, int Layer, double Microseconds, long WeightBytes);
+
     /// <summary>How the GPU backend sizes its KV cache and runs decode.</summary>
     /// <param name="KvTokens">KV-cache tokens to allocate (rounded up to whole blocks); null: max_num_seqs × max_seq_len, or
     /// what the budget leaves if less.</param>
@@ -245,6 +249,18 @@ namespace GraphCompiler.Runtime.Execution
         public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
             Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()));
 
+        /// <summary>
+        /// A decode step as <see cref="Decode(IReadOnlyList{ValueTuple{DecoderSequence, int}})"/>, its kernels launched one by one
+        /// (no graph) between timing events: where a step's device time goes, launch by launch. The events cost a few µs a
+        /// launch, so the sum is a little above a replayed step.
+        /// </summary>
+        public IReadOnlyList<LaunchTime> ProfileDecode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch)
+        {
+            var times = new List<LaunchTime>();
+            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()), times);
+            return times;
+        }
+
         public float[] Prefill(GpuSequence sequence, int[] tokens) => Prefill(new[] { ((DecoderSequence)sequence, tokens) })[0];
 
         public float[] Decode(GpuSequence sequence, int token) => Decode(new[] { ((DecoderSequence)sequence, token) })[0];
@@ -261,8 +277,9 @@ namespace GraphCompiler.Runtime.Execution
             return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
         }
 
-        private float[][] Step(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch)
+        private float[][] Step(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch, List<LaunchTime>? profile = null)
         {
+            _device.MakeCurrent();   // steps may come from any thread (an awaited stream resumes on the thread pool)
             int sequences = batch.Count, tokens = batch.Sum(b => b.Tokens.Length);
             var kv = _blocks.Layout;
             foreach (var (sequence, ids) in batch)
@@ -309,7 +326,8 @@ namespace GraphCompiler.Runtime.Execution
             if (phase.Phase == Phase.Decode)
             {
                 var shape = new StepShape(tokens, sequences, 0, DecodeSplits(sequences, _model.Spec.Limits.MaxSeqLen));
-                if (!_options.CudaGraphs) LaunchAll(phase, shape);
+                if (profile != null) LaunchTimed(phase, shape, profile);
+                else if (!_options.CudaGraphs) LaunchAll(phase, shape);
                 else
                 {
                     if (!_decodeGraphs.TryGetValue(sequences, out var graph))
@@ -339,6 +357,32 @@ namespace GraphCompiler.Runtime.Execution
             }
         }
 
+        private void LaunchTimed(PhasePlan phase, StepShape step, List<LaunchTime> times)
+        {
+            var timers = new List<(CudaTimer Timer, PlannedLaunch Launch, int Layer)>();
+            try
+            {
+                foreach (var (launch, layer) in phase.InOrder())
+                {
+                    var (arguments, grid) = Bind(launch, layer, step);
+                    var timer = new CudaTimer();
+                    timers.Add((timer, launch, layer));
+                    timer.Start(_stream);
+                    _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+                    timer.Stop(_stream);
+                }
+                foreach (var (timer, launch, layer) in timers)
+                {
+                    long weightBytes = _plan.Kernel(launch.Kernel) is GemmKernel ? _weights.Gemm(layer, launch.Modules).Bytes : 0;
+                    times.Add(new LaunchTime(launch.Kernel, layer, timer.ElapsedMilliseconds() * 1000.0, weightBytes));
+                }
+            }
+            finally
+            {
+                foreach (var t in timers) t.Timer.Dispose();
+            }
+        }
+
         /// <summary>Every kernel the plan launches, compiled for this GPU; a kernel the emitters cannot write yet is an error naming why.</summary>
         private void LoadKernels(GpuKernels kernels)
         {
@@ -364,6 +408,7 @@ namespace GraphCompiler.Runtime.Execution
 
         public void Dispose()
         {
+            _device.MakeCurrent();
             foreach (var g in _decodeGraphs.Values) g.Dispose();
             _decodeGraphs.Clear();
             for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();

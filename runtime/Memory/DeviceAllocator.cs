@@ -8,6 +8,13 @@ namespace GraphCompiler.Runtime.Memory
     {
         public DeviceAllocator(MemoryLedger ledger) => Ledger = ledger;
 
+        /// <summary>Allocations held to the spec's budget on a GPU of <paramref name="deviceMemory"/> bytes (limits.gpu_memory_utilization of it).</summary>
+        public static DeviceAllocator WithinBudget(Spec.LimitsSpec limits, long deviceMemory)
+        {
+            var budget = Planning.MemoryPlanner.Budget(limits, deviceMemory)!.Value;
+            return new DeviceAllocator(new MemoryLedger(budget.Bytes, budget.Source));
+        }
+
         public MemoryLedger Ledger { get; }
 
         public TrackedBuffer Allocate(MemoryComponent component, long bytes)

@@ -43,6 +43,9 @@ namespace GraphCompiler.Runtime.Nvrtc
 
         static NvrtcCompiler() => NativeLibraries.Register();
 
+        /// <summary>NVRTC's version as tuning keys name it ("13.0").</summary>
+        public static string VersionText => $"{Version.Major}.{Version.Minor}";
+
         /// <summary>NVRTC's version, or a message saying why it is unavailable.</summary>
         public static (int Major, int Minor) Version
         {

@@ -17,6 +17,10 @@ namespace GraphCompiler.Runtime.Tuning
     {
         public override string ToString() =>
             $"{Gpu} (sm_{ComputeCapability}, {Multiprocessors} SMs, driver {DriverVersion}, NVRTC {Nvrtc}) {Model} {Family}";
+
+        /// <summary>The key of a family of <paramref name="spec"/> on this GPU, built with NVRTC <paramref name="nvrtc"/> ("13.0").</summary>
+        public static TuningKey For(Cuda.CudaDeviceInfo gpu, string nvrtc, ModelSpec spec, TileFamily family) =>
+            new TuningKey(gpu.Name, gpu.ComputeCapability, gpu.MultiprocessorCount, gpu.DriverVersion, nvrtc, TuningDatabase.ModelSignature(spec), family.SpecName());
     }
 
     /// <summary>A family's winning tiles as the spec writes them, with its time and the spec tiles' time at the same shapes.</summary>

@@ -27,9 +27,13 @@ namespace GraphCompiler.Tests.Generator
             public override SourceText GetText(CancellationToken cancellationToken = default) => _text;
         }
 
-        public static CSharpCompilation NewCompilation(params string[] sources)
+        /// <summary>A project's compilation: the platform, the compiler and (as the test host has it) the runtime, graphc.dll.</summary>
+        public static CSharpCompilation NewCompilation(params string[] sources) => NewCompilation(runtime: true, sources);
+
+        public static CSharpCompilation NewCompilation(bool runtime, params string[] sources)
         {
             var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(System.IO.Path.PathSeparator)
+                .Where(p => runtime || System.IO.Path.GetFileName(p) != "graphc.dll")
                 .Select(p => MetadataReference.CreateFromFile(p))
                 .Append(MetadataReference.CreateFromFile(typeof(GraphCompiler.Spec.ModelSpec).Assembly.Location));
             return CSharpCompilation.Create("Models", sources.Select(s => CSharpSyntaxTree.ParseText(s)), references,
@@ -40,9 +44,11 @@ namespace GraphCompiler.Tests.Generator
             CSharpGeneratorDriver.Create(new[] { new ModelGenerator().AsSourceGenerator() }, texts, parseOptions: null, optionsProvider: null,
                 driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
-        public static (GeneratorDriverRunResult Result, Microsoft.CodeAnalysis.Compilation Output) Run(params AdditionalText[] texts)
+        public static (GeneratorDriverRunResult Result, Microsoft.CodeAnalysis.Compilation Output) Run(params AdditionalText[] texts) => Run(runtime: true, texts);
+
+        public static (GeneratorDriverRunResult Result, Microsoft.CodeAnalysis.Compilation Output) Run(bool runtime, params AdditionalText[] texts)
         {
-            var driver = NewDriver(texts).RunGeneratorsAndUpdateCompilation(NewCompilation(), out var output, out _);
+            var driver = NewDriver(texts).RunGeneratorsAndUpdateCompilation(NewCompilation(runtime), out var output, out _);
             return (driver.GetRunResult(), output);
         }
 

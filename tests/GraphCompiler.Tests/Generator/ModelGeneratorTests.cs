@@ -31,6 +31,19 @@ namespace GraphCompiler.Tests.Generator
         }
 
         [Fact]
+        public void Load_is_generated_only_for_a_project_that_references_the_runtime()
+        {
+            foreach (bool runtime in new[] { true, false })
+            {
+                var (result, output) = GeneratorHarness.Run(runtime, GeneratorHarness.Shipped("small-llama"));
+                string source = result.GeneratedTrees.Single(t => t.FilePath.EndsWith("small-llama.g.cs")).GetText().ToString();
+                Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+                if (runtime) Assert.Contains("public static global::GraphCompiler.Runtime.Generation.LanguageModel Load(string path, global::GraphCompiler.Runtime.Generation.LoadOptions? options = null)", source);
+                else Assert.DoesNotContain("LanguageModel", source);
+            }
+        }
+
+        [Fact]
         public void A_broken_spec_fails_the_build_with_a_diagnostic_at_its_line_in_the_yaml_file()
         {
             string yaml = TestSpecs.Minimal.Replace("num_attention_heads: 4", "num_attention_heads: 5");

@@ -53,19 +53,23 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void Every_gemm_of_the_70b_recipe_is_emitted_with_its_tiles_as_named_constants()
         {
-            var kernels = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Where(k => k.Family == KernelFamily.Gemm).ToList();
+            var model = TestSpecs.Compile("llama2-70b");
+            var kernels = model.KernelsFor(GpuArch.Sm90).Where(k => k.Family == KernelFamily.Gemm).ToList();
             Assert.NotEmpty(kernels);
             Assert.All(kernels, k => Assert.True(k.IsEmitted, k.Name + ": " + k.PendingReason));
             var gateUp = kernels.Single(k => k.Name == "gemm_gptq_g128_sym_k8192_n57344_decode_swiglu");
-            Assert.Contains("constexpr int kBlockN = 256;  // tiles.sm_90.gemm_int4_decode.block_n", gateUp.Source);
+            var t = model.Spec.Tiles.For(GpuArch.Sm90).GemmInt4Decode;
+            Assert.Contains($"constexpr int kBlockN = {t.BlockN};  // tiles.sm_90.gemm_int4_decode.block_n", gateUp.Source);
             Assert.Contains("constexpr int kGroupSize = 128;  // quantization group_size", gateUp.Source);
             Assert.Contains("__launch_bounds__(kThreads, kMinBlocks)", gateUp.Source);
             Assert.Contains("SwiGLU", gateUp.Source);
             Assert.DoesNotContain("#include", gateUp.Source);
             Assert.Equal("gemm_ctas", gateUp.Launch.X.Symbol);
-            Assert.Equal(8 * 32, gateUp.Launch.BlockThreads);
-            // Four stages of 16×(64+8) fp16 activations, 256×64 INT4 weights and one 256-column fp16 scale row.
-            Assert.Equal(4 * (16 * 72 * 2 + 256 * 64 / 2 + 256 * 2), gateUp.Launch.SharedMemoryBytes);
+            Assert.Equal(t.Warps * 32, gateUp.Launch.BlockThreads);
+            // Each stage: 16×(block_k+8) fp16 activations, block_n×block_k INT4 weights and one block_n-column fp16 scale
+            // row (block_k ≤ the group of 128).
+            Assert.True(t.BlockK <= 128);
+            Assert.Equal(t.Stages * (16 * (t.BlockK + 8) * 2 + t.BlockN * t.BlockK / 2 + t.BlockN * 2), gateUp.Launch.SharedMemoryBytes);
         }
 
         [Fact]

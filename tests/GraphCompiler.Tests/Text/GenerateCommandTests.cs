@@ -18,6 +18,20 @@ namespace GraphCompiler.Tests.Text
         }
 
         [Fact]
+        public void A_stop_string_ends_the_text_before_it()
+        {
+            var (code, output, error) = Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "A RAID volume", "--max-tokens", "12",
+                "--stop", "be used", "--backend", "cpu");
+            Assert.True(code == ExitCodes.Ok, output + error);
+            string flat = output.Replace("\n", " ");
+            Assert.Contains("A RAID volume can ", flat);
+            Assert.DoesNotContain("be used", flat);
+            var noText = Run("run", "small-llama", "--random-weights", "--stop", ".");
+            Assert.Equal(ExitCodes.Usage, noText.Code);
+            Assert.Contains("--stop ends generation at a string of the text; it needs --prompt TEXT", noText.Err);
+        }
+
+        [Fact]
         public void A_quantized_checkpoint_runs_under_the_spec_given_with_it()
         {
             string gptq = Path.Combine(Path.GetDirectoryName(LlamaTextTokenizerTests.ModelFolder)!, "small-llama-gptq");
@@ -73,7 +87,7 @@ namespace GraphCompiler.Tests.Text
         }
 
         [Fact]
-        public void Backend_and_stream_options_are_checked_before_anything_loads()
+        public void Backend_stream_and_tiles_options_are_checked_before_anything_loads()
         {
             var bogus = Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "x", "--backend", "tpu");
             Assert.Equal(ExitCodes.Usage, bogus.Code);
@@ -81,6 +95,9 @@ namespace GraphCompiler.Tests.Text
             var stream = Run("run", "small-llama", "--random-weights", "--stream");
             Assert.Equal(ExitCodes.Usage, stream.Code);
             Assert.Contains("--stream prints text as it is generated; it needs --prompt TEXT", stream.Err);
+            var tiles = Run("run", "small-llama", "--random-weights", "--tiles", "fastest");
+            Assert.Equal(ExitCodes.Usage, tiles.Code);
+            Assert.Contains("--tiles 'fastest' is not one of auto", tiles.Err);
         }
 
         [Fact]
