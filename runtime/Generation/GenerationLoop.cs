@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading.Tasks;
 using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Runtime.Text;
@@ -43,12 +44,15 @@ namespace GraphCompiler.Runtime.Generation
                 var logits = backend.Prefill(active.Select(r => (r.Sequence, r.Prompt)).ToList());
                 while (true)
                 {
+                    for (int j = 0; j < active.Count; j++) onLogits?.Invoke(active[j].Index, logits[j]);
+                    // Each sequence's sampler is its own (a vocabulary-sized pass or two): a batch samples on all cores.
+                    var picks = new SampledToken[active.Count];
+                    Parallel.For(0, active.Count, j => picks[j] = active[j].Sampler.Next(logits[j]));
                     var next = new List<Running>();
                     for (int j = 0; j < active.Count; j++)
                     {
                         var r = active[j];
-                        onLogits?.Invoke(r.Index, logits[j]);
-                        var chosen = r.Sampler.Next(logits[j]);
+                        var chosen = picks[j];
                         r.Tokens.Add(chosen.Token);
                         FinishReason? finish = null;
                         string text = "";

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Where the decode GEMMs lose bandwidth (issue #8's speed): Nsight Compute on one launch of each weight scheme's decode
-# kernel at the gate/up shape (K 8192, N 57344) and M = 1 — speed of light, occupancy, stall reasons — and the decode
-# tiles against the prefill tiles at 32 and 64 rows (a copy of the spec with max_num_seqs 16, so those row counts take
-# the prefill family). SPEC (default: the carried tuned llama2-70b) sets the tiles. Outputs under $out.
+# kernel at the gate/up shape (K 8192, N 57344) and M = 1 — speed of light, occupancy, stall reasons. SPEC (default: the built-in llama2-70b) sets the tiles, KERNEL the profiled kernel's name regex
+# (default: the INT4 GPTQ decode GEMM). Outputs under $out.
 source "$(dirname "$0")/env.sh"
-spec="${SPEC:-.device/llama2-70b-tuned.yaml}"
-timeout 200 ncu --clock-control none --kernel-name regex:'gemm_(gptq|e4m3).*decode' --launch-skip 3 --launch-count 2 \
-  --section SpeedOfLight --section Occupancy --section SchedulerStats --section MemoryWorkloadAnalysis \
+spec="${SPEC:-llama2-70b}"
+timeout 200 ncu --clock-control none --kernel-name regex:"${KERNEL:-gemm_gptq.*decode}" --launch-skip 2 --launch-count 1 \
+  --section SpeedOfLight --section Occupancy --section SchedulerStats --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats \
   --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,dram__bytes_read.sum.per_second' \
   $G bench "$spec" --gemm-shapes 8192x57344 --rows 1 > "$out/ncu-gemm-decode.txt" 2>&1 || echo "ncu: exit $?"
 grep -E "gemm_|stalled|Throughput|Eligible|Occupancy|hmma|Duration|dram__bytes|Registers|Shared Memory Config|Block Limit" "$out/ncu-gemm-decode.txt" | awk '$NF+0 > 0.05 || !/stalled/' | head -80
-sed 's/max_num_seqs: *[0-9]*/max_num_seqs: 16/' "$spec" > /tmp/few-seqs.yaml
-for s in "$spec" /tmp/few-seqs.yaml; do
-  timeout 150 $G bench "$s" --gemm-shapes 8192x57344,28672x8192,8192x10240,8192x8192 --rows 16,32,64 2>&1 | grep -vE "^\s*$" | tail -30
-done | tee "$out/gemm-rows-32-64.txt"
+# ROWS=1: also the decode tiles against the prefill tiles at 32 and 64 rows (a copy of the spec with max_num_seqs 16).
+if [ -n "${ROWS:-}" ]; then
+  sed 's/max_num_seqs: *[0-9]*/max_num_seqs: 16/' specs/llama2-70b.yaml > /tmp/few-seqs.yaml
+  for s in specs/llama2-70b.yaml /tmp/few-seqs.yaml; do
+    timeout 150 $G bench "$s" --gemm-shapes 8192x57344,28672x8192,8192x10240,8192x8192 --rows 16,32,64
+  done > "$out/gemm-rows-32-64.txt" 2>&1
+fi

@@ -71,6 +71,26 @@ namespace GraphCompiler.Tests.Sampling
         }
 
         [Fact]
+        public void The_rank_order_is_most_likely_first_and_ties_by_id_as_a_stable_sort_gives_it()
+        {
+            var random = new Random(5);
+            for (int trial = 0; trial < 200; trial++)
+            {
+                // Coarse values make ties; zeros of both signs, infinities and NaN are in the mix.
+                var logits = Enumerable.Range(0, 1 + random.Next(3000)).Select(_ => random.Next(12) switch
+                {
+                    0 => -0f,
+                    1 => 0f,
+                    2 => float.NegativeInfinity,
+                    3 => trial % 7 == 0 ? float.NaN : float.PositiveInfinity,
+                    _ => (float)Math.Round(random.NextDouble() * 8 - 4, 1),
+                }).ToArray();
+                var expected = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).ThenBy(i => i);
+                Assert.Equal(expected, Sampler.RankOrder(logits));
+            }
+        }
+
+        [Fact]
         public void Parameters_out_of_range_are_refused_with_the_range()
         {
             Assert.Contains("must be in (0, 1]", Assert.Throws<ArgumentException>(() => new Sampler(new SamplingParams(TopP: 0f), Array.Empty<int>())).Message);
