@@ -46,18 +46,21 @@ namespace GraphCompiler.Runtime.Execution
             _norms.TryGetValue(name, out var n) ? n : throw new KeyNotFoundException($"no norm weight on the device named {name}");
 
         /// <summary>Repacks the checkpoint's GEMM weights into fragment order (host threads) and copies everything to the device.</summary>
-        public static DeviceModelWeights Upload(CompiledModel model, CheckpointTensors checkpoint, DeviceAllocator allocator, CudaStream stream)
+        public static DeviceModelWeights Upload(CompiledModel model, CheckpointTensors checkpoint, DeviceAllocator allocator, CudaStream stream,
+            IProgress<LoadProgress>? progress = null)
         {
             CpuWeights.Validate(model, checkpoint);
             var weights = new DeviceModelWeights(allocator);
             try
             {
                 var packed = GemmDeviceWeightSet.Build(model, checkpoint);
+                int done = 0, total = packed.Keys.Count();
                 foreach (var (layer, modules) in packed.Keys)
                 {
                     var w = packed[layer, modules];
                     weights._gemms[(layer, modules)] = new GemmDeviceBuffers(weights.Put(w.Weight, stream)!, weights.Put(w.Scales, stream),
                         weights.Put(w.Zeros, stream), weights.Put(w.Perm, stream), weights.Put(w.WeightScale, stream), weights.Put(w.InputScale, stream));
+                    progress?.Report(new LoadProgress("weights to the GPU", ++done, total));
                 }
                 foreach (var t in model.Manifest.Where(t => t.Module == "norm"))
                     weights._norms[t.Name] = weights.Put(checkpoint[t.Name].Data, stream)!;

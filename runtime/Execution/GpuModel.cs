@@ -38,11 +38,18 @@ namespace GraphCompiler.Runtime.Execution
     /// weight bytes it reads (0 for other kernels).</summary>
     public sealed record LaunchTime(string Kernel, int Layer, double Microseconds, long WeightBytes);
 
+    /// <summary>Loading's progress: a stage ("weights to the GPU", "kernels"), how many of its items are done, of how many.</summary>
+    public readonly record struct LoadProgress(string Stage, int Done, int Total);
+
+    /// <summary>What loading cost for the kernels: how many the plan launches, how many came from the CUBIN cache, and the wall time.</summary>
+    public sealed record KernelLoadReport(int Kernels, int FromCache, TimeSpan Elapsed);
+
     /// <summary>How the GPU backend sizes its KV cache and runs decode.</summary>
     /// <param name="KvTokens">KV-cache tokens to allocate (rounded up to whole blocks); null: max_num_seqs × max_seq_len, or
     /// what the budget leaves if less.</param>
     /// <param name="CudaGraphs">Replay each decode batch size's captured launches as one CUDA graph (off: launch one by one).</param>
-    public sealed record GpuModelOptions(long? KvTokens = null, bool CudaGraphs = true);
+    /// <param name="Progress">Told as weights reach the GPU and kernels compile (from any thread).</param>
+    public sealed record GpuModelOptions(long? KvTokens = null, bool CudaGraphs = true, IProgress<LoadProgress>? Progress = null);
 
     /// <summary>
     /// The GPU backend: runs a compiled model's launch plan with its emitted kernels, as <see cref="Cpu.CpuModel"/> does on the
@@ -159,7 +166,7 @@ namespace GraphCompiler.Runtime.Execution
 
         /// <summary>Uploads the checkpoint's weights, compiles (or takes from the cache) every kernel of the plan, and sizes the KV cache.</summary>
         public static GpuModel Load(CompiledModel model, Cpu.CheckpointTensors checkpoint, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options = null) =>
-            With(model, kernels, allocator, options, stream => DeviceModelWeights.Upload(model, checkpoint, allocator, stream));
+            With(model, kernels, allocator, options, stream => DeviceModelWeights.Upload(model, checkpoint, allocator, stream, options?.Progress));
 
         /// <summary>Random weights made on the device (<see cref="DeviceModelWeights.Synthetic"/>): the whole model's launches at
         /// its true sizes without a checkpoint, for benchmarks.</summary>
@@ -182,6 +189,7 @@ namespace GraphCompiler.Runtime.Execution
         }
 
         public CompiledModel Model => _model;
+        public KernelLoadReport KernelLoad { get; private set; } = new KernelLoadReport(0, 0, TimeSpan.Zero);
         public DeviceModelWeights Weights => _weights;
         public KvBlockManager KvBlocks => _blocks;
 
@@ -391,13 +399,20 @@ namespace GraphCompiler.Runtime.Execution
             foreach (var source in sources.Where(s => !s.IsEmitted))
                 throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");
             // NVRTC compiles on host threads (a cache miss costs seconds a GEMM); loading needs this thread's context.
-            System.Threading.Tasks.Parallel.ForEach(sources, source => kernels.Cache.GetOrCompile(source, kernels.Target));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int done = 0, cached = 0;
+            System.Threading.Tasks.Parallel.ForEach(sources, source =>
+            {
+                if (kernels.Cache.GetOrCompile(source, kernels.Target).FromCache) System.Threading.Interlocked.Increment(ref cached);
+                _options.Progress?.Report(new LoadProgress("kernels", System.Threading.Interlocked.Increment(ref done), sources.Count));
+            });
             foreach (var source in sources)
             {
                 var kernel = kernels.Load(source);
                 _owned.Add(kernel);
                 _kernels[source.Name] = kernel;
             }
+            KernelLoad = new KernelLoadReport(sources.Count, cached, clock.Elapsed);
         }
 
         private T Own<T>(T disposable) where T : IDisposable

@@ -16,8 +16,10 @@ using GraphCompiler.Runtime.Text;
 namespace GraphCompiler.Runtime.Generation
 {
     /// <summary>How a model is loaded: which backend (auto takes the GPU when one can run the spec), CUDA graphs for decode,
-    /// tuned tiles from the tuning database where it has them for this GPU, and where progress lines go.</summary>
-    public sealed record LoadOptions(BackendKind Backend = BackendKind.Auto, bool CudaGraphs = true, bool TunedTiles = true, Action<string>? Log = null);
+    /// tuned tiles from the tuning database where it has them for this GPU, where notes go, and who hears of the weights'
+    /// upload and the kernels' compilation.</summary>
+    public sealed record LoadOptions(BackendKind Backend = BackendKind.Auto, bool CudaGraphs = true, bool TunedTiles = true, Action<string>? Log = null,
+        IProgress<LoadProgress>? Progress = null);
 
     /// <summary>
     /// A loaded model with its tokenizer, ready to generate: what a generated model class's <c>Load(path)</c> returns.
@@ -60,7 +62,7 @@ namespace GraphCompiler.Runtime.Generation
             CheckpointTensors weights;
             using (var checkpoint = Checkpoint.Open(checkpointPath)) weights = CheckpointLoader.Load(checkpoint, model, parse.SourceMap);
             log($"{model.Spec.Name}: weights read from {checkpointPath} in {clock.Elapsed.TotalSeconds:0.00} s");
-            var opened = BackendSelection.Open(options.Backend, model, specFile, specYaml, weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.TunedTiles, log);
+            var opened = BackendSelection.Open(options.Backend, model, specFile, specYaml, weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs, Progress: options.Progress), options.TunedTiles, log);
             log(opened.Backend.Description);
             return new LanguageModel(opened, tokenizer);
         }
