@@ -95,9 +95,10 @@ namespace GraphCompiler.Graph
             + (WriteFp8 ? " → FP8 per-token" : "");
     }
 
-    /// <summary>Paged decode attention (flash-decoding split-K), GQA-grouped, with the new token's K/V written first.</summary>
+    /// <summary>Paged decode attention (flash-decoding split-K), GQA-grouped, with the new token's K/V written first; with
+    /// <see cref="WithRope"/> the new token's Q and K are rotated (RoPE, θ = <see cref="Theta"/>) as they are read.</summary>
     public sealed record DecodeAttentionKernel(
-        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, bool WithRope, bool WriteFp8)
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta, bool WithRope, bool WriteFp8)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.DecodeAttention;

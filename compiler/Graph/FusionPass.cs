@@ -198,7 +198,7 @@ namespace GraphCompiler.Graph
                     + (phase == Phase.Decode && withRope ? "_rope" : "") + (fp8 ? "_fp8" : "");
                 FusedKernel k = phase == Phase.Prefill
                     ? new PrefillAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta, fp8)
-                    : new DecodeAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, withRope, fp8);
+                    : new DecodeAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta, withRope, fp8);
                 Add(k);
                 var reads = withRope ? new[] { Use("qkv"), Use("positions") } : new[] { Use("qkv") };
                 return Launch(k, fused, reads, fp8 ? Fp8Outputs(attention.Outputs[0]) : new[] { Use(attention.Outputs[0]) });

@@ -11,7 +11,7 @@ namespace GraphCompiler.Kernels
     public static class KernelEmitters
     {
         /// <summary>The GEMM emitter adds the residual and applies SwiGLU in its epilogue; RoPE in the decode-attention prologue comes with #5.</summary>
-        public static FusionCapabilities Capabilities => new FusionCapabilities(GemmResidualEpilogue: true, GemmSwiGluEpilogue: true, DecodeAttentionRopePrologue: false);
+        public static FusionCapabilities Capabilities => new FusionCapabilities(GemmResidualEpilogue: true, GemmSwiGluEpilogue: true, DecodeAttentionRopePrologue: true);
 
         public static KernelSource Emit(FusedKernel kernel, ArchTiles tiles) => kernel switch
         {

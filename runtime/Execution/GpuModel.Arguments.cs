@@ -108,6 +108,7 @@ namespace GraphCompiler.Runtime.Execution
                     break;
                 case DecodeAttentionKernel k:
                     a["qkv"] = Buffer(launch.Reads[0]);
+                    if (k.WithRope) a["positions"] = Buffer(launch.Reads[1]);
                     BindCache(a, k.KvDType, layer);
                     a["context_lens"] = Input(_layout.ContextLens);
                     a["out"] = Buffer(launch.Writes[0]);

@@ -42,7 +42,11 @@ namespace GraphCompiler.Runtime.SelfTest
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)sequences * stride, 1.0);
 
-            c.Input("qkv", qkv).InOut("kv_pool", paged.Pool, OutputKind.Exact);
+            // Row s is sequence s's new token, its last.
+            var rows = contexts.Select((n, s) => new PagedRow(s, s, n - 1)).ToArray();
+            c.Input("qkv", qkv);
+            if (k.WithRope) RopedWrites(c.Input("positions", rows.Select(r => r.Position).ToArray()), paged, rows, d, k.KvDType);
+            else c.InOut("kv_pool", paged.Pool, OutputKind.Exact);
             paged.Bind(c, contexts);
             c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
             c.Input("partials", new float[(long)sequences * k.Heads * splits * (d + 2)]);
@@ -51,9 +55,8 @@ namespace GraphCompiler.Runtime.SelfTest
             c.Grid["S"] = sequences;
             c.Grid["splits"] = splits;
             c.BytesTouched = paged.ContextBytes + (long)sequences * (stride + k.Heads * d) * 2;
-            // Row s is sequence s's new token, its last.
-            var rows = contexts.Select((n, s) => new PagedRow(s, s, n - 1)).ToArray();
-            c.Reference = a => paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), qkv, rows, rows, (ushort[])a["out"]);
+            var attended = k.WithRope ? Roped(qkv, new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride), rows) : qkv;
+            c.Reference = a => paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), attended, rows, rows, (ushort[])a["out"]);
             return c;
         }
 
@@ -98,12 +101,8 @@ namespace GraphCompiler.Runtime.SelfTest
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)tokens * stride, 1.0);
 
-            // The new tokens' slots hold roped K (one ulp of sincosf apart, see ElementwiseReference.Rope); no other slot may change.
-            var written = rows.SelectMany(paged.Reference.PoolRows).OrderBy(r => r).ToArray();
-            var untouched = Enumerable.Range(0, paged.Pool.Length / d).Except(written).ToArray();
             var checkedRows = PrefillCheckedRows(cu, t.BlockM);
-            c.Input("qkv", qkv).Input("positions", positions).Input("cu_seqlens", cu).Input("tile_jobs", jobs)
-                .InOut("kv_pool", paged.Pool, OutputKind.KvCache, written, d, k.KvDType).InOut("kv_pool", paged.Pool, OutputKind.Exact, untouched, d);
+            RopedWrites(c.Input("qkv", qkv).Input("positions", positions).Input("cu_seqlens", cu).Input("tile_jobs", jobs), paged, rows, d, k.KvDType);
             paged.Bind(c, contexts);
             c.Output("out", new ushort[(long)tokens * width], OutputKind.Activation, checkedRows, width);
             c.InOut("sync", new int[PrefillAttentionFamily.SyncInts(jobs.Length, k.KvHeads)], OutputKind.Exact);   // zero before and after a launch
@@ -114,14 +113,26 @@ namespace GraphCompiler.Runtime.SelfTest
             c.BytesTouched = paged.ContextBytes + (long)tokens * (2 * stride + 2 * k.KvHeads * d * k.KvDType.SizeInBytes() + 2 * width);
 
             var attended = checkedRows.Select(r => rows[r]).ToArray();
-            var rope = new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride);
-            c.Reference = a =>
-            {
-                var roped = (ushort[])qkv.Clone();
-                ElementwiseReference.Rope(rope, roped, positions, tokens);
-                paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), roped, rows, attended, (ushort[])a["out"]);
-            };
+            var roped = Roped(qkv, new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride), rows);
+            c.Reference = a => paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), roped, rows, attended, (ushort[])a["out"]);
             return c;
+        }
+
+        /// <summary>The cache checks of a step that writes its rows' K rotated (RoPE) and V: those slots hold what the cache
+        /// stores of them (one ulp of sincosf apart, see ElementwiseReference.Rope); no other slot may change.</summary>
+        private static void RopedWrites(KernelTestCase c, PagedAttentionPool paged, PagedRow[] rows, int d, DType kvDType)
+        {
+            var written = rows.SelectMany(paged.Reference.PoolRows).OrderBy(r => r).ToArray();
+            var untouched = Enumerable.Range(0, paged.Pool.Length / d).Except(written).ToArray();
+            c.InOut("kv_pool", paged.Pool, OutputKind.KvCache, written, d, kvDType).InOut("kv_pool", paged.Pool, OutputKind.Exact, untouched, d);
+        }
+
+        /// <summary>The step's qkv with each row's Q and K rotated at its position, as the kernel reads them.</summary>
+        private static ushort[] Roped(ushort[] qkv, RopeKernel rope, PagedRow[] rows)
+        {
+            var roped = (ushort[])qkv.Clone();
+            ElementwiseReference.Rope(rope, roped, rows.Select(r => r.Position).ToArray(), rows.Length);
+            return roped;
         }
 
         private static string RangeText(int[] values) => values.Min() == values.Max() ? $"{values.Min()}" : $"{values.Min()}..{values.Max()}";

@@ -23,7 +23,6 @@ namespace GraphCompiler.Kernels.Attention
         public static string? Unsupported(DecodeAttentionKernel k)
         {
             if (k.WriteFp8) return "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path";
-            if (k.WithRope) return "RoPE in the decode-attention prologue is not emitted; the plan runs the RoPE kernel before it";
             if (k.HeadDim % 64 != 0 || k.HeadDim > 256)
                 return $"head_dim {k.HeadDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle";
             if (k.Heads / k.KvHeads > 32) return $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (two MMA tiles)";
@@ -51,6 +50,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kMTiles", mTiles, "16-row MMA tiles the group fills")
                 .Constant("kHeadDim", k.HeadDim, "head_dim")
                 .Constant("kChunks", k.HeadDim / 8, "16-byte chunks of an fp16/bf16 row")
+                .Constant("kHalf", k.HeadDim / 2, "head_dim / 2: RoPE rotates element i with i + kHalf")
                 .Constant("kQkvStride", (k.Heads + 2 * k.KvHeads) * k.HeadDim, "elements per qkv row (q | k | v)")
                 .Constant("kBlockSize", k.BlockSize, "kv_cache.block_size: tokens per cache block")
                 .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
@@ -65,11 +65,13 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+                .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
                 // One MMA tile of rows leaves the registers to unroll Q·Kᵀ's k-steps; two do not.
                 .Raw(FlashTile.DeviceFunctions("kWarpKeys", mTiles == 1 ? 0 : 1, k.Activation, k.KvDType));
 
-            b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [S, q | k | v], RoPE applied")
-             .PoolParameters()
+            b.Parameter("const gc_act* __restrict__", "qkv", k.WithRope ? "buffer qkv [S, q | k | v], rotated here" : "buffer qkv [S, q | k | v], RoPE applied");
+            if (k.WithRope) b.Parameter("const int* __restrict__", "positions", "buffer positions [S]: the new token's position");
+            b.PoolParameters()
              .Parameter("const int* __restrict__", "context_lens", "tokens per sequence, the new one included [S]");
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
             b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [S, heads · head_dim]")
@@ -77,11 +79,11 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "split_counters", "split arrivals per (sequence, KV head), zero between launches")
              .Parameter("int", "sequences", "S");
 
-            string source = b.Finish("kThreads", Body(fp8));
+            string source = b.Finish("kThreads", Body(fp8, k.WithRope));
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
 
-        private static string Body(bool fp8) => @"    extern __shared__ __align__(128) unsigned char smem[];
+        private static string Body(bool fp8, bool rope) => @"    extern __shared__ __align__(128) unsigned char smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [16 · kMTiles][kHeadDim] swizzled: the group's queries
     unsigned char* warp_s = smem + 16 * kMTiles * kHeadDim * 2 + warp * kWarpBytes;
@@ -106,24 +108,7 @@ namespace GraphCompiler.Kernels.Attention
 " + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"
-    // ---- The new token's K and V into its block by the split covering it; the group's queries into q_s (rows past it zero) ----
-    const gc_act* row = qkv + (long long)s * kQkvStride;
-    if (newest >= begin && newest < end && threadIdx.x < 2 * kChunks) {
-        const int v = threadIdx.x / kChunks, d0 = threadIdx.x % kChunks * 8;   // v = 0: K, 1: V
-        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + v * kKvHeads + g) * kHeadDim + d0);
-        float f[8];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
-        store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
-                   v ? v_scale : k_scale, f);
-    }
-    for (int i = threadIdx.x; i < 16 * kMTiles * kChunks; i += kThreads) {
-        const int r = i / kChunks, c = i % kChunks;
-        gc_act8 x = {};
-        if (r < kGroup) x = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + c * 8);
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = x;
-    }
-    __threadfence();   // the new token's slot is in L2, where cp.async reads it
+" + (rope ? RopePrologue : PlainPrologue) + @"    __threadfence();   // the new token's slot is in L2, where cp.async reads it
     __syncthreads();
 
     // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split), kStages deep, no block barrier ----
@@ -238,6 +223,75 @@ namespace GraphCompiler.Kernels.Attention
             denominator = fmaf(gc_load_cg(p + q * (kHeadDim + 2) + kHeadDim + 1), w, denominator);
         }
         out_row[i] = gc_f32_to_act(numerator / denominator);
+    }
+";
+
+        private const string PlainPrologue = @"    // ---- The new token's K and V into its block by the split covering it; the group's queries into q_s (rows past it zero) ----
+    const gc_act* row = qkv + (long long)s * kQkvStride;
+    if (newest >= begin && newest < end && threadIdx.x < 2 * kChunks) {
+        const int v = threadIdx.x / kChunks, d0 = threadIdx.x % kChunks * 8;   // v = 0: K, 1: V
+        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + v * kKvHeads + g) * kHeadDim + d0);
+        float f[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+        store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
+                   v ? v_scale : k_scale, f);
+    }
+    for (int i = threadIdx.x; i < 16 * kMTiles * kChunks; i += kThreads) {
+        const int r = i / kChunks, c = i % kChunks;
+        gc_act8 x = {};
+        if (r < kGroup) x = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + c * 8);
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = x;
+    }
+";
+
+        private const string RopePrologue = @"    // ---- The new token's K (rotated, RoPE) and V into its block by the split covering it; the group's queries rotated into q_s (rows past it zero) ----
+    const gc_act* row = qkv + (long long)s * kQkvStride;
+    const float position = (float)positions[s];
+    gc_cache* const new_slot = kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
+    if (newest >= begin && newest < end && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
+        const int d0 = threadIdx.x * 8;
+        const gc_act* k_row = row + (kHeads + g) * kHeadDim + d0;
+        const gc_act8 lo = *reinterpret_cast<const gc_act8*>(k_row), hi = *reinterpret_cast<const gc_act8*>(k_row + kHalf);
+        float x1[8], x2[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            float c, sn;
+            gc_rope_cos_sin(position, d0 + e, c, sn);
+            x1[e] = gc_act_to_f32(lo.v[e]);
+            x2[e] = gc_act_to_f32(hi.v[e]);
+            gc_rope_rotate(x1[e], x2[e], c, sn);
+            x1[e] = gc_round_act(x1[e]);   // the rotated K as the activation dtype holds it, then as the cache does
+            x2[e] = gc_round_act(x2[e]);
+        }
+        store_row8(new_slot + d0, k_scale, x1);
+        store_row8(new_slot + d0 + kHalf, k_scale, x2);
+    } else if (newest >= begin && newest < end && threadIdx.x < kChunks / 2 + kChunks) {
+        const int d0 = (threadIdx.x - kChunks / 2) * 8;
+        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + kKvHeads + g) * kHeadDim + d0);
+        float f[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+        store_row8(new_slot + kKvHeads * kHeadRun + d0, v_scale, f);
+    }
+    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 2); i += kThreads) {
+        const int r = i / (kChunks / 2), c = i % (kChunks / 2);
+        gc_act8 lo = {}, hi = {};
+        if (r < kGroup) {
+            const gc_act* q_row = row + (g * kGroup + r) * kHeadDim + c * 8;
+            lo = *reinterpret_cast<const gc_act8*>(q_row);
+            hi = *reinterpret_cast<const gc_act8*>(q_row + kHalf);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                float cs, sn, x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
+                gc_rope_cos_sin(position, c * 8 + e, cs, sn);
+                gc_rope_rotate(x1, x2, cs, sn);
+                lo.v[e] = gc_f32_to_act(x1);
+                hi.v[e] = gc_f32_to_act(x2);
+            }
+        }
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
+        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
     }
 ";
     }

@@ -100,7 +100,7 @@ namespace GraphCompiler.Tests.Cli
             Assert.Equal(ExitCodes.Ok, code);
             var files = Directory.GetFiles(dir, "*.cu").Select(Path.GetFileName).ToList();
             Assert.Contains("rmsnorm_h256.cu", files);
-            Assert.Contains("rope_h4_kv2_d64.cu", files);
+            Assert.Contains("decode_attention_h4_kv2_d64_fp16_b16_rope.cu", files);
             Assert.Contains("prefill_attention_h4_kv2_d64_fp16_b16.cu", files);
             Assert.DoesNotContain("pending", output);
             Directory.Delete(dir, true);

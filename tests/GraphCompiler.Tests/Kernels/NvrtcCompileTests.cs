@@ -30,6 +30,25 @@ namespace GraphCompiler.Tests.Kernels
             Assert.True(failures.Count == 0, string.Join("\n\n", failures));
         }
 
+        /// <summary>A plan made without the decode-attention RoPE prologue (the capability the emitter declares) still runs:
+        /// its RoPE kernel and plain decode attention compile.</summary>
+        [NvrtcTheory]
+        [InlineData("small-llama", "sm_80")]
+        [InlineData("coverage-bf16", "sm_90")]
+        public void Without_the_decode_rope_prologue_the_rope_kernel_and_plain_decode_attention_compile(string spec, string arch)
+        {
+            var model = TestSpecs.Compile(spec);
+            var plan = Graph.FusionPass.Run(model.Spec, model.Graph, KernelEmitters.Capabilities with { DecodeAttentionRopePrologue = false });
+            var tiles = model.Spec.Tiles.For(GpuArch.Find(arch)!);
+            // (An FP8-output decode attention stays pending, with or without RoPE.)
+            var fused = plan.Kernels.Where(k => k is Graph.RopeKernel or Graph.DecodeAttentionKernel { WithRope: false, WriteFp8: false }).ToList();
+            Assert.Contains(fused, k => k is Graph.RopeKernel);
+            Assert.Contains(fused, k => k is Graph.DecodeAttentionKernel);
+            var kernels = fused.Select(k => KernelEmitters.Emit(k, tiles)).ToList();
+            Assert.All(kernels, k => Assert.True(k.IsEmitted, k.PendingReason));
+            Assert.All(kernels.Select(k => NvrtcCompiler.Compile(k, arch)), r => Assert.True(r.Succeeded, r.Log));
+        }
+
         [NvrtcTheory]
         [InlineData("sm_90")]
         public void A_compile_error_reports_the_offending_emitted_line(string arch)

@@ -1,6 +1,7 @@
 using System.Linq;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
+using GraphCompiler.Kernels;
 
 namespace GraphCompiler.Tests.Planning
 {
@@ -20,11 +21,23 @@ namespace GraphCompiler.Tests.Planning
         }
 
         [Fact]
-        public void Prefill_fuses_rope_and_the_kv_write_into_attention_while_decode_keeps_rope_separate()
+        public void Both_phases_fuse_rope_and_the_kv_write_into_attention()
         {
             var prefill = Model70b.Plan.Prefill.Layers[1].Launches;
             Assert.Contains(prefill, l => l.Kernel.StartsWith("prefill_attention") && l.Ops.SequenceEqual(new[] { "rope", "kv_cache_write", "attention" }));
             var decode = Model70b.Plan.Decode.Layers[1].Launches;
+            Assert.DoesNotContain(decode, l => l.Kernel.StartsWith("rope_"));
+            var attention = Assert.Single(decode, l => l.Kernel.StartsWith("decode_attention"));
+            Assert.Equal(new[] { "rope", "kv_cache_write", "attention" }, attention.Ops);
+            Assert.Equal(new[] { "qkv", "positions" }, attention.Reads);
+            Assert.True(((DecodeAttentionKernel)Model70b.Plan.Kernel(attention.Kernel)).WithRope);
+        }
+
+        [Fact]
+        public void Without_the_emitters_rope_prologue_decode_runs_rope_as_a_kernel_of_its_own()
+        {
+            var plan = FusionPass.Run(Model70b.Spec, Model70b.Graph, KernelEmitters.Capabilities with { DecodeAttentionRopePrologue = false });
+            var decode = plan.Decode.Layers[1].Launches;
             Assert.Contains(decode, l => l.Kernel.StartsWith("rope_") && l.Ops.SequenceEqual(new[] { "rope" }));
             Assert.Contains(decode, l => l.Kernel.StartsWith("decode_attention") && l.Ops.SequenceEqual(new[] { "kv_cache_write", "attention" }));
         }
@@ -85,10 +98,10 @@ namespace GraphCompiler.Tests.Planning
                     Assert.NotNull(Model70b.Plan.Kernel(l.Kernel));
             var lmHead = (GemmKernel)Model70b.Plan.Kernel(Model70b.Plan.Prefill.Epilogue.Single(l => l.Modules == "lm_head").Kernel);
             Assert.Equal(GraphCompiler.Spec.TileFamily.GemmDenseDecode, lmHead.Tiles);
-            // Per layer: 2 norms, 4 GEMMs (SwiGLU and the residual adds in their epilogues), attention (and RoPE in decode);
-            // plus the embedding, final norm and lm_head.
+            // Per layer: 2 norms, 4 GEMMs (SwiGLU and the residual adds in their epilogues), attention (RoPE and the KV write
+            // in its prologue); plus the embedding, final norm and lm_head.
             Assert.Equal(1 + 80 * 7 + 2, Model70b.Plan.Prefill.LaunchesPerStep);
-            Assert.Equal(1 + 80 * 8 + 2, Model70b.Plan.Decode.LaunchesPerStep);
+            Assert.Equal(1 + 80 * 7 + 2, Model70b.Plan.Decode.LaunchesPerStep);
         }
 
         [Fact]
