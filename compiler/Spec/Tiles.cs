@@ -88,10 +88,11 @@ namespace GraphCompiler.Spec
             return Math.Max(stages, 16 * MmaTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
         }
 
-        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region, and the merged result [G][d + 2] fp32.</summary>
+        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region, the merged result [G][d + 2]
+        /// fp32 and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
         public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
             16 * MmaTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
-            + queryHeadsPerKvHead * (headDim + 2) * 4;
+            + queryHeadsPerKvHead * (headDim + 2) * 4 + headDim * 4;
 
         /// <summary>The O and S accumulators of the group's MMA tiles, plus fragments and addressing.</summary>
         public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => MmaTiles(queryHeadsPerKvHead) * (headDim + WarpKeys) / 2 + 48;

@@ -247,7 +247,11 @@ namespace GraphCompiler.Kernels.Attention
 
         private const string RopePrologue = @"    // ---- The new token's K (rotated, RoPE) and V into its block by the split covering it; the group's queries rotated into q_s (rows past it zero) ----
     const gc_act* row = qkv + (long long)s * kQkvStride;
-    const float position = (float)positions[s];
+    // One token's cos and sin per rotation pair, once a CTA (after the merge arrays): the group's queries and the K row use them.
+    float* const rope_cos = l_s + kGroup;
+    float* const rope_sin = rope_cos + kHalf;
+    for (int i = threadIdx.x; i < kHalf; i += kThreads) gc_rope_cos_sin((float)positions[s], i, rope_cos[i], rope_sin[i]);
+    __syncthreads();
     gc_cache* const new_slot = kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
     if (newest >= begin && newest < end && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
         const int d0 = threadIdx.x * 8;
@@ -256,11 +260,9 @@ namespace GraphCompiler.Kernels.Attention
         float x1[8], x2[8];
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-            float c, sn;
-            gc_rope_cos_sin(position, d0 + e, c, sn);
             x1[e] = gc_act_to_f32(lo.v[e]);
             x2[e] = gc_act_to_f32(hi.v[e]);
-            gc_rope_rotate(x1[e], x2[e], c, sn);
+            gc_rope_rotate(x1[e], x2[e], rope_cos[d0 + e], rope_sin[d0 + e]);
             x1[e] = gc_round_act(x1[e]);   // the rotated K as the activation dtype holds it, then as the cache does
             x2[e] = gc_round_act(x2[e]);
         }
@@ -283,9 +285,8 @@ namespace GraphCompiler.Kernels.Attention
             hi = *reinterpret_cast<const gc_act8*>(q_row + kHalf);
 #pragma unroll
             for (int e = 0; e < 8; ++e) {
-                float cs, sn, x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
-                gc_rope_cos_sin(position, c * 8 + e, cs, sn);
-                gc_rope_rotate(x1, x2, cs, sn);
+                float x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
+                gc_rope_rotate(x1, x2, rope_cos[c * 8 + e], rope_sin[c * 8 + e]);
                 lo.v[e] = gc_f32_to_act(x1);
                 hi.v[e] = gc_f32_to_act(x2);
             }
