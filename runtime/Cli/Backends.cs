@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.IO;
 using GraphCompiler.Compilation;
 using GraphCompiler.Runtime.Cpu;
 using GraphCompiler.Runtime.Execution;
@@ -29,8 +28,8 @@ namespace GraphCompiler.Runtime.Cli
             var backend = Check(kind);
             GpuCommands.CheckTiles(tiles);
             void Note(string line) => console.MarkupLine("[grey]" + Markup.Escape(line) + "[/]");
-            OpenedBackend Run(IProgress<LoadProgress>? progress, Action<string> log) =>
-                BackendSelection.Open(backend, model, spec.Path, spec.Text, weights, gpuOptions with { Progress = progress }, tiles == GpuCommands.TunedOrSpecTiles, log);
+            OpenedBackend Run(IProgress<LoadProgress>? progress, Action<string> log) => GpuCommands.Tuned(() =>
+                BackendSelection.Open(backend, model, spec.Path, spec.Text, weights, gpuOptions with { Progress = progress }, tiles == GpuCommands.TunedOrSpecTiles, log));
             try
             {
                 OpenedBackend opened;
@@ -48,10 +47,6 @@ namespace GraphCompiler.Runtime.Cli
             catch (BackendUnavailableException e)
             {
                 throw new CliException(ExitCodes.Failure, (backend == BackendKind.Gpu ? "--backend gpu: " : "") + e.Message);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new CliException(ExitCodes.Usage, e.Message);
             }
         }
     }

@@ -41,7 +41,7 @@ namespace GraphCompiler.Runtime.Cli
         }
 
         /// <summary>A damaged tuning database is a usage error naming the file and what to do.</summary>
-        private static T Tuned<T>(Func<T> action)
+        public static T Tuned<T>(Func<T> action)
         {
             try
             {

@@ -69,7 +69,10 @@ namespace GraphCompiler.Runtime.Cli
             options ??= new RunOptions();
             Backends.Check(options.Backend);
             GpuCommands.CheckTiles(options.Tiles);
-            if (sampling.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
+            if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
+            // With text, generation ends at the end-of-sentence token (as a chat would) or a stop string.
+            var parameters = new GenerationParams(steps, sampling, options.Stop, IgnoreEos: promptText is null);
+            if (parameters.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
             if (promptText != null && promptTokens != null)
@@ -78,8 +81,6 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage, "--stream prints text as it is generated; it needs --prompt TEXT (and the model's tokenizer)");
             if (options.Stop is { Count: > 0 } && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--stop ends generation at a string of the text; it needs --prompt TEXT (and the model's tokenizer)");
-            if (options.Stop is { } stops && stops.Any(string.IsNullOrEmpty))
-                throw new CliException(ExitCodes.Usage, "--stop '' is empty; give the text generation should end at");
             LlamaTextTokenizer? tokenizer = null;
             if (promptText != null)
             {
@@ -89,7 +90,6 @@ namespace GraphCompiler.Runtime.Cli
             }
             if (randomWeights == (modelPath != null))
                 throw new CliException(ExitCodes.Usage, "graphc run needs either --model DIR (a safetensors checkpoint) or --random-weights");
-            if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
             var m = model.Spec.Model;
             int[] prompt = tokenizer != null
@@ -125,8 +125,6 @@ namespace GraphCompiler.Runtime.Cli
                 var completion = new System.Text.StringBuilder();
                 var prefill = TimeSpan.Zero;
                 if (options.Stream) console.Write(new Spectre.Console.Text(tokenizer!.Decode(prompt)));
-                // With text, generation ends at the end-of-sentence token (as a chat would) or a stop string.
-                var parameters = new GenerationParams(steps, sampling, options.Stop, IgnoreEos: tokenizer is null);
                 clock.Restart();
                 foreach (var token in GenerationLoop.Run(backend, new[] { prompt }, parameters, tokenizer, options.LogitsOut is null ? null : (_, l) => logits.Add(l)))
                 {
