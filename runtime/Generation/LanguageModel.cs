@@ -76,11 +76,14 @@ namespace GraphCompiler.Runtime.Generation
             Generate(prompts, new GenerationParams(maxTokens, sampling));
 
         /// <summary>Every prompt's completion, in order; prompt i samples with seed Sampling.Seed + i.</summary>
-        public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<string> prompts, GenerationParams? parameters = null)
+        public IReadOnlyList<GenerationResult> Generate(IReadOnlyList<string> prompts, GenerationParams? parameters = null) =>
+            GenerateTokens(prompts.Select(Tokenizer.Encode).ToList(), parameters);
+
+        /// <summary>As <see cref="Generate(IReadOnlyList{string}, GenerationParams?)"/>, from token ids (a chat template's, say).</summary>
+        public IReadOnlyList<GenerationResult> GenerateTokens(IReadOnlyList<int[]> encoded, GenerationParams? parameters = null)
         {
             parameters ??= new GenerationParams();
-            var encoded = prompts.Select(Tokenizer.Encode).ToList();
-            var results = new GenerationResult[prompts.Count];
+            var results = new GenerationResult[encoded.Count];
             int group = Model.Spec.Limits.MaxNumSeqs;
             _gate.Wait();
             try
@@ -109,10 +112,13 @@ namespace GraphCompiler.Runtime.Generation
         /// The completion of one prompt token by token, each with the text it adds, as it is generated. Leaving the loop
         /// early ends generation and frees the sequence; cancellation is checked between tokens.
         /// </summary>
-        public async IAsyncEnumerable<GeneratedToken> GenerateStreamingAsync(string prompt, GenerationParams? parameters = null,
+        public IAsyncEnumerable<GeneratedToken> GenerateStreamingAsync(string prompt, GenerationParams? parameters = null, CancellationToken cancellationToken = default) =>
+            GenerateTokensStreamingAsync(Tokenizer.Encode(prompt), parameters, cancellationToken);
+
+        /// <summary>As <see cref="GenerateStreamingAsync"/>, from token ids.</summary>
+        public async IAsyncEnumerable<GeneratedToken> GenerateTokensStreamingAsync(int[] ids, GenerationParams? parameters = null,
             [EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
-            var ids = Tokenizer.Encode(prompt);
             await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
@@ -129,6 +135,9 @@ namespace GraphCompiler.Runtime.Generation
                 _gate.Release();
             }
         }
+
+        /// <summary>This model as Microsoft.Extensions.AI's chat client (Llama-2-chat's template); the model stays this object's to dispose.</summary>
+        public LanguageModelChatClient AsChatClient() => new LanguageModelChatClient(this);
 
         public void Dispose()
         {
