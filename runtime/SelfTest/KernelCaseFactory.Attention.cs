@@ -62,8 +62,10 @@ namespace GraphCompiler.Runtime.SelfTest
 
         /// <summary>
         /// Prefill-attention steps: one sequence of 1, 7, 77, 128 (one tile at block_m 128), 1000 and max_num_batched_tokens
-        /// new tokens, and a chunked-prefill batch (1, 17, 200, 64 and 5 new tokens, the longer ones after 37, 100 and 300
-        /// tokens already in the cache), within the spec's limits; pool, tables and scales as for decode.
+        /// new tokens, the last full chunk of the longest prompt (max_num_batched_tokens new tokens after max_seq_len minus
+        /// as many cached, where max_seq_len leaves room: the costliest step a long prompt runs, so tuning weighs it), and a
+        /// chunked-prefill batch (1, 17, 200, 64 and 5 new tokens, the longer ones after 37, 100 and 300 tokens already in
+        /// the cache), within the spec's limits; pool, tables and scales as for decode.
         /// </summary>
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
         public IEnumerable<KernelTestCase> PrefillAttention(PrefillAttentionKernel k, PrefillAttentionTiles? tiles = null)
@@ -72,6 +74,7 @@ namespace GraphCompiler.Runtime.SelfTest
             int longest = _spec.Limits.MaxSeqLen, cap = Math.Min(longest, _spec.Limits.MaxNumBatchedTokens);
             foreach (int n in new[] { 1, 7, 77, 128, 1000, _spec.Limits.MaxNumBatchedTokens }.Select(n => Math.Min(n, cap)).Distinct())
                 yield return PrefillAttentionCase(k, t, new[] { n }, new[] { 0 });
+            if (longest > cap) yield return PrefillAttentionCase(k, t, new[] { cap }, new[] { longest - cap });
             var news = new[] { 1, 17, 200, 64, 5 }.Select(n => Math.Min(n, cap)).ToArray();
             yield return PrefillAttentionCase(k, t, news, new[] { 0, 0, 37, 100, 300 }.Select((p, s) => Math.Min(p, longest - news[s])).ToArray());
         }

@@ -54,6 +54,16 @@ namespace GraphCompiler.Tests.Runtime
         }
 
         [Fact]
+        public void The_last_full_chunk_of_the_longest_prompt_is_a_case_where_max_seq_len_leaves_room_for_it()
+        {
+            var (k, factory, _) = Setup("llama2-70b", 3);
+            var chunk = Assert.Single(factory.For(k), c => c.Label == "S=1 new 2048 prefix 2048");   // max_num_batched_tokens 2048, max_seq_len 4096
+            Assert.Equal(new[] { 4096 }, (int[])chunk.Arrays["context_lens"]);
+            Assert.Equal(Enumerable.Range(2048, 2048), (int[])chunk.Arrays["positions"]);
+            // small-llama's max_seq_len is one step: no later chunk (the theory above lists its cases).
+        }
+
+        [Fact]
         public void A_single_prompts_flops_are_2_S2_d_heads_plus_its_diagonal()
         {
             var (k, factory, _) = Setup("small-llama", 2);
