@@ -20,14 +20,9 @@ namespace GraphCompiler.Kernels.Attention
     public static class DecodeAttentionEmitter
     {
         /// <summary>Why a decode-attention kernel cannot be emitted yet, or null.</summary>
-        public static string? Unsupported(DecodeAttentionKernel k)
-        {
-            if (k.WriteFp8) return "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path";
-            if (k.HeadDim % 64 != 0 || k.HeadDim > 256)
-                return $"head_dim {k.HeadDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle";
-            if (k.Heads / k.KvHeads > 32) return $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (two MMA tiles)";
-            return null;
-        }
+        public static string? Unsupported(DecodeAttentionKernel k) =>
+            FlashTile.Unsupported(k.HeadDim, k.WriteFp8)
+            ?? (k.Heads / k.KvHeads > 32 ? $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (two MMA tiles)" : null);
 
         /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps.</summary>
         public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
@@ -44,16 +39,9 @@ namespace GraphCompiler.Kernels.Attention
             int group = k.Heads / k.KvHeads, mTiles = (group + 15) / 16, warpKeys = t.BlockN / t.Warps;
             string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
-                .Constant("kHeads", k.Heads, "query heads")
-                .Constant("kKvHeads", k.KvHeads, "KV heads")
+                .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", group, "query heads per KV head (GQA): the MMA rows")
                 .Constant("kMTiles", mTiles, "16-row MMA tiles the group fills")
-                .Constant("kHeadDim", k.HeadDim, "head_dim")
-                .Constant("kChunks", k.HeadDim / 8, "16-byte chunks of an fp16/bf16 row")
-                .Constant("kHalf", k.HeadDim / 2, "head_dim / 2: RoPE rotates element i with i + kHalf")
-                .Constant("kQkvStride", (k.Heads + 2 * k.KvHeads) * k.HeadDim, "elements per qkv row (q | k | v)")
-                .Constant("kBlockSize", k.BlockSize, "kv_cache.block_size: tokens per cache block")
-                .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: positions a CTA step covers")
                 .Constant("kWarps", t.Warps, tileKey + ".warps: split the positions")
                 .Constant("kThreads", t.Warps * 32, "warps × 32")
@@ -252,20 +240,12 @@ namespace GraphCompiler.Kernels.Attention
     float* const rope_sin = rope_cos + kHalf;
     for (int i = threadIdx.x; i < kHalf; i += kThreads) gc_rope_cos_sin((float)positions[s], i, rope_cos[i], rope_sin[i]);
     __syncthreads();
+    auto cached_cos_sin = [&](int j, float& c, float& sn) { c = rope_cos[j]; sn = rope_sin[j]; };
     gc_cache* const new_slot = kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
     if (newest >= begin && newest < end && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
         const int d0 = threadIdx.x * 8;
-        const gc_act* k_row = row + (kHeads + g) * kHeadDim + d0;
-        const gc_act8 lo = *reinterpret_cast<const gc_act8*>(k_row), hi = *reinterpret_cast<const gc_act8*>(k_row + kHalf);
-        float x1[8], x2[8];
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-            x1[e] = gc_act_to_f32(lo.v[e]);
-            x2[e] = gc_act_to_f32(hi.v[e]);
-            gc_rope_rotate(x1[e], x2[e], rope_cos[d0 + e], rope_sin[d0 + e]);
-            x1[e] = gc_round_act(x1[e]);   // the rotated K as the activation dtype holds it, then as the cache does
-            x2[e] = gc_round_act(x2[e]);
-        }
+        float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
+        gc_rope_rotate8(row + (kHeads + g) * kHeadDim, d0, cached_cos_sin, x1, x2);
         store_row8(new_slot + d0, k_scale, x1);
         store_row8(new_slot + d0 + kHalf, k_scale, x2);
     } else if (newest >= begin && newest < end && threadIdx.x < kChunks / 2 + kChunks) {
@@ -279,18 +259,7 @@ namespace GraphCompiler.Kernels.Attention
     for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 2); i += kThreads) {
         const int r = i / (kChunks / 2), c = i % (kChunks / 2);
         gc_act8 lo = {}, hi = {};
-        if (r < kGroup) {
-            const gc_act* q_row = row + (g * kGroup + r) * kHeadDim + c * 8;
-            lo = *reinterpret_cast<const gc_act8*>(q_row);
-            hi = *reinterpret_cast<const gc_act8*>(q_row + kHalf);
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                float x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
-                gc_rope_rotate(x1, x2, rope_cos[c * 8 + e], rope_sin[c * 8 + e]);
-                lo.v[e] = gc_f32_to_act(x1);
-                hi.v[e] = gc_f32_to_act(x2);
-            }
-        }
+        if (r < kGroup) gc_rope_rotate8(row + (g * kGroup + r) * kHeadDim, c * 8, cached_cos_sin, lo, hi);
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
     }

@@ -13,6 +13,24 @@ namespace GraphCompiler.Kernels.Attention
     /// </summary>
     internal static class FlashTile
     {
+        /// <summary>The head and paged-cache geometry both attention kernels declare (these functions read part of it).</summary>
+        public static CudaSourceBuilder HeadAndCacheConstants(this CudaSourceBuilder b, int heads, int kvHeads, int headDim, int blockSize) =>
+            b.Constant("kHeads", heads, "query heads")
+             .Constant("kKvHeads", kvHeads, "KV heads")
+             .Constant("kHeadDim", headDim, "head_dim")
+             .Constant("kHalf", headDim / 2, "head_dim / 2: RoPE rotates element i with i + kHalf")
+             .Constant("kChunks", headDim / 8, "16-byte chunks of an fp16/bf16 row")
+             .Constant("kQkvStride", (heads + 2 * kvHeads) * headDim, "elements per qkv row (q | k | v)")
+             .Constant("kBlockSize", blockSize, "kv_cache.block_size: tokens per cache block")
+             .Constant("kHeadRun", blockSize * headDim, "elements of one KV head's tokens of one block (contiguous)");
+
+        /// <summary>Why an attention kernel built on these functions cannot be emitted, or null: the rules the prefill and
+        /// decode kernels share.</summary>
+        public static string? Unsupported(int headDim, bool writeFp8) =>
+            writeFp8 ? "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path"
+            : headDim % 64 != 0 || headDim > 256 ? $"head_dim {headDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle"
+            : null;
+
         /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
         /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
         public static string DeviceFunctions(string keys, int kStepUnroll, DType activation, DType cache)

@@ -28,13 +28,7 @@ namespace GraphCompiler.Kernels.Attention
     public static class PrefillAttentionEmitter
     {
         /// <summary>Why a prefill-attention kernel cannot be emitted, or null.</summary>
-        public static string? Unsupported(PrefillAttentionKernel k)
-        {
-            if (k.WriteFp8) return "an FP8 output row needs the amax over every head of the token (several CTAs); its emitter comes with the W8A8 o_proj path";
-            if (k.HeadDim % 64 != 0 || k.HeadDim > 256)
-                return $"head_dim {k.HeadDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle";
-            return null;
-        }
+        public static string? Unsupported(PrefillAttentionKernel k) => FlashTile.Unsupported(k.HeadDim, k.WriteFp8);
 
         public static int SharedMemoryBytes(PrefillAttentionKernel k, PrefillAttentionTiles t) => t.SharedMemoryBytes(k.HeadDim, k.KvDType.SizeInBytes());
 
@@ -45,15 +39,8 @@ namespace GraphCompiler.Kernels.Attention
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
-                .Constant("kHeads", k.Heads, "query heads")
-                .Constant("kKvHeads", k.KvHeads, "KV heads")
+                .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
-                .Constant("kHeadDim", k.HeadDim, "head_dim")
-                .Constant("kHalf", k.HeadDim / 2, "rotation pairs per head")
-                .Constant("kChunks", k.HeadDim / 8, "16-byte chunks of an fp16/bf16 row")
-                .Constant("kQkvStride", (k.Heads + 2 * k.KvHeads) * k.HeadDim, "elements per qkv row (q | k | v)")
-                .Constant("kBlockSize", k.BlockSize, "kv_cache.block_size: tokens per cache block")
-                .Constant("kHeadRun", k.BlockSize * k.HeadDim, "elements of one KV head's tokens of one block (contiguous)")
                 .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per CTA")
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: K/V rows per step")
                 .Constant("kThreads", t.Warps * 32, tileKey + ".warps × 32: warps split the queries")
@@ -141,20 +128,10 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         const int* blocks = block_tables + (long long)t.sequence * max_blocks;
         for (int i = threadIdx.x; i < t.rows * (kHalf / 8); i += kThreads) {   // eight rotation pairs an item
             const int r = i / (kHalf / 8), d0 = i % (kHalf / 8) * 8;
-            const gc_act* k_row = qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim + d0;
-            const gc_act8 lo = *reinterpret_cast<const gc_act8*>(k_row), hi = *reinterpret_cast<const gc_act8*>(k_row + kHalf);
             const float position = (float)positions[t.row0 + r];
-            float x1[8], x2[8];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                float c, s;
-                gc_rope_cos_sin(position, d0 + e, c, s);
-                x1[e] = gc_act_to_f32(lo.v[e]);
-                x2[e] = gc_act_to_f32(hi.v[e]);
-                gc_rope_rotate(x1[e], x2[e], c, s);
-                x1[e] = gc_round_act(x1[e]);   // the rotated K as the activation dtype holds it, then as the cache does
-                x2[e] = gc_round_act(x2[e]);
-            }
+            float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
+            gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim, d0,
+                            [&](int j, float& c, float& s) { gc_rope_cos_sin(position, j, c, s); }, x1, x2);
             gc_cache* dst = slot(blocks, t.position0 + r, g) + d0;
             store_row8(dst, k_scale, x1);
             store_row8(dst + kHalf, k_scale, x2);
@@ -187,18 +164,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         const int r = i / (kHalf / 8), c = i % (kHalf / 8);
         gc_act8 lo = {}, hi = {};
         if (r < t.rows) {
-            const gc_act* q_row = qkv + (long long)(t.row0 + r) * kQkvStride + h * kHeadDim + c * 8;
-            lo = *reinterpret_cast<const gc_act8*>(q_row);
-            hi = *reinterpret_cast<const gc_act8*>(q_row + kHalf);
             const float position = (float)positions[t.row0 + r];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                float cs, sn, x1 = gc_act_to_f32(lo.v[e]), x2 = gc_act_to_f32(hi.v[e]);
-                gc_rope_cos_sin(position, c * 8 + e, cs, sn);
-                gc_rope_rotate(x1, x2, cs, sn);
-                lo.v[e] = gc_f32_to_act(x1);
-                hi.v[e] = gc_f32_to_act(x2);
-            }
+            gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + h * kHeadDim, c * 8,
+                            [&](int j, float& cs, float& sn) { gc_rope_cos_sin(position, j, cs, sn); }, lo, hi);
         }
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
