@@ -14,6 +14,7 @@ namespace GraphCompiler.Compilation
         internal CompiledModel(ModelSpec spec, LlamaGraph graph, KernelPlan plan, MemoryPlan memory, IReadOnlyList<WeightTensor> manifest,
             IReadOnlyList<WeightDequantKernel> dequantKernels)
         {
+            Sampling = new SamplingKernel($"sample_v{spec.Model.VocabSize}", spec.Model.VocabSize);
             Spec = spec;
             Graph = graph;
             Plan = plan;
@@ -31,15 +32,20 @@ namespace GraphCompiler.Compilation
         /// <summary>One dequantization kernel per distinct quantized (scheme, K, N): for reference checks and large-M fallbacks.</summary>
         public IReadOnlyList<WeightDequantKernel> DequantKernels { get; }
 
-        /// <summary>The kernel descriptor of that name: a kernel of the plan or a dequantization kernel.</summary>
-        public FusedKernel Kernel(string name) =>
-            Plan.Kernels.Concat(DequantKernels).FirstOrDefault(k => k.Name == name) ?? throw new System.ArgumentException("no kernel named " + name, nameof(name));
+        /// <summary>The token sampler over the model's logits rows, launched after a step's last kernel.</summary>
+        public SamplingKernel Sampling { get; }
 
-        /// <summary>Every kernel of the plan, then the dequantization kernels, emitted for <paramref name="arch"/> with its tiles.</summary>
+        private IEnumerable<FusedKernel> AllKernels => Plan.Kernels.Concat(DequantKernels).Append(Sampling);
+
+        /// <summary>The kernel descriptor of that name: a kernel of the plan, a dequantization kernel or the sampler.</summary>
+        public FusedKernel Kernel(string name) =>
+            AllKernels.FirstOrDefault(k => k.Name == name) ?? throw new System.ArgumentException("no kernel named " + name, nameof(name));
+
+        /// <summary>Every kernel of the plan, then the dequantization kernels and the sampler, emitted for <paramref name="arch"/> with its tiles.</summary>
         public IReadOnlyList<KernelSource> KernelsFor(GpuArch arch)
         {
             var tiles = Spec.Tiles.For(arch);
-            return Plan.Kernels.Concat(DequantKernels).Select(k => KernelEmitters.Emit(k, tiles)).ToList();
+            return AllKernels.Select(k => KernelEmitters.Emit(k, tiles)).ToList();
         }
     }
 

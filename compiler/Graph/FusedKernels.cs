@@ -10,6 +10,7 @@ namespace GraphCompiler.Graph
         PrefillAttention,
         DecodeAttention,
         Gemm,
+        Sampling,
     }
 
     /// <summary>
@@ -104,6 +105,16 @@ namespace GraphCompiler.Graph
         public override KernelFamily Family => KernelFamily.DecodeAttention;
         public override string Summary => $"decode attention ({(WithRope ? "RoPE + " : "")}KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}"
             + (WriteFp8 ? " → FP8 per-token" : "");
+    }
+
+    /// <summary>
+    /// Chooses each sequence's next token from its logits row on the device (penalties, temperature, top-k, top-p, min-p,
+    /// the seeded draw or greedy argmax, and the chosen token's log-probability), as the host <c>Sampler</c> does.
+    /// </summary>
+    public sealed record SamplingKernel(string Name, int Vocab) : FusedKernel(Name)
+    {
+        public override KernelFamily Family => KernelFamily.Sampling;
+        public override string Summary => $"sampling over {Vocab} logits (penalties, temperature, top-k, top-p, min-p, seeded draw or greedy)";
     }
 
     /// <summary>An activation buffer of the step workspace; rows scale with the step's tokens (T) or sequences (S).</summary>

@@ -3,6 +3,7 @@ using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Attention;
 using GraphCompiler.Kernels.Elementwise;
 using GraphCompiler.Kernels.Gemm;
+using GraphCompiler.Kernels.Sampling;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Kernels
@@ -23,6 +24,7 @@ namespace GraphCompiler.Kernels
             PrefillAttentionKernel k => PrefillAttentionFamily.Plan(k, tiles),
             DecodeAttentionKernel k => DecodeAttentionFamily.Plan(k, tiles),
             GemmKernel k => GemmFamily.Plan(k, tiles),
+            SamplingKernel k => SamplingEmitter.Emit(k, tiles),
             _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel.GetType().Name, "no emitter for this kernel"),
         };
     }

@@ -5,6 +5,7 @@ using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Attention;
 using GraphCompiler.Kernels.Gemm;
+using GraphCompiler.Kernels.Sampling;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Planning
@@ -111,8 +112,10 @@ namespace GraphCompiler.Planning
                 ("decode_split_counters", (long)seqs * m.NumKeyValueHeads * 4),
                 ("gemm_stream_k_partials", partials),
                 ("gemm_tile_counters", counters),
-                // Top-k/top-p sorting of each sequence's logits: values and indices.
-                ("sampling_scratch", (long)seqs * m.VocabSize * 8),
+                // The GPU sampler: each running sequence's penalty state (a word per token), and per sampled row its
+                // parameter row, chosen token and log-probability.
+                ("sampling_state", (long)seqs * m.VocabSize * 4),
+                ("sampling_rows", (long)seqs * (SamplingRow.Words + 2) * 4),
             };
             foreach (var (name, size) in scratch)
             {

@@ -24,11 +24,11 @@ namespace GraphCompiler.Runtime.Bench
     public sealed record KernelProfile(string Kernel, int Launches, double Microseconds, double Share, double? WeightBytesPerSecond);
 
     /// <summary>
-    /// graphc bench --synthetic: the whole model on the GPU backend, host overhead included (inputs up, logits down, a
+    /// graphc bench --synthetic: the whole model on the GPU backend, host overhead included (inputs up, tokens down, a
     /// sync per step, as generation runs it). Prefill: one prompt of each length, chunked as the spec's
     /// max_num_batched_tokens says, FLOPs counted as 2 × GEMM weights × tokens plus causal attention. Decode: a batch
-    /// of sequences given a context without computing it (<see cref="GpuModel.AssumeContext"/>), then greedy steps, the
-    /// first few untimed (they capture the CUDA graph).
+    /// of sequences given a context without computing it (<see cref="GpuModel.AssumeContext"/>), then steps that sample
+    /// on the GPU (greedy, then sampled), the first few untimed (they capture the CUDA graph).
     /// </summary>
     public static class ModelBench
     {
@@ -63,32 +63,42 @@ namespace GraphCompiler.Runtime.Bench
                 yield return new ModelTiming("prefill", 1, p, ms, p / (ms / 1e3), null, flops / (ms / 1e3) / 1e12, 0);
             }
 
-            foreach (int b in batches)
-            {
-                var sequences = Enumerable.Range(0, b).Select(_ => model.NewSequence()).ToList();
-                try
+            foreach (var (phase, sampling) in DecodeSampling)
+                foreach (int b in batches)
                 {
-                    foreach (var s in sequences) model.AssumeContext(s, context);
-                    var next = sequences.Select(_ => random.Next(3, m.VocabSize)).ToArray();
-                    var clock = new Stopwatch();
-                    for (int step = 0; step < WarmSteps + steps; step++)
+                    var sequences = Enumerable.Range(0, b).Select(_ => model.NewSequence()).ToList();
+                    try
                     {
-                        if (step == WarmSteps) clock.Start();
-                        var logits = model.Decode(sequences.Select((s, i) => ((DecoderSequence)s, next[i])).ToList());
-                        for (int i = 0; i < b; i++) next[i] = Sampler.Argmax(logits[i]);
+                        foreach (var s in sequences) model.AssumeContext(s, context);
+                        var samplers = sequences.Select((_, i) => new Sampler(sampling with { Seed = (ulong)i }, Array.Empty<int>())).ToList();
+                        var next = sequences.Select(_ => random.Next(3, m.VocabSize)).ToArray();
+                        var clock = new Stopwatch();
+                        for (int step = 0; step < WarmSteps + steps; step++)
+                        {
+                            if (step == WarmSteps) clock.Start();
+                            var picks = model.DecodeAndSample(sequences.Select((s, i) => ((DecoderSequence)s, next[i])).ToList(), samplers);
+                            for (int i = 0; i < b; i++) next[i] = picks[i].Token;
+                        }
+                        double ms = clock.Elapsed.TotalMilliseconds / steps;
+                        // The KV read grows by a token a step: the middle step's context stands for all.
+                        long bytes = weightBytes + (long)b * (context + WarmSteps + steps / 2) * kvPerToken;
+                        double bound = b / (bytes / copyBytesPerSecond);
+                        yield return new ModelTiming(phase, b, context, ms, b / (ms / 1e3), bound, 2.0 * gemmParameters * b / (ms / 1e3) / 1e12, bytes);
                     }
-                    double ms = clock.Elapsed.TotalMilliseconds / steps;
-                    // The KV read grows by a token a step: the middle step's context stands for all.
-                    long bytes = weightBytes + (long)b * (context + WarmSteps + steps / 2) * kvPerToken;
-                    double bound = b / (bytes / copyBytesPerSecond);
-                    yield return new ModelTiming("decode", b, context, ms, b / (ms / 1e3), bound, 2.0 * gemmParameters * b / (ms / 1e3) / 1e12, bytes);
+                    finally
+                    {
+                        foreach (var s in sequences) s.Dispose();
+                    }
                 }
-                finally
-                {
-                    foreach (var s in sequences) s.Dispose();
-                }
-            }
         }
+
+        /// <summary>Decode is timed as generation runs it, the tokens sampled on the GPU: greedy, and sampled with a chat
+        /// server's usual cuts and a repetition penalty (the costliest path: three selections and the penalty state).</summary>
+        private static readonly (string Phase, SamplingParams Sampling)[] DecodeSampling =
+        {
+            ("decode", SamplingParams.Greedy),
+            ("decode sampled", new SamplingParams(Temperature: 0.8f, TopK: 50, TopP: 0.9f, RepetitionPenalty: 1.1f)),
+        };
 
         /// <summary>
         /// Where one decode step's device time goes: a batch at a context, one step launched kernel by kernel between timing

@@ -5,16 +5,18 @@ using GraphCompiler.Common;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Attention;
+using GraphCompiler.Kernels.Sampling;
 using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Kv;
 using GraphCompiler.Runtime.Memory;
+using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Execution
 {
-    /// <summary>A sequence on the GPU backend: its block table in the paged KV cache.</summary>
+    /// <summary>A sequence on the GPU backend: its block table in the paged KV cache, and its slot of sampler penalty state.</summary>
     public sealed class GpuSequence : DecoderSequence
     {
         internal GpuSequence(GpuModel owner, int id)
@@ -25,6 +27,12 @@ namespace GraphCompiler.Runtime.Execution
 
         internal GpuModel? Owner { get; private set; }
         internal int Id { get; }
+
+        /// <summary>The sequence's slot of penalty state on the device (−1: none), the sampler it mirrors, and that sampler's
+        /// step when the slot last matched it: a slot is current only while every token since was drawn on the device.</summary>
+        internal int SamplingSlot { get; set; } = -1;
+        internal Sampler? SlotSampler { get; set; }
+        internal ulong SlotStep { get; set; }
 
         /// <summary>Returns the sequence's KV blocks to the pool.</summary>
         public override void Dispose()
@@ -59,6 +67,7 @@ namespace GraphCompiler.Runtime.Execution
     /// the device, launches, and copies the logits of each sequence's last token back. A decode step of a batch size seen
     /// before replays the CUDA graph captured the first time, so launch overhead vanishes. Prompts longer than
     /// max_num_batched_tokens run as several prefill steps (chunked prefill: later chunks attend to the cached ones).
+    /// Generation samples on the device (<see cref="DecodeAndSample"/>): only the chosen tokens come back.
     /// One step at a time: a GpuModel is not safe for concurrent calls.
     /// </summary>
     public sealed partial class GpuModel : IDecoderBackend
@@ -81,6 +90,7 @@ namespace GraphCompiler.Runtime.Execution
         private readonly PinnedHostBuffer _hostInputs, _hostLogits;
         private readonly InputLayout _layout;
         private readonly KvBlockManager _blocks;
+        private readonly Stack<int> _freeSamplingSlots;
         private readonly long _kvLayerBytes;
         private readonly int _maxBlocks;
         private int _nextSequence;
@@ -88,9 +98,10 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>
         /// Where each step input sits, in ints, in the pinned host mirror: first what the device input buffer holds in the same
         /// places (block tables, context lengths, cu_seqlens, tile jobs, the embedding's error flag), then what goes to
-        /// workspace slots (token ids, positions, last-token rows).
+        /// workspace slots (token ids, positions, last-token rows, the sampler's rows and, after it, its choices).
         /// </summary>
-        private sealed record InputLayout(int BlockTables, int ContextLens, int CuSeqlens, int TileJobs, int ErrorFlag, int TokenIds, int Positions, int LastRows, int Ints)
+        private sealed record InputLayout(int BlockTables, int ContextLens, int CuSeqlens, int TileJobs, int ErrorFlag, int TokenIds, int Positions, int LastRows,
+            int SamplingRows, int Ints)
         {
             public static InputLayout For(int sequences, int maxBlocks, int queryTiles, int tokens)
             {
@@ -102,7 +113,7 @@ namespace GraphCompiler.Runtime.Execution
                     return first;
                 }
                 return new InputLayout(Take(sequences * maxBlocks), Take(sequences), Take(sequences + 1), Take(queryTiles), Take(1),
-                    Take(tokens), Take(tokens), Take(sequences), at);
+                    Take(tokens), Take(tokens), Take(sequences), Take(sequences * (SamplingRow.Words + 2)), at);
             }
         }
 
@@ -155,6 +166,7 @@ namespace GraphCompiler.Runtime.Execution
                 _kvPool.Buffer.Fill(0, _stream);   // zeros are finite in every cache dtype
                 _kvLayerBytes = blocks * kv.LayerBlockBytes;
                 _blocks = new KvBlockManager(kv, checked((int)blocks));
+                _freeSamplingSlots = new Stack<int>(Enumerable.Range(0, limits.MaxNumSeqs).Reverse());
                 _stream.Synchronize();
             }
             catch
@@ -207,7 +219,12 @@ namespace GraphCompiler.Runtime.Execution
 
         DecoderSequence IDecoderBackend.NewSequence() => NewSequence();
 
-        internal void Release(GpuSequence sequence) => _blocks.Free(sequence.Id);
+        internal void Release(GpuSequence sequence)
+        {
+            _blocks.Free(sequence.Id);
+            if (sequence.SamplingSlot >= 0) _freeSamplingSlots.Push(sequence.SamplingSlot);
+            sequence.SamplingSlot = -1;
+        }
 
         /// <summary>
         /// Benchmarks only: gives the sequence <paramref name="tokens"/> cached tokens without computing them (their K and V
@@ -226,10 +243,33 @@ namespace GraphCompiler.Runtime.Execution
         /// A ragged prefill: each sequence's tokens after its cached ones. Steps hold at most max_num_batched_tokens tokens;
         /// longer batches are split in order, a sequence's tokens over consecutive steps. Returns each sequence's last logits.
         /// </summary>
-        public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
+            Prefill<float[]>(batch, (step, finished) =>
+            {
+                var read = DownloadLogits(step.Count);
+                return () =>
+                {
+                    var rows = read();
+                    return finished.Select(j => rows[j]).ToArray();
+                };
+            });
+
+        /// <summary>A prefill (<see cref="Prefill(IReadOnlyList{ValueTuple{DecoderSequence, int[]}})"/>), then each sequence's
+        /// next token sampled on the device by its sampler, which records it.</summary>
+        public SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers)
+        {
+            CheckSamplers(batch.Count, samplers);
+            var order = batch.Select((b, i) => (b.Sequence, i)).ToDictionary(x => x.Sequence, x => x.i);
+            return Prefill<SampledToken>(batch, (step, finished) => SampleOnDevice(finished.Select(j => (j, step[j].Sequence, samplers[order[step[j].Sequence]])).ToList()));
+        }
+
+        /// <summary>The prefill steps; after the launches of each, <paramref name="collect"/> queues what comes back for the
+        /// sequences whose last tokens it ran (their rows in the step) and reads it once the step is done.</summary>
+        private T[] Prefill<T>(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch,
+            Func<List<(GpuSequence Sequence, int[] Tokens)>, int[], Func<T[]>> collect)
         {
             var own = Validate(Phase.Prefill, batch);
-            var results = new float[own.Count][];
+            var results = new T[own.Count];
             var done = new int[own.Count];
             int limit = _model.Spec.Limits.MaxNumBatchedTokens;
             while (done.Where((d, i) => d < own[i].Tokens.Length).Any())
@@ -246,16 +286,30 @@ namespace GraphCompiler.Runtime.Execution
                     done[i] += take;
                     room -= take;
                 }
-                var logits = Step(_plan.Prefill, step);
-                for (int j = 0; j < members.Count; j++)
-                    if (done[members[j]] == own[members[j]].Tokens.Length) results[members[j]] = logits[j];
+                var finished = Enumerable.Range(0, members.Count).Where(j => done[members[j]] == own[members[j]].Tokens.Length).ToArray();
+                var values = Step(_plan.Prefill, step, s => collect(s, finished));
+                for (int f = 0; f < finished.Length; f++) results[members[finished[f]]] = values[f];
             }
             return results;
         }
 
         /// <summary>One decode step: each sequence's next token; their logits, in order.</summary>
         public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
-            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()));
+            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()), s => DownloadLogits(s.Count));
+
+        /// <summary>One decode step, then each sequence's next token sampled on the device by its sampler, which records it.</summary>
+        public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers)
+        {
+            CheckSamplers(batch.Count, samplers);
+            return Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()),
+                s => SampleOnDevice(s.Select((b, j) => (j, b.Sequence, samplers[j])).ToList()));
+        }
+
+        private static void CheckSamplers(int sequences, IReadOnlyList<Sampler> samplers)
+        {
+            if (samplers is null || samplers.Count != sequences)
+                throw new ArgumentException($"{samplers?.Count ?? 0} samplers for {sequences} sequences: one a sequence", nameof(samplers));
+        }
 
         /// <summary>
         /// A decode step as <see cref="Decode(IReadOnlyList{ValueTuple{DecoderSequence, int}})"/>, its kernels launched one by one
@@ -265,7 +319,7 @@ namespace GraphCompiler.Runtime.Execution
         public IReadOnlyList<LaunchTime> ProfileDecode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch)
         {
             var times = new List<LaunchTime>();
-            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()), times);
+            Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()), s => DownloadLogits(s.Count), times);
             return times;
         }
 
@@ -285,7 +339,12 @@ namespace GraphCompiler.Runtime.Execution
             return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
         }
 
-        private float[][] Step(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch, List<LaunchTime>? profile = null)
+        /// <summary>
+        /// Runs one step: inputs up, the launches, then <paramref name="collect"/> queues the copies of what the caller wants
+        /// back (logits, or the sampler's choices) and returns how to read them once the stream is done.
+        /// </summary>
+        private T[] Step<T>(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch, Func<List<(GpuSequence Sequence, int[] Tokens)>, Func<T[]>> collect,
+            List<LaunchTime>? profile = null)
         {
             _device.MakeCurrent();   // steps may come from any thread (an awaited stream resumes on the thread pool)
             int sequences = batch.Count, tokens = batch.Sum(b => b.Tokens.Length);
@@ -345,15 +404,89 @@ namespace GraphCompiler.Runtime.Execution
             }
             else LaunchAll(phase, new StepShape(tokens, sequences, queryTiles, 0));
 
-            // ---- Logits of each sequence's last token back to the host ----
-            long rowBytes = _m.VocabSize * 4L;
-            _hostLogits.Download(_slots["logits"], 0, sequences * rowBytes, _stream);
+            // ---- What the caller wants back (logits, or sampled tokens), and the embedding's error flag ----
+            var read = collect(batch);
             _hostInputs.Download(Input(_layout.ErrorFlag), _layout.ErrorFlag * 4L, 4, _stream);
             _stream.Synchronize();
             if (host[_layout.ErrorFlag] != 0)
                 throw new InvalidOperationException($"the embedding gather flagged token row {host[_layout.ErrorFlag] - 1} after validation");
             foreach (var (sequence, ids) in batch) sequence.Length += ids.Length;
-            return Enumerable.Range(0, sequences).Select(s => _hostLogits.Slice<float>(s * rowBytes, _m.VocabSize).ToArray()).ToArray();
+            return read();
+        }
+
+        /// <summary>Queues the copy of the first <paramref name="rows"/> logits rows (each sequence's last token) to the host.</summary>
+        private Func<float[][]> DownloadLogits(int rows)
+        {
+            long rowBytes = _m.VocabSize * 4L;
+            _hostLogits.Download(_slots["logits"], 0, rows * rowBytes, _stream);
+            return () => Enumerable.Range(0, rows).Select(s => _hostLogits.Slice<float>(s * rowBytes, _m.VocabSize).ToArray()).ToArray();
+        }
+
+        /// <summary>
+        /// Queues the sampler kernel over the given logits rows, each with its sequence's sampler: its parameter row up, its
+        /// penalty state up where the device's copy is not current, and back only each token and its log-probability. The
+        /// samplers record their tokens when the choices are read.
+        /// </summary>
+        private Func<SampledToken[]> SampleOnDevice(List<(int LogitsRow, GpuSequence Sequence, Sampler Sampler)> rows)
+        {
+            if (rows.Count == 0) return Array.Empty<SampledToken>;
+            int words = SamplingRow.Words, vocab = _m.VocabSize;
+            var host = _hostInputs.Slice<int>(_layout.SamplingRows * 4L, rows.Count * (words + 2));
+            var stateSlots = _slots["sampling_state"];
+            for (int i = 0; i < rows.Count; i++)
+            {
+                var (logitsRow, sequence, sampler) = rows[i];
+                int slot = -1;
+                if (sampler.Parameters.HasPenalties)
+                {
+                    if (sequence.SamplingSlot < 0)
+                    {
+                        if (_freeSamplingSlots.Count == 0)
+                            throw new InvalidOperationException($"more than limits.max_num_seqs ({_model.Spec.Limits.MaxNumSeqs}) live sequences sample with penalties; dispose finished sequences first");
+                        sequence.SamplingSlot = _freeSamplingSlots.Pop();
+                        sequence.SlotSampler = null;
+                    }
+                    slot = sequence.SamplingSlot;
+                    if (sequence.SlotSampler != sampler || sequence.SlotStep != sampler.Step)
+                    {
+                        // The pinned logits mirror is idle when a step samples on the device: it stages the state words.
+                        var words32 = _hostLogits.Slice<uint>((long)i * vocab * 4, vocab);
+                        SamplingTable.WriteState(sampler, words32);
+                        _hostLogits.Upload((long)i * vocab * 4, stateSlots.Offset((long)slot * vocab * 4), vocab * 4L, _stream);
+                    }
+                    sequence.SlotSampler = sampler;
+                    sequence.SlotStep = sampler.Step + 1;
+                }
+                SamplingTable.WriteRow(sampler, host.Slice(i * words, words), logitsRow, slot);
+            }
+            var table = _slots["sampling_rows"];
+            long tableBytes = (long)rows.Count * words * 4, choices = (long)_model.Spec.Limits.MaxNumSeqs * words * 4;
+            _hostInputs.Upload(_layout.SamplingRows * 4L, table, tableBytes, _stream);
+            var arguments = new Dictionary<string, object>(StringComparer.Ordinal)
+            {
+                ["logits"] = _slots["logits"],
+                ["params"] = table,
+                ["state"] = stateSlots,
+                ["tokens"] = table.Offset(choices),
+                ["logprobs"] = table.Offset(choices + _model.Spec.Limits.MaxNumSeqs * 4L),
+                ["num_rows"] = rows.Count,
+            };
+            _kernels[_model.Sampling.Name].Launch(_stream, arguments, new Dictionary<string, long> { ["S"] = rows.Count });
+            long hostChoices = _layout.SamplingRows * 4L + tableBytes;
+            _hostInputs.Download(table.Offset(choices), hostChoices, rows.Count * 4L, _stream);
+            _hostInputs.Download(table.Offset(choices + _model.Spec.Limits.MaxNumSeqs * 4L), hostChoices + rows.Count * 4L, rows.Count * 4L, _stream);
+            return () =>
+            {
+                var tokens = _hostInputs.Slice<int>(hostChoices, rows.Count);
+                var logprobs = _hostInputs.Slice<float>(hostChoices + rows.Count * 4L, rows.Count);
+                var picks = new SampledToken[rows.Count];
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    picks[i] = new SampledToken(tokens[i], logprobs[i]);
+                    rows[i].Sampler.Record(tokens[i]);
+                }
+                return picks;
+            };
         }
 
         private void LaunchAll(PhasePlan phase, StepShape step)
@@ -394,7 +527,7 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>Every kernel the plan launches, compiled for this GPU; a kernel the emitters cannot write yet is an error naming why.</summary>
         private void LoadKernels(GpuKernels kernels)
         {
-            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => x.Launch.Kernel));
+            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => x.Launch.Kernel)) { _model.Sampling.Name };
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))
                 throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");

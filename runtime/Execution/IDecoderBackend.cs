@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
+using GraphCompiler.Runtime.Sampling;
 
 namespace GraphCompiler.Runtime.Execution
 {
@@ -30,6 +31,27 @@ namespace GraphCompiler.Runtime.Execution
         float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch);
 
         float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch);
+
+        /// <summary>A prefill step, then each sequence's next token chosen by its sampler (which records it). A backend that
+        /// samples on its device overrides this and returns only the choices; by default the host samples the logits.</summary>
+        SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers) =>
+            HostSampling.Sample(Prefill(batch), samplers);
+
+        /// <summary>A decode step, then each sequence's next token chosen by its sampler, as <see cref="PrefillAndSample"/>.</summary>
+        SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers) =>
+            HostSampling.Sample(Decode(batch), samplers);
+    }
+
+    /// <summary>Sampling on the host over a step's logits: each sequence's sampler, the batch's on all cores.</summary>
+    public static class HostSampling
+    {
+        public static SampledToken[] Sample(float[][] logits, IReadOnlyList<Sampler> samplers)
+        {
+            if (samplers.Count != logits.Length) throw new ArgumentException($"{samplers.Count} samplers for {logits.Length} sequences", nameof(samplers));
+            var picks = new SampledToken[logits.Length];
+            System.Threading.Tasks.Parallel.For(0, logits.Length, j => picks[j] = samplers[j].Next(logits[j]));
+            return picks;
+        }
     }
 
     /// <summary>The checks every backend makes before a step, with the messages a user can act on.</summary>

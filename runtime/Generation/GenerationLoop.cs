@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Threading.Tasks;
 using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Sampling;
 using GraphCompiler.Runtime.Text;
@@ -41,13 +40,17 @@ namespace GraphCompiler.Runtime.Generation
                     sequences.Add(new Running(i, prompts[i], backend.NewSequence(), new Sampler(sampling with { Seed = sampling.Seed + (ulong)i }, prompts[i]),
                         tokenizer is null ? null : new CompletionText(tokenizer, prompts[i], parameters.Stop)));
                 var active = sequences;
-                var logits = backend.Prefill(active.Select(r => (r.Sequence, r.Prompt)).ToList());
+                // The backend samples where the logits are (a GPU sends back 8 bytes a sequence), unless someone watches the
+                // logits: then they come to the host and the samplers run there.
+                SampledToken[] Sample(float[][] logits)
+                {
+                    for (int j = 0; j < active.Count; j++) onLogits!(active[j].Index, logits[j]);
+                    return HostSampling.Sample(logits, active.Select(r => r.Sampler).ToList());
+                }
+                var prefill = active.Select(r => (r.Sequence, r.Prompt)).ToList();
+                var picks = onLogits is null ? backend.PrefillAndSample(prefill, active.Select(r => r.Sampler).ToList()) : Sample(backend.Prefill(prefill));
                 while (true)
                 {
-                    for (int j = 0; j < active.Count; j++) onLogits?.Invoke(active[j].Index, logits[j]);
-                    // Each sequence's sampler is its own (a vocabulary-sized pass or two): a batch samples on all cores.
-                    var picks = new SampledToken[active.Count];
-                    Parallel.For(0, active.Count, j => picks[j] = active[j].Sampler.Next(logits[j]));
                     var next = new List<Running>();
                     for (int j = 0; j < active.Count; j++)
                     {
@@ -72,8 +75,9 @@ namespace GraphCompiler.Runtime.Generation
                         if (finish is null) next.Add(r);
                     }
                     if (next.Count == 0) yield break;
-                    logits = backend.Decode(next.Select(r => (r.Sequence, r.Tokens[r.Tokens.Count - 1])).ToList());
                     active = next;
+                    var decode = active.Select(r => (r.Sequence, r.Tokens[r.Tokens.Count - 1])).ToList();
+                    picks = onLogits is null ? backend.DecodeAndSample(decode, active.Select(r => r.Sampler).ToList()) : Sample(backend.Decode(decode));
                 }
             }
             finally

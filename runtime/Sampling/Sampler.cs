@@ -27,6 +27,9 @@ namespace GraphCompiler.Runtime.Sampling
             : null;
 
         public bool IsGreedy => Temperature == 0f;
+
+        /// <summary>Whether any penalty is on: only then does a sampler's history change its choices.</summary>
+        public bool HasPenalties => RepetitionPenalty != 1f || FrequencyPenalty != 0f || PresencePenalty != 0f;
     }
 
     /// <summary>The chosen token and its log-probability under the distribution it was drawn from (after penalties, temperature and cuts).</summary>
@@ -51,6 +54,26 @@ namespace GraphCompiler.Runtime.Sampling
             _seen = new HashSet<int>(prompt);
         }
 
+        /// <summary>A sampler part way through a sequence: tokens seen (prompt and output; a generated token is seen too), how
+        /// often each was generated, and the step it is at.</summary>
+        internal static Sampler Resume(SamplingParams parameters, IEnumerable<int> seen, IReadOnlyDictionary<int, int> generated, ulong step)
+        {
+            var sampler = new Sampler(parameters, seen.Concat(generated.Keys)) { _step = step };
+            foreach (var (token, count) in generated) sampler._generated[token] = count;
+            return sampler;
+        }
+
+        public SamplingParams Parameters => _params;
+
+        /// <summary>How many tokens this sampler has chosen: the step whose u the next draw takes.</summary>
+        public ulong Step => _step;
+
+        /// <summary>Tokens of the prompt and the output so far (the repetition penalty's set).</summary>
+        public IReadOnlyCollection<int> Seen => _seen;
+
+        /// <summary>How often each token was generated (frequency and presence penalties).</summary>
+        public IReadOnlyDictionary<int, int> Generated => _generated;
+
         /// <summary>The most likely token (the lowest id among ties): greedy decoding without penalties.</summary>
         public static int Argmax(ReadOnlySpan<float> logits)
         {
@@ -71,17 +94,24 @@ namespace GraphCompiler.Runtime.Sampling
                 adjusted[t] -= p.FrequencyPenalty * count + (count > 0 ? p.PresencePenalty : 0f);
 
             SampledToken chosen = p.IsGreedy ? Greedy(adjusted) : Draw(adjusted, Uniform(p.Seed, _step));
-            _step++;
-            _seen.Add(chosen.Token);
-            _generated[chosen.Token] = _generated.TryGetValue(chosen.Token, out int c) ? c + 1 : 1;
+            Record(chosen.Token);
             return chosen;
         }
 
+        /// <summary>Takes a token chosen elsewhere (a GPU sampler drawing for this one) into the history, as <see cref="Next"/> does its own.</summary>
+        public void Record(int token)
+        {
+            _step++;
+            _seen.Add(token);
+            _generated[token] = _generated.TryGetValue(token, out int c) ? c + 1 : 1;
+        }
+
+        /// <summary>The first token in the sampling order (largest logit, NaN lowest, ties by the lowest id).</summary>
         private static SampledToken Greedy(float[] logits)
         {
             int best = 0;
-            for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
-            return new SampledToken(best, LogSoftmax(logits, best));
+            for (int i = 1; i < logits.Length; i++) if (Orderable(logits[i]) > Orderable(logits[best])) best = i;
+            return new SampledToken(best, TopLogprob(logits, best));
         }
 
         private SampledToken Draw(float[] logits, double u)
@@ -147,11 +177,12 @@ namespace GraphCompiler.Runtime.Sampling
             return (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
         }
 
-        private static float LogSoftmax(float[] logits, int token)
+        /// <summary>log softmax of the top token: −log Σ e^(l − top).</summary>
+        private static float TopLogprob(float[] logits, int top)
         {
-            double max = logits.Max(), sum = 0;
+            double max = logits[top], sum = 0;
             foreach (float l in logits) sum += Math.Exp(l - max);
-            return (float)(logits[token] - max - Math.Log(sum));
+            return (float)-Math.Log(sum);
         }
 
         /// <summary>u in [0, 1) from SplitMix64 of (seed, step): 53 random bits.</summary>

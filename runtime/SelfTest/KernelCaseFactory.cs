@@ -48,6 +48,7 @@ namespace GraphCompiler.Runtime.SelfTest
             GemmKernel k => Gemm(k),
             DecodeAttentionKernel k => DecodeAttention(k),
             PrefillAttentionKernel k when !k.WriteFp8 => PrefillAttention(k),
+            SamplingKernel k => Sampling(k),
             _ => Array.Empty<KernelTestCase>(),
         };
 

@@ -79,6 +79,21 @@ namespace GraphCompiler.Tests.Generation
         }
 
         [Fact]
+        public void The_backend_samples_its_own_logits_unless_someone_watches_them()
+        {
+            int eos = Small.Spec.Model.EosTokenId;
+            var unwatched = new ScriptedBackend(Small, new[] { 5, 6, eos });
+            Assert.Equal(new[] { 5, 6, eos }, GenerationLoop.Run(unwatched, new[] { Prompt }, new GenerationParams(MaxTokens: 8)).Select(t => t.Id));
+            Assert.Equal(new[] { "prefill", "decode", "decode" }, unwatched.SampledSteps);
+
+            var watched = new ScriptedBackend(Small, new[] { 5, 6, eos });
+            int seen = 0;
+            Assert.Equal(new[] { 5, 6, eos }, GenerationLoop.Run(watched, new[] { Prompt }, new GenerationParams(MaxTokens: 8), onLogits: (_, _) => seen++).Select(t => t.Id));
+            Assert.Empty(watched.SampledSteps);
+            Assert.Equal(3, seen);
+        }
+
+        [Fact]
         public void Leaving_a_stream_early_releases_its_sequence()
         {
             var backend = new ScriptedBackend(Small, StoryTokens);

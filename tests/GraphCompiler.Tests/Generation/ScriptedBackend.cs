@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using GraphCompiler.Compilation;
 using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.Sampling;
 
 namespace GraphCompiler.Tests.Generation
 {
@@ -40,6 +41,21 @@ namespace GraphCompiler.Tests.Generation
         {
             DecodeBatchSizes.Add(batch.Count);
             return Step(batch.Select(b => (b.Sequence, new[] { b.Token })).ToList());
+        }
+
+        /// <summary>Steps that came with samplers (the loop let the backend sample), by phase.</summary>
+        public List<string> SampledSteps { get; } = new List<string>();
+
+        public SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers)
+        {
+            SampledSteps.Add("prefill");
+            return HostSampling.Sample(Prefill(batch), samplers);
+        }
+
+        public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers)
+        {
+            SampledSteps.Add("decode");
+            return HostSampling.Sample(Decode(batch), samplers);
         }
 
         private float[][] Step(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => batch.Select(b =>

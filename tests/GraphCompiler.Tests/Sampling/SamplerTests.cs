@@ -91,6 +91,33 @@ namespace GraphCompiler.Tests.Sampling
         }
 
         [Fact]
+        public void Greedy_takes_the_lowest_id_among_equal_tops_and_ranks_nan_lowest()
+        {
+            Assert.Equal(2, new Sampler(SamplingParams.Greedy, Array.Empty<int>()).Next(new[] { float.NaN, 1f, 3f, 3f }).Token);
+            Assert.Equal(0, new Sampler(SamplingParams.Greedy, Array.Empty<int>()).Next(new[] { -0f, 0f, -1f }).Token);
+        }
+
+        [Fact]
+        public void A_sampler_that_records_tokens_chosen_elsewhere_continues_as_if_it_had_drawn_them()
+        {
+            // What the GPU path relies on: the device draws, the host sampler records; or a sampler resumes from a history.
+            var p = new SamplingParams(Temperature: 0.9f, TopP: 0.95f, RepetitionPenalty: 1.3f, FrequencyPenalty: 0.3f, PresencePenalty: 0.2f, Seed: 7);
+            var random = new Random(3);
+            var logits = Enumerable.Range(0, 200).Select(_ => (float)(random.NextDouble() * 6)).ToArray();
+            var drawing = new Sampler(p, new[] { 4, 9 });
+            var recording = new Sampler(p, new[] { 4, 9 });
+            for (int i = 0; i < 30; i++) recording.Record(drawing.Next(logits).Token);
+            var resumed = Sampler.Resume(p, new[] { 4, 9 }, drawing.Generated, drawing.Step);   // generated tokens count as seen
+            Assert.Equal(30ul, recording.Step);
+            for (int i = 0; i < 30; i++)
+            {
+                var expected = drawing.Next(logits);
+                Assert.Equal(expected, recording.Next(logits));
+                Assert.Equal(expected, resumed.Next(logits));
+            }
+        }
+
+        [Fact]
         public void Parameters_out_of_range_are_refused_with_the_range()
         {
             Assert.Contains("must be in (0, 1]", Assert.Throws<ArgumentException>(() => new Sampler(new SamplingParams(TopP: 0f), Array.Empty<int>())).Message);
