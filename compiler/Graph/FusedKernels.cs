@@ -82,7 +82,15 @@ namespace GraphCompiler.Graph
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.Gemm;
-        public override string Summary => $"GEMM K={K} N={N} {Scheme.Describe()}" + (Epilogue == GemmEpilogue.Store ? "" : " + " + Epilogue);
+        public override string Summary => $"GEMM K={K} N={N} {Scheme.Describe()}" + (Epilogue == GemmEpilogue.Store ? "" : " + " + Epilogue)
+            + (Tiles.IsDecodeBatch() ? " (decode steps of many sequences)" : "");
+
+        /// <summary>Whether this is a few-row decode GEMM, which has a <see cref="BatchTwin"/>.</summary>
+        public bool HasBatchTwin => Tiles is TileFamily.GemmDenseDecode or TileFamily.GemmInt4Decode or TileFamily.GemmFp8Decode;
+
+        /// <summary>The same GEMM with its family's batch tiles (<see cref="TileFamilies.Batch"/>), which a decode step with
+        /// more rows than the few-row tile's block_m launches instead; the plan carries both.</summary>
+        public GemmKernel BatchTwin() => this with { Name = Name + "_batch", Tiles = Tiles.Batch() };
     }
 
     /// <summary>FlashAttention-2 over the ragged prompt tokens (causal, GQA), with RoPE in its prologue and the KV-cache write fused.</summary>

@@ -178,12 +178,13 @@ namespace GraphCompiler.Graph
                 if (run.Count > 1 && scheme is { Method: QuantMethod.Fp8E4M3, WeightScale: ScaleGranularity.PerTensor })
                     scheme = scheme with { WeightScale = ScaleGranularity.PerChannel };
                 var family = TileFamilies.GemmFamily(scheme.Method, prefill: phase == Phase.Prefill && !lmHead);
-                string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{(family.SpecName().EndsWith("_decode", StringComparison.Ordinal) ? "decode" : "prefill")}"
+                string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{family.Phase()}"
                     + (epilogue == GemmEpilogue.Store ? "" : epilogue == GemmEpilogue.SwiGlu ? "_swiglu" : "_residual")
                     + (outputStride != (epilogue == GemmEpilogue.SwiGlu ? n / 2 : n) ? "_ld" + outputStride.ToString(CultureInfo.InvariantCulture) : "")
                     + (lmHead ? "_f32" : "");
                 // The logits leave the model in fp32 (sampling reads them), every other GEMM output in the activation dtype.
                 var kernel = Add(new GemmKernel(name, k, n, scheme, _m.DType, family, epilogue, outputStride, lmHead ? DType.F32 : _m.DType));
+                if (kernel.HasBatchTwin) Add(kernel.BatchTwin());
                 return Launch(kernel, fused.ToArray(), reads.ToArray(), new[] { Use(output) });
             }
 

@@ -19,8 +19,8 @@ namespace GraphCompiler.Planning
         /// <summary>Context splits the flash-decoding partials are sized for when the spec leaves splits to run time.</summary>
         public const int PlannedDecodeSplits = 16;
 
-        /// <summary>Stream-K CTAs a GEMM launch may have (resident slots: 132 SMs × up to 6 on an H100), for its partials.</summary>
-        public const int PlannedGemmCtas = 1024;
+        /// <summary>SMs the stream-K partials are sized for: a launch has one CTA per resident slot (H100 and H200: 132 SMs).</summary>
+        public const int PlannedMultiprocessors = 148;
 
         /// <summary>Effective host-to-device bandwidth of PCIe 4.0 x16, the default for streaming estimates.</summary>
         public const double DefaultPcieBytesPerSecond = 25e9;
@@ -95,11 +95,15 @@ namespace GraphCompiler.Planning
             // GEMMs whose output tiles are shared between CTAs (stream-K at split_k 0, classic split-K above 1): up to two
             // fp32 partial tiles per CTA, and one arrival counter per output tile. split_k 1 needs neither.
             var shared = kernels.Kernels.OfType<GemmKernel>()
-                .SelectMany(g => spec.Tiles.Archs.Select(a => (Kernel: g, Tiles: a.Gemm(g.Tiles))))
+                .SelectMany(g => spec.Tiles.Archs.Select(a => (Kernel: g, Arch: a, Tiles: a.Gemm(g.Tiles))))
                 .Where(x => x.Tiles.SplitK != 1).ToList();
             int rows = Math.Max(tokens, seqs);
+            // Stream-K launches as many CTAs as the GPU holds at once: the SMs times what fits per SM (the emitted kernel's
+            // shared memory, the tile's registers), as the runtime counts them.
+            long StreamKCtas(GemmKernel g, ArchTiles arch, GemmTiles t) => (long)PlannedMultiprocessors
+                * GemmPartition.ResidentCtasPerSm(t, GemmFamily.Plan(g, arch).Launch.SharedMemoryBytes, arch.Arch);
             long partials = shared.Select(x => GemmPartition.PartialFloats(x.Tiles,
-                x.Tiles.SplitK == 0 ? PlannedGemmCtas : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
+                x.Tiles.SplitK == 0 ? StreamKCtas(x.Kernel, x.Arch, x.Tiles) : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
             long counters = shared.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * 4).DefaultIfEmpty(0).Max();
             // Prefill attention: its tickets and a flag per (query tile, KV head), at the smallest block_m of any arch.
             int qBlocks = PrefillAttentionFamily.MaxQueryTiles(tokens, seqs, spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM));

@@ -29,10 +29,14 @@ namespace GraphCompiler.Spec
                 prefill,
                 decode,
                 Gemm(TileFamily.GemmDenseDecode, 16, 128, 64, 4, 4, 0),
+                // Batch twins: 64 rows, so a step of up to 64 sequences reads and dequantizes each weight once.
+                Gemm(TileFamily.GemmDenseDecodeBatch, 64, 128, 64, 4, 3, 0),
                 Gemm(TileFamily.GemmDensePrefill, 128, 128, 32, 8, prefillStages, 1),
                 Gemm(TileFamily.GemmInt4Decode, 16, 256, 64, 8, 4, 0),
+                Gemm(TileFamily.GemmInt4DecodeBatch, 64, 256, 64, 8, 3, 0),
                 Gemm(TileFamily.GemmInt4Prefill, 128, 128, 64, hopper ? 4 : 8, hopper ? 4 : 3, 1),
                 Gemm(TileFamily.GemmFp8Decode, 16, 128, 128, 4, smallSmem ? 3 : 4, 0),
+                Gemm(TileFamily.GemmFp8DecodeBatch, 64, 128, 64, 8, 3, 0),
                 Gemm(TileFamily.GemmFp8Prefill, 128, 128, 64, hopper ? 4 : 8, hopper ? 4 : smallSmem ? 2 : 3, 1),
                 new ElementwiseTiles(ElementwiseThreads(model)));
         }
@@ -58,7 +62,7 @@ namespace GraphCompiler.Spec
         {
             var ks = new SortedSet<int>();
             foreach (var (module, scheme) in LinearSchemes(model, quantization))
-                if (TileFamilies.GemmFamily(scheme.Method, prefill: false) == family || TileFamilies.GemmFamily(scheme.Method, prefill: true) == family)
+                if (family.Runs(scheme.Method))
                     ks.Add(model.LinearShape(module).K);
             return ks;
         }

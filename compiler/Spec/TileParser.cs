@@ -100,9 +100,9 @@ namespace GraphCompiler.Spec
             var elementwise = new ElementwiseTiles(Get(e, "threads", d.Elementwise.Threads, 32, 1024));
 
             var tiles = new ArchTiles(d.Arch, FromSpec: true, prefill, decode,
-                Gemm(TileFamily.GemmDenseDecode), Gemm(TileFamily.GemmDensePrefill),
-                Gemm(TileFamily.GemmInt4Decode), Gemm(TileFamily.GemmInt4Prefill),
-                Gemm(TileFamily.GemmFp8Decode), Gemm(TileFamily.GemmFp8Prefill), elementwise);
+                Gemm(TileFamily.GemmDenseDecode), Gemm(TileFamily.GemmDenseDecodeBatch), Gemm(TileFamily.GemmDensePrefill),
+                Gemm(TileFamily.GemmInt4Decode), Gemm(TileFamily.GemmInt4DecodeBatch), Gemm(TileFamily.GemmInt4Prefill),
+                Gemm(TileFamily.GemmFp8Decode), Gemm(TileFamily.GemmFp8DecodeBatch), Gemm(TileFamily.GemmFp8Prefill), elementwise);
             return ok ? tiles : null;
         }
     }

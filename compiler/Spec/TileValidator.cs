@@ -91,7 +91,7 @@ namespace GraphCompiler.Spec
                 fail(SpecDiagnosticIds.TileMmaShape, family, "warps", partition!);
 
             var schemes = TileDefaults.LinearSchemes(model, quantization)
-                .Where(x => TileFamilies.GemmFamily(x.Scheme.Method, false) == family || TileFamilies.GemmFamily(x.Scheme.Method, true) == family)
+                .Where(x => family.Runs(x.Scheme.Method))
                 .ToList();
 
             int minGroup = int.MaxValue;

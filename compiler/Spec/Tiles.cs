@@ -9,10 +9,13 @@ namespace GraphCompiler.Spec
         PrefillAttention,
         DecodeAttention,
         GemmDenseDecode,
+        GemmDenseDecodeBatch,
         GemmDensePrefill,
         GemmInt4Decode,
+        GemmInt4DecodeBatch,
         GemmInt4Prefill,
         GemmFp8Decode,
+        GemmFp8DecodeBatch,
         GemmFp8Prefill,
         Elementwise,
     }
@@ -26,10 +29,13 @@ namespace GraphCompiler.Spec
             TileFamily.PrefillAttention => "prefill_attention",
             TileFamily.DecodeAttention => "decode_attention",
             TileFamily.GemmDenseDecode => "gemm_dense_decode",
+            TileFamily.GemmDenseDecodeBatch => "gemm_dense_decode_batch",
             TileFamily.GemmDensePrefill => "gemm_dense_prefill",
             TileFamily.GemmInt4Decode => "gemm_int4_decode",
+            TileFamily.GemmInt4DecodeBatch => "gemm_int4_decode_batch",
             TileFamily.GemmInt4Prefill => "gemm_int4_prefill",
             TileFamily.GemmFp8Decode => "gemm_fp8_decode",
+            TileFamily.GemmFp8DecodeBatch => "gemm_fp8_decode_batch",
             TileFamily.GemmFp8Prefill => "gemm_fp8_prefill",
             TileFamily.Elementwise => "elementwise",
             _ => throw new ArgumentOutOfRangeException(nameof(family)),
@@ -41,11 +47,44 @@ namespace GraphCompiler.Spec
             TileFamily.PrefillAttention => "prefill",
             TileFamily.DecodeAttention => "decode",
             TileFamily.Elementwise => null,
-            _ => family.SpecName().EndsWith("_decode", StringComparison.Ordinal) ? "decode" : "prefill",
+            _ => family.IsDecodeGemm() ? "decode" : "prefill",
         };
 
         public static bool IsGemm(this TileFamily family) =>
             family is not (TileFamily.PrefillAttention or TileFamily.DecodeAttention or TileFamily.Elementwise);
+
+        /// <summary>A GEMM family of decode steps: the few-row tiles, or their twin for steps of many sequences.</summary>
+        public static bool IsDecodeGemm(this TileFamily family) =>
+            family is TileFamily.GemmDenseDecode or TileFamily.GemmInt4Decode or TileFamily.GemmFp8Decode || family.IsDecodeBatch();
+
+        /// <summary>
+        /// The twin of a decode GEMM family for decode steps with more rows than its block_m (a batch of many sequences):
+        /// wider tiles dequantize and read each weight once for up to their block_m rows, where the few-row tiles would do
+        /// so once per block_m rows.
+        /// </summary>
+        public static TileFamily Batch(this TileFamily decode) => decode switch
+        {
+            TileFamily.GemmDenseDecode => TileFamily.GemmDenseDecodeBatch,
+            TileFamily.GemmInt4Decode => TileFamily.GemmInt4DecodeBatch,
+            TileFamily.GemmFp8Decode => TileFamily.GemmFp8DecodeBatch,
+            _ => throw new ArgumentOutOfRangeException(nameof(decode), decode, "not a few-row decode GEMM family"),
+        };
+
+        /// <summary>The few-row decode family a batch family is the twin of.</summary>
+        public static TileFamily FewRow(this TileFamily batch) => batch switch
+        {
+            TileFamily.GemmDenseDecodeBatch => TileFamily.GemmDenseDecode,
+            TileFamily.GemmInt4DecodeBatch => TileFamily.GemmInt4Decode,
+            TileFamily.GemmFp8DecodeBatch => TileFamily.GemmFp8Decode,
+            _ => throw new ArgumentOutOfRangeException(nameof(batch), batch, "not a decode batch GEMM family"),
+        };
+
+        public static bool IsDecodeBatch(this TileFamily family) =>
+            family is TileFamily.GemmDenseDecodeBatch or TileFamily.GemmInt4DecodeBatch or TileFamily.GemmFp8DecodeBatch;
+
+        /// <summary>Whether <paramref name="family"/> runs GEMMs of weights quantized with <paramref name="method"/>.</summary>
+        public static bool Runs(this TileFamily family, QuantMethod method) =>
+            GemmFamily(method, prefill: true) == family || GemmFamily(method, prefill: false) == family || GemmFamily(method, prefill: false).Batch() == family;
 
         /// <summary>The GEMM family that runs a scheme in a phase (decode: M ≤ max_num_seqs; prefill: large M).</summary>
         public static TileFamily GemmFamily(QuantMethod method, bool prefill) => method switch
@@ -112,9 +151,9 @@ namespace GraphCompiler.Spec
             int a = BlockM * (BlockK + 8) * 2;   // fp16/bf16 rows (FP8 inputs are widened as they load), padded by 16 bytes
             int stage = family switch
             {
-                TileFamily.GemmInt4Decode or TileFamily.GemmInt4Prefill =>
+                TileFamily.GemmInt4Decode or TileFamily.GemmInt4DecodeBatch or TileFamily.GemmInt4Prefill =>
                     a + BlockK * BlockN / 2 + Math.Max(1, BlockK / Math.Max(1, groupSize)) * BlockN * 4,
-                TileFamily.GemmFp8Decode or TileFamily.GemmFp8Prefill => a + BlockK * BlockN,
+                TileFamily.GemmFp8Decode or TileFamily.GemmFp8DecodeBatch or TileFamily.GemmFp8Prefill => a + BlockK * BlockN,
                 _ => a + BlockK * BlockN * 2,
             };
             return Stages * stage;
@@ -134,10 +173,13 @@ namespace GraphCompiler.Spec
         PrefillAttentionTiles PrefillAttention,
         DecodeAttentionTiles DecodeAttention,
         GemmTiles GemmDenseDecode,
+        GemmTiles GemmDenseDecodeBatch,
         GemmTiles GemmDensePrefill,
         GemmTiles GemmInt4Decode,
+        GemmTiles GemmInt4DecodeBatch,
         GemmTiles GemmInt4Prefill,
         GemmTiles GemmFp8Decode,
+        GemmTiles GemmFp8DecodeBatch,
         GemmTiles GemmFp8Prefill,
         ElementwiseTiles Elementwise)
     {
@@ -145,10 +187,13 @@ namespace GraphCompiler.Spec
         public ArchTiles WithGemm(TileFamily family, GemmTiles tiles) => family switch
         {
             TileFamily.GemmDenseDecode => this with { GemmDenseDecode = tiles },
+            TileFamily.GemmDenseDecodeBatch => this with { GemmDenseDecodeBatch = tiles },
             TileFamily.GemmDensePrefill => this with { GemmDensePrefill = tiles },
             TileFamily.GemmInt4Decode => this with { GemmInt4Decode = tiles },
+            TileFamily.GemmInt4DecodeBatch => this with { GemmInt4DecodeBatch = tiles },
             TileFamily.GemmInt4Prefill => this with { GemmInt4Prefill = tiles },
             TileFamily.GemmFp8Decode => this with { GemmFp8Decode = tiles },
+            TileFamily.GemmFp8DecodeBatch => this with { GemmFp8DecodeBatch = tiles },
             TileFamily.GemmFp8Prefill => this with { GemmFp8Prefill = tiles },
             _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a GEMM family"),
         };
@@ -156,10 +201,13 @@ namespace GraphCompiler.Spec
         public GemmTiles Gemm(TileFamily family) => family switch
         {
             TileFamily.GemmDenseDecode => GemmDenseDecode,
+            TileFamily.GemmDenseDecodeBatch => GemmDenseDecodeBatch,
             TileFamily.GemmDensePrefill => GemmDensePrefill,
             TileFamily.GemmInt4Decode => GemmInt4Decode,
+            TileFamily.GemmInt4DecodeBatch => GemmInt4DecodeBatch,
             TileFamily.GemmInt4Prefill => GemmInt4Prefill,
             TileFamily.GemmFp8Decode => GemmFp8Decode,
+            TileFamily.GemmFp8DecodeBatch => GemmFp8DecodeBatch,
             TileFamily.GemmFp8Prefill => GemmFp8Prefill,
             _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a GEMM family"),
         };

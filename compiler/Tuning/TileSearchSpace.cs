@@ -17,6 +17,7 @@ namespace GraphCompiler.Tuning
     public static class TileSearchSpace
     {
         public static readonly IReadOnlyList<int> DecodeBlockN = new[] { 64, 128, 256, 512 };
+        public static readonly IReadOnlyList<int> DecodeBatchBlockM = new[] { 32, 64, 128 };
         public static readonly IReadOnlyList<int> PrefillBlockM = new[] { 64, 128, 256 };
         public static readonly IReadOnlyList<int> PrefillBlockN = new[] { 64, 128, 256 };
         public static readonly IReadOnlyList<int> BlockK = new[] { 32, 64, 128, 256 };
@@ -34,8 +35,8 @@ namespace GraphCompiler.Tuning
             var baseline = spec.Tiles.For(arch);
             if (family.IsGemm())
             {
-                bool decode = family.SpecName().EndsWith("_decode", StringComparison.Ordinal);
-                foreach (int bm in decode ? new[] { 16 } : PrefillBlockM)
+                bool decode = family.IsDecodeGemm();
+                foreach (int bm in BlockMs(family))
                     foreach (int bn in decode ? DecodeBlockN : PrefillBlockN)
                         foreach (int bk in BlockK)
                             foreach (int w in Warps)
@@ -57,6 +58,10 @@ namespace GraphCompiler.Tuning
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
             }
         }
+
+        /// <summary>block_m of a GEMM family's candidates: 16 for few-row decode, wider for its batch twin and prefill.</summary>
+        public static IReadOnlyList<int> BlockMs(TileFamily family) =>
+            family.IsDecodeBatch() ? DecodeBatchBlockM : family.IsDecodeGemm() ? new[] { 16 } : PrefillBlockM;
 
         /// <summary>The candidates that pass every static rule, and those that do not with the rule's message.</summary>
         public static (IReadOnlyList<ArchTiles> Valid, IReadOnlyList<PrunedCandidate> Pruned) Prune(ModelSpec spec, GpuArch arch, TileFamily family)

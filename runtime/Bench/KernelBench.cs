@@ -60,8 +60,8 @@ namespace GraphCompiler.Runtime.Bench
         }
 
         /// <summary>
-        /// The GEMM shape sweep: each weight scheme the spec uses (fp16/bf16, FP8, INT4) at each K×N and row count, with
-        /// the decode tiles up to max_num_seqs rows and the prefill tiles above; every case is checked against the CPU
+        /// The GEMM shape sweep: each weight scheme the spec uses (fp16/bf16, FP8, INT4) at each K×N and row count, on the
+        /// tiles the GPU backend would use for that many rows (<see cref="FamilyFor"/>); every case is checked against the CPU
         /// reference (sampled rows) before it is timed.
         /// </summary>
         public IEnumerable<KernelTiming> RunGemmSweep(CompiledModel model, IReadOnlyList<(int K, int N)> shapes, IReadOnlyList<int> rowCounts,
@@ -71,11 +71,11 @@ namespace GraphCompiler.Runtime.Bench
             var schemes = model.Plan.Kernels.OfType<GemmKernel>().Select(g => g.Scheme).Distinct().ToList();
             foreach (var scheme in schemes)
                 foreach (var (k, n) in shapes)
-                    foreach (var group in rowCounts.GroupBy(m => m <= model.Spec.Limits.MaxNumSeqs))
+                    foreach (var group in rowCounts.GroupBy(m => FamilyFor(scheme.Method, m, model.Spec.Limits.MaxNumSeqs, tiles)))
                     {
-                        var family = TileFamilies.GemmFamily(scheme.Method, prefill: !group.Key);
+                        var family = group.Key;
                         var t = tiles.Gemm(family);
-                        string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{(group.Key ? "decode" : "prefill")}_t{t.BlockM}x{t.BlockN}x{t.BlockK}w{t.Warps}s{t.Stages}";
+                        string name = $"gemm_{scheme.Tag()}_k{k}_n{n}_{family.Phase()}{(family.IsDecodeBatch() ? "_batch" : "")}_t{t.BlockM}x{t.BlockN}x{t.BlockK}w{t.Warps}s{t.Stages}";
                         var descriptor = new GemmKernel(name, k, n, scheme, model.Spec.Model.DType, family, GemmEpilogue.Store, n, model.Spec.Model.DType);
                         var source = GemmFamily.Plan(descriptor, tiles);
                         if (!source.IsEmitted) continue;
@@ -84,6 +84,14 @@ namespace GraphCompiler.Runtime.Bench
                             yield return Timing(kernel, testCase, copyBandwidth, stream,
                                 runner.RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false));
                     }
+        }
+
+        /// <summary>The family a step of <paramref name="rows"/> rows runs a scheme's GEMM on, as the GPU backend chooses it:
+        /// few-row decode tiles up to their block_m, their batch twin up to max_num_seqs, the prefill tiles above.</summary>
+        private static TileFamily FamilyFor(QuantMethod method, int rows, int maxNumSeqs, ArchTiles tiles)
+        {
+            var decode = TileFamilies.GemmFamily(method, prefill: false);
+            return rows <= tiles.Gemm(decode).BlockM ? decode : rows <= maxNumSeqs ? decode.Batch() : TileFamilies.GemmFamily(method, prefill: true);
         }
 
         /// <summary>

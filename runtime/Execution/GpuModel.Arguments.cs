@@ -17,14 +17,16 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>
         /// One launch's arguments, by the kernel's parameter names, and its grid symbols: plan buffers are workspace slots,
         /// weights come by layer and module (norms by the op they serve), the KV pool and its scales are the layer's part,
-        /// step inputs and scratch are the model's own. What each parameter binds is in its KernelParameter.Binds.
+        /// step inputs and scratch are the model's own. What each parameter binds is in its KernelParameter.Binds. The
+        /// kernel is the launch's, or for a few-row decode GEMM with more rows than its block_m, its batch twin.
         /// </summary>
-        private (Dictionary<string, object> Arguments, Dictionary<string, long> Grid) Bind(PlannedLaunch launch, int layer, StepShape step)
+        private (CudaKernel Kernel, Dictionary<string, object> Arguments, Dictionary<string, long> Grid) Bind(PlannedLaunch launch, int layer, StepShape step)
         {
             var a = new Dictionary<string, object>(StringComparer.Ordinal);
             var grid = new Dictionary<string, long> { ["T"] = step.Tokens, ["S"] = step.Sequences };
             DeviceAddress Buffer(string name) => _slots[name];
-            switch (_plan.Kernel(launch.Kernel))
+            var descriptor = _plan.Kernel(launch.Kernel);
+            switch (descriptor)
             {
                 case EmbeddingGatherKernel:
                     a["token_ids"] = Buffer(launch.Reads[0]);
@@ -66,9 +68,11 @@ namespace GraphCompiler.Runtime.Execution
                     else a["out"] = Buffer(launch.Writes[0]);
                     a["tokens"] = step.Tokens;
                     break;
-                case GemmKernel k:
+                case GemmKernel g:
                 {
                     int rows = _plan.Buffer(launch.Reads[0]).Rows == "S" ? step.Sequences : step.Tokens;
+                    var k = g.HasBatchTwin && rows > _tiles.Gemm(g.Tiles).BlockM ? g.BatchTwin() : g;
+                    descriptor = k;
                     var w = _weights.Gemm(layer, launch.Modules);
                     bool dynamic = k.Scheme is { Method: QuantMethod.Fp8E4M3, ActivationScale: ActivationScaling.Dynamic };
                     a["x"] = Buffer(launch.Reads[0]);
@@ -120,7 +124,7 @@ namespace GraphCompiler.Runtime.Execution
                 default:
                     throw new NotSupportedException($"the GPU backend cannot launch {launch.Kernel}");
             }
-            return (a, grid);
+            return (_kernels[descriptor.Name], a, grid);
         }
 
         /// <summary>A step input in the device input buffer, at its <see cref="InputLayout"/> place (in ints).</summary>

@@ -493,29 +493,29 @@ namespace GraphCompiler.Runtime.Execution
         {
             foreach (var (launch, layer) in phase.InOrder())
             {
-                var (arguments, grid) = Bind(launch, layer, step);
-                _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+                var (kernel, arguments, grid) = Bind(launch, layer, step);
+                kernel.Launch(_stream, arguments, grid);
             }
         }
 
         private void LaunchTimed(PhasePlan phase, StepShape step, List<LaunchTime> times)
         {
-            var timers = new List<(CudaTimer Timer, PlannedLaunch Launch, int Layer)>();
+            var timers = new List<(CudaTimer Timer, string Kernel, PlannedLaunch Launch, int Layer)>();
             try
             {
                 foreach (var (launch, layer) in phase.InOrder())
                 {
-                    var (arguments, grid) = Bind(launch, layer, step);
+                    var (kernel, arguments, grid) = Bind(launch, layer, step);
                     var timer = new CudaTimer();
-                    timers.Add((timer, launch, layer));
+                    timers.Add((timer, kernel.Source.Name, launch, layer));
                     timer.Start(_stream);
-                    _kernels[launch.Kernel].Launch(_stream, arguments, grid);
+                    kernel.Launch(_stream, arguments, grid);
                     timer.Stop(_stream);
                 }
-                foreach (var (timer, launch, layer) in timers)
+                foreach (var (timer, kernel, launch, layer) in timers)
                 {
                     long weightBytes = _plan.Kernel(launch.Kernel) is GemmKernel ? _weights.Gemm(layer, launch.Modules).Bytes : 0;
-                    times.Add(new LaunchTime(launch.Kernel, layer, timer.ElapsedMilliseconds() * 1000.0, weightBytes));
+                    times.Add(new LaunchTime(kernel, layer, timer.ElapsedMilliseconds() * 1000.0, weightBytes));
                 }
             }
             finally
@@ -527,7 +527,9 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>Every kernel the plan launches, compiled for this GPU; a kernel the emitters cannot write yet is an error naming why.</summary>
         private void LoadKernels(GpuKernels kernels)
         {
-            var used = new HashSet<string>(new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => x.Launch.Kernel)) { _model.Sampling.Name };
+            var launched = new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => _plan.Kernel(x.Launch.Kernel)).Distinct().ToList();
+            var used = new HashSet<string>(launched.Select(k => k.Name)
+                .Concat(launched.OfType<GemmKernel>().Where(g => g.HasBatchTwin).Select(g => g.BatchTwin().Name))) { _model.Sampling.Name };
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))
                 throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");

@@ -124,7 +124,7 @@ namespace GraphCompiler.Runtime.Tuning
                 };
             Axis<ArchTiles> Gemm(string name, IReadOnlyList<int> values, Func<GemmTiles, int, GemmTiles> set) =>
                 new Axis<ArchTiles>(name, values, (t, v) => t.WithGemm(family, set(t.Gemm(family), v)));
-            bool decode = family.SpecName().EndsWith("_decode", StringComparison.Ordinal);
+            bool decode = family.IsDecodeGemm();
             var axes = new List<Axis<ArchTiles>>
             {
                 Gemm("block_n", decode ? TileSearchSpace.DecodeBlockN : TileSearchSpace.PrefillBlockN, (g, v) => g with { BlockN = v }),
@@ -132,7 +132,7 @@ namespace GraphCompiler.Runtime.Tuning
                 Gemm("warps", TileSearchSpace.Warps, (g, v) => g with { Warps = v }),
                 Gemm("stages", TileSearchSpace.GemmStages, (g, v) => g with { Stages = v }),
             };
-            if (!decode) axes.Insert(0, Gemm("block_m", TileSearchSpace.PrefillBlockM, (g, v) => g with { BlockM = v }));
+            if (TileSearchSpace.BlockMs(family).Count > 1) axes.Insert(0, Gemm("block_m", TileSearchSpace.BlockMs(family), (g, v) => g with { BlockM = v }));
             return axes;
         }
     }

@@ -3,7 +3,7 @@
 # the spec, and the end-to-end model bench with the spec's tiles and with the tuned ones (the runtime reading the
 # tuning database), each with a per-kernel profile of one decode step. Steps as arguments, in order:
 #   before  graphc bench --synthetic --tiles spec --profile   -> bench-spec-tiles.txt
-#   tune    graphc tune SPEC --write-spec --budget $TUNE_BUDGET -> tune.txt, tuning.json, llama2-70b.yaml
+#   tune    graphc tune SPEC --write-spec --budget $TUNE_BUDGET [--families $TUNE_FAMILIES] -> tune.txt, tuning.json, llama2-70b.yaml
 #   after   graphc bench --synthetic --tiles auto --profile   -> bench-tuned-tiles.txt
 # The database lives in /tmp while the machine stays warm; a fresh machine takes .device/tuning.json (a carried copy).
 source "$(dirname "$0")/env.sh"
@@ -17,7 +17,7 @@ for step in "$@"; do
             cat "$out/bench-spec-tiles.txt" ;;
     tune)   cp specs/llama2-70b.yaml "$out/llama2-70b.yaml"
             start=$SECONDS
-            timeout "${TUNE_TIMEOUT:-540}" $G tune "$out/llama2-70b.yaml" --write-spec --budget "${TUNE_BUDGET:-6.5m}" > "$out/tune.txt" 2>&1 || status=1
+            timeout "${TUNE_TIMEOUT:-540}" $G tune "$out/llama2-70b.yaml" --write-spec --budget "${TUNE_BUDGET:-6.5m}" ${TUNE_FAMILIES:+--families "$TUNE_FAMILIES"} > "$out/tune.txt" 2>&1 || status=1
             echo "tune wall time: $((SECONDS - start)) s" >> "$out/tune.txt"
             cp "$GRAPHC_TUNING_DB" "$out/tuning.json"; cat "$out/tune.txt"; diff specs/llama2-70b.yaml "$out/llama2-70b.yaml" ;;
     after)  timeout "${BENCH_TIMEOUT:-150}" $G bench llama2-70b --synthetic --tiles auto --profile $bench > "$out/bench-tuned-tiles.txt" 2>&1 || status=1

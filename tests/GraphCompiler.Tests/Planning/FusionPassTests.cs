@@ -2,6 +2,7 @@ using System.Linq;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Tests.Planning
 {
@@ -102,6 +103,23 @@ namespace GraphCompiler.Tests.Planning
             // in its prologue); plus the embedding, final norm and lm_head.
             Assert.Equal(1 + 80 * 7 + 2, Model70b.Plan.Prefill.LaunchesPerStep);
             Assert.Equal(1 + 80 * 7 + 2, Model70b.Plan.Decode.LaunchesPerStep);
+        }
+
+        [Fact]
+        public void Every_decode_gemm_has_a_batch_twin_in_the_plan_that_differs_only_in_its_tiles()
+        {
+            var decodeGemms = Model70b.Plan.Decode.InOrder().Select(x => Model70b.Plan.Kernel(x.Launch.Kernel)).OfType<GemmKernel>().Distinct().ToList();
+            Assert.Equal(5, decodeGemms.Count);   // qkv, o, gate/up, down, lm_head
+            foreach (var g in decodeGemms)
+            {
+                Assert.True(g.HasBatchTwin);
+                var twin = Assert.IsType<GemmKernel>(Model70b.Plan.Kernel(g.Name + "_batch"));
+                Assert.Equal(g with { Name = twin.Name, Tiles = g.Tiles.Batch() }, twin);
+                Assert.False(twin.HasBatchTwin);
+            }
+            // No launch names a twin: the runtime swaps it in for steps with more rows than the few-row tile's block_m.
+            Assert.DoesNotContain(Model70b.Plan.Decode.InOrder(), x => x.Launch.Kernel.EndsWith("_batch", System.StringComparison.Ordinal));
+            Assert.All(Model70b.Plan.Kernels.OfType<GemmKernel>().Where(g => g.Tiles.Phase() == "prefill"), g => Assert.False(g.HasBatchTwin));
         }
 
         [Fact]

@@ -48,8 +48,10 @@ namespace GraphCompiler.Tests.Planning
             Assert.Equal(2048L * (8192 + 2 * 1024) * 2, slots["qkv"]);
             Assert.Equal(2048L * 28672 * 2, slots["mlp_act"]);
             Assert.DoesNotContain("gate_up", slots.Keys);   // SwiGLU runs in the gate/up GEMM's epilogue
-            // Stream-K: two 16×512 fp32 partial tiles for each of up to 1024 CTAs (the tuned sm_90 INT4 and dense decode tiles are the largest).
-            Assert.Equal(1024L * 2 * 16 * 512 * 4, slots["gemm_stream_k_partials"]);
+            // Stream-K: two fp32 partial tiles for each CTA the GPU holds at once; the largest is the tuned sm_90 INT4 decode
+            // batch tile, 64×512 with block_k 256, one CTA an SM (its two stages take ~200 KiB of shared memory), on the 148
+            // SMs planned for.
+            Assert.Equal(148L * 1 * 2 * 64 * 512 * 4, slots["gemm_stream_k_partials"]);
             Assert.Equal(64L * 32000 * 4, slots["logits"]);
             Assert.Equal(64L * 64 * 16 * (128 + 2) * 4, slots["decode_split_partials"]);
         }

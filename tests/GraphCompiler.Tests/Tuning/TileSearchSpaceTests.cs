@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using GraphCompiler.Spec;
 using GraphCompiler.Tuning;
@@ -60,11 +61,29 @@ namespace GraphCompiler.Tests.Tuning
         }
 
         [Fact]
+        public void Decode_gemms_search_sixteen_rows_their_batch_twins_wider_tiles_and_each_twin_pairs_with_one_family()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            var (fewRow, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.GemmInt4Decode);
+            Assert.All(fewRow, t => Assert.Equal(16, t.GemmInt4Decode.BlockM));
+            var (batch, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.GemmInt4DecodeBatch);
+            Assert.Equal(new[] { 32, 64, 128 }, batch.Select(t => t.GemmInt4DecodeBatch.BlockM).Distinct().OrderBy(m => m));
+            Assert.All(batch, t => Assert.Equal(0, t.GemmInt4DecodeBatch.SplitK));
+            foreach (var family in new[] { TileFamily.GemmDenseDecode, TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode })
+            {
+                Assert.True(family.Batch().IsDecodeBatch());
+                Assert.Equal(family, family.Batch().FewRow());
+            }
+            Assert.Throws<ArgumentOutOfRangeException>(() => TileFamily.GemmInt4Prefill.Batch());
+        }
+
+        [Fact]
         public void Each_tunable_family_belongs_to_the_step_tune_shapes_selects_it_by()
         {
             Assert.Equal("prefill", TileFamily.PrefillAttention.Phase());
             Assert.Equal("decode", TileFamily.DecodeAttention.Phase());
             Assert.Equal("decode", TileFamily.GemmInt4Decode.Phase());
+            Assert.Equal("decode", TileFamily.GemmFp8DecodeBatch.Phase());
             Assert.Equal("prefill", TileFamily.GemmFp8Prefill.Phase());
             Assert.Null(TileFamily.Elementwise.Phase());
         }
