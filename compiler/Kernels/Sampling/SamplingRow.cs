@@ -24,6 +24,22 @@ namespace GraphCompiler.Kernels.Sampling
         /// <summary>Ints a row takes (padded to 64 bytes).</summary>
         public const int Words = 16;
 
+        /// <summary>The words as the kernel names them: constant, index, meaning.</summary>
+        public static readonly (string Constant, int Word, string Meaning)[] Named =
+        {
+            ("kRowLogits", LogitsRow, "the logits row to read"),
+            ("kRowStateSlot", StateSlot, "penalty-state slot, −1 for none"),
+            ("kRowTemperature", Temperature, "temperature (fp32 bits), 0 greedy"),
+            ("kRowTopK", TopK, "top_k, 0 off"),
+            ("kRowTopP", TopP, "top_p (fp32 bits)"),
+            ("kRowMinP", MinP, "min_p (fp32 bits)"),
+            ("kRowRepetition", Repetition, "repetition penalty (fp32 bits)"),
+            ("kRowFrequency", Frequency, "frequency penalty (fp32 bits)"),
+            ("kRowPresence", Presence, "presence penalty (fp32 bits)"),
+            ("kRowSeed", SeedLow, "seed, low then high half"),
+            ("kRowStep", StepLow, "the sequence's sampling step, low then high half"),
+        };
+
         /// <summary>A penalty-state word: this bit once the token was in the prompt or generated; below it, how often it was generated.</summary>
         public const uint SeenBit = 0x8000_0000u;
     }
