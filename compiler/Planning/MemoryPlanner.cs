@@ -19,7 +19,8 @@ namespace GraphCompiler.Planning
         /// <summary>Context splits the flash-decoding partials are sized for when the spec leaves splits to run time.</summary>
         public const int PlannedDecodeSplits = 16;
 
-        /// <summary>SMs the stream-K partials are sized for: a launch has one CTA per resident slot (H100 and H200: 132 SMs).</summary>
+        /// <summary>SMs the stream-K partials are sized for (a launch has one CTA per resident slot): above the 132 of an
+        /// H100 or H200 and the 142 of an L40S; a GPU with more launches no more CTAs than this many SMs hold.</summary>
         public const int PlannedMultiprocessors = 148;
 
         /// <summary>Effective host-to-device bandwidth of PCIe 4.0 x16, the default for streaming estimates.</summary>
@@ -101,7 +102,7 @@ namespace GraphCompiler.Planning
             // Stream-K launches as many CTAs as the GPU holds at once: the SMs times what fits per SM (the emitted kernel's
             // shared memory, the tile's registers), as the runtime counts them.
             long StreamKCtas(GemmKernel g, ArchTiles arch, GemmTiles t) => (long)PlannedMultiprocessors
-                * GemmPartition.ResidentCtasPerSm(t, GemmFamily.Plan(g, arch).Launch.SharedMemoryBytes, arch.Arch);
+                * GemmPartition.ResidentCtasPerSm(t, GemmEmitter.SharedMemoryBytes(g, t), arch.Arch);
             long partials = shared.Select(x => GemmPartition.PartialFloats(x.Tiles,
                 x.Tiles.SplitK == 0 ? StreamKCtas(x.Kernel, x.Arch, x.Tiles) : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
             long counters = shared.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * 4).DefaultIfEmpty(0).Max();

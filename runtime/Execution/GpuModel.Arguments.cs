@@ -139,12 +139,14 @@ namespace GraphCompiler.Runtime.Execution
             if (kvDType is DType.F8E4M3 or DType.F8E5M2) a["kv_scale"] = _kvScales.Address.Offset(layer * 8L);
         }
 
-        /// <summary>A GEMM launch's stream-K CTAs at <paramref name="rows"/> rows, as the selftest and the bench size them.</summary>
+        /// <summary>A GEMM launch's stream-K CTAs at <paramref name="rows"/> rows, as the selftest and the bench size them, on
+        /// no more SMs than the memory plan's partials are sized for.</summary>
         private (long Ctas, long PartialFloats, long Tiles) GemmCtas(GemmKernel k, int rows)
         {
             var t = _tiles.Gemm(k.Tiles);
             int resident = GemmPartition.ResidentCtasPerSm(t, _kernels[k.Name].Source.Launch.SharedMemoryBytes, _tiles.Arch);
-            long ctas = GemmPartition.Ctas(t, k.K, k.N, rows, _device.Info.MultiprocessorCount, resident);
+            int multiprocessors = Math.Min(_device.Info.MultiprocessorCount, Planning.MemoryPlanner.PlannedMultiprocessors);
+            long ctas = GemmPartition.Ctas(t, k.K, k.N, rows, multiprocessors, resident);
             return (ctas, GemmPartition.PartialFloats(t, ctas), GemmPartition.Tiles(t, k.N, rows));
         }
 

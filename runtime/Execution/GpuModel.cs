@@ -224,6 +224,7 @@ namespace GraphCompiler.Runtime.Execution
             _blocks.Free(sequence.Id);
             if (sequence.SamplingSlot >= 0) _freeSamplingSlots.Push(sequence.SamplingSlot);
             sequence.SamplingSlot = -1;
+            sequence.SlotSampler = null;
         }
 
         /// <summary>
@@ -258,8 +259,9 @@ namespace GraphCompiler.Runtime.Execution
         /// next token sampled on the device by its sampler, which records it.</summary>
         public SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers)
         {
-            CheckSamplers(batch.Count, samplers);
-            var order = batch.Select((b, i) => (b.Sequence, i)).ToDictionary(x => x.Sequence, x => x.i);
+            var own = Validate(Phase.Prefill, batch);
+            ReserveSamplingSlots(own.Select(b => b.Sequence).ToList(), samplers);
+            var order = own.Select((b, i) => (b.Sequence, i)).ToDictionary(x => x.Sequence, x => x.i);
             return Prefill<SampledToken>(batch, (step, finished) => SampleOnDevice(finished.Select(j => (j, step[j].Sequence, samplers[order[step[j].Sequence]])).ToList()));
         }
 
@@ -300,15 +302,30 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>One decode step, then each sequence's next token sampled on the device by its sampler, which records it.</summary>
         public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers)
         {
-            CheckSamplers(batch.Count, samplers);
-            return Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()),
-                s => SampleOnDevice(s.Select((b, j) => (j, b.Sequence, samplers[j])).ToList()));
+            var own = Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList());
+            ReserveSamplingSlots(own.Select(b => b.Sequence).ToList(), samplers);
+            return Step(_plan.Decode, own, s => SampleOnDevice(s.Select((b, j) => (j, b.Sequence, samplers[j])).ToList()));
         }
 
-        private static void CheckSamplers(int sequences, IReadOnlyList<Sampler> samplers)
+        /// <summary>
+        /// One sampler a sequence, and a penalty-state slot for each sequence whose sampler has penalties, taken before
+        /// the step launches anything so that running out fails cleanly (the slots of finished sequences come back when
+        /// they are disposed).
+        /// </summary>
+        private void ReserveSamplingSlots(List<GpuSequence> sequences, IReadOnlyList<Sampler> samplers)
         {
-            if (samplers is null || samplers.Count != sequences)
-                throw new ArgumentException($"{samplers?.Count ?? 0} samplers for {sequences} sequences: one a sequence", nameof(samplers));
+            if (samplers is null || samplers.Count != sequences.Count)
+                throw new ArgumentException($"{samplers?.Count ?? 0} samplers for {sequences.Count} sequences: one a sequence", nameof(samplers));
+            int needed = sequences.Where((s, i) => samplers[i].Parameters.HasPenalties && s.SamplingSlot < 0).Count();
+            if (needed > _freeSamplingSlots.Count)
+                throw new InvalidOperationException($"{needed} more sequences sample with penalties than the {_freeSamplingSlots.Count} free penalty-state slots "
+                    + $"(limits.max_num_seqs = {_model.Spec.Limits.MaxNumSeqs} live sequences at most); dispose finished sequences first");
+            for (int i = 0; i < sequences.Count; i++)
+                if (samplers[i].Parameters.HasPenalties && sequences[i].SamplingSlot < 0)
+                {
+                    sequences[i].SamplingSlot = _freeSamplingSlots.Pop();
+                    sequences[i].SlotSampler = null;
+                }
         }
 
         /// <summary>
@@ -439,14 +456,7 @@ namespace GraphCompiler.Runtime.Execution
                 int slot = -1;
                 if (sampler.Parameters.HasPenalties)
                 {
-                    if (sequence.SamplingSlot < 0)
-                    {
-                        if (_freeSamplingSlots.Count == 0)
-                            throw new InvalidOperationException($"more than limits.max_num_seqs ({_model.Spec.Limits.MaxNumSeqs}) live sequences sample with penalties; dispose finished sequences first");
-                        sequence.SamplingSlot = _freeSamplingSlots.Pop();
-                        sequence.SlotSampler = null;
-                    }
-                    slot = sequence.SamplingSlot;
+                    slot = sequence.SamplingSlot;   // reserved before the step
                     if (sequence.SlotSampler != sampler || sequence.SlotStep != sampler.Step)
                     {
                         // The pinned logits mirror is idle when a step samples on the device: it stages the state words.
@@ -529,7 +539,8 @@ namespace GraphCompiler.Runtime.Execution
         {
             var launched = new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => _plan.Kernel(x.Launch.Kernel)).Distinct().ToList();
             var used = new HashSet<string>(launched.Select(k => k.Name)
-                .Concat(launched.OfType<GemmKernel>().Where(g => g.HasBatchTwin).Select(g => g.BatchTwin().Name))) { _model.Sampling.Name };
+                .Concat(launched.OfType<GemmKernel>().Where(g => g.HasBatchTwin && _tiles.Gemm(g.Tiles).BlockM < _model.Spec.Limits.MaxNumSeqs).Select(g => g.BatchTwin().Name)))
+            { _model.Sampling.Name };
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))
                 throw new NotSupportedException($"{_model.Spec.Name} needs {source.Name}, which the GPU backend cannot run yet: {source.PendingReason}. The CPU backend runs this spec");

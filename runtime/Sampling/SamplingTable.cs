@@ -32,7 +32,8 @@ namespace GraphCompiler.Runtime.Sampling
             words.Clear();
             foreach (int token in sampler.Seen)
                 if ((uint)token < (uint)words.Length) words[token] |= SamplingRow.SeenBit;
-            foreach (var (token, count) in sampler.Generated) words[token] = SamplingRow.SeenBit | (uint)count;
+            foreach (var (token, count) in sampler.Generated)
+                if ((uint)token < (uint)words.Length) words[token] = SamplingRow.SeenBit | (uint)count;
         }
     }
 }

@@ -15,12 +15,12 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <summary>Rows whose outputs the reference computes once M passes this; the rest are the GPU's alone.</summary>
         private const int FullyCheckedRows = 64;
 
-        /// <summary>GEMM row counts: decode kernels 1, 3, 16 and max_num_seqs; their batch twins the steps they take over (one
-        /// row past the few-row tile, and max_num_seqs); prefill kernels 77, 256 and max_num_batched_tokens.</summary>
+        /// <summary>GEMM row counts, the steps each kernel runs: few-row decode kernels 1, 3 and their block_m (or max_num_seqs
+        /// if fewer); their batch twins one row more and max_num_seqs; prefill kernels 77, 256 and max_num_batched_tokens.</summary>
         public IReadOnlyList<int> GemmRowCounts(GemmKernel k) => (k.Tiles.IsDecodeBatch()
                 ? new[] { _tiles.Gemm(k.Tiles.FewRow()).BlockM + 1, _spec.Limits.MaxNumSeqs }
                 : k.Tiles.IsDecodeGemm()
-                ? new[] { 1, 3, 16, _spec.Limits.MaxNumSeqs }
+                ? new[] { 1, 3, Math.Min(_tiles.Gemm(k.Tiles).BlockM, _spec.Limits.MaxNumSeqs) }
                 : new[] { 77, 256, _spec.Limits.MaxNumBatchedTokens }).Distinct().OrderBy(x => x).ToList();
 
         /// <summary>Fresh random weights in the scheme's checkpoint form, repacked once and shared by the kernel's row counts.</summary>

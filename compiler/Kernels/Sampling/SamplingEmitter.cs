@@ -5,8 +5,9 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Kernels.Sampling
 {
     /// <summary>
-    /// The token sampler: one CTA per sequence chooses its next token from its fp32 logits row exactly as the host
-    /// <c>Sampler</c> does, so both backends draw the same tokens for the same seed. Penalties are applied in place from
+    /// The token sampler: one CTA per sequence chooses its next token from its fp32 logits row as the host
+    /// <c>Sampler</c> does, so both backends draw the same tokens for the same seed (up to rounding: a cut or draw that falls
+    /// within ~1e-12 of a boundary may land on the other side). Penalties are applied in place from
     /// the sequence's penalty state (a word per token: seen, and how often generated), which the kernel updates with its
     /// choice. Greedy is an argmax (lowest id among ties). Sampling never sorts the vocabulary: the sampling order (logit
     /// descending, id ascending) is one unique 47-bit rank per token, and top-k, top-p and the draw are each a radix
@@ -196,11 +197,10 @@ __device__ Selection select_rank(const float* x, float temperature, double top, 
                 sh.found = rank;
             }
             __syncthreads();
-            const gc_u64 found = sh.found;
-            __syncthreads();  // sh is reused by the next selection
-            return Selection{found, total};
+            return Selection{sh.found, total};
         }
-        __syncthreads();  // every thread has read sh before the next pass clears it
+        // No barrier needed before the next pass: it clears only the histogram, and what threads read of sh above is next
+        // written two barriers later.
     }
     return Selection{prefix, total};  // not reached: digit 0 returns
 }
@@ -256,8 +256,8 @@ __device__ Selection select_rank(const float* x, float temperature, double top, 
         if (top_p < 1.0f)
             floor_rank = select_rank(x, temperature, top, top_rank, floor_rank, true, 0.0f, kMassReached, (double)top_p, 0ull, sh).rank;
         // ---- The draw: the first token whose running probability passes u of what is kept (min-p drops the unlikely tail) ----
-        const double u = uniform(((gc_u64)(gc_u32)p[kRowSeed + 1] << 32) | (gc_u32)p[kRowSeed],
-                                 ((gc_u64)(gc_u32)p[kRowStep + 1] << 32) | (gc_u32)p[kRowStep]);
+        const double u = uniform(((gc_u64)(gc_u32)p[kRowSeedHigh] << 32) | (gc_u32)p[kRowSeedLow],
+                                 ((gc_u64)(gc_u32)p[kRowStepHigh] << 32) | (gc_u32)p[kRowStepLow]);
         const Selection draw = select_rank(x, temperature, top, top_rank, floor_rank, true, min_p, kMassPassed, u, 0ull, sh);
         token = token_of(draw.rank);
         logprob = (float)log(relative_prob(x[token], temperature, top, draw.rank == top_rank) * kMassOne / (double)draw.total);

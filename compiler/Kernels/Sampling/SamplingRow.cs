@@ -36,8 +36,10 @@ namespace GraphCompiler.Kernels.Sampling
             ("kRowRepetition", Repetition, "repetition penalty (fp32 bits)"),
             ("kRowFrequency", Frequency, "frequency penalty (fp32 bits)"),
             ("kRowPresence", Presence, "presence penalty (fp32 bits)"),
-            ("kRowSeed", SeedLow, "seed, low then high half"),
-            ("kRowStep", StepLow, "the sequence's sampling step, low then high half"),
+            ("kRowSeedLow", SeedLow, "seed, low half"),
+            ("kRowSeedHigh", SeedHigh, "seed, high half"),
+            ("kRowStepLow", StepLow, "the sequence's sampling step, low half"),
+            ("kRowStepHigh", StepHigh, "the sequence's sampling step, high half"),
         };
 
         /// <summary>A penalty-state word: this bit once the token was in the prompt or generated; below it, how often it was generated.</summary>

@@ -61,7 +61,7 @@ namespace GraphCompiler.Tests.Sampling
             // A row's total mass (every token at most the top's 2^massBits) fits 64 bits with room to spare.
             Assert.True(Math.Log2(vocab) + massBits <= 63);
             Assert.Contains($"constexpr int kRowWords = {SamplingRow.Words};", source);
-            Assert.Contains($"constexpr int kRowSeed = {SamplingRow.SeedLow};", source);
+            Assert.Contains($"constexpr int kRowSeedHigh = {SamplingRow.SeedHigh};", source);
         }
     }
 }
