@@ -123,11 +123,13 @@ namespace GraphCompiler.Runtime.Cli
             var logitsOut = new Option<string?>("--logits-out") { Description = "write each step's fp32 logits [steps, vocab] to this file and the tokens to FILE.json (parity checks)" };
             var stop = new Option<string[]>("--stop") { Description = "end generation where the text reaches this string (repeat for several); the text ends before it" };
             var noGraphs = new Option<bool>("--no-cuda-graphs") { Description = "GPU: launch each decode kernel instead of replaying a captured CUDA graph" };
-            RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs), r.GetValue(tiles)!, r.GetValue(stop));
+            var logprobs = new Option<bool>("--logprobs") { Description = "print each generated token's log-probability under the distribution it was chosen from" };
+            RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs), r.GetValue(tiles)!, r.GetValue(stop),
+                r.GetValue(logprobs));
             SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
             var run = new Command("run", "Generate on the GPU (or the CPU backend without one): prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop };
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
                 r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console, RunOptions(r)));
 
@@ -148,7 +150,7 @@ namespace GraphCompiler.Runtime.Cli
             var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
             var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
             var generate = new Command("generate", "Generate text from a checkpoint, on the GPU when there is one, else on the CPU backend")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop };
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
                 r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console, RunOptions(r)));
 

@@ -60,8 +60,9 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="LogitsOut">Write every step's logits (fp32 [steps, vocab]) here and the tokens to the same path + .json.</param>
         /// <param name="Tiles">GPU tiles: auto (tuned where the tuning database has them for this GPU) or spec.</param>
         /// <param name="Stop">Strings that end generation (the text ends before them); they need text, so --prompt.</param>
+        /// <param name="Logprobs">Print each generated token's log-probability (as the sampler chose it, on either backend).</param>
         internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true,
-            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null);
+            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null, bool Logprobs = false);
 
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
             bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
@@ -122,6 +123,7 @@ namespace GraphCompiler.Runtime.Cli
 
                 var logits = new List<float[]>();
                 var generated = new List<int>();
+                var logprobs = new List<float>();
                 var completion = new System.Text.StringBuilder();
                 var prefill = TimeSpan.Zero;
                 if (options.Stream) console.Write(new Spectre.Console.Text(tokenizer!.Decode(prompt)));
@@ -134,6 +136,7 @@ namespace GraphCompiler.Runtime.Cli
                         clock.Restart();
                     }
                     generated.Add(token.Id);
+                    logprobs.Add(token.Logprob);
                     completion.Append(token.Text);
                     if (options.Stream) console.Write(new Spectre.Console.Text(token.Text));
                 }
@@ -144,6 +147,8 @@ namespace GraphCompiler.Runtime.Cli
                 string how = sampling.IsGreedy ? "greedy"
                     : string.Create(CultureInfo.InvariantCulture, $"sampled: temperature {sampling.Temperature}, top-k {sampling.TopK}, top-p {sampling.TopP}, min-p {sampling.MinP}, seed {sampling.Seed}");
                 console.MarkupLine($"generated ({generated.Count} tokens, {Markup.Escape(how)}): {string.Join(" ", generated)}");
+                if (options.Logprobs)
+                    console.MarkupLine("logprobs: " + string.Join(" ", logprobs.Select(l => l.ToString("0.######", CultureInfo.InvariantCulture))));
                 if (tokenizer != null && !options.Stream)
                     console.MarkupLine(Markup.Escape(tokenizer.Decode(prompt) + completion));
                 if (options.LogitsOut != null) WriteLogits(options.LogitsOut, backend.Description, prompt, generated, logits);

@@ -87,6 +87,36 @@ namespace GraphCompiler.Tests.Text
         }
 
         [Fact]
+        public void Logprobs_are_each_tokens_log_softmax_under_the_logits_it_was_chosen_from()
+        {
+            string path = Path.Combine(Path.GetTempPath(), "graphc-logprobs-" + System.Guid.NewGuid().ToString("N") + ".f32");
+            try
+            {
+                // Sampled at temperature 1 without cuts: the distribution a token is drawn from is the softmax of its step's logits.
+                var (code, output, error) = Run("run", "small-llama", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt-tokens", "1,331,401,845",
+                    "--steps", "5", "--backend", "cpu", "--temperature", "1", "--seed", "3", "--logprobs", "--logits-out", path);
+                Assert.True(code == ExitCodes.Ok, output + error);
+                string Line(string prefix) => output.Split('\n').First(l => l.StartsWith(prefix, System.StringComparison.Ordinal));
+                var generated = Line("generated (").Split(": ")[^1].Split(' ').Select(int.Parse).ToArray();
+                var logprobs = Line("logprobs: ").Split(": ")[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                Assert.Equal(generated.Length, logprobs.Length);
+                var logits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(path)).ToArray();
+                for (int step = 0; step < generated.Length; step++)
+                {
+                    var row = logits.AsSpan(step * 4096, 4096).ToArray();
+                    double max = row.Max(), sum = row.Sum(l => Math.Exp(l - max));
+                    Assert.Equal(row[generated[step]] - max - Math.Log(sum), logprobs[step], 5);
+                }
+            }
+            finally
+            {
+                File.Delete(path);
+                File.Delete(path + ".json");
+            }
+        }
+
+        [Fact]
         public void Backend_stream_and_tiles_options_are_checked_before_anything_loads()
         {
             var bogus = Run("generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "x", "--backend", "tpu");
