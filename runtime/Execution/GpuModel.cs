@@ -245,7 +245,7 @@ namespace GraphCompiler.Runtime.Execution
         /// longer batches are split in order, a sequence's tokens over consecutive steps. Returns each sequence's last logits.
         /// </summary>
         public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
-            Prefill<float[]>(batch, (step, finished) =>
+            Prefill<float[]>(Validate(Phase.Prefill, batch), (step, finished) =>
             {
                 var read = DownloadLogits(step.Count);
                 return () =>
@@ -262,15 +262,13 @@ namespace GraphCompiler.Runtime.Execution
             var own = Validate(Phase.Prefill, batch);
             ReserveSamplingSlots(own.Select(b => b.Sequence).ToList(), samplers);
             var order = own.Select((b, i) => (b.Sequence, i)).ToDictionary(x => x.Sequence, x => x.i);
-            return Prefill<SampledToken>(batch, (step, finished) => SampleOnDevice(finished.Select(j => (j, step[j].Sequence, samplers[order[step[j].Sequence]])).ToList()));
+            return Prefill<SampledToken>(own, (step, finished) => SampleOnDevice(finished.Select(j => (j, step[j].Sequence, samplers[order[step[j].Sequence]])).ToList()));
         }
 
-        /// <summary>The prefill steps; after the launches of each, <paramref name="collect"/> queues what comes back for the
-        /// sequences whose last tokens it ran (their rows in the step) and reads it once the step is done.</summary>
-        private T[] Prefill<T>(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch,
-            Func<List<(GpuSequence Sequence, int[] Tokens)>, int[], Func<T[]>> collect)
+        /// <summary>The prefill steps of a validated batch; after the launches of each, <paramref name="collect"/> queues what
+        /// comes back for the sequences whose last tokens it ran (their rows in the step) and reads it once the step is done.</summary>
+        private T[] Prefill<T>(List<(GpuSequence Sequence, int[] Tokens)> own, Func<List<(GpuSequence Sequence, int[] Tokens)>, int[], Func<T[]>> collect)
         {
-            var own = Validate(Phase.Prefill, batch);
             var results = new T[own.Count];
             var done = new int[own.Count];
             int limit = _model.Spec.Limits.MaxNumBatchedTokens;
