@@ -86,11 +86,14 @@ namespace GraphCompiler.Graph
             + (Tiles.IsDecodeBatch() ? " (decode steps of many sequences)" : "");
 
         /// <summary>Whether this is a few-row decode GEMM, which has a <see cref="BatchTwin"/>.</summary>
-        public bool HasBatchTwin => Tiles is TileFamily.GemmDenseDecode or TileFamily.GemmInt4Decode or TileFamily.GemmFp8Decode;
+        public bool HasBatchTwin => Tiles.IsDecodeGemm() && !Tiles.IsDecodeBatch();
 
         /// <summary>The same GEMM with its family's batch tiles (<see cref="TileFamilies.Batch"/>), which a decode step with
         /// more rows than the few-row tile's block_m launches instead; the plan carries both.</summary>
         public GemmKernel BatchTwin() => this with { Name = Name + "_batch", Tiles = Tiles.Batch() };
+
+        /// <summary>The kernel a step of <paramref name="rows"/> rows launches for this GEMM (<see cref="TileFamilies.ForRows"/>).</summary>
+        public GemmKernel ForRows(ArchTiles tiles, int rows) => Tiles.ForRows(tiles, rows) == Tiles ? this : BatchTwin();
     }
 
     /// <summary>FlashAttention-2 over the ragged prompt tokens (causal, GQA), with RoPE in its prologue and the KV-cache write fused.</summary>

@@ -185,7 +185,7 @@ namespace GraphCompiler.Graph
                 // The logits leave the model in fp32 (sampling reads them), every other GEMM output in the activation dtype.
                 var kernel = Add(new GemmKernel(name, k, n, scheme, _m.DType, family, epilogue, outputStride, lmHead ? DType.F32 : _m.DType));
                 // The twin serves steps with more rows than the few-row tile: only a spec whose max_num_seqs allows them has one.
-                if (kernel.HasBatchTwin && _spec.Tiles.Archs.Any(a => a.Gemm(family).BlockM < _spec.Limits.MaxNumSeqs)) Add(kernel.BatchTwin());
+                if (_spec.Tiles.Archs.Any(a => kernel.ForRows(a, _spec.Limits.MaxNumSeqs) != kernel)) Add(kernel.BatchTwin());
                 return Launch(kernel, fused.ToArray(), reads.ToArray(), new[] { Use(output) });
             }
 

@@ -79,6 +79,13 @@ namespace GraphCompiler.Spec
             _ => throw new ArgumentOutOfRangeException(nameof(batch), batch, "not a decode batch GEMM family"),
         };
 
+        /// <summary>
+        /// The family a step of <paramref name="rows"/> rows runs a GEMM of <paramref name="family"/> on: a few-row decode
+        /// family hands steps with more rows than its block_m to its batch twin; every other family keeps them.
+        /// </summary>
+        public static TileFamily ForRows(this TileFamily family, ArchTiles tiles, int rows) =>
+            family.IsDecodeGemm() && !family.IsDecodeBatch() && rows > tiles.Gemm(family).BlockM ? family.Batch() : family;
+
         public static bool IsDecodeBatch(this TileFamily family) =>
             family is TileFamily.GemmDenseDecodeBatch or TileFamily.GemmInt4DecodeBatch or TileFamily.GemmFp8DecodeBatch;
 

@@ -88,11 +88,8 @@ namespace GraphCompiler.Runtime.Bench
 
         /// <summary>The family a step of <paramref name="rows"/> rows runs a scheme's GEMM on, as the GPU backend chooses it:
         /// few-row decode tiles up to their block_m, their batch twin up to max_num_seqs, the prefill tiles above.</summary>
-        private static TileFamily FamilyFor(QuantMethod method, int rows, int maxNumSeqs, ArchTiles tiles)
-        {
-            var decode = TileFamilies.GemmFamily(method, prefill: false);
-            return rows <= tiles.Gemm(decode).BlockM ? decode : rows <= maxNumSeqs ? decode.Batch() : TileFamilies.GemmFamily(method, prefill: true);
-        }
+        private static TileFamily FamilyFor(QuantMethod method, int rows, int maxNumSeqs, ArchTiles tiles) =>
+            rows <= maxNumSeqs ? TileFamilies.GemmFamily(method, prefill: false).ForRows(tiles, rows) : TileFamilies.GemmFamily(method, prefill: true);
 
         /// <summary>
         /// Each decode-attention kernel of the model at (batch, context) points, every sequence at that context: checked

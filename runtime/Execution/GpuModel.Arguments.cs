@@ -71,7 +71,7 @@ namespace GraphCompiler.Runtime.Execution
                 case GemmKernel g:
                 {
                     int rows = _plan.Buffer(launch.Reads[0]).Rows == "S" ? step.Sequences : step.Tokens;
-                    var k = g.HasBatchTwin && rows > _tiles.Gemm(g.Tiles).BlockM ? g.BatchTwin() : g;
+                    var k = g.ForRows(_tiles, rows);
                     descriptor = k;
                     var w = _weights.Gemm(layer, launch.Modules);
                     bool dynamic = k.Scheme is { Method: QuantMethod.Fp8E4M3, ActivationScale: ActivationScaling.Dynamic };

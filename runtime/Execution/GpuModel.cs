@@ -467,22 +467,26 @@ namespace GraphCompiler.Runtime.Execution
                 }
                 SamplingTable.WriteRow(sampler, host.Slice(i * words, words), logitsRow, slot);
             }
+            // The sampling_rows slot: max_num_seqs parameter rows, then as many tokens, then as many log-probabilities.
             var table = _slots["sampling_rows"];
-            long tableBytes = (long)rows.Count * words * 4, choices = (long)_model.Spec.Limits.MaxNumSeqs * words * 4;
+            int most = _model.Spec.Limits.MaxNumSeqs;
+            var tokensAt = table.Offset((long)most * words * 4);
+            var logprobsAt = tokensAt.Offset(most * 4L);
+            long tableBytes = (long)rows.Count * words * 4;
             _hostInputs.Upload(_layout.SamplingRows * 4L, table, tableBytes, _stream);
             var arguments = new Dictionary<string, object>(StringComparer.Ordinal)
             {
                 ["logits"] = _slots["logits"],
                 ["params"] = table,
                 ["state"] = stateSlots,
-                ["tokens"] = table.Offset(choices),
-                ["logprobs"] = table.Offset(choices + _model.Spec.Limits.MaxNumSeqs * 4L),
+                ["tokens"] = tokensAt,
+                ["logprobs"] = logprobsAt,
                 ["num_rows"] = rows.Count,
             };
             _kernels[_model.Sampling.Name].Launch(_stream, arguments, new Dictionary<string, long> { ["S"] = rows.Count });
             long hostChoices = _layout.SamplingRows * 4L + tableBytes;
-            _hostInputs.Download(table.Offset(choices), hostChoices, rows.Count * 4L, _stream);
-            _hostInputs.Download(table.Offset(choices + _model.Spec.Limits.MaxNumSeqs * 4L), hostChoices + rows.Count * 4L, rows.Count * 4L, _stream);
+            _hostInputs.Download(tokensAt, hostChoices, rows.Count * 4L, _stream);
+            _hostInputs.Download(logprobsAt, hostChoices + rows.Count * 4L, rows.Count * 4L, _stream);
             return () =>
             {
                 var tokens = _hostInputs.Slice<int>(hostChoices, rows.Count);
@@ -537,7 +541,7 @@ namespace GraphCompiler.Runtime.Execution
         {
             var launched = new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => _plan.Kernel(x.Launch.Kernel)).Distinct().ToList();
             var used = new HashSet<string>(launched.Select(k => k.Name)
-                .Concat(launched.OfType<GemmKernel>().Where(g => g.HasBatchTwin && _tiles.Gemm(g.Tiles).BlockM < _model.Spec.Limits.MaxNumSeqs).Select(g => g.BatchTwin().Name)))
+                .Concat(launched.OfType<GemmKernel>().Select(g => g.ForRows(_tiles, _model.Spec.Limits.MaxNumSeqs).Name)))
             { _model.Sampling.Name };
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))
