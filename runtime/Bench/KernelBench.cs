@@ -18,8 +18,9 @@ namespace GraphCompiler.Runtime.Bench
         long Bytes, double GigabytesPerSecond, double RooflineFraction, int Registers, int LocalBytes, double? Teraflops = null, SelfTestResult? Check = null);
 
     /// <summary>
-    /// Times kernels with CUDA events: warm-up, then the median of many launches, cycling through enough copies of the
-    /// inputs that the working set exceeds twice the L2 cache (so the numbers are DRAM's, not the cache's).
+    /// Times kernels with CUDA events around CUDA-graph replays (<see cref="TimeCase"/>): warm-up, then the median of many,
+    /// cycling through enough copies of the inputs that the working set exceeds twice the L2 cache (so the numbers are
+    /// DRAM's, not the cache's).
     /// </summary>
     public sealed class KernelBench
     {
@@ -36,7 +37,7 @@ namespace GraphCompiler.Runtime.Bench
             using var a = DeviceBuffer.Allocate(bytes);
             using var b = DeviceBuffer.Allocate(bytes);
             a.Fill(0x3C, stream);
-            var times = Time(stream, () => b.CopyFrom(a, stream));
+            var times = Time(stream, _ => b.CopyFrom(a, stream));
             return 2.0 * bytes / (Median(times) * 1e-3);
         }
 
@@ -136,7 +137,18 @@ namespace GraphCompiler.Runtime.Bench
                 gbps * 1e9 / copyBandwidth, resources.Registers, resources.LocalBytes, testCase.Flops / (median * 1e-3) / 1e12, check);
         }
 
-        /// <summary>Milliseconds of each timed launch of a case (inputs rotated past L2).</summary>
+        /// <summary>Device time a graph replay should last at least, so the host's one launch of it stays ahead of the device.</summary>
+        public const double ReplayMicroseconds = 200;
+
+        /// <summary>The most launches one replay holds.</summary>
+        public const int MaxLaunchesPerReplay = 64;
+
+        /// <summary>
+        /// Milliseconds of one launch of a case, <see cref="Repetitions"/> times: launches cycling through copies of the
+        /// inputs (rotated past L2) captured into a CUDA graph, its replays queued back to back and each timed, divided by
+        /// the launches it holds. Host launch overhead stays out, as it does from a decode step (a graph too); launches timed
+        /// one by one first say how many a replay needs to last <see cref="ReplayMicroseconds"/>.
+        /// </summary>
         public List<double> TimeCase(CudaKernel kernel, KernelTestCase testCase, CudaStream stream)
         {
             long setBytes = Math.Max(1, testCase.Arrays.Values.Sum(a => (long)Buffer.ByteLength(a)));
@@ -146,14 +158,20 @@ namespace GraphCompiler.Runtime.Bench
             {
                 for (int i = 0; i < copies; i++)
                     sets.Add(testCase.Arrays.ToDictionary(p => p.Key, p => HostArrays.Upload(p.Value, stream)));
-                int next = 0;
-                return Time(stream, () =>
+                var arguments = sets.Select(set =>
                 {
-                    var set = sets[next++ % sets.Count];
-                    var arguments = set.ToDictionary(p => p.Key, p => (object)p.Value);
-                    foreach (var (name, value) in testCase.Scalars) arguments[name] = value;
-                    kernel.Launch(stream, arguments, testCase.Grid);
+                    var a = set.ToDictionary(p => p.Key, p => (object)p.Value);
+                    foreach (var (name, value) in testCase.Scalars) a[name] = value;
+                    return a;
+                }).ToList();
+                void Launch(int i) => kernel.Launch(stream, arguments[i % arguments.Count], testCase.Grid);
+                double alone = Median(Time(stream, Launch, WarmUp)) * 1000;
+                int launches = (int)Math.Clamp(Math.Ceiling(ReplayMicroseconds / Math.Max(alone, 1e-3)), 1, MaxLaunchesPerReplay);
+                using var graph = stream.Capture(() =>
+                {
+                    for (int i = 0; i < launches; i++) Launch(i);
                 });
+                return Time(stream, _ => graph.Launch(stream)).Select(ms => ms / launches).ToList();
             }
             finally
             {
@@ -162,21 +180,13 @@ namespace GraphCompiler.Runtime.Bench
             }
         }
 
-        /// <summary>Milliseconds of each of <see cref="Repetitions"/> runs after <see cref="WarmUp"/> untimed ones.</summary>
-        private static List<double> Time(CudaStream stream, Action work)
+        /// <summary>Milliseconds of each of <paramref name="repetitions"/> runs queued back to back after <see cref="WarmUp"/> untimed ones.</summary>
+        private static List<double> Time(CudaStream stream, Action<int> work, int repetitions = Repetitions)
         {
-            for (int i = 0; i < WarmUp; i++) work();
+            for (int i = 0; i < WarmUp; i++) work(i);
             stream.Synchronize();
-            var result = new List<double>(Repetitions);
-            using var timer = new CudaTimer();
-            for (int i = 0; i < Repetitions; i++)
-            {
-                timer.Start(stream);
-                work();
-                timer.Stop(stream);
-                result.Add(timer.ElapsedMilliseconds());
-            }
-            return result;
+            using var timeline = new CudaTimeline(repetitions);
+            return timeline.Time(stream, work);
         }
 
         public static double Median(List<double> values)

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 
 namespace GraphCompiler.Runtime.Cuda
 {
@@ -78,6 +79,48 @@ namespace GraphCompiler.Runtime.Cuda
             if (_event == IntPtr.Zero) return;
             CudaNative.cuEventDestroy_v2(_event);
             _event = IntPtr.Zero;
+        }
+    }
+
+    /// <summary>
+    /// Events recorded between pieces of work queued back to back on a stream: the device time of each piece, with no host
+    /// wait (and so no idle device) between them.
+    /// </summary>
+    public sealed class CudaTimeline : IDisposable
+    {
+        private readonly IntPtr[] _marks;
+
+        /// <param name="pieces">Pieces of work to time: one more mark than that.</param>
+        public CudaTimeline(int pieces)
+        {
+            _marks = new IntPtr[pieces + 1];
+            for (int i = 0; i < _marks.Length; i++) CudaException.Check(CudaNative.cuEventCreate(out _marks[i], 0), "cuEventCreate");
+        }
+
+        /// <summary>Queues each piece between two marks; then waits for the last and returns each piece's milliseconds.</summary>
+        public List<double> Time(CudaStream stream, Action<int> piece)
+        {
+            CudaException.Check(CudaNative.cuEventRecord(_marks[0], stream.Handle), "cuEventRecord");
+            for (int i = 1; i < _marks.Length; i++)
+            {
+                piece(i - 1);
+                CudaException.Check(CudaNative.cuEventRecord(_marks[i], stream.Handle), "cuEventRecord");
+            }
+            CudaException.Check(CudaNative.cuEventSynchronize(_marks[^1]), "cuEventSynchronize");
+            var result = new List<double>(_marks.Length - 1);
+            for (int i = 1; i < _marks.Length; i++)
+            {
+                CudaException.Check(CudaNative.cuEventElapsedTime(out float ms, _marks[i - 1], _marks[i]), "cuEventElapsedTime");
+                result.Add(ms);
+            }
+            return result;
+        }
+
+        public void Dispose()
+        {
+            for (int i = 0; i < _marks.Length; i++)
+                if (_marks[i] != IntPtr.Zero) CudaNative.cuEventDestroy_v2(_marks[i]);
+            Array.Clear(_marks);
         }
     }
 
