@@ -196,6 +196,11 @@ __device__ __forceinline__ float gc_load_cg(const float* p) {
     asm volatile(""" + CudaDialect.LoadGlobalCg + @""" : ""=f""(v) : ""l""(p));
     return v;
 }
+__device__ __forceinline__ float2 gc_load_cg2(const float* p) {
+    float2 v;
+    asm volatile(""" + CudaDialect.LoadGlobalCg2 + @""" : ""=f""(v.x), ""=f""(v.y) : ""l""(p));
+    return v;
+}
 ");
             s.Append("// ---- end of prelude ----\n");
             return s.ToString();

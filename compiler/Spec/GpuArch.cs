@@ -25,6 +25,21 @@ namespace GraphCompiler.Spec
 
         public static readonly GpuArch[] All = { Sm80, Sm86, Sm89, Sm90 };
 
+        /// <summary>Threads an SM holds at once.</summary>
+        public int MaxThreadsPerSm => ComputeCapability is 86 or 89 ? 1536 : 2048;
+
+        /// <summary>
+        /// CTAs of <paramref name="threads"/> threads an SM holds at once: its shared memory (the driver reserves 1 KiB a
+        /// CTA), its 64K registers (allocated in eights per thread) and its threads.
+        /// </summary>
+        public int ResidentCtas(int threads, int registersPerThread, int sharedMemoryBytes)
+        {
+            const int systemReservedPerBlock = 1024;
+            int bySharedMemory = (SharedMemoryPerBlockOptIn + systemReservedPerBlock) / (sharedMemoryBytes + systemReservedPerBlock);
+            int byRegisters = 65536 / ((registersPerThread + 7) / 8 * 8 * threads);
+            return Math.Max(1, Math.Min(Math.Min(bySharedMemory, byRegisters), MaxThreadsPerSm / threads));
+        }
+
         public static string ValidNames => string.Join(", ", All.Select(a => a.Name));
 
         public static GpuArch? Find(string name) =>

@@ -126,19 +126,16 @@ namespace GraphCompiler.Spec
         /// <summary>Positions of one warp's tile.</summary>
         public int WarpKeys => BlockN / Math.Max(1, Warps);
 
-        /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 adds the tiles widened), or
-        /// its partial result [16·ceil(G/16)][d + 2] fp32 where that is larger.</summary>
-        public int WarpBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes)
-        {
-            int stages = Stages * 2 * WarpKeys * headDim * cacheElementBytes + (cacheElementBytes == 1 ? 2 * WarpKeys * headDim * 2 : 0);
-            return Math.Max(stages, 16 * MmaTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
-        }
+        /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 codes are widened in
+        /// registers), or its partial result [16·ceil(G/16)][d + 2] fp32 where that is larger.</summary>
+        public int WarpBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
+            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 16 * MmaTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
 
-        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region, the merged result [G][d + 2]
-        /// fp32 and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
+        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region (warp 0's also takes the
+        /// merged result), the merged max and sum [G] fp32 each, and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
         public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
             16 * MmaTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
-            + queryHeadsPerKvHead * (headDim + 2) * 4 + headDim * 4;
+            + 2 * queryHeadsPerKvHead * 4 + headDim * 4;
 
         /// <summary>The O and S accumulators of the group's MMA tiles, plus fragments and addressing.</summary>
         public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => MmaTiles(queryHeadsPerKvHead) * (headDim + WarpKeys) / 2 + 48;

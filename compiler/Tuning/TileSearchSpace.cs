@@ -25,6 +25,8 @@ namespace GraphCompiler.Tuning
         public static readonly IReadOnlyList<int> GemmStages = new[] { 2, 3, 4, 6 };
         public static readonly IReadOnlyList<int> AttentionBlockN = new[] { 32, 64, 128, 256 };
         public static readonly IReadOnlyList<int> AttentionWarps = new[] { 2, 4, 8 };
+        /// <summary>cp.async stages of a decode-attention warp's K/V tiles: how much each warp keeps in flight.</summary>
+        public static readonly IReadOnlyList<int> AttentionStages = new[] { 2, 3, 4, 6 };
         public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 256 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
         public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3 };
@@ -47,7 +49,8 @@ namespace GraphCompiler.Tuning
             {
                 foreach (int bn in AttentionBlockN)
                     foreach (int w in AttentionWarps)
-                        yield return baseline with { DecodeAttention = new DecodeAttentionTiles(bn, w, baseline.DecodeAttention.Stages, 0) };
+                        foreach (int st in AttentionStages)
+                            yield return baseline with { DecodeAttention = new DecodeAttentionTiles(bn, w, st, 0) };
             }
             else if (family == TileFamily.PrefillAttention)
             {

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Generic;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
@@ -153,7 +154,9 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>Flash-decoding splits for a decode step: what the family chooses for the longest context the step may
         /// have (the kernel gives short contexts fewer), within the partials the memory plan reserved.</summary>
         private int DecodeSplits(int sequences, int longestContext) =>
-            Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
-                DecodeAttentionFamily.ChooseSplits(_tiles.DecodeAttention, _m.NumKeyValueHeads, sequences, longestContext, _device.Info.MultiprocessorCount));
+            _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault() is { } k
+                ? Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
+                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences, longestContext, _device.Info.MultiprocessorCount))
+                : 1;
     }
 }

@@ -37,7 +37,7 @@ namespace GraphCompiler.Runtime.SelfTest
         private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {
             int sequences = contexts.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
-            int splits = DecodeAttentionFamily.ChooseSplits(t, k.KvHeads, sequences, contexts.Max(), _multiprocessors);
+            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, sequences, contexts.Max(), _multiprocessors);
             var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()} splits={splits}");
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)sequences * stride, 1.0);

@@ -113,6 +113,7 @@ namespace GraphCompiler.Runtime.Tuning
                 {
                     new Axis<ArchTiles>("block_n", TileSearchSpace.AttentionBlockN, (t, v) => t with { DecodeAttention = t.DecodeAttention with { BlockN = v } }),
                     new Axis<ArchTiles>("warps", TileSearchSpace.AttentionWarps, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Warps = v } }),
+                    new Axis<ArchTiles>("stages", TileSearchSpace.AttentionStages, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Stages = v } }),
                 };
             if (family == TileFamily.PrefillAttention)
                 return new[]

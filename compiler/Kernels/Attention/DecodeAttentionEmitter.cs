@@ -11,10 +11,12 @@ namespace GraphCompiler.Kernels.Attention
     /// GQA group of query heads are the rows of one 16-row MMA tile (rows past the group are zeros), so each KV byte is read
     /// once per group. The split's context is cut into tiles of block_n / warps positions and each warp takes every
     /// warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>), S = Q·Kᵀ,
-    /// online softmax and O += P·V as in the prefill kernel (<see cref="FlashTile"/>) — with no block barrier until the
-    /// warps' partial results are merged. The step's new token is written into its block (from the qkv row, in the cache
+    /// online softmax and O += P·V as in the prefill kernel (<see cref="FlashTile"/>; an FP8 cache's codes widened in
+    /// registers on their way from ldmatrix to the MMA, with Q and O in the orders that takes) — with no block barrier
+    /// until the warps' partial results are merged. The step's new token is written into its block (from the qkv row, in the cache
     /// dtype) by the split that covers it before any warp reads the cache, so it is read back as the cache holds it. With
-    /// several splits each writes its (accumulator, max, sum) and the last to arrive combines them in split order. The CPU
+    /// several splits each writes its (accumulator, max, sum) and the last to arrive combines them in one online-softmax pass
+    /// over the splits, their loads in flight together. The CPU
     /// reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
@@ -49,13 +51,14 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kStages", t.Stages, tileKey + ".stages: a warp's K/V tiles in flight")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
-                .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, group, cache.Bytes), "a warp's region: its stages" + (fp8 ? " and widened tiles" : "") + ", then its partial result")
+                .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, group, cache.Bytes), "a warp's region: its stages, then its partial result")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
                 // One MMA tile of rows leaves the registers to unroll Q·Kᵀ's k-steps; two do not.
-                .Raw(FlashTile.DeviceFunctions("kWarpKeys", mTiles == 1 ? 0 : 1, k.Activation, k.KvDType));
+                .Raw(FlashTile.DeviceFunctions("kWarpKeys", mTiles == 1 ? 0 : 1, k.Activation, k.KvDType, codeOperands: fp8))
+                .Raw(FlashTile.OperandLayout(codeOperands: fp8));
 
             b.Parameter("const gc_act* __restrict__", "qkv", k.WithRope ? "buffer qkv [S, q | k | v], rotated here" : "buffer qkv [S, q | k | v], RoPE applied");
             if (k.WithRope) b.Parameter("const int* __restrict__", "positions", "buffer positions [S]: the new token's position");
@@ -75,8 +78,7 @@ namespace GraphCompiler.Kernels.Attention
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [16 · kMTiles][kHeadDim] swizzled: the group's queries
     unsigned char* warp_s = smem + 16 * kMTiles * kHeadDim * 2 + warp * kWarpBytes;
-    float* sums = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2 + kWarps * kWarpBytes);   // [kGroup][kHeadDim] merged
-    float* m_s = sums + kGroup * kHeadDim;                                           // merged max per head (exp2 units)
+    float* m_s = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2 + kWarps * kWarpBytes);   // merged max per head (exp2 units)
     float* l_s = m_s + kGroup;                                                       // merged sum per head
     __shared__ int is_last_split;
 
@@ -96,7 +98,7 @@ namespace GraphCompiler.Kernels.Attention
 " + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"
-" + (rope ? RopePrologue : PlainPrologue) + @"    __threadfence();   // the new token's slot is in L2, where cp.async reads it
+" + (rope ? RopePrologue : PlainPrologue) + @"    if (newest >= begin && newest < end) __threadfence();   // the new token's slot is in L2, where cp.async reads it
     __syncthreads();
 
     // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split), kStages deep, no block barrier ----
@@ -107,19 +109,14 @@ namespace GraphCompiler.Kernels.Attention
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
         load_kv(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane, 32);
     };
-" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(warp_s + kStages * 2 * kTileBytes);   // the current K and V tiles widened, swizzled
-    gc_act* v_s = k_s + kWarpKeys * kHeadDim;
-" : "") + @"    float o[kMTiles][kHeadDim / 8][4], row_max[kMTiles][2], row_sum[kMTiles][2];
+    float o[kMTiles][kHeadDim / 8][4], row_max[kMTiles][2], row_sum[kMTiles][2];
     flash_init(o, row_max, row_sum);
     const float score_scale = kScoreScale * k_scale;
     kv_pipeline_start(warp_tiles, load_tile);
     for (int j = 0; j < warp_tiles; ++j) {
         kv_pipeline_wait<false>(j, warp_tiles, load_tile);   // the warp's own stages: a warp barrier
-" + (fp8 ? @"        widen_kv(warp_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, lane, 32);   // FP8: codes to the activation dtype
-        __syncwarp();
-        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
-" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
-") + @"        const int t0 = first_of(j);
+        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
+        const int t0 = first_of(j);
         float sc[kMTiles][kWarpKeys / 8][4];
         flash_scores(sc, q_address, 0, k_address, lane);
         if (t0 + kWarpKeys > end) {   // the split's last tile: positions past its end
@@ -138,7 +135,7 @@ namespace GraphCompiler.Kernels.Attention
     gc_cp_async_wait<0>();
     __syncwarp();   // the stages are free: the warp's partial result goes there
 
-    // ---- Warp partials [16 · kMTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per head ----
+    // ---- Warp partials [16 · kMTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per head into warp 0's ----
     float* part = reinterpret_cast<float*>(warp_s);
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
@@ -148,8 +145,8 @@ namespace GraphCompiler.Kernels.Attention
             float* r = part + (mt * 16 + lane / 4 + 8 * half) * (kHeadDim + 2);
 #pragma unroll
             for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-                r[dt * 8 + 2 * (lane % 4)] = o[mt][dt][2 * half];
-                r[dt * 8 + 2 * (lane % 4) + 1] = o[mt][dt][2 * half + 1];
+                r[o_column(dt, lane, 0)] = o[mt][dt][2 * half];
+                r[o_column(dt, lane, 1)] = o[mt][dt][2 * half + 1];
             }
             if (lane % 4 == 0) {
                 r[kHeadDim] = row_max[mt][half] * score_scale;
@@ -157,6 +154,7 @@ namespace GraphCompiler.Kernels.Attention
             }
         }
     __syncthreads();
+    float* const merged = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2);   // warp 0's partial, rescaled in place
     for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
         const int h = i / kHeadDim, d = i % kHeadDim;
         float m = neg_inf;
@@ -170,7 +168,7 @@ namespace GraphCompiler.Kernels.Attention
             acc = fmaf(r[d], weight, acc);
             l = fmaf(r[kHeadDim + 1], weight, l);
         }
-        sums[i] = acc * v_scale;
+        merged[h * (kHeadDim + 2) + d] = acc * v_scale;   // only this thread reads that element
         if (d == 0) {
             m_s[h] = m;
             l_s[h] = l;
@@ -178,16 +176,16 @@ namespace GraphCompiler.Kernels.Attention
     }
     __syncthreads();
 
-    // ---- One split: normalize and store. Several: publish (acc, max, sum); the last to arrive combines them in split order ----
+    // ---- One split: normalize and store. Several: publish (acc, max, sum); the last to arrive combines them ----
     gc_act* out_row = out + (long long)s * kHeads * kHeadDim + g * kGroup * kHeadDim;
     if (splits == 1) {
-        for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) out_row[i] = gc_f32_to_act(sums[i] / l_s[i / kHeadDim]);
+        for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) out_row[i] = gc_f32_to_act(merged[i / kHeadDim * (kHeadDim + 2) + i % kHeadDim] / l_s[i / kHeadDim]);
         return;
     }
     const long long head0 = (long long)s * kHeads + g * kGroup;
     for (int i = threadIdx.x; i < kGroup * (kHeadDim + 2); i += kThreads) {
         const int h = i / (kHeadDim + 2), d = i % (kHeadDim + 2);
-        partials[((head0 + h) * gridDim.z + z) * (kHeadDim + 2) + d] = d < kHeadDim ? sums[h * kHeadDim + d] : d == kHeadDim ? m_s[h] : l_s[h];
+        partials[((head0 + h) * gridDim.z + z) * (kHeadDim + 2) + d] = d < kHeadDim ? merged[h * (kHeadDim + 2) + d] : d == kHeadDim ? m_s[h] : l_s[h];
     }
     __threadfence();
     __syncthreads();
@@ -199,18 +197,24 @@ namespace GraphCompiler.Kernels.Attention
     __syncthreads();
     if (!is_last_split) return;
     __threadfence();
-    for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
-        const int h = i / kHeadDim, d = i % kHeadDim;
+    // Pairs of output dimensions over the splits in one pass, as the online softmax runs: each split's values and its
+    // (max, sum) loaded together, eight splits' loads in flight at a time, the running max raised as they arrive.
+    for (int i = threadIdx.x; i < kGroup * kHeadDim / 2; i += kThreads) {
+        const int h = i / (kHeadDim / 2), d = i % (kHeadDim / 2) * 2;
         const float* p = partials + (head0 + h) * gridDim.z * (kHeadDim + 2);
-        float m = neg_inf;
-        for (int q = 0; q < splits; ++q) m = fmaxf(m, gc_load_cg(p + q * (kHeadDim + 2) + kHeadDim));
-        float numerator = 0.0f, denominator = 0.0f;
-        for (int q = 0; q < splits; ++q) {
-            const float w = exp2f(gc_load_cg(p + q * (kHeadDim + 2) + kHeadDim) - m);
-            numerator = fmaf(gc_load_cg(p + q * (kHeadDim + 2) + d), w, numerator);
-            denominator = fmaf(gc_load_cg(p + q * (kHeadDim + 2) + kHeadDim + 1), w, denominator);
+        float m = neg_inf, l = 0.0f;
+        float2 acc = make_float2(0.0f, 0.0f);
+#pragma unroll 8
+        for (int q = 0; q < splits; ++q) {   // every split has positions: its max is finite
+            const float2 x = gc_load_cg2(p + q * (kHeadDim + 2) + d), split = gc_load_cg2(p + q * (kHeadDim + 2) + kHeadDim);
+            const float top = fmaxf(m, split.x), old = exp2f(m - top), w = exp2f(split.x - top);
+            acc.x = fmaf(x.x, w, acc.x * old);
+            acc.y = fmaf(x.y, w, acc.y * old);
+            l = fmaf(split.y, w, l * old);
+            m = top;
         }
-        out_row[i] = gc_f32_to_act(numerator / denominator);
+        out_row[h * kHeadDim + d] = gc_f32_to_act(acc.x / l);
+        out_row[h * kHeadDim + d + 1] = gc_f32_to_act(acc.y / l);
     }
 ";
 
@@ -225,11 +229,14 @@ namespace GraphCompiler.Kernels.Attention
         store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
                    v ? v_scale : k_scale, f);
     }
-    for (int i = threadIdx.x; i < 16 * kMTiles * kChunks; i += kThreads) {
-        const int r = i / kChunks, c = i % kChunks;
-        gc_act8 x = {};
-        if (r < kGroup) x = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + c * 8);
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = x;
+    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 2); i += kThreads) {   // sixteen dimensions an item
+        const int r = i / (kChunks / 2), step = i % (kChunks / 2);
+        gc_act8 lo = {}, hi = {};
+        if (r < kGroup) {
+            lo = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + step * 16);
+            hi = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + step * 16 + 8);
+        }
+        store_q16(q_s, r, step, lo, hi);
     }
 ";
 
@@ -256,12 +263,14 @@ namespace GraphCompiler.Kernels.Attention
         for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
         store_row8(new_slot + kKvHeads * kHeadRun + d0, v_scale, f);
     }
-    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 2); i += kThreads) {
-        const int r = i / (kChunks / 2), c = i % (kChunks / 2);
-        gc_act8 lo = {}, hi = {};
-        if (r < kGroup) gc_rope_rotate8(row + (g * kGroup + r) * kHeadDim, c * 8, cached_cos_sin, lo, hi);
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
+    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 4); i += kThreads) {   // dimensions 16j .. 16j + 15 and their partners
+        const int r = i / (kChunks / 4), step = i % (kChunks / 4);
+        gc_act8 lo[2] = {}, hi[2] = {};
+        if (r < kGroup)
+#pragma unroll
+            for (int c = 0; c < 2; ++c) gc_rope_rotate8(row + (g * kGroup + r) * kHeadDim, step * 16 + c * 8, cached_cos_sin, lo[c], hi[c]);
+        store_q16(q_s, r, step, lo[0], lo[1]);
+        store_q16(q_s, r, step + kChunks / 4, hi[0], hi[1]);
     }
 ";
     }

@@ -40,13 +40,8 @@ namespace GraphCompiler.Kernels.Gemm
         /// CTAs per SM the kernel is built for (its __launch_bounds__ minimum): as many as shared memory allows, up to
         /// what leaves each thread 128 registers.
         /// </summary>
-        public static int ResidentCtasPerSm(GemmTiles t, int sharedMemoryBytes, GpuArch arch)
-        {
-            const int systemReservedPerBlock = 1024;
-            int bySharedMemory = (arch.SharedMemoryPerBlockOptIn + systemReservedPerBlock) / (sharedMemoryBytes + systemReservedPerBlock);
-            int byRegisters = 65536 / (128 * t.Warps * 32);
-            return Math.Max(1, Math.Min(bySharedMemory, byRegisters));
-        }
+        public static int ResidentCtasPerSm(GemmTiles t, int sharedMemoryBytes, GpuArch arch) =>
+            arch.ResidentCtas(t.Warps * 32, 128, sharedMemoryBytes);
 
         /// <summary>About how many CTAs at most share one output tile's K steps (stream-K).</summary>
         public const int MaxContributorsPerTile = 8;
