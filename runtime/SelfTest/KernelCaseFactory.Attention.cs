@@ -31,8 +31,22 @@ namespace GraphCompiler.Runtime.SelfTest
         }
 
         /// <summary>A batch of <paramref name="batch"/> sequences all at <paramref name="context"/> tokens (the benchmark's points).</summary>
-        public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context) =>
-            DecodeAttentionCase(k, _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray());
+        /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
+        public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context, DecodeAttentionTiles? tiles = null) =>
+            DecodeAttentionCase(k, tiles ?? _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray());
+
+        /// <summary>
+        /// The decode steps a tuning candidate is timed on: the selftest's cases and the three uniform steps issue #5
+        /// benchmarks, scaled to the spec's limits — one sequence at max_seq_len, a quarter of max_num_seqs at half of it,
+        /// max_num_seqs at a quarter (Llama-2-70B: 1 × 4096, 16 × 2048, 64 × 1024). Full uniform batches are where the
+        /// launch's CTAs meet the GPU's resident slots (a second, part-filled wave), which random contexts hide.
+        /// </summary>
+        public IEnumerable<KernelTestCase> DecodeAttentionTuning(DecodeAttentionKernel k, DecodeAttentionTiles tiles)
+        {
+            int longest = _spec.Limits.MaxSeqLen, batch = _spec.Limits.MaxNumSeqs;
+            var uniform = new[] { (1, longest), (Math.Max(1, batch / 4), Math.Max(1, longest / 2)), (batch, Math.Max(1, longest / 4)) }.Distinct();
+            return DecodeAttention(k, tiles).Concat(uniform.Select(p => DecodeAttentionUniform(k, p.Item1, p.Item2, tiles)));
+        }
 
         private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {

@@ -92,7 +92,7 @@ namespace GraphCompiler.Runtime.Tuning
         private IEnumerable<KernelTestCase> Cases(FusedKernel kernel, ArchTiles tiles) => kernel switch
         {
             GemmKernel g => _cases.Gemm(g, _cases.GemmRowCounts(g), tiles),
-            DecodeAttentionKernel a => _cases.DecodeAttention(a, tiles.DecodeAttention),
+            DecodeAttentionKernel a => _cases.DecodeAttentionTuning(a, tiles.DecodeAttention),
             PrefillAttentionKernel p => _cases.PrefillAttention(p, tiles.PrefillAttention),
             _ => Array.Empty<KernelTestCase>(),
         };

@@ -26,6 +26,19 @@ namespace GraphCompiler.Tests.Runtime
         }
 
         [Fact]
+        public void Decode_attention_tuning_adds_the_benchmarks_uniform_steps_with_the_candidates_splits()
+        {
+            // small-llama: max_seq_len 1024, max_num_seqs 16, so 1 × 1024, 4 × 512 and 16 × 256 after the selftest's four.
+            var model = TestSpecs.Compile("small-llama");
+            var kernel = model.Plan.Kernels.OfType<GraphCompiler.Graph.DecodeAttentionKernel>().Single();
+            var factory = new KernelCaseFactory(model.Spec, 1);
+            var fixedSplits = new DecodeAttentionTiles(64, 4, 2, 3);
+            var labels = factory.DecodeAttentionTuning(kernel, fixedSplits).Select(c => c.Label).ToList();
+            Assert.Equal(factory.DecodeAttention(kernel, fixedSplits).Count() + 3, labels.Count);
+            Assert.Equal(new[] { "S=1 context 1024..1024 splits=3", "S=4 context 512..512 splits=3", "S=16 context 256..256 splits=3" }, labels.TakeLast(3));
+        }
+
+        [Fact]
         public void Row_counts_cover_one_odd_sizes_and_the_specs_decode_and_prefill_steps()
         {
             var factory = new KernelCaseFactory(TestSpecs.Compile("llama2-70b").Spec, 1);
