@@ -5,7 +5,8 @@ namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
     /// The device functions both attention kernels build on, on mma.sync m16n8k16 tensor cores: the K/V tile loader
-    /// (paged, cp.async into swizzled shared memory; FP8 codes widened exactly afterwards), S = Q·Kᵀ for one warp's
+    /// (paged, cp.async into swizzled shared memory; FP8 codes widened exactly, into shared memory once a tile for the
+    /// prefill kernel's many query rows, in registers on their way to the MMA for the decode kernel's few), S = Q·Kᵀ for one warp's
     /// 16-row MMA tiles, the online softmax in exp2 units, and O += P·V with P kept in registers. The prefill kernel runs
     /// them over query tiles (warps split the queries), the decode kernel over keys (warps split the context); both stream
     /// K/V through the same cp.async pipeline, the prefill kernel's CTA together, the decode kernel's warps each on its own.
