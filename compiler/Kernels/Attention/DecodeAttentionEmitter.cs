@@ -77,8 +77,9 @@ namespace GraphCompiler.Kernels.Attention
         private static string Body(bool fp8, bool rope) => @"    extern __shared__ __align__(128) unsigned char smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [16 · kMTiles][kHeadDim] swizzled: the group's queries
-    unsigned char* warp_s = smem + 16 * kMTiles * kHeadDim * 2 + warp * kWarpBytes;
-    float* m_s = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2 + kWarps * kWarpBytes);   // merged max per head (exp2 units)
+    unsigned char* const regions = smem + 16 * kMTiles * kHeadDim * 2;                 // kWarps regions of kWarpBytes
+    unsigned char* warp_s = regions + warp * kWarpBytes;
+    float* m_s = reinterpret_cast<float*>(regions + kWarps * kWarpBytes);            // merged max per head (exp2 units)
     float* l_s = m_s + kGroup;                                                       // merged sum per head
     __shared__ int is_last_split;
 
@@ -154,16 +155,16 @@ namespace GraphCompiler.Kernels.Attention
             }
         }
     __syncthreads();
-    float* const merged = reinterpret_cast<float*>(smem + 16 * kMTiles * kHeadDim * 2);   // warp 0's partial, rescaled in place
+    float* const merged = reinterpret_cast<float*>(regions);   // warp 0's partial, rescaled in place
     for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
         const int h = i / kHeadDim, d = i % kHeadDim;
         float m = neg_inf;
 #pragma unroll
-        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(smem + 16 * kMTiles * kHeadDim * 2 + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
+        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(regions + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
         float acc = 0.0f, l = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) {
-            const float* r = reinterpret_cast<const float*>(smem + 16 * kMTiles * kHeadDim * 2 + w * kWarpBytes) + h * (kHeadDim + 2);
+            const float* r = reinterpret_cast<const float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
             const float weight = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
             acc = fmaf(r[d], weight, acc);
             l = fmaf(r[kHeadDim + 1], weight, l);
