@@ -50,6 +50,8 @@ namespace GraphCompiler.Kernels
         public const string LdMatrixX4 = "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];";
         /// <summary>The same, transposed: lane l receives column l / 4 of rows 2·(l % 4) and 2·(l % 4) + 1 (a row-major B operand).</summary>
         public const string LdMatrixX4Trans = "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];";
+        /// <summary>An 8×8 b16 matrix held in registers as an MMA fragment (lane l: row l / 4, columns 2·(l % 4), +1), transposed.</summary>
+        public const string MovMatrixTrans = "movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;";
         /// <summary>2^x on the special-function unit (flush-to-zero, about 2 ulp): softmax in exp2 units.</summary>
         public const string Ex2Approx = "ex2.approx.ftz.f32 %0, %1;";
         /// <summary>An fp32 load that reads L2, not a stale L1 line (split-K partials written by other CTAs).</summary>

@@ -166,6 +166,11 @@ __device__ __forceinline__ void gc_ldmatrix_x4(gc_u32 a[4], gc_u32 address) {
 __device__ __forceinline__ void gc_ldmatrix_x4_trans(gc_u32 a[4], gc_u32 address) {
     asm volatile(""" + CudaDialect.LdMatrixX4Trans + @""" : ""=r""(a[0]), ""=r""(a[1]), ""=r""(a[2]), ""=r""(a[3]) : ""r""(address));
 }
+__device__ __forceinline__ gc_u32 gc_movmatrix_trans(gc_u32 x) {
+    gc_u32 y;
+    asm volatile(""" + CudaDialect.MovMatrixTrans + @""" : ""=r""(y) : ""r""(x));
+    return y;
+}
 // Two fp32 values as one register of the activation dtype, lo in the lower half (an A fragment's column order).
 __device__ __forceinline__ gc_u32 gc_pack_act2(float lo, float hi) {
     gc_u32 d;

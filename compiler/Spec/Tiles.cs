@@ -127,20 +127,21 @@ namespace GraphCompiler.Spec
         public int WarpKeys => BlockN / Math.Max(1, Warps);
 
         /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 codes are widened in
-        /// registers), or its partial result [16·ceil(G/16)][d + 2] fp32 where that is larger.</summary>
+        /// registers), or its partial result [8·ceil(G/8)][d + 2] fp32 where that is larger.</summary>
         public int WarpBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
-            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 16 * MmaTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
+            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * HeadTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
 
-        /// <summary>The group's queries (2-byte activations, 16-row MMA tiles), every warp's region (warp 0's also takes the
-        /// merged result), the merged max and sum [G] fp32 each, and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
+        /// <summary>The group's queries (2-byte activations, 8-head MMA column tiles), every warp's region (warp 0's also takes
+        /// the merged result), the merged max and sum [G] fp32 each, and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
         public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
-            16 * MmaTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
+            8 * HeadTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
             + 2 * queryHeadsPerKvHead * 4 + headDim * 4;
 
-        /// <summary>The O and S accumulators of the group's MMA tiles, plus fragments and addressing.</summary>
-        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => MmaTiles(queryHeadsPerKvHead) * (headDim + WarpKeys) / 2 + 48;
+        /// <summary>Per 8-head column tile the Qᵀ fragments (d / 8), the Oᵀ accumulators (d / 4) and the Sᵀ ones (a quarter
+        /// of the warp's keys), plus fragments and addressing.</summary>
+        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => HeadTiles(queryHeadsPerKvHead) * (headDim / 8 + headDim / 4 + WarpKeys / 4) + 42;
 
-        private static int MmaTiles(int queryHeadsPerKvHead) => (queryHeadsPerKvHead + 15) / 16;
+        private static int HeadTiles(int queryHeadsPerKvHead) => (queryHeadsPerKvHead + 7) / 8;
     }
 
     /// <summary>A tiled GEMM: output tile BlockM×BlockN, K step BlockK, warps, cp.async stages, split-K (0 = chosen per shape).</summary>

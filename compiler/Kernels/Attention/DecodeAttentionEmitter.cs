@@ -7,24 +7,23 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// Paged decode attention (flash-decoding) on tensor cores: one CTA per (KV head, sequence, context split), whose
-    /// GQA group of query heads are the rows of one 16-row MMA tile (rows past the group are zeros), so each KV byte is read
-    /// once per group. The split's context is cut into tiles of block_n / warps positions and each warp takes every
-    /// warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>), S = Q·Kᵀ,
-    /// online softmax and O += P·V as in the prefill kernel (<see cref="FlashTile"/>; an FP8 cache's codes widened in
-    /// registers on their way from ldmatrix to the MMA, with Q and O in the orders that takes) — with no block barrier
-    /// until the warps' partial results are merged. The step's new token is written into its block (from the qkv row, in the cache
-    /// dtype) by the split that covers it before any warp reads the cache, so it is read back as the cache holds it. With
-    /// several splits each writes its (accumulator, max, sum) and the last to arrive combines them in one online-softmax pass
-    /// over the splits, their loads in flight together. The CPU
-    /// reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
+    /// Paged decode attention (flash-decoding) on tensor cores: one CTA per (KV head, sequence, context split), whose GQA
+    /// group of query heads are the columns of its MMAs (<see cref="KeysAsRowsTile"/>: Sᵀ = K·Qᵀ, Oᵀ += Vᵀ·Pᵀ, keys as rows),
+    /// so each KV byte is read once per group. The split's context is cut into tiles of block_n / warps positions and each
+    /// warp takes every warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>,
+    /// <see cref="FlashTile.Loader"/>), the scores, online softmax and P·V in registers (an FP8 cache's codes widened there
+    /// on their way from ldmatrix to the MMA) — with no block barrier until the warps' partial results are merged. The step's
+    /// new token is written into its block (from the qkv row, in the cache dtype) by the split that covers it before any warp
+    /// reads the cache, so it is read back as the cache holds it. With several splits each writes its (accumulator, max,
+    /// sum) and the last to arrive combines them in one online-softmax pass over the splits, their loads in flight together.
+    /// The CPU reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
     {
         /// <summary>Why a decode-attention kernel cannot be emitted yet, or null.</summary>
         public static string? Unsupported(DecodeAttentionKernel k) =>
             FlashTile.Unsupported(k.HeadDim, k.WriteFp8)
-            ?? (k.Heads / k.KvHeads > 32 ? $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (two MMA tiles)" : null);
+            ?? (k.Heads / k.KvHeads > 32 ? $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (four 8-column MMA tiles)" : null);
 
         /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps.</summary>
         public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
@@ -38,12 +37,13 @@ namespace GraphCompiler.Kernels.Attention
             var t = tiles.DecodeAttention;
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             var cache = CudaDialect.Of(k.KvDType);
-            int group = k.Heads / k.KvHeads, mTiles = (group + 15) / 16, warpKeys = t.BlockN / t.Warps;
+            int group = k.Heads / k.KvHeads, nTiles = (group + 7) / 8, warpKeys = t.BlockN / t.Warps;
             string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
-                .Constant("kGroup", group, "query heads per KV head (GQA): the MMA rows")
-                .Constant("kMTiles", mTiles, "16-row MMA tiles the group fills")
+                .Constant("kGroup", group, "query heads per KV head (GQA): the MMA columns")
+                .Constant("kNTiles", nTiles, "8-column MMA tiles the group fills")
+                .Constant("kQBytes", 8 * nTiles * k.HeadDim * 2, "the group's queries, 8 · kNTiles rows")
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: positions a CTA step covers")
                 .Constant("kWarps", t.Warps, tileKey + ".warps: split the positions")
                 .Constant("kThreads", t.Warps * 32, "warps × 32")
@@ -56,9 +56,9 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
-                // One MMA tile of rows leaves the registers to unroll Q·Kᵀ's k-steps; two do not.
-                .Raw(FlashTile.DeviceFunctions("kWarpKeys", mTiles == 1 ? 0 : 1, k.Activation, k.KvDType, codeOperands: fp8))
-                .Raw(FlashTile.OperandLayout(codeOperands: fp8));
+                .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType))
+                .Raw(FlashTile.QueryStore(codeOrder: fp8))
+                .Raw(KeysAsRowsTile.DeviceFunctions("kWarpKeys", k.KvDType));
 
             b.Parameter("const gc_act* __restrict__", "qkv", k.WithRope ? "buffer qkv [S, q | k | v], rotated here" : "buffer qkv [S, q | k | v], RoPE applied");
             if (k.WithRope) b.Parameter("const int* __restrict__", "positions", "buffer positions [S]: the new token's position");
@@ -76,8 +76,8 @@ namespace GraphCompiler.Kernels.Attention
 
         private static string Body(bool fp8, bool rope) => @"    extern __shared__ __align__(128) unsigned char smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [16 · kMTiles][kHeadDim] swizzled: the group's queries
-    unsigned char* const regions = smem + 16 * kMTiles * kHeadDim * 2;                 // kWarps regions of kWarpBytes
+    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [8 · kNTiles][kHeadDim] swizzled: the group's queries
+    unsigned char* const regions = smem + kQBytes;                                   // kWarps regions of kWarpBytes
     unsigned char* warp_s = regions + warp * kWarpBytes;
     float* m_s = reinterpret_cast<float*>(regions + kWarps * kWarpBytes);            // merged max per head (exp2 units)
     float* l_s = m_s + kGroup;                                                       // merged sum per head
@@ -110,47 +110,51 @@ namespace GraphCompiler.Kernels.Attention
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
         load_kv(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane, 32);
     };
-    float o[kMTiles][kHeadDim / 8][4], row_max[kMTiles][2], row_sum[kMTiles][2];
-    flash_init(o, row_max, row_sum);
+    gc_u32 qb[kNTiles][kHeadDim / 16][2];
+    q_fragments(qb, q_address, lane);
+    float ot[kHeadDim / 16][kNTiles][4], m_run[kNTiles][2], l_run[kNTiles][2];
+    decode_init(ot, m_run, l_run);
     const float score_scale = kScoreScale * k_scale;
     kv_pipeline_start(warp_tiles, load_tile);
     for (int j = 0; j < warp_tiles; ++j) {
         kv_pipeline_wait<false>(j, warp_tiles, load_tile);   // the warp's own stages: a warp barrier
         const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
         const int t0 = first_of(j);
-        float sc[kMTiles][kWarpKeys / 8][4];
-        flash_scores(sc, q_address, 0, k_address, lane);
+        float st[kWarpKeys / 16][kNTiles][4];
+        decode_scores(st, qb, k_address, lane);
         if (t0 + kWarpKeys > end) {   // the split's last tile: positions past its end
 #pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt)
+            for (int kt = 0; kt < kWarpKeys / 16; ++kt)
 #pragma unroll
-                for (int nt = 0; nt < kWarpKeys / 8; ++nt)
+                for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        if (t0 + nt * 8 + 2 * (lane % 4) + e % 2 >= end) sc[mt][nt][e] = neg_inf;
+                        if (t0 + 16 * kt + lane / 4 + 8 * (e / 2) >= end) st[kt][nt][e] = neg_inf;
         }
-        flash_softmax(sc, row_max, row_sum, o, score_scale);
-        flash_pv(o, sc, v_address, lane);
+        decode_softmax(st, m_run, l_run, ot, score_scale);
+        decode_pv(ot, st, v_address, lane);
         kv_pipeline_release<false>();
     }
     gc_cp_async_wait<0>();
     __syncwarp();   // the stages are free: the warp's partial result goes there
 
-    // ---- Warp partials [16 · kMTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per head into warp 0's ----
+    // ---- Warp partials [8 · kNTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per head into warp 0's ----
     float* part = reinterpret_cast<float*>(warp_s);
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
+    for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const float l = quad_sum(row_sum[mt][half]);
-            float* r = part + (mt * 16 + lane / 4 + 8 * half) * (kHeadDim + 2);
+        for (int hh = 0; hh < 2; ++hh) {
+            float l = l_run[nt][hh];   // over the lane's keys, then the eight lanes sharing lane % 4
 #pragma unroll
-            for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-                r[o_column(dt, lane, 0)] = o[mt][dt][2 * half];
-                r[o_column(dt, lane, 1)] = o[mt][dt][2 * half + 1];
+            for (int width = 4; width < 32; width *= 2) l += __shfl_xor_sync(0xffffffffu, l, width);
+            float* r = part + (8 * nt + 2 * (lane % 4) + hh) * (kHeadDim + 2);
+#pragma unroll
+            for (int mt = 0; mt < kHeadDim / 16; ++mt) {
+                r[o_dim(mt, lane / 4)] = ot[mt][nt][hh];
+                r[o_dim(mt, lane / 4 + 8)] = ot[mt][nt][2 + hh];
             }
-            if (lane % 4 == 0) {
-                r[kHeadDim] = row_max[mt][half] * score_scale;
+            if (lane < 4) {
+                r[kHeadDim] = m_run[nt][hh] * score_scale;
                 r[kHeadDim + 1] = l;
             }
         }
@@ -230,7 +234,7 @@ namespace GraphCompiler.Kernels.Attention
         store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
                    v ? v_scale : k_scale, f);
     }
-    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 2); i += kThreads) {   // sixteen dimensions an item
+    for (int i = threadIdx.x; i < 8 * kNTiles * (kChunks / 2); i += kThreads) {   // sixteen dimensions an item
         const int r = i / (kChunks / 2), step = i % (kChunks / 2);
         gc_act8 lo = {}, hi = {};
         if (r < kGroup) {
@@ -264,7 +268,7 @@ namespace GraphCompiler.Kernels.Attention
         for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
         store_row8(new_slot + kKvHeads * kHeadRun + d0, v_scale, f);
     }
-    for (int i = threadIdx.x; i < 16 * kMTiles * (kChunks / 4); i += kThreads) {   // dimensions 16j .. 16j + 15 and their partners
+    for (int i = threadIdx.x; i < 8 * kNTiles * (kChunks / 4); i += kThreads) {   // dimensions 16j .. 16j + 15 and their partners
         const int r = i / (kChunks / 4), step = i % (kChunks / 4);
         gc_act8 lo[2] = {}, hi[2] = {};
         if (r < kGroup)

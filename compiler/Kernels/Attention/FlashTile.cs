@@ -4,14 +4,12 @@ using GraphCompiler.Common;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// The device functions both attention kernels build on, on mma.sync m16n8k16 tensor cores: the K/V tile loader
-    /// (paged, cp.async into swizzled shared memory; FP8 codes widened exactly, into shared memory once a tile for the
-    /// prefill kernel's many query rows, in registers on their way to the MMA for the decode kernel's few), S = Q·Kᵀ for one warp's
-    /// 16-row MMA tiles, the online softmax in exp2 units, and O += P·V with P kept in registers. The prefill kernel runs
-    /// them over query tiles (warps split the queries), the decode kernel over keys (warps split the context); both stream
-    /// K/V through the same cp.async pipeline, the prefill kernel's CTA together, the decode kernel's warps each on its own.
-    /// The including kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun, kLoadChunks, kMTiles, kStages, the
-    /// key-tile constant named by <c>keys</c>, and gc_cache.
+    /// The device functions of the attention kernels on mma.sync m16n8k16 tensor cores. Both kernels stream K/V through the
+    /// same paged cp.async loader into swizzled shared memory (<see cref="Loader"/>), the prefill kernel's CTA together, the
+    /// decode kernel's warps each on its own. The prefill kernel computes on query rows (<see cref="QueryRows"/>: S = Q·Kᵀ for
+    /// a warp's 16-row query tiles, the online softmax in exp2 units, O += P·V with P in registers); the decode kernel on key
+    /// rows (<see cref="KeysAsRowsTile"/>). The including kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun,
+    /// kLoadChunks, kStages (and for the query rows kMTiles), the key-tile constant named by <c>keys</c>, and gc_cache.
     /// </summary>
     internal static class FlashTile
     {
@@ -27,22 +25,17 @@ namespace GraphCompiler.Kernels.Attention
              .Constant("kHeadRun", blockSize * headDim, "elements of one KV head's tokens of one block (contiguous)");
 
         /// <summary>
-        /// Where the including kernel puts its queries and finds O's columns: <c>store_q16</c> writes sixteen dimensions
-        /// (one k-step) of a query row into the swizzled Q tile, <c>o_column</c> names the dimension of an O accumulator
-        /// element. Natural order, or with <paramref name="codeOperands"/> the orders the code-operand flash_scores and
-        /// flash_pv work in.
+        /// <c>store_q16</c>: sixteen dimensions (one k-step) of a query row into the swizzled Q tile, in natural order or, with
+        /// <paramref name="codeOrder"/>, in the order the k-steps take an FP8 cache's codes (a lane's ldmatrix pair of b16
+        /// holds codes 4t .. 4t + 3, which the MMA takes as k = 2t, 2t + 1, 2t + 8, 2t + 9).
         /// </summary>
-        public static string OperandLayout(bool codeOperands) => codeOperands
-            ? @"// Q in the order flash_scores takes K's codes: a lane's four consecutive codes 4t .. 4t + 3 of a k-step are the MMA's
-// k = 2t, 2t + 1, 2t + 8, 2t + 9, so 32-bit word 2t of the sixteen dimensions goes to chunk 0 and word 2t + 1 to chunk 1.
+        public static string QueryStore(bool codeOrder) => codeOrder
+            ? @"// Q in the order the k-steps take K's codes: 32-bit word 2t of the sixteen dimensions goes to chunk 0, word 2t + 1 to chunk 1.
 __device__ __forceinline__ void store_q16(gc_act* q_s, int row, int step, const gc_act8& lo, const gc_act8& hi) {
     const uint4 a = *reinterpret_cast<const uint4*>(&lo), b = *reinterpret_cast<const uint4*>(&hi);
     *reinterpret_cast<uint4*>(q_s + swizzle(row, 2 * step) * 8) = make_uint4(a.x, a.z, b.x, b.z);
     *reinterpret_cast<uint4*>(q_s + swizzle(row, 2 * step + 1) * 8) = make_uint4(a.y, a.w, b.y, b.w);
 }
-
-// O's n-tiles in flash_pv's order: n-tile 2c holds the even dimensions of 16-code chunk c, 2c + 1 the odd ones.
-__device__ __forceinline__ int o_column(int n_tile, int lane, int e) { return n_tile / 2 * 16 + 4 * (lane % 4) + 2 * e + n_tile % 2; }
 
 "
             : @"// Sixteen dimensions (one k-step) of a query row into the swizzled Q tile.
@@ -50,9 +43,6 @@ __device__ __forceinline__ void store_q16(gc_act* q_s, int row, int step, const 
     *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step) * 8) = lo;
     *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step + 1) * 8) = hi;
 }
-
-// The dimension of element e (0, 1) of O's n-tile at this lane.
-__device__ __forceinline__ int o_column(int n_tile, int lane, int e) { return n_tile * 8 + 2 * (lane % 4) + e; }
 
 ";
 
@@ -66,63 +56,6 @@ __device__ __forceinline__ int code_swizzle(int row, int chunk) {
 
 ";
 
-        private const string CodeScores = @"// S = Q·Kᵀ for one warp with K widened in registers from its code tile: ldmatrix reads codes as b16 pairs, so a lane
-// gets codes 4t .. 4t + 3 of a key row's k-step, which the MMA takes as k = 2t, 2t + 1, 2t + 8, 2t + 9 (Q is stored in
-// that order: store_q16). Scores as the fp16 path leaves them.
-__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
-    zero_scores(s);
-UNROLL    for (int kp = 0; kp < kHeadDim / 32; ++kp) {   // codes 32kp .. 32kp + 31: two k-steps
-        gc_u32 a[kMTiles][2][4];
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-            for (int h = 0; h < 2; ++h)
-                gc_ldmatrix_x4(a[mt][h], q_address + swizzle(q_row0 + mt * 16 + lane % 16, 4 * kp + 2 * h + lane / 16) * 16);
-#pragma unroll
-        for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
-            gc_u32 kc[4];   // keys (0..7 | 8..15) × code chunks (2kp | 2kp + 1)
-            gc_ldmatrix_x4(kc, k_address + code_swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * kp + lane / 8 % 2) * 16);
-#pragma unroll
-            for (int half = 0; half < 2; ++half)
-#pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    const gc_u32 b0 = WIDEN(kc[2 * half + h], 0), b1 = WIDEN(kc[2 * half + h], 1);
-#pragma unroll
-                    for (int mt = 0; mt < kMTiles; ++mt) gc_mma_m16n8k16(s[mt][2 * np + half], a[mt][h], b0, b1);
-                }
-        }
-    }
-}
-
-";
-
-        private const string CodePv = @"// O += P·V with V widened in registers from its code tile: ldmatrix.trans gives a lane codes 2u, 2u + 1 (u = lane / 4)
-// of keys 2t and 2t + 1; one byte permute pairs them by dimension, so each transposed matrix feeds two n-tiles, the even
-// dimensions of its 16-code chunk and the odd ones (o_column names them).
-__device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
-#pragma unroll
-    for (int kk = 0; kk < KEYS / 16; ++kk) {
-        gc_u32 p[kMTiles][4];
-        p_fragments(p, s, kk);
-#pragma unroll
-        for (int dp = 0; dp < kHeadDim / 32; ++dp) {   // code chunks 2dp, 2dp + 1
-            gc_u32 vc[4];   // keys (0..7 | 8..15) of chunk 2dp, then of chunk 2dp + 1
-            gc_ldmatrix_x4_trans(vc, v_address + code_swizzle(16 * kk + lane % 8 + lane / 8 % 2 * 8, 2 * dp + lane / 16) * 16);
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const gc_u32 lo = gc_prmt(vc[2 * h], 0u, 0x3120u), hi = gc_prmt(vc[2 * h + 1], 0u, 0x3120u);   // codes by dimension
-#pragma unroll
-                for (int mt = 0; mt < kMTiles; ++mt) {
-                    gc_mma_m16n8k16(o[mt][2 * (2 * dp + h)], p[mt], WIDEN(lo, 0), WIDEN(hi, 0));
-                    gc_mma_m16n8k16(o[mt][2 * (2 * dp + h) + 1], p[mt], WIDEN(lo, 1), WIDEN(hi, 1));
-                }
-            }
-        }
-    }
-}
-
-";
-
         /// <summary>Why an attention kernel built on these functions cannot be emitted, or null: the rules the prefill and
         /// decode kernels share.</summary>
         public static string? Unsupported(int headDim, bool writeFp8) =>
@@ -130,17 +63,12 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
             : headDim % 64 != 0 || headDim > 256 ? $"head_dim {headDim} must be a multiple of 64 up to 256: rows of at least eight 16-byte chunks for the shared-memory swizzle"
             : null;
 
-        /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
-        /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
-        /// <param name="codeOperands">FP8 cache only: the MMAs take K and V fragments widened in registers straight from the
-        /// code tiles (Q stored in <see cref="OperandLayout"/>'s order), instead of the tiles widened into shared memory
-        /// once (<c>widen_kv</c>). Worth it where few query rows share a tile (decode): the second pass through shared memory
-        /// costs more than the MMAs.</param>
-        public static string DeviceFunctions(string keys, int kStepUnroll, DType activation, DType cache, bool codeOperands = false)
+        /// <summary>The K/V side both kernels share: the swizzles, ex2, the paged cp.async loader and its pipeline, and an
+        /// FP8 cache's pair widening.</summary>
+        /// <param name="keys">The constant holding the keys one load covers (a multiple of 16).</param>
+        public static string Loader(string keys, DType activation, DType cache)
         {
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
-            if (codeOperands && !fp8) throw new ArgumentException("code operands are FP8 codes", nameof(codeOperands));
-            string widen = cache == DType.F8E4M3 ? "widen_e4m3x2" : "widen_e5m2x2";
             return (@"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
 // different bank groups, and so do eight consecutive chunks a warp writes.
 __device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
@@ -207,14 +135,24 @@ __device__ __forceinline__ void kv_pipeline_release() {
     if (kStages == 1) kv_pipeline_barrier<kBlock>();
 }
 
-// The sum over the quad of lanes that hold one MMA row's columns.
+" + (fp8 ? (cache == DType.F8E4M3 ? Fp8Widening.E4m3x2(activation) : Fp8Widening.E5m2x2(activation)) : "")).Replace("KEYS", keys);
+        }
+
+        /// <summary>The query-rows tile (the prefill kernel's): warps hold 16-row MMA tiles of queries; S = Q·Kᵀ, the online
+        /// softmax and O += P·V with P in registers; an FP8 cache's tiles widened into shared memory first (widen_kv).</summary>
+        /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
+        /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
+        public static string QueryRows(string keys, int kStepUnroll, DType cache)
+        {
+            bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
+            string widen = cache == DType.F8E4M3 ? "widen_e4m3x2" : "widen_e5m2x2";
+            return (@"// The sum over the quad of lanes that hold one MMA row's columns.
 __device__ __forceinline__ float quad_sum(float x) {
     x += __shfl_xor_sync(0xffffffffu, x, 1);
     return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-" + (fp8 ? (cache == DType.F8E4M3 ? Fp8Widening.E4m3x2(activation) : Fp8Widening.E5m2x2(activation)) : "")
- + (fp8 && !codeOperands ? @"// The K and V codes load_kv left, widened into the swizzled k_s / v_s, sixteen codes (two chunks) an item.
+" + (fp8 ? @"// The K and V codes load_kv left, widened into the swizzled k_s / v_s, sixteen codes (two chunks) an item.
 __device__ __forceinline__ void widen_kv(const unsigned char* codes, gc_act* k_s, gc_act* v_s, int thread, int count) {
     for (int i = thread; i < KEYS * kLoadChunks; i += count) {
         const int r = i / kLoadChunks, c = i % kLoadChunks, at = code_swizzle(r, c) * 16;
@@ -263,7 +201,7 @@ __device__ __forceinline__ void p_fragments(gc_u32 (&p)[kMTiles][4], const float
     }
 }
 
-" + (codeOperands ? CodeScores.Replace("UNROLL", kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") : @"// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
+// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
 // the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
 __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
     zero_scores(s);
@@ -285,7 +223,7 @@ __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], g
     }
 }
 
-") + @"// Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
+// Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
 // max·scale) in one fma and ex2, O rescaled once; row_sum holds this thread's columns (the quad adds up at the end).
 // Max and sum are trees, not chains: each step would wait on the one before it.
 __device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
@@ -327,7 +265,7 @@ __device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], 
     }
 }
 
-" + (codeOperands ? CodePv : @"// O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans from the swizzled V tile.
+// O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans from the swizzled V tile.
 __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk) {
@@ -346,7 +284,7 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
     }
 }
 
-")).Replace("WIDEN", widen).Replace("KEYS", keys);
+").Replace("WIDEN", widen).Replace("KEYS", keys);
         }
     }
 }

@@ -54,7 +54,8 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
                 .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
                 // Two 16-row MMA tiles a warp leave no registers to unroll Q·Kᵀ's k-steps as well (it spilled 36–80 bytes).
-                .Raw(FlashTile.DeviceFunctions("kBlockN", t.BlockM / t.Warps / 16 == 1 ? 0 : 1, k.Activation, k.KvDType))
+                .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType))
+                .Raw(FlashTile.QueryRows("kBlockN", t.BlockM / t.Warps / 16 == 1 ? 0 : 1, k.KvDType))
                 .Raw(QueryTiles);
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")

@@ -75,17 +75,20 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
-        public void Decode_attention_puts_the_gqa_group_in_mma_rows_and_gives_each_warp_its_own_stages()
+        public void Decode_attention_puts_the_gqa_group_in_mma_columns_and_gives_each_warp_its_own_stages()
         {
             // llama2-70b on sm_90: block_n 64 over 4 warps (16 positions a warp tile), 2 stages, FP8 cache (its codes widened in
-            // registers, so a warp's region is its stages of codes, or its partial result where larger), 8 query heads a group.
+            // registers, so a warp's region is its stages of codes, or its partial result where larger), 8 query heads a group:
+            // one 8-column MMA tile, keys as rows (Sᵀ = K·Qᵀ, Pᵀ transposed in registers).
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.True(decode.IsEmitted, decode.PendingReason);
-            int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 16 * (128 + 2) * 4);
-            Assert.Equal(16 * 128 * 2 + 4 * warpRegion + 2 * 8 * 4 + 128 * 4, decode.Launch.SharedMemoryBytes);   // … the merged max and sum, RoPE's cos and sin
+            int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 8 * (128 + 2) * 4);
+            Assert.Equal(8 * 128 * 2 + 4 * warpRegion + 2 * 8 * 4 + 128 * 4, decode.Launch.SharedMemoryBytes);   // … the merged max and sum, RoPE's cos and sin
             Assert.Equal("(8, S, splits)", decode.Launch.GridText);
             Assert.Contains("constexpr int kWarpKeys = 16;", decode.Source);
-            Assert.Contains("flash_scores(sc, q_address, 0, k_address, lane);", decode.Source);
+            Assert.Contains("constexpr int kNTiles = 1;", decode.Source);
+            Assert.Contains("decode_scores(st, qb, k_address, lane);", decode.Source);
+            Assert.Contains("gc_movmatrix_trans(", decode.Source);
             Assert.Contains("gc_ldmatrix_x4_trans(vc, v_address + code_swizzle(", decode.Source);
             Assert.DoesNotContain("widen_kv", decode.Source);
         }
