@@ -1,4 +1,6 @@
 using System;
+using System.Globalization;
+using System.Linq;
 using GraphCompiler.Common;
 
 namespace GraphCompiler.Kernels
@@ -64,6 +66,29 @@ namespace GraphCompiler.Kernels
             "mma.sync.aligned.m16n8k16.row.col.f32." + HalfSuffix(activation) + "." + HalfSuffix(activation)
             + ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};";
 
+        // Hopper's warpgroup MMA (sm_90a): four warps issue one asynchronous m64nNk16 whose B (and optionally A) the tensor
+        // cores read from shared memory through 64-bit descriptors; fence before it, commit it to a group, wait for the group.
+        public const string WgmmaFence = "wgmma.fence.sync.aligned;";
+        public const string WgmmaCommit = "wgmma.commit_group.sync.aligned;";
+        public const string WgmmaWait = "wgmma.wait_group.sync.aligned %0;";
+        /// <summary>Orders this thread's generic-proxy writes to shared memory (st.shared, cp.async) before later async-proxy reads (wgmma).</summary>
+        public const string FenceProxyAsync = "fence.proxy.async.shared::cta;";
+
+        /// <summary>
+        /// D (+)= A·B, m64nNk16, fp32 accumulators %0 … %(N/2 − 1); A as a descriptor (one operand) or four registers of the
+        /// activation dtype (mma.sync's A fragment for each warp's 16 rows); then B's descriptor, and the accumulate flag as a
+        /// predicate set from the last operand. B is K-major, or N-major with <paramref name="transposeB"/> (16-bit types only).
+        /// </summary>
+        public static string WgmmaM64K16(int n, DType activation, bool aInRegisters, bool transposeB)
+        {
+            int a = n / 2, b = a + (aInRegisters ? 4 : 1), accumulate = b + 1;
+            string d = string.Join(", ", Enumerable.Range(0, n / 2).Select(i => "%" + i.ToString(CultureInfo.InvariantCulture)));
+            string aOperand = aInRegisters ? $"{{%{a}, %{a + 1}, %{a + 2}, %{a + 3}}}" : $"%{a}";
+            string immediates = aInRegisters ? $"1, 1, {(transposeB ? 1 : 0)}" : $"1, 1, 0, {(transposeB ? 1 : 0)}";
+            return $"{{ .reg .pred p; setp.ne.b32 p, %{accumulate}, 0; wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{HalfSuffix(activation)}.{HalfSuffix(activation)} "
+                + $"{{{d}}}, {aOperand}, %{b}, p, {immediates}; }}";
+        }
+
         /// <summary>Two fp32 values rounded into one register of fp16 or bf16, the first source in the upper half.</summary>
         public static string CvtPack2(DType activation) => "cvt.rn." + HalfSuffix(activation) + "x2.f32 %0, %1, %2;";
 
@@ -83,7 +108,7 @@ namespace GraphCompiler.Kernels
         public static (int Shift, ushort ScaleBits) E4m3Widening(DType activation) => activation == DType.BF16 ? (4, (ushort)0x7B80) : (7, (ushort)0x5C00);
 
         /// <summary>A 16-bit pattern in both halves of a 32-bit literal, for paired fp16/bf16 arithmetic.</summary>
-        public static string Paired(ushort half) => "0x" + (half * 0x10001u).ToString("X8", System.Globalization.CultureInfo.InvariantCulture) + "u";
+        public static string Paired(ushort half) => "0x" + (half * 0x10001u).ToString("X8", CultureInfo.InvariantCulture) + "u";
 
         private static string HalfSuffix(DType activation) => activation switch
         {

@@ -14,6 +14,7 @@ namespace GraphCompiler.Kernels
         Int4 = 4,
         TensorCore = 8,
         CrossCta = 16,
+        Wgmma = 32,
     }
 
     /// <summary>
@@ -205,6 +206,32 @@ __device__ __forceinline__ float2 gc_load_cg2(const float* p) {
     float2 v;
     asm volatile(""" + CudaDialect.LoadGlobalCg2 + @""" : ""=f""(v.x), ""=f""(v.y) : ""l""(p));
     return v;
+}
+");
+            if ((features & PreludeFeatures.Wgmma) != 0)
+                s.Append(@"
+// Hopper's warpgroup MMA (sm_90a): fences, groups, the proxy fence between st.shared / cp.async and the tensor cores'
+// reads, shared-memory descriptors (128-byte swizzle), and a barrier the compiler cannot move accumulators across.
+__device__ __forceinline__ void gc_wgmma_fence() { asm volatile(""" + CudaDialect.WgmmaFence + @""" ::: ""memory""); }
+__device__ __forceinline__ void gc_wgmma_commit() { asm volatile(""" + CudaDialect.WgmmaCommit + @""" ::: ""memory""); }
+template <int kPending>
+__device__ __forceinline__ void gc_wgmma_wait() { asm volatile(""" + CudaDialect.WgmmaWait + @""" :: ""n""(kPending) : ""memory""); }
+__device__ __forceinline__ void gc_fence_proxy_async() { asm volatile(""" + CudaDialect.FenceProxyAsync + @""" ::: ""memory""); }
+// A K-major or N-major operand in 128-byte-swizzled atoms (8 rows of 128 bytes, on a 1024-byte boundary): start address,
+// leading and stride byte offsets in 16-byte units, layout type 1 (128-byte swizzle) in bits 62-63.
+__device__ __forceinline__ unsigned long long gc_wgmma_descriptor(gc_u32 address, gc_u32 leading, gc_u32 stride) {
+    return (unsigned long long)((address & 0x3FFFF) >> 4) | (unsigned long long)(leading >> 4) << 16
+         | (unsigned long long)(stride >> 4) << 32 | 1ull << 62;
+}
+template <int kTiles>
+__device__ __forceinline__ void gc_wgmma_hold(float (&d)[kTiles][4]) {
+#pragma unroll
+    for (int i = 0; i < kTiles; ++i) asm volatile("""" : ""+f""(d[i][0]), ""+f""(d[i][1]), ""+f""(d[i][2]), ""+f""(d[i][3]) :: ""memory"");
+}
+template <int kTiles>
+__device__ __forceinline__ void gc_wgmma_hold(gc_u32 (&a)[kTiles][4]) {
+#pragma unroll
+    for (int i = 0; i < kTiles; ++i) asm volatile("""" : ""+r""(a[i][0]), ""+r""(a[i][1]), ""+r""(a[i][2]), ""+r""(a[i][3]) :: ""memory"");
 }
 ");
             s.Append("// ---- end of prelude ----\n");

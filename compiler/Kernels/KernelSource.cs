@@ -58,5 +58,12 @@ namespace GraphCompiler.Kernels
     {
         public bool IsEmitted => Source != null;
         public string FileName => Name + ".cu";
+
+        /// <summary>The kernel uses instructions of its architecture's "a" target only (wgmma: sm_90a), which runs on that
+        /// exact architecture and no other.</summary>
+        public bool ArchSpecific { get; init; }
+
+        /// <summary>The NVRTC target for a GPU target <paramref name="arch"/>: sm_90 becomes sm_90a for an arch-specific kernel.</summary>
+        public string TargetFor(string arch) => ArchSpecific && !arch.EndsWith("a", StringComparison.Ordinal) ? arch + "a" : arch;
     }
 }

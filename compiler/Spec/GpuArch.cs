@@ -25,6 +25,9 @@ namespace GraphCompiler.Spec
 
         public static readonly GpuArch[] All = { Sm80, Sm86, Sm89, Sm90 };
 
+        /// <summary>32-bit registers of an SM (every architecture here): a block's threads share them.</summary>
+        public const int RegistersPerSm = 65536;
+
         /// <summary>Threads an SM holds at once.</summary>
         public int MaxThreadsPerSm => ComputeCapability is 86 or 89 ? 1536 : 2048;
 
@@ -36,7 +39,7 @@ namespace GraphCompiler.Spec
         {
             const int systemReservedPerBlock = 1024;
             int bySharedMemory = (SharedMemoryPerBlockOptIn + systemReservedPerBlock) / (sharedMemoryBytes + systemReservedPerBlock);
-            int byRegisters = 65536 / ((registersPerThread + 7) / 8 * 8 * threads);
+            int byRegisters = RegistersPerSm / ((registersPerThread + 7) / 8 * 8 * threads);
             return Math.Max(1, Math.Min(Math.Min(bySharedMemory, byRegisters), MaxThreadsPerSm / threads));
         }
 

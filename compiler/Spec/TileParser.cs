@@ -7,7 +7,8 @@ namespace GraphCompiler.Spec
     /// <summary>Reads `tiles:` (per architecture, per kernel family); what the spec leaves out comes from <see cref="TileDefaults"/>.</summary>
     internal static class TileParser
     {
-        private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages" };
+        private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages", "mma" };
+        private static readonly (string Name, AttentionMma Value)[] MmaChoices = { ("mma_sync", AttentionMma.MmaSync), ("wgmma", AttentionMma.Wgmma) };
         private static readonly string[] DecodeKeys = { "block_n", "warps", "stages", "splits" };
         private static readonly string[] GemmKeys = { "block_m", "block_n", "block_k", "warps", "stages", "split_k" };
         private static readonly string[] ElementwiseKeys = { "threads" };
@@ -80,7 +81,15 @@ namespace GraphCompiler.Spec
             var p = Family(TileFamily.PrefillAttention, PrefillKeys);
             var prefill = new PrefillAttentionTiles(
                 Get(p, "block_m", d.PrefillAttention.BlockM, 16, 512), Get(p, "block_n", d.PrefillAttention.BlockN, 16, 512),
-                Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8));
+                Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8), Mma(p, d.PrefillAttention.Mma));
+
+            AttentionMma Mma(MappingView? f, AttentionMma fallback)
+            {
+                if (f is null || !f.Has("mma")) return fallback;
+                var v = f.Choice("mma", MmaChoices);
+                if (v is null) ok = false;
+                return v ?? fallback;
+            }
 
             var q = Family(TileFamily.DecodeAttention, DecodeKeys);
             var decode = new DecodeAttentionTiles(

@@ -47,13 +47,22 @@ namespace GraphCompiler.Spec
             int d = model.HeadDim;
             var p = tiles.PrefillAttention;
             CheckWarps(TileFamily.PrefillAttention, p.Warps);
-            if (p.BlockM % (16 * p.Warps) != 0)
+            if (p.Mma == AttentionMma.Wgmma && !arch.HasWgmma)
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "mma",
+                    $"wgmma is Hopper's (sm_90a); {arch.Name} has mma.sync only: use 'mma: mma_sync' or leave 'mma' out");
+            else if (p.Mma == AttentionMma.Wgmma && (p.Warps % 4 != 0 || p.BlockM != 16 * p.Warps))
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
+                    $"wgmma tiles give each warpgroup (4 warps) 64 query rows: block_m {p.BlockM} must be 16 × warps with warps a multiple of 4 (e.g. block_m: 128, warps: 8)");
+            else if (p.BlockM % (16 * p.Warps) != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"block_m {p.BlockM} must be a multiple of 16 × warps = {16 * p.Warps}: warps split the query rows and each owns whole 16-row MMA tiles");
             if (p.BlockN % 16 != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_n", $"block_n {p.BlockN} must be a multiple of 16 (the MMA's k for P·V)");
             CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d, kv.DType.SizeInBytes()));
             CheckRegisters(TileFamily.PrefillAttention, "block_n", p.RegistersPerThread(d));
+            if (p.Warps * 32 * p.RegistersPerThread(d) > GpuArch.RegistersPerSm)
+                Fail(SpecDiagnosticIds.TileRegisters, TileFamily.PrefillAttention, "warps",
+                    $"{p.Warps} warps of about {p.RegistersPerThread(d)} registers need {p.Warps * 32 * p.RegistersPerThread(d)}; an SM has {GpuArch.RegistersPerSm}. Use fewer warps or a smaller block_n");
 
             var q = tiles.DecodeAttention;
             CheckWarps(TileFamily.DecodeAttention, q.Warps);

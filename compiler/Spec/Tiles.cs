@@ -102,15 +102,34 @@ namespace GraphCompiler.Spec
         };
     }
 
-    /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async stages.</summary>
-    public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages)
+    /// <summary>The tensor-core instruction a prefill-attention tile computes with.</summary>
+    public enum AttentionMma
     {
+        /// <summary>mma.sync m16n8k16 (sm_80+): each warp owns 16-row MMA tiles of queries, operands through ldmatrix.</summary>
+        MmaSync,
+        /// <summary>wgmma m64nNk16 (sm_90a): each warpgroup of four warps owns 64 query rows, Q and K/V read by the tensor
+        /// cores from shared memory through descriptors, P from registers.</summary>
+        Wgmma,
+    }
+
+    /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async
+    /// stages, and the MMA instruction (<c>mma: mma_sync | wgmma</c>).</summary>
+    public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages, AttentionMma Mma = AttentionMma.MmaSync)
+    {
+        /// <summary>Bytes of slack to start the wgmma tiles on a 1024-byte boundary, where the 128-byte swizzle pattern repeats.</summary>
+        public const int WgmmaAlignment = 1024;
+
         /// <summary>
         /// The Q tile (2-byte activations) and <see cref="Stages"/> K and V tiles as the cache stores them; an FP8 cache
-        /// (1-byte elements) adds the current K and V tiles widened to the activation dtype.
+        /// (1-byte elements) adds the current K and V tiles widened to the activation dtype; wgmma tiles the alignment slack.
         /// </summary>
         public int SharedMemoryBytes(int headDim, int cacheElementBytes) =>
-            2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes + (cacheElementBytes == 1 ? 2 * BlockN * headDim * 2 : 0);
+            2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes + (cacheElementBytes == 1 ? 2 * BlockN * headDim * 2 : 0)
+            + (Mma == AttentionMma.Wgmma ? WgmmaAlignment : 0);
+
+        /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>
+        public string FlowMapping() =>
+            $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + (Mma == AttentionMma.Wgmma ? ", mma: wgmma }" : " }");
 
         /// <summary>Per thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and softmax state.</summary>
         public int RegistersPerThread(int headDim)

@@ -27,7 +27,9 @@ namespace GraphCompiler.Tuning
         public static readonly IReadOnlyList<int> AttentionWarps = new[] { 2, 4, 8 };
         /// <summary>cp.async stages of a decode-attention warp's K/V tiles: how much each warp keeps in flight.</summary>
         public static readonly IReadOnlyList<int> AttentionStages = new[] { 2, 3, 4, 6 };
-        public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 256 };
+        public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 192, 256 };
+        /// <summary>The MMA instruction of prefill attention as an axis: 0 mma.sync, 1 wgmma (Hopper; warps follow block_m / 16).</summary>
+        public static readonly IReadOnlyList<int> FlashMma = new[] { 0, 1 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
         public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3 };
 
@@ -56,9 +58,13 @@ namespace GraphCompiler.Tuning
             {
                 foreach (int bm in FlashBlockM)
                     foreach (int bn in FlashBlockN)
-                        foreach (int w in Warps)
-                            foreach (int st in FlashStages)
+                        foreach (int st in FlashStages)
+                        {
+                            foreach (int w in Warps)
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
+                            if (arch.HasWgmma)
+                                yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, bm / 16, st, AttentionMma.Wgmma) };
+                        }
             }
         }
 
@@ -97,10 +103,7 @@ namespace GraphCompiler.Tuning
                 return $"{{ block_n: {d.BlockN}, warps: {d.Warps}, stages: {d.Stages}, splits: {d.Splits} }}";
             }
             if (family == TileFamily.PrefillAttention)
-            {
-                var p = tiles.PrefillAttention;
-                return $"{{ block_m: {p.BlockM}, block_n: {p.BlockN}, warps: {p.Warps}, stages: {p.Stages} }}";
-            }
+                return tiles.PrefillAttention.FlowMapping();
             throw new ArgumentOutOfRangeException(nameof(family), family, "no search space for this family yet");
         }
 

@@ -23,7 +23,7 @@ namespace GraphCompiler.Runtime.Compilation
         /// <summary>The device's kernels through the default kernel cache, compiled for its exact architecture.</summary>
         public static GpuKernels For(CudaDevice device) => new GpuKernels(device, KernelCache.Default(), TargetFor(device.Info));
 
-        /// <summary>The NVRTC target for a GPU: its exact architecture (sm_90 on Hopper; sm_90a once a kernel needs wgmma).</summary>
+        /// <summary>The NVRTC target for a GPU: its exact architecture (sm_90 on Hopper; a wgmma kernel raises it to sm_90a, <see cref="KernelSource.TargetFor"/>).</summary>
         public static string TargetFor(CudaDeviceInfo gpu) => gpu.Arch;
 
         public GpuKernels(CudaDevice device, KernelCache cache, string target)

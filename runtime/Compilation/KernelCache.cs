@@ -88,6 +88,7 @@ namespace GraphCompiler.Runtime.Compilation
         public (KernelCompilation Result, bool FromCache) GetOrCompile(KernelSource kernel, string arch)
         {
             var version = NvrtcCompiler.Version;
+            arch = kernel.TargetFor(arch);
             string path = PathFor(kernel, arch, version);
             var cached = TryRead(path);
             if (cached != null) return (new KernelCompilation(kernel.Name, arch, cached, "", Array.Empty<string>()), true);

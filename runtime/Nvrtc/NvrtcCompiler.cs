@@ -90,10 +90,12 @@ namespace GraphCompiler.Runtime.Nvrtc
             return archs;
         }
 
-        /// <summary>Compiles one emitted kernel for <paramref name="arch"/> (sm_80, sm_89, sm_90, sm_90a) with line info.</summary>
+        /// <summary>Compiles one emitted kernel for <paramref name="arch"/> (sm_80, sm_89, sm_90, sm_90a; sm_90 is taken as sm_90a
+        /// for a kernel that needs it) with line info.</summary>
         public static KernelCompilation Compile(KernelSource kernel, string arch)
         {
             if (kernel.Source is null) throw new ArgumentException($"{kernel.Name} has no source: {kernel.PendingReason}", nameof(kernel));
+            arch = kernel.TargetFor(arch);
             _ = Version;
             string fileName = kernel.FileName;
             Check(NvrtcNative.nvrtcCreateProgram(out IntPtr program, kernel.Source, fileName, 0, IntPtr.Zero, IntPtr.Zero),

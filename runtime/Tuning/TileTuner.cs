@@ -105,6 +105,10 @@ namespace GraphCompiler.Runtime.Tuning
             _ => null,
         };
 
+        /// <summary>Prefill tiles on <paramref name="mma"/>: wgmma gives each warp 16 query rows, so its warps follow block_m.</summary>
+        private static PrefillAttentionTiles WithMma(PrefillAttentionTiles t, AttentionMma mma) =>
+            mma == AttentionMma.Wgmma ? t with { Mma = mma, Warps = t.BlockM / 16 } : t with { Mma = mma };
+
         /// <summary>The axes the search moves along, with TileSearchSpace's values.</summary>
         private static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
         {
@@ -118,7 +122,8 @@ namespace GraphCompiler.Runtime.Tuning
             if (family == TileFamily.PrefillAttention)
                 return new[]
                 {
-                    new Axis<ArchTiles>("block_m", TileSearchSpace.FlashBlockM, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockM = v } }),
+                    new Axis<ArchTiles>("mma", TileSearchSpace.FlashMma, (t, v) => t with { PrefillAttention = WithMma(t.PrefillAttention, v == 1 ? AttentionMma.Wgmma : AttentionMma.MmaSync) }),
+                    new Axis<ArchTiles>("block_m", TileSearchSpace.FlashBlockM, (t, v) => t with { PrefillAttention = WithMma(t.PrefillAttention with { BlockM = v }, t.PrefillAttention.Mma) }),
                     new Axis<ArchTiles>("block_n", TileSearchSpace.FlashBlockN, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockN = v } }),
                     new Axis<ArchTiles>("warps", TileSearchSpace.Warps, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Warps = v } }),
                     new Axis<ArchTiles>("stages", TileSearchSpace.FlashStages, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Stages = v } }),

@@ -1,5 +1,6 @@
 using System;
 using GraphCompiler.Common;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Kernels.Attention
 {
@@ -66,14 +67,17 @@ __device__ __forceinline__ int code_swizzle(int row, int chunk) {
         /// <summary>The K/V side both kernels share: the swizzles, ex2, the paged cp.async loader and its pipeline, and an
         /// FP8 cache's pair widening.</summary>
         /// <param name="keys">The constant holding the keys one load covers (a multiple of 16).</param>
-        public static string Loader(string keys, DType activation, DType cache)
+        /// <param name="mma">wgmma tiles are laid out in the tensor cores' swizzle atoms, and a tile's copies are fenced for
+        /// their async-proxy reads.</param>
+        public static string Loader(string keys, DType activation, DType cache, AttentionMma mma = AttentionMma.MmaSync)
         {
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
-            return (@"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
+            bool wgmma = mma == AttentionMma.Wgmma;
+            return ((wgmma ? WarpgroupTile.Swizzle : @"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
 // different bank groups, and so do eight consecutive chunks a warp writes.
 __device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
 
-" + (fp8 ? CodeSwizzle : "") + @"__device__ __forceinline__ float fast_exp2(float x) {
+") + (fp8 ? CodeSwizzle : "") + @"__device__ __forceinline__ float fast_exp2(float x) {
     float y;
     asm(""" + CudaDialect.Ex2Approx + @""" : ""=f""(y) : ""f""(x));
     return y;
@@ -122,7 +126,7 @@ __device__ __forceinline__ void kv_pipeline_wait(int j, int tiles, Load load) {
         gc_cp_async_commit();
     }
     gc_cp_async_wait<(kStages > 1 ? kStages - 2 : 0)>();
-    kv_pipeline_barrier<kBlock>();
+" + (wgmma ? "    gc_fence_proxy_async();   // the landed copies, before the tensor cores read them\n" : "") + @"    kv_pipeline_barrier<kBlock>();
     if (kStages > 1) {
         if (j + kStages - 1 < tiles) load(j + kStages - 1, (j + kStages - 1) % kStages);
         gc_cp_async_commit();
@@ -139,10 +143,12 @@ __device__ __forceinline__ void kv_pipeline_release() {
         }
 
         /// <summary>The query-rows tile (the prefill kernel's): warps hold 16-row MMA tiles of queries; S = Q·Kᵀ, the online
-        /// softmax and O += P·V with P in registers; an FP8 cache's tiles widened into shared memory first (widen_kv).</summary>
+        /// softmax and O += P·V with P in registers; an FP8 cache's tiles widened into shared memory first (widen_kv). The
+        /// two products are mma.sync's (<see cref="MmaSyncProducts"/>) or wgmma's (<see cref="WarpgroupTile.Products"/>),
+        /// which leave the same per-warp accumulator layout, so the softmax and the epilogue are one.</summary>
         /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
-        /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
-        public static string QueryRows(string keys, int kStepUnroll, DType cache)
+        /// <param name="products">flash_scores and flash_pv.</param>
+        public static string QueryRows(string keys, DType cache, string products)
         {
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
             string widen = cache == DType.F8E4M3 ? "widen_e4m3x2" : "widen_e5m2x2";
@@ -180,16 +186,6 @@ __device__ __forceinline__ void flash_init(float (&o)[kMTiles][kHeadDim / 8][4],
     }
 }
 
-// S = 0 before a tile's Q·Kᵀ.
-__device__ __forceinline__ void zero_scores(float (&s)[kMTiles][KEYS / 8][4]) {
-#pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < KEYS / 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
-}
-
 // P of keys 16kk .. 16kk + 15 from the S registers, rounded to the activation dtype: the A fragments of P·V.
 __device__ __forceinline__ void p_fragments(gc_u32 (&p)[kMTiles][4], const float (&s)[kMTiles][KEYS / 8][4], int kk) {
 #pragma unroll
@@ -198,28 +194,6 @@ __device__ __forceinline__ void p_fragments(gc_u32 (&p)[kMTiles][4], const float
         p[mt][1] = gc_pack_act2(s[mt][2 * kk][2], s[mt][2 * kk][3]);
         p[mt][2] = gc_pack_act2(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
         p[mt][3] = gc_pack_act2(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-    }
-}
-
-// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
-// the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
-__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
-    zero_scores(s);
-" + (kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") + @"    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
-        gc_u32 a[kMTiles][4];
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-            gc_ldmatrix_x4(a[mt], q_address + swizzle(q_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
-#pragma unroll
-        for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
-            gc_u32 kb[4];
-            gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt) {
-                gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
-                gc_mma_m16n8k16(s[mt][2 * np + 1], a[mt], kb[2], kb[3]);
-            }
-        }
     }
 }
 
@@ -265,6 +239,43 @@ __device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], 
     }
 }
 
+" + products).Replace("WIDEN", widen).Replace("KEYS", keys);
+        }
+
+        /// <summary>S = Q·Kᵀ and O += P·V on mma.sync m16n8k16, operands through ldmatrix from the swizzled tiles.</summary>
+        /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>
+        public static string MmaSyncProducts(int kStepUnroll) => @"// S = 0 before a tile's Q·Kᵀ.
+__device__ __forceinline__ void zero_scores(float (&s)[kMTiles][KEYS / 8][4]) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < KEYS / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
+}
+
+// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
+// the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+    zero_scores(s);
+" + (kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") + @"    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+        gc_u32 a[kMTiles][4];
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+            gc_ldmatrix_x4(a[mt], q_address + swizzle(q_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
+#pragma unroll
+        for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
+            gc_u32 kb[4];
+            gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
+#pragma unroll
+            for (int mt = 0; mt < kMTiles; ++mt) {
+                gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
+                gc_mma_m16n8k16(s[mt][2 * np + 1], a[mt], kb[2], kb[3]);
+            }
+        }
+    }
+}
+
 // O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans from the swizzled V tile.
 __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
 #pragma unroll
@@ -284,7 +295,6 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
     }
 }
 
-").Replace("WIDEN", widen).Replace("KEYS", keys);
-        }
+";
     }
 }

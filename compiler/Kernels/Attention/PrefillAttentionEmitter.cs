@@ -36,9 +36,11 @@ namespace GraphCompiler.Kernels.Attention
         {
             var t = tiles.PrefillAttention;
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
+            bool wgmma = t.Mma == AttentionMma.Wgmma;
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
-            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+            var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None);
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
                 .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per CTA")
@@ -49,14 +51,17 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kMTiles", t.BlockM / t.Warps / 16, "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
-                .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
-                .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
-                .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
-                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
-                // Two 16-row MMA tiles a warp leave no registers to unroll Q·Kᵀ's k-steps as well (it spilled 36–80 bytes).
-                .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType))
-                .Raw(FlashTile.QueryRows("kBlockN", t.BlockM / t.Warps / 16 == 1 ? 0 : 1, k.KvDType))
-                .Raw(QueryTiles);
+                .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units");
+            if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
+            // Two 16-row MMA tiles a warp leave no registers to unroll Q·Kᵀ's k-steps as well (it spilled 36–80 bytes).
+            string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation)
+                : FlashTile.MmaSyncProducts(t.BlockM / t.Warps / 16 == 1 ? 0 : 1);
+            b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
+             .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
+             .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+             .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, t.Mma))
+             .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products))
+             .Raw(QueryTiles);
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
              .Parameter("const int* __restrict__", "positions", "input positions [T] (RoPE angles)")
@@ -69,8 +74,8 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8), "1");
-            return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
+            string source = b.Finish("kThreads", Body(fp8, wgmma), "1");
+            return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
         /// <summary>The query-tile lookup of the ragged step.</summary>
@@ -98,8 +103,10 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 
 ";
 
-        private static string Body(bool fp8) => @"    extern __shared__ __align__(128) unsigned char smem[];
-    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
+        private static string Body(bool fp8, bool wgmma) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
+    unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
+" : @"    extern __shared__ __align__(128) unsigned char smem[];
+") + @"    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
     unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
 " + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled
     gc_act* v_s = k_s + kBlockN * kHeadDim;
@@ -172,7 +179,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
     }
-
+" + (wgmma ? "    gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"
     // ---- Wait until this KV head's rows of the sequence's tiles up to this one are in the cache ----
     if (threadIdx.x == 0) {
         for (int n = t.number - t.index; n <= t.number; ++n)
@@ -199,7 +206,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     for (int j = 0; j < kv_tiles; ++j) {
         kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
-        __syncthreads();
+" + (wgmma ? "        gc_fence_proxy_async();\n" : "") + @"        __syncthreads();
         const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
 " : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
 ") + @"        const int t0 = j * kBlockN;

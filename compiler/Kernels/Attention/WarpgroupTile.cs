@@ -1,0 +1,93 @@
+using System;
+using System.Globalization;
+using GraphCompiler.Common;
+
+namespace GraphCompiler.Kernels.Attention
+{
+    /// <summary>
+    /// The prefill kernel's two products on Hopper's warpgroup MMA (wgmma m64nNk16, sm_90a), FlashAttention-3's instruction
+    /// without its producer warps: each warpgroup of four warps owns 64 query rows, the tensor cores read Q and the K tile
+    /// (S = Q·Kᵀ, both K-major) and the V tile (O += P·V, V N-major: head dimensions contiguous) from shared memory through
+    /// descriptors, and P stays in registers. A warp's 16 rows of S and O come out in mma.sync's accumulator layout, so
+    /// <see cref="FlashTile.QueryRows"/>'s softmax, P fragments and epilogue serve both instructions unchanged. The tiles
+    /// sit in the 128-byte swizzle atoms wgmma reads (<see cref="Swizzle"/>); the including kernel defines kAtomRowBytes.
+    /// </summary>
+    internal static class WarpgroupTile
+    {
+        /// <summary>The tile layout wgmma's 128-byte swizzle reads, as FlashTile's <c>swizzle</c>: the kernel's Q, K, V and
+        /// output tiles all go through it.</summary>
+        public const string Swizzle = @"// wgmma's 128-byte swizzle: a tile is atoms of 8 rows × 64 elements (1024 bytes, rows 128 bytes apart), ordered by
+// (row / 8, chunk / 8), and within an atom a row's 16-byte chunk c sits at c ^ (row % 8), which the tensor cores undo.
+// Eight rows an ldmatrix-like phase touches and eight consecutive chunks a warp writes fall in different bank groups.
+__device__ __forceinline__ int swizzle(int row, int chunk) {
+    return ((row >> 3) * (kChunks >> 3) + (chunk >> 3)) * 64 + (row & 7) * 8 + ((chunk & 7) ^ (row & 7));
+}
+
+";
+
+        /// <summary>flash_scores and flash_pv on wgmma, for <paramref name="keys"/> (the constant) = <paramref name="blockN"/> keys a tile.</summary>
+        public static string Products(string keys, int blockN, int headDim, DType activation)
+        {
+            if (blockN % 16 != 0 || blockN > 256) throw new ArgumentOutOfRangeException(nameof(blockN), blockN, "wgmma's N is a multiple of 8 up to 256, and P·V steps 16 keys");
+            return (@"// wgmma m64nBLOCKNk16, A and B from shared memory: S (+)= Q·Kᵀ for the warpgroup.
+__device__ __forceinline__ void wgmma_scores(float (&d)[KEYS / 8][4], unsigned long long a, unsigned long long b, int accumulate) {
+    asm volatile(""" + CudaDialect.WgmmaM64K16(blockN, activation, aInRegisters: false, transposeB: false) + @"""
+                 : " + Accumulators(blockN / 8) + @"
+                 : ""l""(a), ""l""(b), ""r""(accumulate));
+}
+
+// wgmma m64nHEADDIMk16, A (P) from registers, B (V) N-major: O += P·V for the warpgroup.
+__device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 8][4], const gc_u32 (&a)[4], unsigned long long b) {
+    asm volatile(""" + CudaDialect.WgmmaM64K16(headDim, activation, aInRegisters: true, transposeB: true) + @"""
+                 : " + Accumulators(headDim / 8) + @"
+                 : ""r""(a[0]), ""r""(a[1]), ""r""(a[2]), ""r""(a[3]), ""l""(b), ""r""(1));
+}
+
+// S = Q·Kᵀ for the warp's warpgroup: its 64 query rows (from q_row0 rounded down to 64) against the KEYS keys, kHeadDim / 16
+// k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024 bytes apart, 8-row groups kAtomRowBytes
+// apart (K-major: the leading offset is unused). The warp's 16 rows land in s as mma.sync's would.
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+    const gc_u32 q_rows = q_address + q_row0 / 64 * 8 * kAtomRowBytes;
+    gc_wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+        const gc_u32 step = ks / 4 * 1024 + ks % 4 * 32;
+        wgmma_scores(s[0], gc_wgmma_descriptor(q_rows + step, 16, kAtomRowBytes), gc_wgmma_descriptor(k_address + step, 16, kAtomRowBytes), ks);
+    }
+    gc_wgmma_commit();
+    gc_wgmma_wait<0>();
+    gc_wgmma_hold(s[0]);
+}
+
+// O += P·V: P of 16 keys a step from the S registers (mma.sync's A fragments are wgmma's for the warp's rows), V's 16 key
+// rows read N-major: 64-dimension atoms 1024 bytes apart (the leading offset), 8-key groups kAtomRowBytes apart.
+__device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
+    gc_u32 p[KEYS / 16][kMTiles][4];
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; ++kk) p_fragments(p[kk], s, kk);
+    gc_wgmma_hold(o[0]);
+    gc_wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; ++kk)
+        wgmma_pv(o[0], p[kk][0], gc_wgmma_descriptor(v_address + kk * 2 * kAtomRowBytes, 1024, kAtomRowBytes));
+    gc_wgmma_commit();
+    gc_wgmma_wait<0>();
+    gc_wgmma_hold(o[0]);
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; ++kk) gc_wgmma_hold(p[kk]);   // the tensor cores read P until the wait
+}
+
+").Replace("BLOCKN", blockN.ToString(CultureInfo.InvariantCulture)).Replace("HEADDIM", headDim.ToString(CultureInfo.InvariantCulture))
+              .Replace("KEYS", keys);
+        }
+
+        /// <summary>The "+f" operands of <paramref name="tiles"/> 8-column accumulator tiles d[i][0..3], in wgmma's register order.</summary>
+        private static string Accumulators(int tiles)
+        {
+            var parts = new string[tiles];
+            for (int i = 0; i < tiles; ++i)
+                parts[i] = $"\"+f\"(d[{i}][0]), \"+f\"(d[{i}][1]), \"+f\"(d[{i}][2]), \"+f\"(d[{i}][3])";
+            return string.Join(",\n                   ", parts);
+        }
+    }
+}
