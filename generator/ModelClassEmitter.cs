@@ -200,7 +200,7 @@ namespace GraphCompiler.Generator
                 string launch = $"new {G}Kernels.LaunchShape({Extent(l.X)}, {Extent(l.Y)}, {Extent(l.Z)}, {l.BlockThreads}, {l.SharedMemoryBytes})";
                 w.Line($"new {G}Kernels.KernelSource({Str(k.Name)}, {G}Graph.KernelFamily.{k.Family}, {Str(k.Summary)}, {Str(k.Arch)},");
                 w.Line($"    {(k.IsEmitted ? k.Name : "null")}, {parameters},");
-                w.Line($"    {launch}, {(k.PendingReason is null ? "null" : Str(k.PendingReason))}),");
+                w.Line($"    {launch}, {(k.PendingReason is null ? "null" : Str(k.PendingReason))}){(k.ArchSpecific ? " { ArchSpecific = true }" : "")},");
             }
             w.Close("};");
             w.Close();

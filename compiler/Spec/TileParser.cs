@@ -81,7 +81,9 @@ namespace GraphCompiler.Spec
             var p = Family(TileFamily.PrefillAttention, PrefillKeys);
             var prefill = new PrefillAttentionTiles(
                 Get(p, "block_m", d.PrefillAttention.BlockM, 16, 512), Get(p, "block_n", d.PrefillAttention.BlockN, 16, 512),
-                Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8), Mma(p, d.PrefillAttention.Mma));
+                Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8),
+                // A family the spec writes is mma.sync unless it says wgmma: the Hopper default's wgmma would not fit its warps.
+                Mma(p, p is null ? d.PrefillAttention.Mma : AttentionMma.MmaSync));
 
             AttentionMma Mma(MappingView? f, AttentionMma fallback)
             {

@@ -45,8 +45,11 @@ namespace GraphCompiler.Runtime.Compilation
             return Hex(SHA256.HashData(Encoding.UTF8.GetBytes(material))).Substring(0, 32);
         }
 
-        public string PathFor(KernelSource kernel, string arch, (int Major, int Minor) nvrtcVersion) =>
-            Path.Combine(Folder, arch, kernel.Name + "-" + Key(kernel, arch, nvrtcVersion) + ".cubin");
+        public string PathFor(KernelSource kernel, string arch, (int Major, int Minor) nvrtcVersion)
+        {
+            arch = kernel.TargetFor(arch);
+            return Path.Combine(Folder, arch, kernel.Name + "-" + Key(kernel, arch, nvrtcVersion) + ".cubin");
+        }
 
         /// <summary>The cached CUBIN, or null when absent or damaged (a damaged entry is deleted).</summary>
         public byte[]? TryRead(string path)
@@ -88,7 +91,7 @@ namespace GraphCompiler.Runtime.Compilation
         public (KernelCompilation Result, bool FromCache) GetOrCompile(KernelSource kernel, string arch)
         {
             var version = NvrtcCompiler.Version;
-            arch = kernel.TargetFor(arch);
+            arch = kernel.TargetFor(arch);   // the result names the target it was built for (sm_90a for wgmma)
             string path = PathFor(kernel, arch, version);
             var cached = TryRead(path);
             if (cached != null) return (new KernelCompilation(kernel.Name, arch, cached, "", Array.Empty<string>()), true);

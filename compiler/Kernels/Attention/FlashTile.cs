@@ -197,6 +197,21 @@ __device__ __forceinline__ void p_fragments(gc_u32 (&p)[kMTiles][4], const float
     }
 }
 
+// Keys past a query (causal) or past the context's end to −∞, for the tile of keys t0 .. t0 + KEYS − 1 and the warp's
+// queries from cache position query0 on; tiles wholly below the diagonal and inside the context skip it.
+__device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], int t0, int query0, int kv_end, int lane) {
+    if (t0 + KEYS - 1 <= query0 && t0 + KEYS <= kv_end) return;
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < KEYS / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int query = query0 + mt * 16 + lane / 4 + 8 * (e / 2), key = t0 + nt * 8 + 2 * (lane % 4) + e % 2;
+                if (key > query || key >= kv_end) s[mt][nt][e] = __int_as_float(0xff800000u);
+            }
+}
+
 // Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
 // max·scale) in one fma and ex2, O rescaled once; row_sum holds this thread's columns (the quad adds up at the end).
 // Max and sum are trees, not chains: each step would wait on the one before it.

@@ -74,7 +74,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8, wgmma), "1");
+            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Pipelined), "1");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
@@ -103,12 +103,12 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 
 ";
 
-        private static string Body(bool fp8, bool wgmma) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
+        private static string Body(bool fp8, bool wgmma, bool pipelined) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
     unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
 " : @"    extern __shared__ __align__(128) unsigned char smem[];
 ") + @"    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
     unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
-" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled
+" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled" + (pipelined ? " (two: tile j and j + 1, by parity)" : "") + @"
     gc_act* v_s = k_s + kBlockN * kHeadDim;
     const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
@@ -202,35 +202,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const int warp_row0 = warp * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
 
-    kv_pipeline_start(kv_tiles, load_tile);
-    for (int j = 0; j < kv_tiles; ++j) {
-        kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
-" + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
-" + (wgmma ? "        gc_fence_proxy_async();\n" : "") + @"        __syncthreads();
-        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
-" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
-") + @"        const int t0 = j * kBlockN;
-
-        // ---- S = Q·Kᵀ for the warp's kWarpRows queries; mask only tiles crossing the diagonal or the context's end ----
-        float s[kMTiles][kBlockN / 8][4];
-        flash_scores(s, q_address, warp_row0, k_address, lane);
-        if (t0 + kBlockN - 1 > t.position0 + warp_row0 || t0 + kBlockN > kv_end) {
-#pragma unroll
-            for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-                for (int nt = 0; nt < kBlockN / 8; ++nt)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int query = t.position0 + warp_row0 + mt * 16 + lane / 4 + 8 * (e / 2), key = t0 + nt * 8 + 2 * (lane % 4) + e % 2;
-                        if (key > query || key >= kv_end) s[mt][nt][e] = __int_as_float(0xff800000u);
-                    }
-        }
-        // ---- Online softmax, then O += P·V ----
-        flash_softmax(s, row_max, row_sum, o, score_scale);
-        flash_pv(o, s, v_address, lane);
-        kv_pipeline_release<true>();
-    }
-
+" + (pipelined ? PipelinedKvLoop(fp8) : KvLoop(fp8, wgmma)) + @"
     // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
@@ -260,6 +232,84 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     __syncthreads();
     if (is_last) {
         for (int i = threadIdx.x; i < 3 + q_blocks * kKvHeads; i += kThreads) sync[i] = 0;
+    }
+";
+
+        /// <summary>The K/V loop, one tile a step behind a block barrier: wait for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
+        private static string KvLoop(bool fp8, bool wgmma) => @"    kv_pipeline_start(kv_tiles, load_tile);
+    for (int j = 0; j < kv_tiles; ++j) {
+        kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
+" + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
+" + (wgmma ? "        gc_fence_proxy_async();\n" : "") + @"        __syncthreads();
+        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
+" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
+") + @"
+        // ---- S = Q·Kᵀ for the warp's kWarpRows queries, masked where the tile crosses the diagonal or the context's end ----
+        float s[kMTiles][kBlockN / 8][4];
+        flash_scores(s, q_address, warp_row0, k_address, lane);
+        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
+        // ---- Online softmax, then O += P·V ----
+        flash_softmax(s, row_max, row_sum, o, score_scale);
+        flash_pv(o, s, v_address, lane);
+        kv_pipeline_release<true>();
+    }
+";
+
+        /// <summary>
+        /// The wgmma K/V loop with tile j + 1's scores on the tensor cores while the warps run tile j's mask and softmax
+        /// (FlashAttention-3's overlap within a warpgroup): the ring holds tile j's V, tile j + 1 (landed) and kStages − 2
+        /// tiles in flight, so it needs three stages; an FP8 cache widens tile j + 1 into the other of two buffers.
+        /// </summary>
+        private static string PipelinedKvLoop(bool fp8) => @"    kv_pipeline_start(kv_tiles, load_tile);
+" + (fp8 ? @"    auto widened = [&](int tile) { return gc_smem_address(k_s) + (tile & 1) * 4 * kBlockN * kHeadDim; };   // K, then V
+    auto widen_tile = [&](int tile) {
+        widen_kv(stage_s + (tile % kStages) * 2 * kTileBytes, k_s + (tile & 1) * 2 * kBlockN * kHeadDim,
+                 v_s + (tile & 1) * 2 * kBlockN * kHeadDim, threadIdx.x, kThreads);
+        gc_fence_proxy_async();
+    };
+    auto k_tile = [&](int tile) { return widened(tile); };
+    auto v_tile = [&](int tile) { return widened(tile) + 2 * kBlockN * kHeadDim; };
+" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
+    auto v_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes + kTileBytes; };
+") + @"
+    // ---- Tile 0's scores ----
+    float s[kMTiles][kBlockN / 8][4], s_next[kMTiles][kBlockN / 8][4];
+    gc_cp_async_wait<kStages - 2>();
+    gc_fence_proxy_async();
+    __syncthreads();
+" + (fp8 ? @"    widen_tile(0);
+    __syncthreads();
+" : "") + @"    flash_scores(s, q_address, warp_row0, k_tile(0), lane);
+
+    for (int j = 0; j < kv_tiles; ++j) {
+        const bool next = j + 1 < kv_tiles;
+        // ---- Tile j + 1 has landed (kStages − 3 newer tiles may still be in flight); every warp is done with tile j − 1,
+        //      whose stage takes tile j + kStages − 1 ----
+        gc_cp_async_wait<kStages - 3>();
+        gc_fence_proxy_async();
+        __syncthreads();
+        if (j + kStages - 1 < kv_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
+        gc_cp_async_commit();
+" + (fp8 ? @"        if (next) widen_tile(j + 1);
+        __syncthreads();
+" : "") + @"
+        // ---- S = Q·Kᵀ of tile j + 1 on the tensor cores, while this warp masks and softmaxes tile j ----
+        if (next) scores_issue(s_next, q_address, warp_row0, k_tile(j + 1));
+        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
+        flash_softmax(s, row_max, row_sum, o, score_scale);
+
+        // ---- O += P·V of tile j; then both products are done ----
+        gc_u32 p[kBlockN / 16][kMTiles][4];
+        pv_issue(o, s, p, v_tile(j));
+        gc_wgmma_wait<0>();
+        gc_wgmma_hold(o[0]);
+        gc_wgmma_hold(s_next[0]);
+#pragma unroll
+        for (int kk = 0; kk < kBlockN / 16; ++kk) gc_wgmma_hold(p[kk]);   // the tensor cores read P until the wait
+#pragma unroll
+        for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[0][nt][e] = s_next[0][nt][e];
     }
 ";
     }

@@ -43,10 +43,11 @@ __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 8][4], const gc_u
                  : ""r""(a[0]), ""r""(a[1]), ""r""(a[2]), ""r""(a[3]), ""l""(b), ""r""(1));
 }
 
-// S = Q·Kᵀ for the warp's warpgroup: its 64 query rows (from q_row0 rounded down to 64) against the KEYS keys, kHeadDim / 16
-// k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024 bytes apart, 8-row groups kAtomRowBytes
-// apart (K-major: the leading offset is unused). The warp's 16 rows land in s as mma.sync's would.
-__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+// Issues S = Q·Kᵀ for the warp's warpgroup (the wait is the caller's): its 64 query rows (from q_row0 rounded down to 64)
+// against the KEYS keys, kHeadDim / 16 k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024
+// bytes apart, 8-row groups kAtomRowBytes apart (K-major: the leading offset is unused). The warp's 16 rows land in s as
+// mma.sync's would.
+__device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address) {
     const gc_u32 q_rows = q_address + q_row0 / 64 * 8 * kAtomRowBytes;
     gc_wgmma_fence();
 #pragma unroll
@@ -55,14 +56,13 @@ __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], g
         wgmma_scores(s[0], gc_wgmma_descriptor(q_rows + step, 16, kAtomRowBytes), gc_wgmma_descriptor(k_address + step, 16, kAtomRowBytes), ks);
     }
     gc_wgmma_commit();
-    gc_wgmma_wait<0>();
-    gc_wgmma_hold(s[0]);
 }
 
-// O += P·V: P of 16 keys a step from the S registers (mma.sync's A fragments are wgmma's for the warp's rows), V's 16 key
-// rows read N-major: 64-dimension atoms 1024 bytes apart (the leading offset), 8-key groups kAtomRowBytes apart.
-__device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
-    gc_u32 p[KEYS / 16][kMTiles][4];
+// Issues O += P·V (the wait is the caller's, and p must live until it): P of 16 keys a step from the S registers
+// (mma.sync's A fragments are wgmma's for the warp's rows), V's 16 key rows read N-major: 64-dimension atoms 1024 bytes
+// apart (the leading offset), 8-key groups kAtomRowBytes apart.
+__device__ __forceinline__ void pv_issue(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4],
+                                         gc_u32 (&p)[KEYS / 16][kMTiles][4], gc_u32 v_address) {
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk) p_fragments(p[kk], s, kk);
     gc_wgmma_hold(o[0]);
@@ -71,6 +71,19 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
     for (int kk = 0; kk < KEYS / 16; ++kk)
         wgmma_pv(o[0], p[kk][0], gc_wgmma_descriptor(v_address + kk * 2 * kAtomRowBytes, 1024, kAtomRowBytes));
     gc_wgmma_commit();
+}
+
+// S = Q·Kᵀ, waited for.
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+    scores_issue(s, q_address, q_row0, k_address);
+    gc_wgmma_wait<0>();
+    gc_wgmma_hold(s[0]);
+}
+
+// O += P·V, waited for.
+__device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
+    gc_u32 p[KEYS / 16][kMTiles][4];
+    pv_issue(o, s, p, v_address);
     gc_wgmma_wait<0>();
     gc_wgmma_hold(o[0]);
 #pragma unroll

@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using GraphCompiler.Spec;
 using Snapshooter;
@@ -56,20 +57,25 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void Prefill_attention_is_emitted_with_its_launch_shape_and_shared_memory_from_the_tiles()
         {
-            // llama2-70b on sm_90 (tuned): block_m 64, block_n 32, 4 warps, 3 stages; FP8 cache, so the stages hold codes
-            // and the current K and V tiles are widened next to them.
+            // llama2-70b on sm_90: block_m 192, block_n 64, 12 warps (three wgmma warpgroups), 2 stages; FP8 cache, so the
+            // stages hold codes and the current K and V tiles are widened next to them, all after 1024 bytes of alignment slack.
             var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
             Assert.True(prefill.IsEmitted, prefill.PendingReason);
-            Assert.Equal(2 * 64 * 128 + 3 * 2 * 32 * 128 + 2 * 32 * 128 * 2, prefill.Launch.SharedMemoryBytes);
-            Assert.Equal(128, prefill.Launch.BlockThreads);
+            Assert.True(prefill.ArchSpecific);
+            Assert.Equal(2 * 192 * 128 + 2 * 2 * 64 * 128 + 2 * 64 * 128 * 2 + 1024, prefill.Launch.SharedMemoryBytes);
+            Assert.Equal(384, prefill.Launch.BlockThreads);
             Assert.Equal("(q_blocks, 64, 1)", prefill.Launch.GridText);
-            Assert.Contains("constexpr int kBlockM = 64;  // tiles.sm_90.prefill_attention.block_m", prefill.Source);
-            Assert.Contains("gc_mma_m16n8k16", prefill.Source);
-            Assert.Contains("ldmatrix.sync.aligned.m8n8.x4.trans", prefill.Source);
+            Assert.Contains("constexpr int kBlockM = 192;  // tiles.sm_90.prefill_attention.block_m", prefill.Source);
+            Assert.Contains("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", prefill.Source);
+            Assert.Contains("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", prefill.Source);
+            Assert.DoesNotContain("gc_mma_m16n8k16(", prefill.Source!.Substring(prefill.Source.IndexOf("end of prelude", StringComparison.Ordinal)));
 
             // small-llama on sm_80: fp16 cache read straight into the swizzled stages.
             var small = TestSpecs.Compile("small-llama").KernelsFor(GpuArch.Sm80).Single(k => k.Name.StartsWith("prefill_attention"));
             Assert.Equal(2 * 128 * 64 + 2 * 2 * 64 * 64 * 2, small.Launch.SharedMemoryBytes);
+            Assert.False(small.ArchSpecific);
+            Assert.Contains("gc_mma_m16n8k16", small.Source);
+            Assert.Contains("ldmatrix.sync.aligned.m8n8.x4.trans", small.Source);
             Assert.DoesNotContain("widen_kv", small.Source);
             Assert.Contains("widen_kv(", prefill.Source);
         }

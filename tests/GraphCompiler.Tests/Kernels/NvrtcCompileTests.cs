@@ -49,6 +49,25 @@ namespace GraphCompiler.Tests.Kernels
             Assert.All(kernels.Select(k => NvrtcCompiler.Compile(k, arch)), r => Assert.True(r.Succeeded, r.Log));
         }
 
+        /// <summary>wgmma kernels (both variants, both caches) are sm_90a's: asked for sm_90, the compiler takes sm_90a.</summary>
+        [NvrtcTheory]
+        [InlineData("llama2-70b", 192, 12, 2)]
+        [InlineData("llama2-70b", 128, 8, 3)]
+        [InlineData("llama2-70b-gptq", 128, 8, 3)]
+        [InlineData("small-llama", 64, 4, 3)]
+        public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a(string spec, int blockM, int warps, int stages)
+        {
+            var model = TestSpecs.Compile(spec);
+            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, 64, warps, stages, AttentionMma.Wgmma) };
+            var source = KernelEmitters.Emit(kernel, tiles);
+            Assert.True(source.ArchSpecific);
+            Assert.Contains("wgmma.mma_async", source.Source);
+            var result = NvrtcCompiler.Compile(source, "sm_90");
+            Assert.True(result.Succeeded, result.Log);
+            Assert.Equal("sm_90a", result.Arch);
+        }
+
         [NvrtcTheory]
         [InlineData("sm_90")]
         public void A_compile_error_reports_the_offending_emitted_line(string arch)

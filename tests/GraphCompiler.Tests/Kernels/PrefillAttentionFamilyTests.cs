@@ -31,9 +31,10 @@ namespace GraphCompiler.Tests.Kernels
         {
             Assert.Equal(3 + 17 * 8, PrefillAttentionFamily.SyncInts(17, 8));
             // The memory plan reserves it for the largest step: 2048 tokens in tiles of the smallest block_m any
-            // architecture uses (64, sm_90's) plus a partial tile for each further sequence (64 at most), for 8 KV heads.
+            // architecture uses (128, the mma.sync architectures'; sm_90's wgmma tiles take 192) plus a partial tile for each
+            // further sequence (64 at most), for 8 KV heads.
             var plan = TestSpecs.Compile("llama2-70b").Memory;
-            Assert.Equal(4L * (3 + (32 + 63) * 8), plan.Workspace.Single(s => s.Name == "prefill_attention_sync").Bytes);
+            Assert.Equal(4L * (3 + (16 + 63) * 8), plan.Workspace.Single(s => s.Name == "prefill_attention_sync").Bytes);
         }
 
         [Fact]

@@ -981,6 +981,57 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Prefill_mma_wgmma_is_read_for_sm_90_and_its_default_is_mma_sync()
+        {
+            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 8, stages: 3, mma: wgmma }\n");
+            Assert.Empty(spec.Diagnostics);
+            var p = spec.Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 8, 3, AttentionMma.Wgmma), p);
+            Assert.True(p.Pipelined);
+            Assert.Equal("{ block_m: 128, block_n: 64, warps: 8, stages: 3, mma: wgmma }", p.FlowMapping());
+            Assert.Equal(AttentionMma.MmaSync, spec.Spec.Tiles.For(GpuArch.Sm80).PrefillAttention.Mma);
+        }
+
+        [Fact]
+        public void Prefill_mma_wgmma_on_sm_80_is_GC0051_at_mma()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_80:\n    prefill_attention:\n      block_m: 128\n      warps: 8\n      mma: wgmma\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("wgmma is Hopper's (sm_90a); sm_80 has mma.sync only", d.Message);
+            AssertAt(d, yaml, "mma: wgmma", "wgmma");
+        }
+
+        [Fact]
+        public void Prefill_wgmma_block_m_other_than_16_per_warp_is_GC0051_at_block_m()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention:\n      block_m: 128\n      warps: 4\n      mma: wgmma\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("each warpgroup (4 warps) 64 query rows: block_m 128 must be 16 × warps", d.Message);
+            AssertAt(d, yaml, "block_m: 128", "128");
+        }
+
+        [Fact]
+        public void Prefill_mma_of_an_unknown_instruction_names_the_choices()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { mma: tcgen05 }\n";
+            var result = TestSpecs.Parse(yaml);
+            var d = Assert.Single(result.Diagnostics);
+            Assert.Contains("mma_sync", d.Message);
+            Assert.Contains("wgmma", d.Message);
+            AssertAt(d, yaml, "tcgen05", "tcgen05");
+        }
+
+        [Fact]
+        public void Prefill_tiles_whose_block_needs_more_registers_than_an_sm_has_are_GC0053()
+        {
+            // Pipelined wgmma 192 × 128 (the minimal spec's head_dim is 64): two S blocks, P and O, about 240 registers for each
+            // of 384 threads, under a thread's 255 but over the SM's 65536.
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 192, block_n: 128, warps: 12, stages: 3, mma: wgmma }\n";
+            var all = TestSpecs.Expect(yaml, SpecDiagnosticIds.TileRegisters);
+            Assert.Contains(all, d => d.Message.Contains("12 warps of about", StringComparison.Ordinal) && d.Message.Contains("an SM has 65536", StringComparison.Ordinal));
+        }
+
+        [Fact]
         public void Gemm_tile_that_warps_cannot_share_evenly_is_GC0051_at_warps()
         {
             // 16×128×64: one warp per 64-column tile (2), one per 16-row tile (1), and the other warps split each K step's

@@ -63,6 +63,21 @@ namespace GraphCompiler.Tests.Tuning
         }
 
         [Fact]
+        public void Wgmma_prefill_candidates_exist_on_sm_90_only_with_a_warp_for_each_16_query_rows()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            var (hopper, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.PrefillAttention);
+            var wgmma = hopper.Select(t => t.PrefillAttention).Where(p => p.Mma == AttentionMma.Wgmma).ToList();
+            Assert.Contains(new PrefillAttentionTiles(192, 64, 12, 2, AttentionMma.Wgmma), wgmma);
+            Assert.Contains(new PrefillAttentionTiles(128, 64, 8, 3, AttentionMma.Wgmma), wgmma);
+            Assert.All(wgmma, p => Assert.Equal(p.BlockM / 16, p.Warps));
+            // Three warpgroups cannot also hold a second S block: 192 × 64 pipelined is over the SM's registers.
+            Assert.DoesNotContain(new PrefillAttentionTiles(192, 64, 12, 3, AttentionMma.Wgmma), wgmma);
+            var (ampere, _) = TileSearchSpace.Prune(spec, GpuArch.Sm80, TileFamily.PrefillAttention);
+            Assert.All(ampere, t => Assert.Equal(AttentionMma.MmaSync, t.PrefillAttention.Mma));
+        }
+
+        [Fact]
         public void Decode_gemms_search_sixteen_rows_their_batch_twins_wider_tiles_and_each_twin_pairs_with_one_family()
         {
             var spec = TestSpecs.Compile("llama2-70b").Spec;
