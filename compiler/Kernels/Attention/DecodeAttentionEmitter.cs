@@ -99,9 +99,6 @@ namespace GraphCompiler.Kernels.Attention
 " + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"
-" + (rope ? RopePrologue : PlainPrologue) + @"    if (newest >= begin && newest < end) __threadfence();   // the new token's slot is in L2, where cp.async reads it
-    __syncthreads();
-
     // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split), kStages deep, no block barrier ----
     const int warp_tiles = ((end - begin + kWarpKeys - 1) / kWarpKeys - warp + kWarps - 1) / kWarps;
     const gc_u32 stage_address = gc_smem_address(warp_s), q_address = gc_smem_address(q_s);
@@ -110,12 +107,20 @@ namespace GraphCompiler.Kernels.Attention
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
         load_kv(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane, 32);
     };
+    // A split without the new token puts its first tiles in flight now, under the prologue's round trips; the split that
+    // holds it starts once the token is in its block.
+    const bool holds_newest = newest >= begin && newest < end;
+    if (!holds_newest) kv_pipeline_start(warp_tiles, load_tile);
+
+" + (rope ? RopePrologue : PlainPrologue) + @"    if (holds_newest) __threadfence();   // the new token's slot is in L2, where cp.async reads it
+    __syncthreads();
+    if (holds_newest) kv_pipeline_start(warp_tiles, load_tile);
+
     gc_u32 qb[kNTiles][kHeadDim / 16][2];
     q_fragments(qb, q_address, lane);
     float ot[kHeadDim / 16][kNTiles][4], m_run[kNTiles][2], l_run[kNTiles][2];
     decode_init(ot, m_run, l_run);
     const float score_scale = kScoreScale * k_scale;
-    kv_pipeline_start(warp_tiles, load_tile);
     for (int j = 0; j < warp_tiles; ++j) {
         kv_pipeline_wait<false>(j, warp_tiles, load_tile);   // the warp's own stages: a warp barrier
         const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
@@ -225,7 +230,7 @@ namespace GraphCompiler.Kernels.Attention
 
         private const string PlainPrologue = @"    // ---- The new token's K and V into its block by the split covering it; the group's queries into q_s (rows past it zero) ----
     const gc_act* row = qkv + (long long)s * kQkvStride;
-    if (newest >= begin && newest < end && threadIdx.x < 2 * kChunks) {
+    if (holds_newest && threadIdx.x < 2 * kChunks) {
         const int v = threadIdx.x / kChunks, d0 = threadIdx.x % kChunks * 8;   // v = 0: K, 1: V
         const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + v * kKvHeads + g) * kHeadDim + d0);
         float f[8];
@@ -254,13 +259,13 @@ namespace GraphCompiler.Kernels.Attention
     __syncthreads();
     auto cached_cos_sin = [&](int j, float& c, float& sn) { c = rope_cos[j]; sn = rope_sin[j]; };
     gc_cache* const new_slot = kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
-    if (newest >= begin && newest < end && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
+    if (holds_newest && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
         const int d0 = threadIdx.x * 8;
         float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
         gc_rope_rotate8(row + (kHeads + g) * kHeadDim, d0, cached_cos_sin, x1, x2);
         store_row8(new_slot + d0, k_scale, x1);
         store_row8(new_slot + d0 + kHalf, k_scale, x2);
-    } else if (newest >= begin && newest < end && threadIdx.x < kChunks / 2 + kChunks) {
+    } else if (holds_newest && threadIdx.x < kChunks / 2 + kChunks) {
         const int d0 = (threadIdx.x - kChunks / 2) * 8;
         const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + kKvHeads + g) * kHeadDim + d0);
         float f[8];

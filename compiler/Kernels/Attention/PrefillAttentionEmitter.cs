@@ -17,7 +17,9 @@ namespace GraphCompiler.Kernels.Attention
     /// causal work first): the Q tile rotated in the prologue, then every K/V tile of positions 0 … the tile's last query
     /// read back from the cache through the block table (the prefix of chunked prefill and the new rows alike, FP8 codes
     /// widened exactly), cp.async `stages` deep into swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
-    /// O += P·V on mma.sync m16n8k16 with ldmatrix, the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
+    /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
+    /// tensor cores feed from shared memory (<see cref="WarpgroupTile"/>; three stages or more pipeline tile j + 1's
+    /// scores under tile j's softmax), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
     /// scale, folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only
     /// tiles crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
     /// </list>
