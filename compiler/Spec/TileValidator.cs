@@ -59,10 +59,11 @@ namespace GraphCompiler.Spec
             if (p.BlockN % 16 != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_n", $"block_n {p.BlockN} must be a multiple of 16 (the MMA's k for P·V)");
             CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d, kv.DType.SizeInBytes()));
-            CheckRegisters(TileFamily.PrefillAttention, "block_n", p.RegistersPerThread(d));
-            if (p.Warps * 32 * p.RegistersPerThread(d) > GpuArch.RegistersPerSm)
+            int prefillRegisters = p.RegistersPerThread(d);
+            CheckRegisters(TileFamily.PrefillAttention, "block_n", prefillRegisters);
+            if (p.Warps * 32 * prefillRegisters > GpuArch.RegistersPerSm)
                 Fail(SpecDiagnosticIds.TileRegisters, TileFamily.PrefillAttention, "warps",
-                    $"{p.Warps} warps of about {p.RegistersPerThread(d)} registers need {p.Warps * 32 * p.RegistersPerThread(d)}; an SM has {GpuArch.RegistersPerSm}. Use fewer warps or a smaller block_n");
+                    $"{p.Warps} warps of about {prefillRegisters} registers need {p.Warps * 32 * prefillRegisters}; an SM has {GpuArch.RegistersPerSm}. Use fewer warps or a smaller block_n");
 
             var q = tiles.DecodeAttention;
             CheckWarps(TileFamily.DecodeAttention, q.Warps);

@@ -303,11 +303,8 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         // ---- O += P·V of tile j; then both products are done ----
         gc_u32 p[kBlockN / 16][kMTiles][4];
         pv_issue(o, s, p, v_tile(j));
-        gc_wgmma_wait<0>();
-        gc_wgmma_hold(o[0]);
+        pv_wait(o, p);
         gc_wgmma_hold(s_next[0]);
-#pragma unroll
-        for (int kk = 0; kk < kBlockN / 16; ++kk) gc_wgmma_hold(p[kk]);   // the tensor cores read P until the wait
 #pragma unroll
         for (int nt = 0; nt < kBlockN / 8; ++nt)
 #pragma unroll

@@ -80,14 +80,19 @@ __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], g
     gc_wgmma_hold(s[0]);
 }
 
+// Waits for every product issued so far; O and P (which the tensor cores read until then) stay where they were.
+__device__ __forceinline__ void pv_wait(float (&o)[kMTiles][kHeadDim / 8][4], gc_u32 (&p)[KEYS / 16][kMTiles][4]) {
+    gc_wgmma_wait<0>();
+    gc_wgmma_hold(o[0]);
+#pragma unroll
+    for (int kk = 0; kk < KEYS / 16; ++kk) gc_wgmma_hold(p[kk]);
+}
+
 // O += P·V, waited for.
 __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
     gc_u32 p[KEYS / 16][kMTiles][4];
     pv_issue(o, s, p, v_address);
-    gc_wgmma_wait<0>();
-    gc_wgmma_hold(o[0]);
-#pragma unroll
-    for (int kk = 0; kk < KEYS / 16; ++kk) gc_wgmma_hold(p[kk]);   // the tensor cores read P until the wait
+    pv_wait(o, p);
 }
 
 ").Replace("BLOCKN", blockN.ToString(CultureInfo.InvariantCulture)).Replace("HEADDIM", headDim.ToString(CultureInfo.InvariantCulture))
