@@ -74,6 +74,16 @@ namespace GraphCompiler.Kernels
         /// <summary>Orders this thread's generic-proxy writes to shared memory (st.shared, cp.async) before later async-proxy reads (wgmma).</summary>
         public const string FenceProxyAsync = "fence.proxy.async.shared::cta;";
 
+        // mbarriers (sm_80+): a 64-bit shared-memory object counting arrivals; when the expected count has arrived its phase
+        // completes (release by the arrivals, acquire by the waiters) and the next phase begins.
+        public const string MbarrierInit = "mbarrier.init.shared::cta.b64 [%0], %1;";
+        public const string MbarrierArrive = "mbarrier.arrive.shared::cta.b64 _, [%0];";
+        /// <summary>An arrival on the mbarrier at %0 once every cp.async this thread issued so far has landed, without waiting
+        /// for them (noinc: the arrival is one of the count the barrier was initialized with).</summary>
+        public const string CpAsyncMbarrierArrive = "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];";
+        /// <summary>%0 = 1 once the phase of parity %2 of the mbarrier at %1 has completed (the hardware may suspend the thread a while first).</summary>
+        public const string MbarrierTryWaitParity = "{ .reg .pred done; mbarrier.try_wait.parity.shared::cta.b64 done, [%1], %2; selp.u32 %0, 1, 0, done; }";
+
         /// <summary>
         /// D (+)= A·B, m64nNk16, fp32 accumulators %0 … %(N/2 − 1); A as a descriptor (one operand) or four registers of the
         /// activation dtype (mma.sync's A fragment for each warp's 16 rows); then B's descriptor, and the accumulate flag as a

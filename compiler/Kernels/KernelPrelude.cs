@@ -15,6 +15,7 @@ namespace GraphCompiler.Kernels
         TensorCore = 8,
         CrossCta = 16,
         Wgmma = 32,
+        Mbarrier = 64,
     }
 
     /// <summary>
@@ -232,6 +233,19 @@ template <int kTiles>
 __device__ __forceinline__ void gc_wgmma_hold(gc_u32 (&a)[kTiles][4]) {
 #pragma unroll
     for (int i = 0; i < kTiles; ++i) asm volatile("""" : ""+r""(a[i][0]), ""+r""(a[i][1]), ""+r""(a[i][2]), ""+r""(a[i][3]) :: ""memory"");
+}
+");
+            if ((features & PreludeFeatures.Mbarrier) != 0)
+                s.Append(@"
+// Shared-memory mbarriers by address: init (one thread, before a block barrier), arrive (now, or once this thread's
+// cp.async copies have landed), and wait for a phase's parity.
+__device__ __forceinline__ void gc_mbarrier_init(gc_u32 bar, int count) { asm volatile(""" + CudaDialect.MbarrierInit + @""" :: ""r""(bar), ""r""(count) : ""memory""); }
+__device__ __forceinline__ void gc_mbarrier_arrive(gc_u32 bar) { asm volatile(""" + CudaDialect.MbarrierArrive + @""" :: ""r""(bar) : ""memory""); }
+__device__ __forceinline__ void gc_mbarrier_arrive_on_copies(gc_u32 bar) { asm volatile(""" + CudaDialect.CpAsyncMbarrierArrive + @""" :: ""r""(bar) : ""memory""); }
+__device__ __forceinline__ void gc_mbarrier_wait(gc_u32 bar, int parity) {
+    gc_u32 done;
+    do asm volatile(""" + CudaDialect.MbarrierTryWaitParity + @""" : ""=r""(done) : ""r""(bar), ""r""(parity) : ""memory"");
+    while (!done);
 }
 ");
             s.Append("// ---- end of prelude ----\n");

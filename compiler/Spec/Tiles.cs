@@ -119,30 +119,37 @@ namespace GraphCompiler.Spec
         /// <summary>Bytes of slack to start the wgmma tiles on a 1024-byte boundary, where the 128-byte swizzle pattern repeats.</summary>
         public const int WgmmaAlignment = 1024;
 
-        /// <summary>wgmma with three stages or more: tile j + 1's scores on the tensor cores while tile j's softmax runs, which
-        /// keeps a second S block in registers (and a second widened K/V pair for an FP8 cache).</summary>
-        public bool Pipelined => Mma == AttentionMma.Wgmma && Stages >= 3;
+        /// <summary>wgmma with four stages or more: the stages become a ring of mbarriers (a stage is full when every
+        /// thread's copies of its tile have landed, empty when every warp's products have read it) instead of a block barrier
+        /// a tile, so warpgroups drift apart and one's softmax overlaps another's products; tiles are issued stages − 2
+        /// ahead. An FP8 cache widens into <see cref="RingWidened"/> K/V pairs.</summary>
+        public bool Ring => Mma == AttentionMma.Wgmma && Stages >= 4;
+
+        /// <summary>Widened K/V pairs of an FP8 cache in a ring: tile j + 1 is widened during tile j, after the warp has seen
+        /// every warp done with tile j − 2.</summary>
+        public const int RingWidened = 3;
 
         /// <summary>
         /// The Q tile (2-byte activations) and <see cref="Stages"/> K and V tiles as the cache stores them; an FP8 cache
-        /// (1-byte elements) adds the current K and V tiles widened to the activation dtype; wgmma tiles the alignment slack.
+        /// (1-byte elements) adds the current K and V tiles widened to the activation dtype (three pairs in a ring); wgmma
+        /// tiles the alignment slack.
         /// </summary>
         public int SharedMemoryBytes(int headDim, int cacheElementBytes) =>
             2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes
-            + (cacheElementBytes == 1 ? (Pipelined ? 2 : 1) * 2 * BlockN * headDim * 2 : 0) + (Mma == AttentionMma.Wgmma ? WgmmaAlignment : 0);
+            + (cacheElementBytes == 1 ? (Ring ? RingWidened : 1) * 2 * BlockN * headDim * 2 : 0) + (Mma == AttentionMma.Wgmma ? WgmmaAlignment : 0);
 
         /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>
         public string FlowMapping() =>
             $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + (Mma == AttentionMma.Wgmma ? ", mma: wgmma }" : " }");
 
         /// <summary>Per thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and softmax
-        /// state; wgmma holds P apart from S until its product is done, and pipelined a second S block (calibrated on
-        /// ptxas: 157 registers for 128 × 64 at head_dim 128).</summary>
+        /// state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 × 64 at
+        /// head_dim 128).</summary>
         public int RegistersPerThread(int headDim)
         {
             int rowsPerWarp = BlockM / Warps;
             int accumulators = rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32;
-            return Mma == AttentionMma.Wgmma ? accumulators + BlockN / 4 + (Pipelined ? BlockN / 2 : 0) + 48 : accumulators + 32;
+            return Mma == AttentionMma.Wgmma ? accumulators + BlockN / 4 + 48 : accumulators + 32;
         }
     }
 

@@ -31,7 +31,8 @@ namespace GraphCompiler.Tuning
         /// <summary>The MMA instruction of prefill attention as an axis: 0 mma.sync, 1 wgmma (Hopper; warps follow block_m / 16).</summary>
         public static readonly IReadOnlyList<int> FlashMma = new[] { 0, 1 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
-        public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3 };
+        /// <summary>Prefill K/V stages: four and more are wgmma's ring (PrefillAttentionTiles.Ring).</summary>
+        public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3, 4 };
 
         /// <summary>Every candidate of <paramref name="family"/> on <paramref name="arch"/>, before pruning: the spec's tiles with that family's replaced.</summary>
         public static IEnumerable<ArchTiles> Candidates(ModelSpec spec, GpuArch arch, TileFamily family)

@@ -18,8 +18,8 @@ namespace GraphCompiler.Kernels.Attention
     /// read back from the cache through the block table (the prefix of chunked prefill and the new rows alike, FP8 codes
     /// widened exactly), cp.async `stages` deep into swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
     /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
-    /// tensor cores feed from shared memory (<see cref="WarpgroupTile"/>; three stages or more pipeline tile j + 1's
-    /// scores under tile j's softmax), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
+    /// tensor cores feed from shared memory (<see cref="WarpgroupTile"/>; with four stages or more the stages are a ring
+    /// of mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
     /// scale, folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only
     /// tiles crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
     /// </list>
@@ -41,7 +41,8 @@ namespace GraphCompiler.Kernels.Attention
             bool wgmma = t.Mma == AttentionMma.Wgmma;
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
-            var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None);
+            var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
+                | (t.Ring ? PreludeFeatures.Mbarrier : PreludeFeatures.None);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
@@ -54,10 +55,11 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units");
+            if (fp8 && t.Ring) b.Constant("kWidened", PrefillAttentionTiles.RingWidened, "widened K/V pairs: tile j + 1 is widened during tile j, once every warp is done with tile j − 2");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
-            // Two 16-row MMA tiles a warp leave no registers to unroll Q·Kᵀ's k-steps as well (it spilled 36–80 bytes).
+            // Two 16-row MMA tiles a warp: Q·Kᵀ's k-steps unrolled by two (ptxas for sm_80 spills 56 bytes at 255 registers fully unrolled, 12 not unrolled, none by two).
             string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation)
-                : FlashTile.MmaSyncProducts(t.BlockM / t.Warps / 16 == 1 ? 0 : 1);
+                : FlashTile.MmaSyncProducts(t.BlockM / t.Warps / 16 == 1 ? 0 : 2);
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
              .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
              .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
@@ -76,7 +78,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Pipelined), "1");
+            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring), "1");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
@@ -105,12 +107,12 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 
 ";
 
-        private static string Body(bool fp8, bool wgmma, bool pipelined) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
+        private static string Body(bool fp8, bool wgmma, bool ring) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
     unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
 " : @"    extern __shared__ __align__(128) unsigned char smem[];
 ") + @"    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
     unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
-" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled" + (pipelined ? " (two: tile j and j + 1, by parity)" : "") + @"
+" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled" + (ring ? " (kWidened pairs)" : "") + @"
     gc_act* v_s = k_s + kBlockN * kHeadDim;
     const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
@@ -159,7 +161,16 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         if (threadIdx.x == 0) atomicExch(written + t.number * kKvHeads + g, 1);
     }
 
-    // ---- Attention job: a query tile of one head ----
+" + (ring ? @"    // ---- The ring's mbarriers: a stage is full once every thread's copies have landed, empty once every warp is done ----
+    __shared__ __align__(8) unsigned long long ring[2 * kStages];
+    const gc_u32 full_bar = gc_smem_address(ring), empty_bar = full_bar + 8 * kStages;
+    if (threadIdx.x == 0)
+        for (int stage = 0; stage < kStages; ++stage) {
+            gc_mbarrier_init(full_bar + 8 * stage, kThreads);
+            gc_mbarrier_init(empty_bar + 8 * stage, kThreads / 32);
+        }
+
+" : "") + @"    // ---- Attention job: a query tile of one head ----
     if (threadIdx.x == 0) ticket = atomicAdd(attention_ticket, 1);
     __syncthreads();
     const int job = ticket;
@@ -204,7 +215,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const int warp_row0 = warp * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
 
-" + (pipelined ? PipelinedKvLoop(fp8) : KvLoop(fp8, wgmma)) + @"
+" + (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + @"
     // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
@@ -258,57 +269,53 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ";
 
         /// <summary>
-        /// The wgmma K/V loop with tile j + 1's scores on the tensor cores while the warps run tile j's mask and softmax
-        /// (FlashAttention-3's overlap within a warpgroup): the ring holds tile j's V, tile j + 1 (landed) and kStages − 2
-        /// tiles in flight, so it needs three stages; an FP8 cache widens tile j + 1 into the other of two buffers.
+        /// The wgmma K/V loop on a ring of mbarriers (stages ≥ 4) instead of a block barrier a tile, so warpgroups drift apart
+        /// and one's softmax overlaps another's products. Stage j % kStages holds tile j. Its "full" barrier completes when
+        /// every thread's copies of the tile have landed: for an fp16/bf16 cache the copies themselves arrive
+        /// (cp.async.mbarrier.arrive), no thread waits for them; an FP8 cache's thread waits for its own, widens them into one
+        /// of kWidened pairs, fences them for the tensor cores and arrives. Its "empty" barrier completes when every warp's
+        /// P·V has read it. During tile j a warp refills the stage of tile j − 2 (once empty) with tile j + kStages − 2, while
+        /// its S of tile j is on the tensor cores: tiles are issued kStages − 2 ahead, and a warpgroup can run more than a
+        /// tile ahead of another.
         /// </summary>
-        private static string PipelinedKvLoop(bool fp8) => @"    kv_pipeline_start(kv_tiles, load_tile);
-" + (fp8 ? @"    auto widened = [&](int tile) { return gc_smem_address(k_s) + (tile & 1) * 4 * kBlockN * kHeadDim; };   // K, then V
-    auto widen_tile = [&](int tile) {
-        widen_kv(stage_s + (tile % kStages) * 2 * kTileBytes, k_s + (tile & 1) * 2 * kBlockN * kHeadDim,
-                 v_s + (tile & 1) * 2 * kBlockN * kHeadDim, threadIdx.x, kThreads);
-        gc_fence_proxy_async();
-    };
-    auto k_tile = [&](int tile) { return widened(tile); };
-    auto v_tile = [&](int tile) { return widened(tile) + 2 * kBlockN * kHeadDim; };
-" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
-    auto v_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes + kTileBytes; };
-") + @"
-    // ---- Tile 0's scores ----
-    float s[kMTiles][kBlockN / 8][4], s_next[kMTiles][kBlockN / 8][4];
-    gc_cp_async_wait<kStages - 2>();
-    gc_fence_proxy_async();
-    __syncthreads();
-" + (fp8 ? @"    widen_tile(0);
-    __syncthreads();
-" : "") + @"    flash_scores(s, q_address, warp_row0, k_tile(0), lane);
-
-    for (int j = 0; j < kv_tiles; ++j) {
-        const bool next = j + 1 < kv_tiles;
-        // ---- Tile j + 1 has landed (kStages − 3 newer tiles may still be in flight); every warp is done with tile j − 1,
-        //      whose stage takes tile j + kStages − 1 ----
+        private static string RingKvLoop(bool fp8) => (fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
+    auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
+    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
+    // tensor cores, arrive. The pair it widens into last held tile − 3, which every warp is past.
+    auto land = [&](int tile) {
         gc_cp_async_wait<kStages - 3>();
+        const int pair = tile % kWidened;
+        widen_kv(stage_s + (tile % kStages) * 2 * kTileBytes, k_s + pair * 2 * kBlockN * kHeadDim, v_s + pair * 2 * kBlockN * kHeadDim, threadIdx.x, kThreads);
         gc_fence_proxy_async();
-        __syncthreads();
-        if (j + kStages - 1 < kv_tiles) load_tile(j + kStages - 1, (j + kStages - 1) % kStages);
+        gc_mbarrier_arrive(full_bar + 8 * (tile % kStages));
+    };
+    auto issue = [&](int tile) {
+        if (tile < kv_tiles) load_tile(tile, tile % kStages);
         gc_cp_async_commit();
-" + (fp8 ? @"        if (next) widen_tile(j + 1);
-        __syncthreads();
-" : "") + @"
-        // ---- S = Q·Kᵀ of tile j + 1 on the tensor cores, while this warp masks and softmaxes tile j ----
-        if (next) scores_issue(s_next, q_address, warp_row0, k_tile(j + 1));
+    };
+" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
+    auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
+    auto issue = [&](int tile) {   // this thread's copies of a tile; they arrive on its full barrier as they land
+        if (tile >= kv_tiles) return;
+        load_tile(tile, tile % kStages);
+        gc_mbarrier_arrive_on_copies(full_bar + 8 * (tile % kStages));
+    };
+") + @"    for (int tile = 0; tile < kStages - 2; ++tile) issue(tile);
+" + (fp8 ? "    land(0);\n" : "") + @"    for (int j = 0; j < kv_tiles; ++j) {
+        // ---- S = Q·Kᵀ of tile j on the tensor cores, once every thread's part of it has landed ----
+        gc_mbarrier_wait(full_bar + 8 * (j % kStages), (j / kStages) & 1);
+" + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"        float s[kMTiles][kBlockN / 8][4];
+        scores_issue(s, q_address, warp_row0, k_tile(j));
+        // ---- Meanwhile: tile j + kStages − 2 into tile j − 2's stage once every warp is done with it" + (fp8 ? "; tile j + 1 lands" : "") + @" ----
+        if (j >= 2) gc_mbarrier_wait(empty_bar + 8 * ((j - 2) % kStages), ((j - 2) / kStages) & 1);
+        issue(j + kStages - 2);
+" + (fp8 ? "        if (j + 1 < kv_tiles) land(j + 1);\n" : "") + @"        scores_wait(s);
+        // ---- Mask, online softmax, O += P·V; then this warp is done with the stage ----
         mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
         flash_softmax(s, row_max, row_sum, o, score_scale);
-
-        // ---- O += P·V of tile j; then both products are done ----
-        gc_u32 p[kBlockN / 16][kMTiles][4];
-        pv_issue(o, s, p, v_tile(j));
-        pv_wait(o, p);
-        gc_wgmma_hold(s_next[0]);
-#pragma unroll
-        for (int nt = 0; nt < kBlockN / 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) s[0][nt][e] = s_next[0][nt][e];
+        flash_pv(o, s, v_tile(j), lane);
+        __syncwarp();
+        if (lane == 0) gc_mbarrier_arrive(empty_bar + 8 * (j % kStages));
     }
 ";
     }

@@ -73,11 +73,16 @@ __device__ __forceinline__ void pv_issue(float (&o)[kMTiles][kHeadDim / 8][4], c
     gc_wgmma_commit();
 }
 
+// Waits for every product issued so far; S stays where it was.
+__device__ __forceinline__ void scores_wait(float (&s)[kMTiles][KEYS / 8][4]) {
+    gc_wgmma_wait<0>();
+    gc_wgmma_hold(s[0]);
+}
+
 // S = Q·Kᵀ, waited for.
 __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
     scores_issue(s, q_address, q_row0, k_address);
-    gc_wgmma_wait<0>();
-    gc_wgmma_hold(s[0]);
+    scores_wait(s);
 }
 
 // Waits for every product issued so far; O and P (which the tensor cores read until then) stay where they were.

@@ -983,12 +983,12 @@ namespace GraphCompiler.Tests.Spec
         [Fact]
         public void Prefill_mma_wgmma_is_read_for_sm_90_and_its_default_is_mma_sync()
         {
-            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 8, stages: 3, mma: wgmma }\n");
+            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 8, stages: 4, mma: wgmma }\n");
             Assert.Empty(spec.Diagnostics);
             var p = spec.Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
-            Assert.Equal(new PrefillAttentionTiles(128, 64, 8, 3, AttentionMma.Wgmma), p);
-            Assert.True(p.Pipelined);
-            Assert.Equal("{ block_m: 128, block_n: 64, warps: 8, stages: 3, mma: wgmma }", p.FlowMapping());
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 8, 4, AttentionMma.Wgmma), p);
+            Assert.True(p.Ring);
+            Assert.Equal("{ block_m: 128, block_n: 64, warps: 8, stages: 4, mma: wgmma }", p.FlowMapping());
             Assert.Equal(AttentionMma.MmaSync, spec.Spec.Tiles.For(GpuArch.Sm80).PrefillAttention.Mma);
         }
 
@@ -1024,8 +1024,8 @@ namespace GraphCompiler.Tests.Spec
         [Fact]
         public void Prefill_tiles_whose_block_needs_more_registers_than_an_sm_has_are_GC0053()
         {
-            // Pipelined wgmma 192 × 128 (the minimal spec's head_dim is 64): two S blocks, P and O, about 240 registers for each
-            // of 384 threads, under a thread's 255 but over the SM's 65536.
+            // wgmma 192 × 128 (the minimal spec's head_dim is 64): S, P and O, about 176 registers for each of 384 threads,
+            // under a thread's 255 but over the SM's 65536.
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 192, block_n: 128, warps: 12, stages: 3, mma: wgmma }\n";
             var all = TestSpecs.Expect(yaml, SpecDiagnosticIds.TileRegisters);
             Assert.Contains(all, d => d.Message.Contains("12 warps of about", StringComparison.Ordinal) && d.Message.Contains("an SM has 65536", StringComparison.Ordinal));

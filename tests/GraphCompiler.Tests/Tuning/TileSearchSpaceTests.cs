@@ -71,8 +71,9 @@ namespace GraphCompiler.Tests.Tuning
             Assert.Contains(new PrefillAttentionTiles(192, 64, 12, 2, AttentionMma.Wgmma), wgmma);
             Assert.Contains(new PrefillAttentionTiles(128, 64, 8, 3, AttentionMma.Wgmma), wgmma);
             Assert.All(wgmma, p => Assert.Equal(p.BlockM / 16, p.Warps));
-            // Three warpgroups cannot also hold a second S block: 192 × 64 pipelined is over the SM's registers.
-            Assert.DoesNotContain(new PrefillAttentionTiles(192, 64, 12, 3, AttentionMma.Wgmma), wgmma);
+            // Three warpgroups on a ring of four stages fit the SM's registers; with 128-key tiles they do not.
+            Assert.Contains(new PrefillAttentionTiles(192, 64, 12, 4, AttentionMma.Wgmma), wgmma);
+            Assert.DoesNotContain(new PrefillAttentionTiles(192, 128, 12, 3, AttentionMma.Wgmma), wgmma);
             var (ampere, _) = TileSearchSpace.Prune(spec, GpuArch.Sm80, TileFamily.PrefillAttention);
             Assert.All(ampere, t => Assert.Equal(AttentionMma.MmaSync, t.PrefillAttention.Mma));
         }
