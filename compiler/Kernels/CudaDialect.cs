@@ -73,6 +73,10 @@ namespace GraphCompiler.Kernels
         public const string WgmmaWait = "wgmma.wait_group.sync.aligned %0;";
         /// <summary>Orders this thread's generic-proxy writes to shared memory (st.shared, cp.async) before later async-proxy reads (wgmma).</summary>
         public const string FenceProxyAsync = "fence.proxy.async.shared::cta;";
+        /// <summary>A warpgroup gives up or takes registers (sm_90a; all four warps together, a multiple of 8 from 24 to 256):
+        /// warp specialization's loaders keep few, its MMA warps many.</summary>
+        public const string SetMaxNRegDec = "setmaxnreg.dec.sync.aligned.u32 %0;";
+        public const string SetMaxNRegInc = "setmaxnreg.inc.sync.aligned.u32 %0;";
 
         // mbarriers (sm_80+): a 64-bit shared-memory object counting arrivals; when the expected count has arrived its phase
         // completes (release by the arrivals, acquire by the waiters) and the next phase begins.

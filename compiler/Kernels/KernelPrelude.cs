@@ -212,12 +212,17 @@ __device__ __forceinline__ float2 gc_load_cg2(const float* p) {
             if ((features & PreludeFeatures.Wgmma) != 0)
                 s.Append(@"
 // Hopper's warpgroup MMA (sm_90a): fences, groups, the proxy fence between st.shared / cp.async and the tensor cores'
-// reads, shared-memory descriptors (128-byte swizzle), and a barrier the compiler cannot move accumulators across.
+// reads, a warpgroup's register count, shared-memory descriptors (128-byte swizzle), and a barrier the compiler cannot
+// move accumulators across.
 __device__ __forceinline__ void gc_wgmma_fence() { asm volatile(""" + CudaDialect.WgmmaFence + @""" ::: ""memory""); }
 __device__ __forceinline__ void gc_wgmma_commit() { asm volatile(""" + CudaDialect.WgmmaCommit + @""" ::: ""memory""); }
 template <int kPending>
 __device__ __forceinline__ void gc_wgmma_wait() { asm volatile(""" + CudaDialect.WgmmaWait + @""" :: ""n""(kPending) : ""memory""); }
 __device__ __forceinline__ void gc_fence_proxy_async() { asm volatile(""" + CudaDialect.FenceProxyAsync + @""" ::: ""memory""); }
+template <int kRegisters>
+__device__ __forceinline__ void gc_setmaxnreg_dec() { asm volatile(""" + CudaDialect.SetMaxNRegDec + @""" :: ""n""(kRegisters)); }
+template <int kRegisters>
+__device__ __forceinline__ void gc_setmaxnreg_inc() { asm volatile(""" + CudaDialect.SetMaxNRegInc + @""" :: ""n""(kRegisters)); }
 // A K-major or N-major operand in 128-byte-swizzled atoms (8 rows of 128 bytes, on a 1024-byte boundary): start address,
 // leading and stride byte offsets in 16-byte units, layout type 1 (128-byte swizzle) in bits 62-63.
 __device__ __forceinline__ unsigned long long gc_wgmma_descriptor(gc_u32 address, gc_u32 leading, gc_u32 stride) {

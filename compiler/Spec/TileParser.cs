@@ -8,7 +8,7 @@ namespace GraphCompiler.Spec
     internal static class TileParser
     {
         private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages", "mma" };
-        private static readonly (string Name, AttentionMma Value)[] MmaChoices = { ("mma_sync", AttentionMma.MmaSync), ("wgmma", AttentionMma.Wgmma) };
+        private static readonly (string Name, AttentionMma Value)[] MmaChoices = { ("mma_sync", AttentionMma.MmaSync), ("wgmma", AttentionMma.Wgmma), ("wgmma_ws", AttentionMma.WgmmaWarpSpecialized) };
         private static readonly string[] DecodeKeys = { "block_n", "warps", "stages", "splits" };
         private static readonly string[] GemmKeys = { "block_m", "block_n", "block_k", "warps", "stages", "split_k" };
         private static readonly string[] ElementwiseKeys = { "threads" };

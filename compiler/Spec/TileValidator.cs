@@ -47,13 +47,16 @@ namespace GraphCompiler.Spec
             int d = model.HeadDim;
             var p = tiles.PrefillAttention;
             CheckWarps(TileFamily.PrefillAttention, p.Warps);
-            if (p.Mma == AttentionMma.Wgmma && !arch.HasWgmma)
+            if (p.Wgmma && !arch.HasWgmma)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "mma",
                     $"wgmma is Hopper's (sm_90a); {arch.Name} has mma.sync only: use 'mma: mma_sync' or leave 'mma' out");
             else if (p.Mma == AttentionMma.Wgmma && (p.Warps % 4 != 0 || p.BlockM != 16 * p.Warps))
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"wgmma tiles give each warpgroup (4 warps) 64 query rows: block_m {p.BlockM} must be 16 × warps with warps a multiple of 4 (e.g. block_m: 128, warps: 8)");
-            else if (p.BlockM % (16 * p.Warps) != 0)
+            else if (p.WarpSpecialized && (p.Warps % 4 != 0 || p.Warps < 8 || p.BlockM != 16 * (p.Warps - 4)))
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
+                    $"wgmma_ws tiles have one loading warpgroup and give each other warpgroup (4 warps) 64 query rows: block_m {p.BlockM} must be 16 × (warps − 4) with warps a multiple of 4, at least 8 (e.g. block_m: 128, warps: 12)");
+            else if (!p.Wgmma && p.BlockM % (16 * p.Warps) != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"block_m {p.BlockM} must be a multiple of 16 × warps = {16 * p.Warps}: warps split the query rows and each owns whole 16-row MMA tiles");
             if (p.BlockN % 16 != 0)
@@ -61,7 +64,13 @@ namespace GraphCompiler.Spec
             CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d, kv.DType.SizeInBytes()));
             int prefillRegisters = p.RegistersPerThread(d);
             CheckRegisters(TileFamily.PrefillAttention, "block_n", prefillRegisters);
-            if (p.Warps * 32 * prefillRegisters > GpuArch.RegistersPerSm)
+            if (p.WarpSpecialized)
+            {
+                if (prefillRegisters > p.ConsumerRegisters)
+                    Fail(SpecDiagnosticIds.TileRegisters, TileFamily.PrefillAttention, "block_n",
+                        $"a computing thread needs about {prefillRegisters} registers; with {p.Warps} warps it gets {p.ConsumerRegisters} (the loading warpgroup keeps {PrefillAttentionTiles.ProducerRegisters}). Use fewer warps or a smaller block_n");
+            }
+            else if (p.Warps * 32 * prefillRegisters > GpuArch.RegistersPerSm)
                 Fail(SpecDiagnosticIds.TileRegisters, TileFamily.PrefillAttention, "warps",
                     $"{p.Warps} warps of about {prefillRegisters} registers need {p.Warps * 32 * prefillRegisters}; an SM has {GpuArch.RegistersPerSm}. Use fewer warps or a smaller block_n");
 

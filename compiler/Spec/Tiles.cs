@@ -110,10 +110,14 @@ namespace GraphCompiler.Spec
         /// <summary>wgmma m64nNk16 (sm_90a): each warpgroup of four warps owns 64 query rows, Q and K/V read by the tensor
         /// cores from shared memory through descriptors, P from registers.</summary>
         Wgmma,
+        /// <summary>wgmma with warp specialization (FlashAttention-3's layout, <c>wgmma_ws</c>): warpgroup 0 loads the K/V
+        /// tiles on few registers, the other warpgroups compute on many (setmaxnreg), each issuing tile j + 1's Q·Kᵀ with
+        /// tile j's P·V and running its softmax while both are on the tensor cores.</summary>
+        WgmmaWarpSpecialized,
     }
 
     /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async
-    /// stages, and the MMA instruction (<c>mma: mma_sync | wgmma</c>).</summary>
+    /// stages, and the MMA instruction (<c>mma: mma_sync | wgmma | wgmma_ws</c>).</summary>
     public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages, AttentionMma Mma = AttentionMma.MmaSync)
     {
         /// <summary>Bytes of slack to start the wgmma tiles on a 1024-byte boundary, where the 128-byte swizzle pattern repeats.</summary>
@@ -129,6 +133,26 @@ namespace GraphCompiler.Spec
         /// every warp done with tile j − 2.</summary>
         public const int RingWidened = 3;
 
+        /// <summary>Hopper's warpgroup MMA, with or without warp specialization.</summary>
+        public bool Wgmma => Mma is AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized;
+
+        /// <summary>Warp specialization: the first warpgroup loads, the rest compute.</summary>
+        public bool WarpSpecialized => Mma == AttentionMma.WgmmaWarpSpecialized;
+
+        /// <summary>The warps that hold query rows: all of them, or all but the loading warpgroup.</summary>
+        public int ComputeWarps => WarpSpecialized ? Warps - 4 : Warps;
+
+        /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening).</summary>
+        public const int ProducerRegisters = 40;
+
+        /// <summary>Registers a computing thread takes after setmaxnreg: what the loading warpgroup gives up, shared out in
+        /// setmaxnreg's steps of 8, at most 240.</summary>
+        public int ConsumerRegisters => Math.Min(240, (GpuArch.RegistersPerSm / (Warps * 32) / 8 * 8 * Warps * 32 - 128 * ProducerRegisters) / (ComputeWarps * 32) / 8 * 8);
+
+        /// <summary>Widened K/V pairs of an FP8 cache: one for the block-barrier loop, three in a ring, one a stage with warp
+        /// specialization (the stage's empty barrier frees both).</summary>
+        public int WidenedPairs => Ring ? RingWidened : WarpSpecialized ? Stages : 1;
+
         /// <summary>
         /// The Q tile (2-byte activations) and <see cref="Stages"/> K and V tiles as the cache stores them; an FP8 cache
         /// (1-byte elements) adds the current K and V tiles widened to the activation dtype (three pairs in a ring); wgmma
@@ -136,20 +160,30 @@ namespace GraphCompiler.Spec
         /// </summary>
         public int SharedMemoryBytes(int headDim, int cacheElementBytes) =>
             2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes
-            + (cacheElementBytes == 1 ? (Ring ? RingWidened : 1) * 2 * BlockN * headDim * 2 : 0) + (Mma == AttentionMma.Wgmma ? WgmmaAlignment : 0);
+            + (cacheElementBytes == 1 ? WidenedPairs * 2 * BlockN * headDim * 2 : 0) + (Wgmma ? WgmmaAlignment : 0);
 
         /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>
         public string FlowMapping() =>
-            $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + (Mma == AttentionMma.Wgmma ? ", mma: wgmma }" : " }");
+            $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + Mma switch
+            {
+                AttentionMma.Wgmma => ", mma: wgmma }",
+                AttentionMma.WgmmaWarpSpecialized => ", mma: wgmma_ws }",
+                _ => " }",
+            };
 
-        /// <summary>Per thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and softmax
-        /// state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 × 64 at
-        /// head_dim 128).</summary>
+        /// <summary>Per computing thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and
+        /// softmax state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 ×
+        /// 64 at head_dim 128), and with warp specialization the next tile's S block as well.</summary>
         public int RegistersPerThread(int headDim)
         {
-            int rowsPerWarp = BlockM / Warps;
+            int rowsPerWarp = BlockM / ComputeWarps;
             int accumulators = rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32;
-            return Mma == AttentionMma.Wgmma ? accumulators + BlockN / 4 + 48 : accumulators + 32;
+            return Mma switch
+            {
+                AttentionMma.Wgmma => accumulators + BlockN / 4 + 48,
+                AttentionMma.WgmmaWarpSpecialized => accumulators + rowsPerWarp * BlockN / 32 + BlockN / 4 + 48,
+                _ => accumulators + 32,
+            };
         }
     }
 

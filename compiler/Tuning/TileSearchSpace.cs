@@ -28,8 +28,9 @@ namespace GraphCompiler.Tuning
         /// <summary>cp.async stages of a decode-attention warp's K/V tiles: how much each warp keeps in flight.</summary>
         public static readonly IReadOnlyList<int> AttentionStages = new[] { 2, 3, 4, 6 };
         public static readonly IReadOnlyList<int> FlashBlockM = new[] { 64, 128, 192, 256 };
-        /// <summary>The MMA instruction of prefill attention as an axis: 0 mma.sync, 1 wgmma (Hopper; warps follow block_m / 16).</summary>
-        public static readonly IReadOnlyList<int> FlashMma = new[] { 0, 1 };
+        /// <summary>The MMA instruction of prefill attention as an axis (<see cref="AttentionMma"/>): 0 mma.sync, 1 wgmma, 2 wgmma
+        /// with a loading warpgroup (Hopper; warps follow block_m / 16).</summary>
+        public static readonly IReadOnlyList<int> FlashMma = new[] { 0, 1, 2 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
         /// <summary>Prefill K/V stages: four and more are wgmma's ring (PrefillAttentionTiles.Ring).</summary>
         public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3, 4 };
@@ -64,7 +65,10 @@ namespace GraphCompiler.Tuning
                             foreach (int w in Warps)
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
                             if (arch.HasWgmma)
+                            {
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, bm / 16, st, AttentionMma.Wgmma) };
+                                yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, bm / 16 + 4, st, AttentionMma.WgmmaWarpSpecialized) };
+                            }
                         }
             }
         }

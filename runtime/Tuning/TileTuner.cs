@@ -105,9 +105,14 @@ namespace GraphCompiler.Runtime.Tuning
             _ => null,
         };
 
-        /// <summary>Prefill tiles on <paramref name="mma"/>: wgmma gives each warp 16 query rows, so its warps follow block_m.</summary>
-        private static PrefillAttentionTiles WithMma(PrefillAttentionTiles t, AttentionMma mma) =>
-            mma == AttentionMma.Wgmma ? t with { Mma = mma, Warps = t.BlockM / 16 } : t with { Mma = mma };
+        /// <summary>Prefill tiles on <paramref name="mma"/>: wgmma gives each computing warp 16 query rows, so its warps follow
+        /// block_m (plus the loading warpgroup with warp specialization).</summary>
+        private static PrefillAttentionTiles WithMma(PrefillAttentionTiles t, AttentionMma mma) => mma switch
+        {
+            AttentionMma.Wgmma => t with { Mma = mma, Warps = t.BlockM / 16 },
+            AttentionMma.WgmmaWarpSpecialized => t with { Mma = mma, Warps = t.BlockM / 16 + 4 },
+            _ => t with { Mma = mma },
+        };
 
         /// <summary>The axes the search moves along, with TileSearchSpace's values.</summary>
         private static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
@@ -122,7 +127,7 @@ namespace GraphCompiler.Runtime.Tuning
             if (family == TileFamily.PrefillAttention)
                 return new[]
                 {
-                    new Axis<ArchTiles>("mma", TileSearchSpace.FlashMma, (t, v) => t with { PrefillAttention = WithMma(t.PrefillAttention, v == 1 ? AttentionMma.Wgmma : AttentionMma.MmaSync) }),
+                    new Axis<ArchTiles>("mma", TileSearchSpace.FlashMma, (t, v) => t with { PrefillAttention = WithMma(t.PrefillAttention, (AttentionMma)v) }),
                     new Axis<ArchTiles>("block_m", TileSearchSpace.FlashBlockM, (t, v) => t with { PrefillAttention = WithMma(t.PrefillAttention with { BlockM = v }, t.PrefillAttention.Mma) }),
                     new Axis<ArchTiles>("block_n", TileSearchSpace.FlashBlockN, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockN = v } }),
                     new Axis<ArchTiles>("warps", TileSearchSpace.Warps, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Warps = v } }),

@@ -67,12 +67,11 @@ __device__ __forceinline__ int code_swizzle(int row, int chunk) {
         /// <summary>The K/V side both kernels share: the swizzles, ex2, the paged cp.async loader and its pipeline, and an
         /// FP8 cache's pair widening.</summary>
         /// <param name="keys">The constant holding the keys one load covers (a multiple of 16).</param>
-        /// <param name="mma">wgmma tiles are laid out in the tensor cores' swizzle atoms, and a tile's copies are fenced for
-        /// their async-proxy reads.</param>
-        public static string Loader(string keys, DType activation, DType cache, AttentionMma mma = AttentionMma.MmaSync)
+        /// <param name="wgmma">Tiles laid out in the tensor cores' swizzle atoms, a tile's copies fenced for their async-proxy
+        /// reads (both wgmma kernels).</param>
+        public static string Loader(string keys, DType activation, DType cache, bool wgmma = false)
         {
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
-            bool wgmma = mma == AttentionMma.Wgmma;
             return ((wgmma ? WarpgroupTile.Swizzle : @"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
 // different bank groups, and so do eight consecutive chunks a warp writes.
 __device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunks + (chunk ^ (row & 7)); }
@@ -148,7 +147,9 @@ __device__ __forceinline__ void kv_pipeline_release() {
         /// which leave the same per-warp accumulator layout, so the softmax and the epilogue are one.</summary>
         /// <param name="keys">The constant holding the keys one call covers (a multiple of 16).</param>
         /// <param name="products">flash_scores and flash_pv.</param>
-        public static string QueryRows(string keys, DType cache, string products)
+        /// <param name="deferredRescale">softmax_scores and rescale_o instead of flash_softmax: the softmax hands back O's
+        /// factors, for a caller whose P·V is still running on the tensor cores.</param>
+        public static string QueryRows(string keys, DType cache, string products, bool deferredRescale = false)
         {
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
             string widen = cache == DType.F8E4M3 ? "widen_e4m3x2" : "widen_e5m2x2";
@@ -213,10 +214,11 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
 }
 
 // Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
-// max·scale) in one fma and ex2, O rescaled once; row_sum holds this thread's columns (the quad adds up at the end).
+// max·scale) in one fma and ex2, O rescaled once" + (deferredRescale ? " (by the caller: alpha holds the factors)" : "") + @"; row_sum holds this thread's columns (the quad adds up at the end).
 // Max and sum are trees, not chains: each step would wait on the one before it.
-__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
-                                              float (&o)[kMTiles][kHeadDim / 8][4], float score_scale) {
+" + (deferredRescale ? @"__device__ __forceinline__ void softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+                                               float score_scale, float (&alpha)[kMTiles][2]) {" : @"__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+                                              float (&o)[kMTiles][kHeadDim / 8][4], float score_scale) {") + @"
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt) {
 #pragma unroll
@@ -232,7 +234,7 @@ __device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], 
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
             const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
-            const float alpha = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
+            ALPHA_DEF = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
             row_max[mt][half] = m;
 #pragma unroll
             for (int nt = 0; nt < KEYS / 8; ++nt) {
@@ -244,17 +246,28 @@ __device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], 
             for (int width = KEYS / 16; width > 0; width /= 2)
 #pragma unroll
                 for (int nt = 0; nt < width; ++nt) part[nt] += part[nt + width];
-            row_sum[mt][half] = row_sum[mt][half] * alpha + part[0];
-#pragma unroll
+            row_sum[mt][half] = row_sum[mt][half] * ALPHA + part[0];
+" + (deferredRescale ? "" : @"#pragma unroll
             for (int dt = 0; dt < kHeadDim / 8; ++dt) {
                 o[mt][dt][2 * half] *= alpha;
                 o[mt][dt][2 * half + 1] *= alpha;
             }
-        }
+") + @"        }
     }
 }
 
-" + products).Replace("WIDEN", widen).Replace("KEYS", keys);
+" + (deferredRescale ? @"// O's rows times the factors softmax_scores handed back.
+__device__ __forceinline__ void rescale_o(float (&o)[kMTiles][kHeadDim / 8][4], const float (&alpha)[kMTiles][2]) {
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+        for (int dt = 0; dt < kHeadDim / 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[mt][dt][e] *= alpha[mt][e / 2];
+}
+
+" : "") + products).Replace("WIDEN", widen).Replace("KEYS", keys)
+              .Replace("ALPHA_DEF", deferredRescale ? "alpha[mt][half]" : "const float alpha").Replace("ALPHA", deferredRescale ? "alpha[mt][half]" : "alpha");
         }
 
         /// <summary>S = Q·Kᵀ and O += P·V on mma.sync m16n8k16, operands through ldmatrix from the swizzled tiles.</summary>

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Elementwise;
@@ -38,34 +39,39 @@ namespace GraphCompiler.Kernels.Attention
         {
             var t = tiles.PrefillAttention;
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
-            bool wgmma = t.Mma == AttentionMma.Wgmma;
+            bool wgmma = t.Wgmma, ws = t.WarpSpecialized;
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
             var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
-                | (t.Ring ? PreludeFeatures.Mbarrier : PreludeFeatures.None);
+                | (t.Ring || ws ? PreludeFeatures.Mbarrier : PreludeFeatures.None);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
                 .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per CTA")
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: K/V rows per step")
-                .Constant("kThreads", t.Warps * 32, tileKey + ".warps × 32: warps split the queries")
+                .Constant("kThreads", t.Warps * 32, tileKey + (ws ? ".warps × 32: a loading warpgroup, then warps that split the queries" : ".warps × 32: warps split the queries"))
                 .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
-                .Constant("kWarpRows", t.BlockM / t.Warps, "query rows per warp")
-                .Constant("kMTiles", t.BlockM / t.Warps / 16, "16-row MMA tiles per warp")
+                .Constant("kWarpRows", t.BlockM / t.ComputeWarps, ws ? "query rows per computing warp" : "query rows per warp")
+                .Constant("kMTiles", t.BlockM / t.ComputeWarps / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units");
             if (fp8 && t.Ring) b.Constant("kWidened", PrefillAttentionTiles.RingWidened, "widened K/V pairs: tile j + 1 is widened during tile j, once every warp is done with tile j − 2");
+            if (fp8 && ws) b.Constant("kWidened", t.WidenedPairs, "widened K/V pairs: one a stage, freed with it");
+            if (ws)
+                b.Constant("kProducerWarps", 4, "the loading warpgroup: warps 0–3")
+                 .Constant("kProducerRegisters", PrefillAttentionTiles.ProducerRegisters, "a loading thread's registers after setmaxnreg")
+                 .Constant("kConsumerRegisters", t.ConsumerRegisters, "a computing thread's: what the loaders give up, shared out");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
             string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation)
-                : FlashTile.MmaSyncProducts(t.BlockM / t.Warps / 16 == 1 ? 0 : 2);
+                : FlashTile.MmaSyncProducts(t.BlockM / t.ComputeWarps / 16 == 1 ? 0 : 2);
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
              .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
              .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
-             .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, t.Mma))
-             .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products))
+             .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, wgmma))
+             .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products, deferredRescale: ws))
              .Raw(QueryTiles);
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
@@ -79,7 +85,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring), "1");
+            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring, ws), "1");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
@@ -108,12 +114,12 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 
 ";
 
-        private static string Body(bool fp8, bool wgmma, bool ring) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
+        private static string Body(bool fp8, bool wgmma, bool ring, bool ws) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
     unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
 " : @"    extern __shared__ __align__(128) unsigned char smem[];
 ") + @"    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
     unsigned char* stage_s = smem + kBlockM * kHeadDim * 2;             // kStages × (K tile, V tile) as the cache stores them
-" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled" + (ring ? " (kWidened pairs)" : "") + @"
+" + (fp8 ? @"    gc_act* k_s = reinterpret_cast<gc_act*>(stage_s + kStages * 2 * kTileBytes);  // the current K and V tiles widened, swizzled" + (ring || ws ? " (kWidened pairs)" : "") + @"
     gc_act* v_s = k_s + kBlockN * kHeadDim;
     const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
@@ -162,13 +168,13 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         if (threadIdx.x == 0) atomicExch(written + t.number * kKvHeads + g, 1);
     }
 
-" + (ring ? @"    // ---- The ring's mbarriers: a stage is full once every thread's copies have landed, empty once every warp is done ----
+" + (ring || ws ? @"    // ---- The ring's mbarriers: a stage is full once its copies have landed, empty once every computing warp is done ----
     __shared__ __align__(8) unsigned long long ring[2 * kStages];
     const gc_u32 full_bar = gc_smem_address(ring), empty_bar = full_bar + 8 * kStages;
     if (threadIdx.x == 0)
         for (int stage = 0; stage < kStages; ++stage) {
-            gc_mbarrier_init(full_bar + 8 * stage, kThreads);
-            gc_mbarrier_init(empty_bar + 8 * stage, kThreads / 32);
+            gc_mbarrier_init(full_bar + 8 * stage, " + (ws ? "kProducerWarps * 32" : "kThreads") + @");
+            gc_mbarrier_init(empty_bar + 8 * stage, " + (ws ? "kThreads / 32 - kProducerWarps" : "kThreads / 32") + @");
         }
 
 " : "") + @"    // ---- Attention job: a query tile of one head ----
@@ -206,18 +212,35 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const gc_u32 stage_address = gc_smem_address(stage_s);
     auto load_tile = [&](int tile, int stage) {
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x, kThreads);
+        load_kv(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x, " + (ws ? "kProducerWarps * 32" : "kThreads") + @");
     };
 
-    float o[kMTiles][kHeadDim / 8][4];           // the output rows, fp32, MMA accumulator layout
+" + (ws ? WarpSpecialized(fp8) : WarpState("warp") + (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"
+    // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        is_last = atomicAdd(finished, 1) == (int)(gridDim.x * gridDim.y) - 1;
+    }
+    __syncthreads();
+    if (is_last) {
+        for (int i = threadIdx.x; i < 3 + q_blocks * kKvHeads; i += kThreads) sync[i] = 0;
+    }
+";
+
+        /// <summary>A computing warp's running state: O, the row maxima and sums, and where its rows start (from
+        /// <paramref name="computeWarp"/>, its index among the computing warps).</summary>
+        private static string WarpState(string computeWarp) => @"    float o[kMTiles][kHeadDim / 8][4];           // the output rows, fp32, MMA accumulator layout
     float row_max[kMTiles][2], row_sum[kMTiles][2];   // per thread, rows lane/4 and lane/4 + 8 of each MMA tile: raw max, scaled sum
     flash_init(o, row_max, row_sum);
     const float score_scale = kScoreScale * k_scale;
-    const int warp_row0 = warp * kWarpRows;
+    const int warp_row0 = " + computeWarp + @" * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
 
-" + (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + @"
-    // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
+";
+
+        /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores.</summary>
+        private const string Epilogue = @"    // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
@@ -236,18 +259,96 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
             *reinterpret_cast<gc_act8*>(out + (long long)(t.row0 + r) * kHeads * kHeadDim + h * kHeadDim + c * 8) =
                 *reinterpret_cast<const gc_act8*>(q_s + swizzle(r, c) * 8);
     }
-
-    // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        __threadfence();
-        is_last = atomicAdd(finished, 1) == (int)(gridDim.x * gridDim.y) - 1;
-    }
-    __syncthreads();
-    if (is_last) {
-        for (int i = threadIdx.x; i < 3 + q_blocks * kKvHeads; i += kThreads) sync[i] = 0;
-    }
 ";
+
+        /// <summary>
+        /// Warp specialization (<c>mma: wgmma_ws</c>, FlashAttention-3's layout): warpgroup 0 gives up its registers and
+        /// loads — each tile into its stage once every computing warp has arrived on the stage's empty barrier, the copies
+        /// arriving on its full barrier as they land (an FP8 cache's loaders wait for their codes, widen them into the
+        /// stage's pair, fence and arrive) — while the other warpgroups take the registers and compute: each issues tile j's
+        /// Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, and rescales O once P·V has
+        /// landed (so a second S block and P are live at once: the registers the loaders gave up).
+        /// </summary>
+        private static string WarpSpecialized(bool fp8) => @"    if (warp < kProducerWarps) {
+        // ---- The loading warpgroup ----
+        gc_setmaxnreg_dec<kProducerRegisters>();
+" + (fp8 ? @"        // A tile's codes, landed (this thread's copies), widened into the stage's pair and fenced for the tensor cores.
+        auto widen = [&](int tile) {
+            const int stage = tile % kStages;
+            widen_kv(stage_s + stage * 2 * kTileBytes, k_s + stage * 2 * kBlockN * kHeadDim, v_s + stage * 2 * kBlockN * kHeadDim,
+                     threadIdx.x, kProducerWarps * 32);
+            gc_fence_proxy_async();
+            gc_mbarrier_arrive(full_bar + 8 * stage);
+        };
+        for (int j = 0; j < kv_tiles; ++j) {
+            if (j >= kStages) gc_mbarrier_wait(empty_bar + 8 * (j % kStages), ((j - kStages) / kStages) & 1);
+            load_tile(j, j % kStages);
+            gc_cp_async_commit();
+            if (j > 0) {   // tile j − 1, while tile j is in flight
+                gc_cp_async_wait<1>();
+                widen(j - 1);
+            }
+        }
+        gc_cp_async_wait<0>();
+        widen(kv_tiles - 1);
+" : @"        for (int j = 0; j < kv_tiles; ++j) {
+            if (j >= kStages) gc_mbarrier_wait(empty_bar + 8 * (j % kStages), ((j - kStages) / kStages) & 1);
+            load_tile(j, j % kStages);
+            gc_mbarrier_arrive_on_copies(full_bar + 8 * (j % kStages));
+        }
+") + @"    } else {
+        // ---- The computing warpgroups ----
+        gc_setmaxnreg_inc<kConsumerRegisters>();
+" + Indent(WarpState("(warp - kProducerWarps)") + (fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
+    auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
+" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
+    auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
+") + @"    auto full = [&](int tile) {   // every copy of the tile has landed
+        gc_mbarrier_wait(full_bar + 8 * (tile % kStages), (tile / kStages) & 1);
+" + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"    };
+    auto release = [&](int tile) {   // this warp is done with the tile's stage
+        __syncwarp();
+        if (lane == 0) gc_mbarrier_arrive(empty_bar + 8 * (tile % kStages));
+    };
+
+    // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale) ----
+    float s[kMTiles][kBlockN / 8][4], alpha[kMTiles][2];
+    full(0);
+    flash_scores(s, q_address, warp_row0, k_tile(0), lane);
+    mask_scores(s, 0, t.position0 + warp_row0, kv_end, lane);
+    softmax_scores(s, row_max, row_sum, score_scale, alpha);
+    for (int j = 1; j < kv_tiles; ++j) {
+        // ---- Tile j's S and tile j − 1's O += P·V on the tensor cores together ----
+        full(j);
+        float s_next[kMTiles][kBlockN / 8][4];
+        scores_issue(s_next, q_address, warp_row0, k_tile(j));
+        gc_u32 p[kBlockN / 16][kMTiles][4];
+        pv_issue(o, s, p, v_tile(j - 1));
+        // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed ----
+        gc_wgmma_wait<1>();
+        gc_wgmma_hold(s_next[0]);
+        mask_scores(s_next, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
+        softmax_scores(s_next, row_max, row_sum, score_scale, alpha);
+        pv_wait(o, p);
+        release(j - 1);
+        rescale_o(o, alpha);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[mt][nt][e] = s_next[mt][nt][e];
+    }
+    // ---- The last tile's O += P·V ----
+    flash_pv(o, s, v_tile(kv_tiles - 1), lane);
+    release(kv_tiles - 1);
+
+" + Epilogue) + @"    }
+";
+
+        /// <summary>A block of the kernel body one level deeper (preprocessor lines stay in column 0).</summary>
+        private static string Indent(string block) =>
+            string.Join("\n", block.Split('\n').Select(line => line.Length == 0 || line[0] == '#' ? line : "    " + line));
 
         /// <summary>The K/V loop, one tile a step behind a block barrier: wait for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
         private static string KvLoop(bool fp8, bool wgmma) => @"    kv_pipeline_start(kv_tiles, load_tile);

@@ -26,6 +26,22 @@ namespace GraphCompiler.Tests.Kernels
             Snapshot.Match(source, SnapshotNameExtension.Create(spec, arch, kernel));
         }
 
+        [Theory]
+        [InlineData("llama2-70b")]
+        [InlineData("llama2-70b-gptq")]
+        public void Warp_specialized_prefill_kernel_matches_its_snapshot(string spec)
+        {
+            // One loading warpgroup and two computing ones (128 query rows), four stages; not a shipped spec's tiles yet.
+            var model = TestSpecs.Compile(spec);
+            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized) };
+            var source = GraphCompiler.Kernels.KernelEmitters.Emit(kernel, tiles);
+            Assert.True(source.ArchSpecific);
+            Assert.Contains("gc_setmaxnreg_dec<kProducerRegisters>();", source.Source);
+            Assert.Contains("constexpr int kConsumerRegisters = 232;", source.Source);
+            Snapshot.Match(source.Source!, SnapshotNameExtension.Create(spec, "sm_90", "wgmma_ws"));
+        }
+
         [Fact]
         public void Emission_is_deterministic()
         {

@@ -49,17 +49,22 @@ namespace GraphCompiler.Tests.Kernels
             Assert.All(kernels.Select(k => NvrtcCompiler.Compile(k, arch)), r => Assert.True(r.Succeeded, r.Log));
         }
 
-        /// <summary>wgmma kernels (both variants, both caches) are sm_90a's: asked for sm_90, the compiler takes sm_90a.</summary>
+        /// <summary>wgmma kernels (block barrier, ring, warp-specialized; both caches) are sm_90a's: asked for sm_90, the
+        /// compiler takes sm_90a.</summary>
         [NvrtcTheory]
-        [InlineData("llama2-70b", 192, 12, 2)]
-        [InlineData("llama2-70b", 128, 8, 3)]
-        [InlineData("llama2-70b-gptq", 128, 8, 3)]
-        [InlineData("small-llama", 64, 4, 3)]
-        public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a(string spec, int blockM, int warps, int stages)
+        [InlineData("llama2-70b", 192, 12, 2, false)]
+        [InlineData("llama2-70b", 128, 8, 3, false)]
+        [InlineData("llama2-70b-gptq", 192, 12, 4, false)]
+        [InlineData("small-llama", 64, 4, 4, false)]
+        [InlineData("llama2-70b", 128, 12, 4, true)]
+        [InlineData("llama2-70b-gptq", 128, 12, 2, true)]
+        [InlineData("small-llama", 64, 8, 3, true)]
+        public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a(string spec, int blockM, int warps, int stages, bool warpSpecialized)
         {
             var model = TestSpecs.Compile(spec);
             var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
-            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, 64, warps, stages, AttentionMma.Wgmma) };
+            var mma = warpSpecialized ? AttentionMma.WgmmaWarpSpecialized : AttentionMma.Wgmma;
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, 64, warps, stages, mma) };
             var source = KernelEmitters.Emit(kernel, tiles);
             Assert.True(source.ArchSpecific);
             Assert.Contains("wgmma.mma_async", source.Source);

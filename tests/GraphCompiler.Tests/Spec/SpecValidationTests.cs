@@ -1011,6 +1011,38 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Prefill_mma_wgmma_ws_gives_a_loading_warpgroup_and_the_registers_it_leaves_to_the_others()
+        {
+            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 12, stages: 4, mma: wgmma_ws }\n");
+            Assert.Empty(spec.Diagnostics);
+            var p = spec.Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized), p);
+            Assert.Equal("{ block_m: 128, block_n: 64, warps: 12, stages: 4, mma: wgmma_ws }", p.FlowMapping());
+            Assert.Equal(8, p.ComputeWarps);
+            // 384 threads launch with 168 registers each; the loaders keep 40, so 256 computing threads get 232.
+            Assert.Equal(232, p.ConsumerRegisters);
+            Assert.False(p.Ring);
+        }
+
+        [Fact]
+        public void Prefill_wgmma_ws_block_m_other_than_16_per_computing_warp_is_GC0051_at_block_m()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention:\n      block_m: 128\n      warps: 8\n      mma: wgmma_ws\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("block_m 128 must be 16 × (warps − 4)", d.Message);
+            AssertAt(d, yaml, "block_m: 128", "128");
+        }
+
+        [Fact]
+        public void Prefill_wgmma_ws_tiles_past_a_computing_threads_registers_are_GC0053()
+        {
+            // 128-key tiles at head_dim 64: O, S, the next S and P come to about 240 registers; 12 warps leave 232.
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 128, warps: 12, stages: 2, mma: wgmma_ws }\n";
+            var all = TestSpecs.Expect(yaml, SpecDiagnosticIds.TileRegisters);
+            Assert.Contains(all, d => d.Message.Contains("a computing thread needs about 240 registers; with 12 warps it gets 232", StringComparison.Ordinal));
+        }
+
+        [Fact]
         public void Prefill_mma_of_an_unknown_instruction_names_the_choices()
         {
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { mma: tcgen05 }\n";

@@ -74,6 +74,10 @@ namespace GraphCompiler.Tests.Tuning
             // Three warpgroups on a ring of four stages fit the SM's registers; with 128-key tiles they do not.
             Assert.Contains(new PrefillAttentionTiles(192, 64, 12, 4, AttentionMma.Wgmma), wgmma);
             Assert.DoesNotContain(new PrefillAttentionTiles(192, 128, 12, 3, AttentionMma.Wgmma), wgmma);
+            // Warp-specialized: a loading warpgroup on top of a warp for each 16 query rows.
+            var ws = hopper.Select(t => t.PrefillAttention).Where(p => p.WarpSpecialized).ToList();
+            Assert.Contains(new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized), ws);
+            Assert.All(ws, p => Assert.Equal(p.BlockM / 16 + 4, p.Warps));
             var (ampere, _) = TileSearchSpace.Prune(spec, GpuArch.Sm80, TileFamily.PrefillAttention);
             Assert.All(ampere, t => Assert.Equal(AttentionMma.MmaSync, t.PrefillAttention.Mma));
         }
