@@ -208,6 +208,7 @@ __device__ __forceinline__ float2 gc_load_cg2(const float* p) {
     asm volatile(""" + CudaDialect.LoadGlobalCg2 + @""" : ""=f""(v.x), ""=f""(v.y) : ""l""(p));
     return v;
 }
+__device__ __forceinline__ void gc_fence_acq_rel() { asm volatile(""" + CudaDialect.FenceAcqRelGpu + @""" ::: ""memory""); }
 ");
             if ((features & PreludeFeatures.Wgmma) != 0)
                 s.Append(@"

@@ -199,10 +199,12 @@ namespace GraphCompiler.Spec
             Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * HeadTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
 
         /// <summary>The group's queries (2-byte activations, 8-head MMA column tiles), every warp's region (warp 0's also takes
-        /// the merged result), the merged max and sum [G] fp32 each, and the new token's RoPE cos and sin [d / 2] fp32 each.</summary>
+        /// the merged result, and in the last split the other splits' partials), the qkv row's G queries, K and V as they are
+        /// (2-byte activations), the merged max and sum [G] fp32 each, the new token's K and V [d] and its scores in parts
+        /// [G][at most d / 16] fp32, and its RoPE cos and sin [d / 2] fp32 each.</summary>
         public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
             8 * HeadTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
-            + 2 * queryHeadsPerKvHead * 4 + headDim * 4;
+            + (queryHeadsPerKvHead + 2) * headDim * 2 + 2 * queryHeadsPerKvHead * 4 + 2 * headDim * 4 + queryHeadsPerKvHead * headDim / 16 * 4 + headDim * 4;
 
         /// <summary>Per 8-head column tile the Qᵀ fragments (d / 8), the Oᵀ accumulators (d / 4) and the Sᵀ ones (a quarter
         /// of the warp's keys), plus fragments and addressing.</summary>

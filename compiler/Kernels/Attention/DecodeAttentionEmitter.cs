@@ -13,9 +13,12 @@ namespace GraphCompiler.Kernels.Attention
     /// warp takes every warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>,
     /// <see cref="FlashTile.Loader"/>), the scores, online softmax and P·V in registers (an FP8 cache's codes widened there
     /// on their way from ldmatrix to the MMA) — with no block barrier until the warps' partial results are merged. The step's
-    /// new token is written into its block (from the qkv row, in the cache dtype) by the split that covers it before any warp
-    /// reads the cache, so it is read back as the cache holds it. With several splits each writes its (accumulator, max,
-    /// sum) and the last to arrive combines them in one online-softmax pass over the splits, their loads in flight together.
+    /// new token is written into its block (from the qkv row, in the cache dtype) for the steps after this one; this step's
+    /// split that covers it takes it from the qkv row instead, rounded as the cache holds it, as one more partial in its
+    /// merge, so no split waits for the write and every split's first tiles are in flight before its prologue. With
+    /// several splits each writes its rows normalized, in the activation dtype, and their (max, sum); the last to arrive
+    /// copies them into its warp regions, as many splits a round as those hold with every copy in flight, and combines them
+    /// in one online-softmax pass.
     /// The CPU reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
@@ -53,8 +56,11 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
                 .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, group, cache.Bytes), "a warp's region: its stages, then its partial result")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
+                .Constant("kMergeSplits", Math.Min(t.Warps * t.WarpBytes(k.HeadDim, group, cache.Bytes) / (group * k.HeadDim * 2), (group + 2) * k.HeadDim * 2 / (group * 8)),
+                    "splits' partials a round of the last split's merge takes: rows in the warp regions, (max, sum) where the qkv rows were")
+                .Constant("kScoreParts", k.WithRope ? k.HeadDim / 32 : k.HeadDim / 16, "the new token's scores in parts: one a query item of the prologue")
                 .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
-                .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+                .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: true))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
                 .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType))
                 .Raw(FlashTile.QueryStore(codeOrder: fp8))
@@ -66,7 +72,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("const int* __restrict__", "context_lens", "tokens per sequence, the new one included [S]");
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
             b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [S, heads · head_dim]")
-             .Parameter("float* __restrict__", "partials", "split partials [S, heads, splits, head_dim + 2] fp32 (decode_split_partials)")
+             .Parameter("float* __restrict__", "partials", "split partials (decode_split_partials): rows [S · heads, splits, head_dim] in the activation dtype, then (max, sum) [S · heads, splits] fp32")
              .Parameter("int* __restrict__", "split_counters", "split arrivals per (sequence, KV head), zero between launches")
              .Parameter("int", "sequences", "S");
 
@@ -79,42 +85,57 @@ namespace GraphCompiler.Kernels.Attention
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [8 · kNTiles][kHeadDim] swizzled: the group's queries
     unsigned char* const regions = smem + kQBytes;                                   // kWarps regions of kWarpBytes
     unsigned char* warp_s = regions + warp * kWarpBytes;
-    float* m_s = reinterpret_cast<float*>(regions + kWarps * kWarpBytes);            // merged max per head (exp2 units)
+    gc_act* rows_s = reinterpret_cast<gc_act*>(regions + kWarps * kWarpBytes);     // the qkv row's group queries, K and V, as they are
+    float* m_s = reinterpret_cast<float*>(rows_s + (kGroup + 2) * kHeadDim);       // merged max per head (exp2 units)
     float* l_s = m_s + kGroup;                                                       // merged sum per head
+    float* new_kv_s = l_s + kGroup;                                                  // the new token's K, then V, as the tensor cores would read them
+    float* new_score_s = new_kv_s + 2 * kHeadDim;                                    // its K · each query, in parts [kGroup][kScoreParts]
     __shared__ int is_last_split;
 
     const int g = blockIdx.x, s = blockIdx.y, z = blockIdx.z;
     if (s >= sequences) return;
     const float neg_inf = __int_as_float(0xff800000u);
 
+    // ---- The step's own rows in flight first, beside the context length" + (rope ? " and the position" : "") + @": the group's queries, K and V ----
+    const gc_act* row = qkv + (long long)s * kQkvStride;
+    for (int i = threadIdx.x; i < (kGroup + 2) * kChunks; i += kThreads) {
+        const int r = i / kChunks, head = r < kGroup ? g * kGroup + r : kHeads + (r - kGroup) * kKvHeads + g;
+        gc_cp_async16(gc_smem_address(rows_s) + i * 16, row + head * kHeadDim + i % kChunks * 8, 16);
+    }
+    gc_cp_async_commit();
+" + (rope ? @"    const float position = (float)positions[s];
+" : "") + @"
     // ---- This split's positions: the context in tiles of kBlockN, spread evenly over the splits that get any ----
     const int context = context_lens[s], newest = context - 1;
     const int tiles = (context + kBlockN - 1) / kBlockN;
     const int used = min((int)gridDim.z, tiles);
     const int tiles_per_split = (tiles + used - 1) / used;
     const int splits = (tiles + tiles_per_split - 1) / tiles_per_split;
-    if (z >= splits) return;
+    if (z >= splits) {
+        gc_cp_async_wait<0>();   // nothing lands in shared memory after the CTA is gone
+        return;
+    }
     const int begin = z * tiles_per_split * kBlockN, end = min(context, (z + 1) * tiles_per_split * kBlockN);
     const int* blocks = block_tables + (long long)s * max_blocks;
 " + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"
-    // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split), kStages deep, no block barrier ----
-    const int warp_tiles = ((end - begin + kWarpKeys - 1) / kWarpKeys - warp + kWarps - 1) / kWarps;
+    // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split) from the cache, kStages deep, no
+    // block barrier; the new token is not read back: the split holding it merges it from the qkv row ----
+    const bool holds_newest = newest >= begin && newest < end;
+    const int newest_block = holds_newest ? blocks[newest / kBlockSize] : 0;   // where the new token is written, for the steps after this one
+    const int cached_end = min(end, newest);
+    const int warp_tiles = ((cached_end - begin + kWarpKeys - 1) / kWarpKeys - warp + kWarps - 1) / kWarps;
     const gc_u32 stage_address = gc_smem_address(warp_s), q_address = gc_smem_address(q_s);
     auto first_of = [&](int j) { return begin + (warp + j * kWarps) * kWarpKeys; };
     auto load_tile = [&](int j, int stage) {
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane, 32);
+        load_kv(kv_pool, blocks, g, first_of(j), cached_end, k_dst, k_dst + kTileBytes, lane, 32);
     };
-    // A split without the new token puts its first tiles in flight now, under the prologue's round trips; the split that
-    // holds it starts once the token is in its block.
-    const bool holds_newest = newest >= begin && newest < end;
-    if (!holds_newest) kv_pipeline_start(warp_tiles, load_tile);
+    kv_pipeline_start(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
 
-" + (rope ? RopePrologue : PlainPrologue) + @"    if (holds_newest) __threadfence();   // the new token's slot is in L2, where cp.async reads it
-    __syncthreads();
-    if (holds_newest) kv_pipeline_start(warp_tiles, load_tile);
+    gc_cp_async_wait<kStages - 1>();   // this thread's staged rows: the pipeline's kStages − 1 groups came after them
+" + (rope ? RopePrologue : PlainPrologue) + @"    __syncthreads();
 
     gc_u32 qb[kNTiles][kHeadDim / 16][2];
     q_fragments(qb, q_address, lane);
@@ -127,14 +148,14 @@ namespace GraphCompiler.Kernels.Attention
         const int t0 = first_of(j);
         float st[kWarpKeys / 16][kNTiles][4];
         decode_scores(st, qb, k_address, lane);
-        if (t0 + kWarpKeys > end) {   // the split's last tile: positions past its end
+        if (t0 + kWarpKeys > cached_end) {   // the split's last tile: positions past its end
 #pragma unroll
             for (int kt = 0; kt < kWarpKeys / 16; ++kt)
 #pragma unroll
                 for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        if (t0 + 16 * kt + lane / 4 + 8 * (e / 2) >= end) st[kt][nt][e] = neg_inf;
+                        if (t0 + 16 * kt + lane / 4 + 8 * (e / 2) >= cached_end) st[kt][nt][e] = neg_inf;
         }
         decode_softmax(st, m_run, l_run, ot, score_scale);
         decode_pv(ot, st, v_address, lane);
@@ -167,10 +188,18 @@ namespace GraphCompiler.Kernels.Attention
     float* const merged = reinterpret_cast<float*>(regions);   // warp 0's partial, rescaled in place
     for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) {
         const int h = i / kHeadDim, d = i % kHeadDim;
-        float m = neg_inf;
+        float newest_score = neg_inf;   // the new token as one more partial (its score is its max, its p is 1), where it is held
+        if (holds_newest) {
+            newest_score = 0.0f;
+#pragma unroll
+            for (int part = 0; part < kScoreParts; ++part) newest_score += new_score_s[h * kScoreParts + part];
+            newest_score *= score_scale;
+        }
+        float m = newest_score;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(regions + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
-        float acc = 0.0f, l = 0.0f;
+        const float newest_weight = exp2f(newest_score - m);   // 0 in a split without it
+        float acc = holds_newest ? new_kv_s[kHeadDim + d] * newest_weight : 0.0f, l = newest_weight;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) {
             const float* r = reinterpret_cast<const float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
@@ -192,12 +221,20 @@ namespace GraphCompiler.Kernels.Attention
         for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) out_row[i] = gc_f32_to_act(merged[i / kHeadDim * (kHeadDim + 2) + i % kHeadDim] / l_s[i / kHeadDim]);
         return;
     }
+    // Partials, in the launch's grid: each split's output rows normalized, in the activation dtype as the output is (half
+    // the bytes the last split reads) [sequences · heads][splits][kHeadDim], then its (max, sum) fp32.
     const long long head0 = (long long)s * kHeads + g * kGroup;
-    for (int i = threadIdx.x; i < kGroup * (kHeadDim + 2); i += kThreads) {
-        const int h = i / (kHeadDim + 2), d = i % (kHeadDim + 2);
-        partials[((head0 + h) * gridDim.z + z) * (kHeadDim + 2) + d] = d < kHeadDim ? merged[h * (kHeadDim + 2) + d] : d == kHeadDim ? m_s[h] : l_s[h];
+    gc_act* const split_rows = reinterpret_cast<gc_act*>(partials);
+    float* const split_stats = reinterpret_cast<float*>(split_rows + (long long)gridDim.y * kHeads * gridDim.z * kHeadDim);
+    for (int i = threadIdx.x; i < kGroup * kChunks; i += kThreads) {
+        const int h = i / kChunks, d = i % kChunks * 8;
+        gc_act8 x;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) x.v[e] = gc_f32_to_act(merged[h * (kHeadDim + 2) + d + e] / l_s[h]);
+        *reinterpret_cast<gc_act8*>(split_rows + ((head0 + h) * gridDim.z + z) * kHeadDim + d) = x;
     }
-    __threadfence();
+    if (threadIdx.x < kGroup) *reinterpret_cast<float2*>(split_stats + ((head0 + threadIdx.x) * gridDim.z + z) * 2) = make_float2(m_s[threadIdx.x], l_s[threadIdx.x]);
+    gc_fence_acq_rel();   // released before the arrival
     __syncthreads();
     if (threadIdx.x == 0) {
         int* counter = split_counters + (long long)s * kKvHeads + g;
@@ -206,79 +243,145 @@ namespace GraphCompiler.Kernels.Attention
     }
     __syncthreads();
     if (!is_last_split) return;
-    __threadfence();
-    // Pairs of output dimensions over the splits in one pass, as the online softmax runs: each split's values and its
-    // (max, sum) loaded together, eight splits' loads in flight at a time, the running max raised as they arrive.
-    for (int i = threadIdx.x; i < kGroup * kHeadDim / 2; i += kThreads) {
-        const int h = i / (kHeadDim / 2), d = i % (kHeadDim / 2) * 2;
-        const float* p = partials + (head0 + h) * gridDim.z * (kHeadDim + 2);
-        float m = neg_inf, l = 0.0f;
-        float2 acc = make_float2(0.0f, 0.0f);
-#pragma unroll 8
-        for (int q = 0; q < splits; ++q) {   // every split has positions: its max is finite
-            const float2 x = gc_load_cg2(p + q * (kHeadDim + 2) + d), split = gc_load_cg2(p + q * (kHeadDim + 2) + kHeadDim);
-            const float top = fmaxf(m, split.x), old = exp2f(m - top), w = exp2f(split.x - top);
-            acc.x = fmaf(x.x, w, acc.x * old);
-            acc.y = fmaf(x.y, w, acc.y * old);
-            l = fmaf(split.y, w, l * old);
-            m = top;
+    gc_fence_acq_rel();   // the other splits' partials, acquired
+
+    // ---- The last split: the partials through shared memory, kMergeSplits splits a round with every copy in flight; eight
+    // output dimensions a thread, each split's row weighted by its sum, as the online softmax runs (every split's max is
+    // finite) ----
+    gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);                    // [kMergeSplits][kGroup · kHeadDim]
+    float2* const stats_round = reinterpret_cast<float2*>(rows_s);                    // [kMergeSplits][kGroup]
+    constexpr int kItems = kGroup * kChunks, kThreadItems = (kItems + kThreads - 1) / kThreads;
+    float m[kThreadItems], l[kThreadItems], acc[kThreadItems][8];
+#pragma unroll
+    for (int k = 0; k < kThreadItems; ++k) {
+        m[k] = neg_inf;
+        l[k] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[k][e] = 0.0f;
+    }
+    for (int q0 = 0; q0 < splits; q0 += kMergeSplits) {
+        const int n = min(kMergeSplits, splits - q0);
+        for (int i = threadIdx.x; i < n * kItems; i += kThreads) {
+            const int q = q0 + i / kItems, h = i % kItems / kChunks;
+            gc_cp_async16(gc_smem_address(rows_round) + i * 16, split_rows + ((head0 + h) * gridDim.z + q) * kHeadDim + i % kChunks * 8, 16);
         }
-        out_row[h * kHeadDim + d] = gc_f32_to_act(acc.x / l);
-        out_row[h * kHeadDim + d + 1] = gc_f32_to_act(acc.y / l);
+        gc_cp_async_commit();
+        for (int i = threadIdx.x; i < n * kGroup; i += kThreads)
+            stats_round[i] = gc_load_cg2(split_stats + ((head0 + i % kGroup) * gridDim.z + q0 + i / kGroup) * 2);
+        gc_cp_async_wait<0>();
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < kThreadItems; ++k) {
+            const int i = threadIdx.x + k * kThreads, h = i / kChunks;
+            if (i >= kItems) break;
+            for (int q = 0; q < n; ++q) {
+                const gc_act8 x = *reinterpret_cast<const gc_act8*>(rows_round + (q * kItems + i) * 8);
+                const float2 split = stats_round[q * kGroup + h];
+                const float top = fmaxf(m[k], split.x), old = exp2f(m[k] - top), w = exp2f(split.x - top) * split.y;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc[k][e] = fmaf(gc_act_to_f32(x.v[e]), w, acc[k][e] * old);
+                l[k] = fmaf(l[k], old, w);
+                m[k] = top;
+            }
+        }
+        __syncthreads();   // the round is read: the next one's copies may land
+    }
+#pragma unroll
+    for (int k = 0; k < kThreadItems; ++k) {
+        const int i = threadIdx.x + k * kThreads;
+        if (i >= kItems) break;
+        gc_act8 o;   // head i / kChunks, dimensions 8 · (i % kChunks) on
+#pragma unroll
+        for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[k][e] / l[k]);
+        *reinterpret_cast<gc_act8*>(out_row + i * 8) = o;
     }
 ";
 
-        private const string PlainPrologue = @"    // ---- The new token's K and V into its block by the split covering it; the group's queries into q_s (rows past it zero) ----
-    const gc_act* row = qkv + (long long)s * kQkvStride;
+        private const string PlainPrologue = @"    __syncthreads();
+
+    // ---- The new token's K and V into its block for the steps after this one; the group's queries into q_s (rows past it
+    // zero), each dotted with the new token's K as the cache holds it (its score, in parts) ----
+    const gc_act* const k_row = rows_s + kGroup * kHeadDim;
     if (holds_newest && threadIdx.x < 2 * kChunks) {
         const int v = threadIdx.x / kChunks, d0 = threadIdx.x % kChunks * 8;   // v = 0: K, 1: V
-        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + v * kKvHeads + g) * kHeadDim + d0);
+        const gc_act8 x = *reinterpret_cast<const gc_act8*>(k_row + v * kHeadDim + d0);
         float f[8];
 #pragma unroll
-        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
-        store_row8(kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
+        for (int e = 0; e < 8; ++e) {
+            f[e] = gc_act_to_f32(x.v[e]);
+            new_kv_s[v * kHeadDim + d0 + e] = as_code(f[e], v ? v_scale : k_scale);
+        }
+        store_row8(kv_pool + ((long long)newest_block * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim + d0,
                    v ? v_scale : k_scale, f);
     }
+    if (holds_newest) __syncthreads();   // the new token's K codes, before the queries meet them
     for (int i = threadIdx.x; i < 8 * kNTiles * (kChunks / 2); i += kThreads) {   // sixteen dimensions an item
         const int r = i / (kChunks / 2), step = i % (kChunks / 2);
         gc_act8 lo = {}, hi = {};
         if (r < kGroup) {
-            lo = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + step * 16);
-            hi = *reinterpret_cast<const gc_act8*>(row + (g * kGroup + r) * kHeadDim + step * 16 + 8);
+            lo = *reinterpret_cast<const gc_act8*>(rows_s + r * kHeadDim + step * 16);
+            hi = *reinterpret_cast<const gc_act8*>(rows_s + r * kHeadDim + step * 16 + 8);
+            if (holds_newest) {
+                float part = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) part += gc_act_to_f32(lo.v[e]) * new_kv_s[step * 16 + e] + gc_act_to_f32(hi.v[e]) * new_kv_s[step * 16 + 8 + e];
+                new_score_s[r * kScoreParts + step] = part;
+            }
         }
         store_q16(q_s, r, step, lo, hi);
     }
 ";
 
-        private const string RopePrologue = @"    // ---- The new token's K (rotated, RoPE) and V into its block by the split covering it; the group's queries rotated into q_s (rows past it zero) ----
-    const gc_act* row = qkv + (long long)s * kQkvStride;
-    // One token's cos and sin per rotation pair, once a CTA (after the merge arrays): the group's queries and the K row use them.
-    float* const rope_cos = l_s + kGroup;
+        private const string RopePrologue = @"    // One token's cos and sin per rotation pair, once a CTA: the group's queries and the K row use them.
+    float* const rope_cos = new_score_s + kGroup * kScoreParts;
     float* const rope_sin = rope_cos + kHalf;
-    for (int i = threadIdx.x; i < kHalf; i += kThreads) gc_rope_cos_sin((float)positions[s], i, rope_cos[i], rope_sin[i]);
+    for (int i = threadIdx.x; i < kHalf; i += kThreads) gc_rope_cos_sin(position, i, rope_cos[i], rope_sin[i]);
     __syncthreads();
+
+    // ---- The new token's K (rotated, RoPE) and V into its block for the steps after this one; the group's queries rotated
+    // into q_s (rows past it zero), each dotted with the new token's K as the cache holds it (its score, in parts) ----
     auto cached_cos_sin = [&](int j, float& c, float& sn) { c = rope_cos[j]; sn = rope_sin[j]; };
-    gc_cache* const new_slot = kv_pool + ((long long)blocks[newest / kBlockSize] * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
+    const gc_act* const k_row = rows_s + kGroup * kHeadDim;
+    gc_cache* const new_slot = kv_pool + ((long long)newest_block * 2 * kKvHeads + g) * kHeadRun + (newest % kBlockSize) * kHeadDim;
     if (holds_newest && threadIdx.x < kChunks / 2) {   // eight rotation pairs a thread
         const int d0 = threadIdx.x * 8;
         float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
-        gc_rope_rotate8(row + (kHeads + g) * kHeadDim, d0, cached_cos_sin, x1, x2);
+        gc_rope_rotate8(k_row, d0, cached_cos_sin, x1, x2);
         store_row8(new_slot + d0, k_scale, x1);
         store_row8(new_slot + d0 + kHalf, k_scale, x2);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            new_kv_s[d0 + e] = as_code(x1[e], k_scale);
+            new_kv_s[d0 + kHalf + e] = as_code(x2[e], k_scale);
+        }
     } else if (holds_newest && threadIdx.x < kChunks / 2 + kChunks) {
         const int d0 = (threadIdx.x - kChunks / 2) * 8;
-        const gc_act8 x = *reinterpret_cast<const gc_act8*>(row + (kHeads + kKvHeads + g) * kHeadDim + d0);
+        const gc_act8 x = *reinterpret_cast<const gc_act8*>(k_row + kHeadDim + d0);
         float f[8];
 #pragma unroll
-        for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+        for (int e = 0; e < 8; ++e) {
+            f[e] = gc_act_to_f32(x.v[e]);
+            new_kv_s[kHeadDim + d0 + e] = as_code(f[e], v_scale);
+        }
         store_row8(new_slot + kKvHeads * kHeadRun + d0, v_scale, f);
     }
+    if (holds_newest) __syncthreads();   // the new token's K codes, before the queries meet them
     for (int i = threadIdx.x; i < 8 * kNTiles * (kChunks / 4); i += kThreads) {   // dimensions 16j .. 16j + 15 and their partners
         const int r = i / (kChunks / 4), step = i % (kChunks / 4);
         gc_act8 lo[2] = {}, hi[2] = {};
-        if (r < kGroup)
+        if (r < kGroup) {
+            float part = 0.0f;
 #pragma unroll
-            for (int c = 0; c < 2; ++c) gc_rope_rotate8(row + (g * kGroup + r) * kHeadDim, step * 16 + c * 8, cached_cos_sin, lo[c], hi[c]);
+            for (int c = 0; c < 2; ++c) {
+                const int d0 = step * 16 + c * 8;
+                gc_rope_rotate8(rows_s + r * kHeadDim, d0, cached_cos_sin, lo[c], hi[c]);
+                if (holds_newest)
+#pragma unroll
+                    for (int e = 0; e < 8; ++e)
+                        part += gc_act_to_f32(lo[c].v[e]) * new_kv_s[d0 + e] + gc_act_to_f32(hi[c].v[e]) * new_kv_s[d0 + kHalf + e];
+            }
+            if (holds_newest) new_score_s[r * kScoreParts + step] = part;
+        }
         store_q16(q_s, r, step, lo[0], lo[1]);
         store_q16(q_s, r, step + kChunks / 4, hi[0], hi[1]);
     }

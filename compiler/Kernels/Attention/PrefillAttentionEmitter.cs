@@ -69,7 +69,7 @@ namespace GraphCompiler.Kernels.Attention
                 : FlashTile.MmaSyncProducts(t.BlockM / t.ComputeWarps / 16 == 1 ? 0 : 2);
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
              .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
-             .Raw(KvCacheCodec.Rows(fp8, cache, withReads: false))
+             .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: false))
              .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, wgmma))
              .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products, deferredRescale: ws))
              .Raw(QueryTiles);

@@ -107,7 +107,9 @@ namespace GraphCompiler.Tests.Kernels
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.True(decode.IsEmitted, decode.PendingReason);
             int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 8 * (128 + 2) * 4);
-            Assert.Equal(8 * 128 * 2 + 4 * warpRegion + 2 * 8 * 4 + 128 * 4, decode.Launch.SharedMemoryBytes);   // … the merged max and sum, RoPE's cos and sin
+            // … the qkv row's 8 queries, K and V as they are, the merged max and sum, the new token's K and V codes and its scores
+            // in parts (room for 8 a head), RoPE's cos and sin.
+            Assert.Equal(8 * 128 * 2 + 4 * warpRegion + (8 + 2) * 128 * 2 + 2 * 8 * 4 + 2 * 128 * 4 + 8 * 8 * 4 + 128 * 4, decode.Launch.SharedMemoryBytes);
             Assert.Equal("(8, S, splits)", decode.Launch.GridText);
             Assert.Contains("constexpr int kWarpKeys = 16;", decode.Source);
             Assert.Contains("constexpr int kNTiles = 1;", decode.Source);
@@ -115,6 +117,23 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Contains("gc_movmatrix_trans(", decode.Source);
             Assert.Contains("gc_ldmatrix_x4_trans(vc, v_address + code_swizzle(", decode.Source);
             Assert.DoesNotContain("widen_kv", decode.Source);
+        }
+
+        [Fact]
+        public void Decode_attention_merges_the_new_token_from_its_qkv_row_and_the_splits_through_shared_memory()
+        {
+            // The step's new token is written to the cache for later steps but never read back (no split waits for the write,
+            // no fence), and the last split takes the other splits' rows (in the activation dtype) through its warp regions:
+            // 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128, their (max, sum) where the staged qkv rows were.
+            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            Assert.Contains("const int cached_end = min(end, newest);", decode.Source);
+            Assert.Contains("load_kv(kv_pool, blocks, g, first_of(j), cached_end,", decode.Source);
+            Assert.DoesNotContain("__threadfence", decode.Source);
+            Assert.Contains("constexpr int kMergeSplits = 16;", decode.Source);
+            Assert.Contains("gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);", decode.Source);
+            // The staged rows are copied before the context length is read, so they land under its round trip.
+            Assert.True(decode.Source!.IndexOf("gc_cp_async16(gc_smem_address(rows_s)", System.StringComparison.Ordinal)
+                < decode.Source.IndexOf("context_lens[s]", System.StringComparison.Ordinal));
         }
     }
 }
