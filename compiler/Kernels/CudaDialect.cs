@@ -58,7 +58,7 @@ namespace GraphCompiler.Kernels
         public const string Ex2Approx = "ex2.approx.ftz.f32 %0, %1;";
         /// <summary>An fp32 load that reads L2, not a stale L1 line (split-K partials written by other CTAs).</summary>
         public const string LoadGlobalCg = "ld.global.cg.f32 %0, [%1];";
-        /// <summary>The same for two consecutive fp32 (8-byte aligned)…</summary>
+        /// <summary>The same for two consecutive fp32 (8-byte aligned).</summary>
         public const string LoadGlobalCg2 = "ld.global.cg.v2.f32 {%0, %1}, [%2];";
         /// <summary>Orders this thread's memory operations GPU-wide as a release and an acquire (what a split publishing its
         /// partials before its arrival, and the last split reading them after, need; lighter than fence.sc).</summary>

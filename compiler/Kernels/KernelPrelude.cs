@@ -197,7 +197,8 @@ __device__ __forceinline__ gc_u32 gc_prmt(gc_u32 a, gc_u32 b, gc_u32 selector) {
 ");
             if ((features & PreludeFeatures.CrossCta) != 0)
                 s.Append(@"
-// Reads of what other CTAs of the launch wrote (split partial sums): from L2, never a stale L1 line.
+// Reads of what other CTAs of the launch wrote (split partial sums): from L2, never a stale L1 line; and the fence
+// (release, then acquire) between a CTA's partials and its arrival, or the last arrival and its reads.
 __device__ __forceinline__ float gc_load_cg(const float* p) {
     float v;
     asm volatile(""" + CudaDialect.LoadGlobalCg + @""" : ""=f""(v) : ""l""(p));
