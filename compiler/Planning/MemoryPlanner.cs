@@ -111,8 +111,9 @@ namespace GraphCompiler.Planning
             var scratch = new[]
             {
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
-                // Flash-decoding partials: per sequence, query head and split, an fp32 output row plus its max and sum.
-                ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim + 2) * 4),
+                // Flash-decoding partials: per sequence, query head and split, an output row in the activation dtype, then
+                // its max and sum in fp32.
+                ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim * m.DType.SizeInBytes() + 8)),
                 // And an arrival counter per (sequence, KV head), so the last split to finish combines them.
                 ("decode_split_counters", (long)seqs * m.NumKeyValueHeads * 4),
                 ("gemm_stream_k_partials", partials),

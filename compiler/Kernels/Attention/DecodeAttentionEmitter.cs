@@ -221,11 +221,11 @@ namespace GraphCompiler.Kernels.Attention
         for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) out_row[i] = gc_f32_to_act(merged[i / kHeadDim * (kHeadDim + 2) + i % kHeadDim] / l_s[i / kHeadDim]);
         return;
     }
-    // Partials, in the launch's grid: each split's output rows normalized, in the activation dtype as the output is (half
-    // the bytes the last split reads) [sequences · heads][splits][kHeadDim], then its (max, sum) fp32.
+    // Partials: each split's output rows normalized, in the activation dtype as the output is (half the bytes the last split
+    // reads) [sequences · heads][splits][kHeadDim], then their (max, sum) fp32.
     const long long head0 = (long long)s * kHeads + g * kGroup;
     gc_act* const split_rows = reinterpret_cast<gc_act*>(partials);
-    float* const split_stats = reinterpret_cast<float*>(split_rows + (long long)gridDim.y * kHeads * gridDim.z * kHeadDim);
+    float* const split_stats = reinterpret_cast<float*>(split_rows + (long long)sequences * kHeads * gridDim.z * kHeadDim);
     for (int i = threadIdx.x; i < kGroup * kChunks; i += kThreads) {
         const int h = i / kChunks, d = i % kChunks * 8;
         gc_act8 x;

@@ -53,7 +53,7 @@ namespace GraphCompiler.Tests.Planning
             // SMs planned for.
             Assert.Equal(148L * 1 * 2 * 64 * 512 * 4, slots["gemm_stream_k_partials"]);
             Assert.Equal(64L * 32000 * 4, slots["logits"]);
-            Assert.Equal(64L * 64 * 16 * (128 + 2) * 4, slots["decode_split_partials"]);
+            Assert.Equal(64L * 64 * 16 * (128 * 2 + 8), slots["decode_split_partials"]);   // fp16 rows, fp32 (max, sum)
         }
     }
 }
