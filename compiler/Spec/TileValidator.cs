@@ -53,7 +53,7 @@ namespace GraphCompiler.Spec
             else if (p.Mma == AttentionMma.Wgmma && (p.Warps % 4 != 0 || p.BlockM != 16 * p.Warps))
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"wgmma tiles give each warpgroup (4 warps) 64 query rows: block_m {p.BlockM} must be 16 × warps with warps a multiple of 4 (e.g. block_m: 128, warps: 8)");
-            else if (p.WarpSpecialized && (p.Warps % 4 != 0 || p.Warps < 8 || p.BlockM != 16 * (p.Warps - 4)))
+            else if (p.WarpSpecialized && (p.Warps % 4 != 0 || p.Warps < 8 || p.BlockM != 16 * (p.Warps - PrefillAttentionTiles.ProducerWarps)))
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"wgmma_ws tiles have one loading warpgroup and give each other warpgroup (4 warps) 64 query rows: block_m {p.BlockM} must be 16 × (warps − 4) with warps a multiple of 4, at least 8 (e.g. block_m: 128, warps: 12)");
             else if (!p.Wgmma && p.BlockM % (16 * p.Warps) != 0)

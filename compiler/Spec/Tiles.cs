@@ -139,15 +139,23 @@ namespace GraphCompiler.Spec
         /// <summary>Warp specialization: the first warpgroup loads, the rest compute.</summary>
         public bool WarpSpecialized => Mma == AttentionMma.WgmmaWarpSpecialized;
 
+        /// <summary>The loading warpgroup of warp specialization: its warps (0–3) hold no query rows.</summary>
+        public const int ProducerWarps = 4;
+
         /// <summary>The warps that hold query rows: all of them, or all but the loading warpgroup.</summary>
-        public int ComputeWarps => WarpSpecialized ? Warps - 4 : Warps;
+        public int ComputeWarps => WarpSpecialized ? Warps - ProducerWarps : Warps;
+
+        /// <summary>The warps a wgmma tiling of <paramref name="blockM"/> query rows takes: one per 16 rows (a warpgroup per
+        /// 64), plus the loading warpgroup with warp specialization.</summary>
+        public static int WgmmaWarps(int blockM, AttentionMma mma) =>
+            blockM / 16 + (mma == AttentionMma.WgmmaWarpSpecialized ? ProducerWarps : 0);
 
         /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening).</summary>
         public const int ProducerRegisters = 40;
 
         /// <summary>Registers a computing thread takes after setmaxnreg: what the loading warpgroup gives up, shared out in
         /// setmaxnreg's steps of 8, at most 240.</summary>
-        public int ConsumerRegisters => Math.Min(240, (GpuArch.RegistersPerSm / (Warps * 32) / 8 * 8 * Warps * 32 - 128 * ProducerRegisters) / (ComputeWarps * 32) / 8 * 8);
+        public int ConsumerRegisters => Math.Min(240, (GpuArch.RegistersPerSm / (Warps * 32) / 8 * 8 * Warps * 32 - ProducerWarps * 32 * ProducerRegisters) / (ComputeWarps * 32) / 8 * 8);
 
         /// <summary>Widened K/V pairs of an FP8 cache: one for the block-barrier loop, three in a ring, one a stage with warp
         /// specialization (the stage's empty barrier frees both).</summary>

@@ -65,10 +65,8 @@ namespace GraphCompiler.Tuning
                             foreach (int w in Warps)
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
                             if (arch.HasWgmma)
-                            {
-                                yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, bm / 16, st, AttentionMma.Wgmma) };
-                                yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, bm / 16 + 4, st, AttentionMma.WgmmaWarpSpecialized) };
-                            }
+                                foreach (var mma in new[] { AttentionMma.Wgmma, AttentionMma.WgmmaWarpSpecialized })
+                                    yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, PrefillAttentionTiles.WgmmaWarps(bm, mma), st, mma) };
                         }
             }
         }

@@ -109,8 +109,7 @@ namespace GraphCompiler.Runtime.Tuning
         /// block_m (plus the loading warpgroup with warp specialization).</summary>
         private static PrefillAttentionTiles WithMma(PrefillAttentionTiles t, AttentionMma mma) => mma switch
         {
-            AttentionMma.Wgmma => t with { Mma = mma, Warps = t.BlockM / 16 },
-            AttentionMma.WgmmaWarpSpecialized => t with { Mma = mma, Warps = t.BlockM / 16 + 4 },
+            AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => t with { Mma = mma, Warps = PrefillAttentionTiles.WgmmaWarps(t.BlockM, mma) },
             _ => t with { Mma = mma },
         };
 

@@ -59,7 +59,7 @@ namespace GraphCompiler.Kernels.Attention
             if (fp8 && t.Ring) b.Constant("kWidened", PrefillAttentionTiles.RingWidened, "widened K/V pairs: tile j + 1 is widened during tile j, once every warp is done with tile j − 2");
             if (fp8 && ws) b.Constant("kWidened", t.WidenedPairs, "widened K/V pairs: one a stage, freed with it");
             if (ws)
-                b.Constant("kProducerWarps", 4, "the loading warpgroup: warps 0–3")
+                b.Constant("kProducerWarps", PrefillAttentionTiles.ProducerWarps, "the loading warpgroup: warps 0–3")
                  .Constant("kProducerRegisters", PrefillAttentionTiles.ProducerRegisters, "a loading thread's registers after setmaxnreg")
                  .Constant("kConsumerRegisters", t.ConsumerRegisters, "a computing thread's: what the loaders give up, shared out");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
@@ -299,11 +299,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ") + @"    } else {
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
-" + Indent(WarpState("(warp - kProducerWarps)") + (fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
-    auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
-" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
-    auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
-") + @"    auto full = [&](int tile) {   // every copy of the tile has landed
+" + Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + @"    auto full = [&](int tile) {   // every copy of the tile has landed
         gc_mbarrier_wait(full_bar + 8 * (tile % kStages), (tile / kStages) & 1);
 " + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"    };
     auto release = [&](int tile) {   // this warp is done with the tile's stage
@@ -346,6 +342,14 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 " + Epilogue) + @"    }
 ";
 
+        /// <summary>Where tile j's K and V are for the tensor cores with a stage a tile (the ring, warp specialization): an FP8
+        /// cache's widened pairs, or the stage itself.</summary>
+        private static string TileAddresses(bool fp8) => fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
+    auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
+" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
+    auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
+";
+
         /// <summary>A block of the kernel body one level deeper (preprocessor lines stay in column 0).</summary>
         private static string Indent(string block) =>
             string.Join("\n", block.Split('\n').Select(line => line.Length == 0 || line[0] == '#' ? line : "    " + line));
@@ -380,9 +384,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         /// its S of tile j is on the tensor cores: tiles are issued kStages − 2 ahead, and a warpgroup can run more than a
         /// tile ahead of another.
         /// </summary>
-        private static string RingKvLoop(bool fp8) => (fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
-    auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
-    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
+        private static string RingKvLoop(bool fp8) => TileAddresses(fp8) + (fp8 ? @"    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
     // tensor cores, arrive. The pair it widens into last held tile − 3, which every warp is past.
     auto land = [&](int tile) {
         gc_cp_async_wait<kStages - 3>();
@@ -395,9 +397,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         if (tile < kv_tiles) load_tile(tile, tile % kStages);
         gc_cp_async_commit();
     };
-" : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
-    auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
-    auto issue = [&](int tile) {   // this thread's copies of a tile; they arrive on its full barrier as they land
+" : @"    auto issue = [&](int tile) {   // this thread's copies of a tile; they arrive on its full barrier as they land
         if (tile >= kv_tiles) return;
         load_tile(tile, tile % kStages);
         gc_mbarrier_arrive_on_copies(full_bar + 8 * (tile % kStages));
