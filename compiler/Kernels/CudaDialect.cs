@@ -64,6 +64,20 @@ namespace GraphCompiler.Kernels
         /// partials before its arrival, and the last split reading them after, need; lighter than fence.sc).</summary>
         public const string FenceAcqRelGpu = "fence.acq_rel.gpu;";
 
+        // Thread-block clusters (sm_90+): a barrier over every thread of the cluster (the arrival a release, or relaxed where
+        // it orders nothing; the wait an acquire), the cluster's CTA count, and stores into another CTA's shared memory
+        // through a shared::cluster address.
+        public const string ClusterArrive = "barrier.cluster.arrive.aligned;";
+        public const string ClusterArriveRelaxed = "barrier.cluster.arrive.relaxed.aligned;";
+        public const string ClusterWait = "barrier.cluster.wait.aligned;";
+        public const string ClusterCtaCount = "mov.u32 %0, %%cluster_nctarank;";
+        /// <summary>The shared::cluster address of this CTA's shared::cta address %1 in the CTA of cluster rank %2.</summary>
+        public const string MapaShared = "mapa.shared::cluster.u32 %0, %1, %2;";
+        /// <summary>Four fp32 (16-byte aligned) into a CTA of the cluster.</summary>
+        public const string StoreClusterF32x4 = "st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};";
+        /// <summary>Two fp32 (8-byte aligned) into a CTA of the cluster.</summary>
+        public const string StoreClusterF32x2 = "st.shared::cluster.v2.f32 [%0], {%1, %2};";
+
         /// <summary>D = A·B + D on tensor cores, A 16×16 row-major, B 16×8 column-major, fp32 accumulators updated in place.</summary>
         public static string MmaM16N8K16(DType activation) =>
             "mma.sync.aligned.m16n8k16.row.col.f32." + HalfSuffix(activation) + "." + HalfSuffix(activation)

@@ -16,6 +16,7 @@ namespace GraphCompiler.Kernels
         CrossCta = 16,
         Wgmma = 32,
         Mbarrier = 64,
+        Cluster = 128,
     }
 
     /// <summary>
@@ -253,6 +254,30 @@ __device__ __forceinline__ void gc_mbarrier_wait(gc_u32 bar, int parity) {
     gc_u32 done;
     do asm volatile(""" + CudaDialect.MbarrierTryWaitParity + @""" : ""=r""(done) : ""r""(bar), ""r""(parity) : ""memory"");
     while (!done);
+}
+");
+            if ((features & PreludeFeatures.Cluster) != 0)
+                s.Append(@"
+// Thread-block clusters (sm_90+): the cluster barrier in halves (an arrival that orders nothing, a wait) and whole (what
+// each CTA wrote into the cluster's shared memory before it is visible to every CTA after it), the cluster's size, and
+// stores into cluster rank r's copy of a shared variable (its shared::cta address mapped to that CTA's).
+__device__ __forceinline__ void gc_cluster_arrive_relaxed() { asm volatile(""" + CudaDialect.ClusterArriveRelaxed + @""" ::: ""memory""); }
+__device__ __forceinline__ void gc_cluster_wait() { asm volatile(""" + CudaDialect.ClusterWait + @""" ::: ""memory""); }
+__device__ __forceinline__ void gc_cluster_sync() {
+    asm volatile(""" + CudaDialect.ClusterArrive + @""" ::: ""memory"");
+    gc_cluster_wait();
+}
+__device__ __forceinline__ gc_u32 gc_cluster_ctas() { gc_u32 n; asm(""" + CudaDialect.ClusterCtaCount + @""" : ""=r""(n)); return n; }
+__device__ __forceinline__ gc_u32 gc_cluster_address(gc_u32 shared_address, int rank) {
+    gc_u32 a;
+    asm(""" + CudaDialect.MapaShared + @""" : ""=r""(a) : ""r""(shared_address), ""r""(rank));
+    return a;
+}
+__device__ __forceinline__ void gc_store_cluster4(gc_u32 address, const float* v) {
+    asm volatile(""" + CudaDialect.StoreClusterF32x4 + @""" :: ""r""(address), ""f""(v[0]), ""f""(v[1]), ""f""(v[2]), ""f""(v[3]) : ""memory"");
+}
+__device__ __forceinline__ void gc_store_cluster2(gc_u32 address, float x, float y) {
+    asm volatile(""" + CudaDialect.StoreClusterF32x2 + @""" :: ""r""(address), ""f""(x), ""f""(y) : ""memory"");
 }
 ");
             s.Append("// ---- end of prelude ----\n");

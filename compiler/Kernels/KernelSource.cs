@@ -37,6 +37,10 @@ namespace GraphCompiler.Kernels
     public sealed record LaunchShape(GridExtent X, GridExtent Y, GridExtent Z, int BlockThreads, int SharedMemoryBytes)
     {
         public string GridText => $"({X}, {Y}, {Z})";
+
+        /// <summary>The launch groups its CTAs into thread-block clusters of (1, 1, Z): all of a (x, y) pair's z CTAs, which
+        /// then read each other's shared memory (sm_90+; at Z = 1 a plain launch).</summary>
+        public bool ClusterSpansZ { get; init; }
     }
 
     /// <summary>A kernel argument: its name, C type, and what the runtime binds to it.</summary>

@@ -16,12 +16,17 @@ namespace GraphCompiler.Spec
         int MaxThreadsPerBlock,
         bool HasFp8Conversions,
         bool HasFp8Mma,
-        bool HasWgmma)
+        bool HasWgmma,
+        int ClusterCtasMax)
     {
-        public static readonly GpuArch Sm80 = new GpuArch("sm_80", 80, "A100", 166_912, 255, 1024, false, false, false);
-        public static readonly GpuArch Sm86 = new GpuArch("sm_86", 86, "RTX 3090, A10", 101_376, 255, 1024, false, false, false);
-        public static readonly GpuArch Sm89 = new GpuArch("sm_89", 89, "RTX 4090, L4, L40S", 101_376, 255, 1024, true, true, false);
-        public static readonly GpuArch Sm90 = new GpuArch("sm_90", 90, "H100, H200", 232_448, 255, 1024, true, true, true);
+        public static readonly GpuArch Sm80 = new GpuArch("sm_80", 80, "A100", 166_912, 255, 1024, false, false, false, 1);
+        public static readonly GpuArch Sm86 = new GpuArch("sm_86", 86, "RTX 3090, A10", 101_376, 255, 1024, false, false, false, 1);
+        public static readonly GpuArch Sm89 = new GpuArch("sm_89", 89, "RTX 4090, L4, L40S", 101_376, 255, 1024, true, true, false, 1);
+        public static readonly GpuArch Sm90 = new GpuArch("sm_90", 90, "H100, H200", 232_448, 255, 1024, true, true, true, 16);
+
+        /// <summary>Whether CTAs can form thread-block clusters that share their shared memory (sm_90+); ClusterCtasMax is
+        /// the largest cluster a launch may ask for: 16 on H100 / H200 with the non-portable size allowed (8 is portable).</summary>
+        public bool HasClusters => ClusterCtasMax > 1;
 
         public static readonly GpuArch[] All = { Sm80, Sm86, Sm89, Sm90 };
 

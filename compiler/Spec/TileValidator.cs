@@ -84,7 +84,10 @@ namespace GraphCompiler.Spec
             else if (q.Warps > 0 && q.BlockN % (16 * q.Warps) != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.DecodeAttention, "block_n",
                     $"block_n {q.BlockN} must be a multiple of 16 × warps = {16 * q.Warps}: each warp takes tiles of whole 16-position MMA steps");
-            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, model.QueryHeadsPerKvHead, kv.DType.SizeInBytes()));
+            if (q.Splits > Kernels.Attention.DecodeAttentionFamily.MaxSplits(arch))
+                Fail(SpecDiagnosticIds.OutOfRange, TileFamily.DecodeAttention, "splits",
+                    $"splits {q.Splits}: on {arch.Name} a (sequence, KV head)'s splits merge in one thread-block cluster, at most {arch.ClusterCtasMax} CTAs; use at most {arch.ClusterCtasMax}, or 0 to let the runtime choose");
+            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, model.QueryHeadsPerKvHead, kv.DType.SizeInBytes(), Kernels.Attention.DecodeAttentionFamily.MergeClusterCtas(arch)));
             CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, model.QueryHeadsPerKvHead));
 
             foreach (var family in TileFamilies.All.Where(f => f.IsGemm()))

@@ -207,10 +207,27 @@ namespace GraphCompiler.Spec
             Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * HeadTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
 
         /// <summary>The group's queries (2-byte activations, 8-head MMA column tiles), every warp's region (warp 0's also takes
-        /// the merged result, and in the last split the other splits' partials), the qkv row's G queries, K and V as they are
-        /// (2-byte activations), the merged max and sum [G] fp32 each, the new token's K and V [d] and its scores in parts
-        /// [G][at most d / 16] fp32, and its RoPE cos and sin [d / 2] fp32 each.</summary>
-        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
+        /// the merged result, and without clusters in the last split the other splits' partials), the qkv row's G queries, K
+        /// and V as they are (2-byte activations), the merged max and sum [G] fp32 each, the new token's K and V [d] and its
+        /// scores in parts [G][at most d / 16] fp32, and its RoPE cos and sin [d / 2] fp32 each; where the splits merge in a
+        /// thread-block cluster of at most <paramref name="clusterCtas"/> CTAs (1: through global memory), then from a 16-byte
+        /// boundary (<see cref="ClusterStagingAt"/>) what the other splits push (<see cref="ClusterStagingBytes"/>).</summary>
+        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes, int clusterCtas) =>
+            clusterCtas > 1
+                ? ClusterStagingAt(headDim, queryHeadsPerKvHead, cacheElementBytes) + ClusterStagingBytes(headDim, queryHeadsPerKvHead, clusterCtas)
+                : LocalBytes(headDim, queryHeadsPerKvHead, cacheElementBytes);
+
+        /// <summary>Where a cluster-merging CTA's staging starts: past its own shared memory, on a 16-byte boundary.</summary>
+        public int ClusterStagingAt(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
+            (LocalBytes(headDim, queryHeadsPerKvHead, cacheElementBytes) + 15) / 16 * 16;
+
+        /// <summary>A CTA's share of the output is every splits-th item (8 dimensions of one head: G · d / 8 items), and every
+        /// split pushes its 8 fp32 per item there: at most (items + clusterCtas − 1) rows of 32 bytes. Then every split's
+        /// (max, sum) fp32 per head [G][clusterCtas].</summary>
+        public static int ClusterStagingBytes(int headDim, int queryHeadsPerKvHead, int clusterCtas) =>
+            (queryHeadsPerKvHead * headDim / 8 + clusterCtas - 1) * 32 + queryHeadsPerKvHead * clusterCtas * 8;
+
+        private int LocalBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
             8 * HeadTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
             + (queryHeadsPerKvHead + 2) * headDim * 2 + 2 * queryHeadsPerKvHead * 4 + 2 * headDim * 4 + queryHeadsPerKvHead * headDim / 16 * 4 + headDim * 4;
 

@@ -57,6 +57,8 @@ namespace GraphCompiler.Runtime.Cuda
         internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
             uint sharedMemoryBytes, IntPtr stream, void** parameters, void** extra);
 
+        [LibraryImport(Lib)] internal static partial int cuLaunchKernelEx(LaunchConfig* config, IntPtr function, void** parameters, void** extra);
+
         [LibraryImport(Lib)] internal static partial int cuStreamBeginCapture_v2(IntPtr stream, int mode);
         [LibraryImport(Lib)] internal static partial int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
         [LibraryImport(Lib)] internal static partial int cuGraphInstantiateWithFlags(out IntPtr graphExec, IntPtr graph, ulong flags);
@@ -80,6 +82,39 @@ namespace GraphCompiler.Runtime.Cuda
         internal const int FunctionLocalSizeBytes = 3;
         internal const int FunctionNumRegisters = 4;
         internal const int FunctionMaxDynamicSharedSizeBytes = 8;
+        internal const int FunctionNonPortableClusterSizeAllowed = 14;
+
+        // CUlaunchAttributeID values, and CUclusterSchedulingPolicy's load balancing.
+        internal const int LaunchAttributeClusterDimension = 4;
+        internal const int LaunchAttributeClusterSchedulingPolicy = 5;
+        internal const int ClusterSchedulingLoadBalancing = 2;
+
+        /// <summary>CUlaunchConfig: grid, block, dynamic shared memory, stream and the launch attributes.</summary>
+        [StructLayout(LayoutKind.Explicit, Size = 56)]
+        internal struct LaunchConfig
+        {
+            [FieldOffset(0)] public uint GridX;
+            [FieldOffset(4)] public uint GridY;
+            [FieldOffset(8)] public uint GridZ;
+            [FieldOffset(12)] public uint BlockX;
+            [FieldOffset(16)] public uint BlockY;
+            [FieldOffset(20)] public uint BlockZ;
+            [FieldOffset(24)] public uint SharedMemoryBytes;
+            [FieldOffset(32)] public IntPtr Stream;
+            [FieldOffset(40)] public LaunchAttribute* Attributes;
+            [FieldOffset(48)] public uint AttributeCount;
+        }
+
+        /// <summary>CUlaunchAttribute: an id, then its value in a 64-byte union (the cluster's dimensions, or a scheduling policy).</summary>
+        [StructLayout(LayoutKind.Explicit, Size = 72)]
+        internal struct LaunchAttribute
+        {
+            [FieldOffset(0)] public int Id;
+            [FieldOffset(8)] public uint ClusterX;
+            [FieldOffset(12)] public uint ClusterY;
+            [FieldOffset(16)] public uint ClusterZ;
+            [FieldOffset(8)] public int SchedulingPolicy;
+        }
 
         internal const int CaptureModeThreadLocal = 1;
     }

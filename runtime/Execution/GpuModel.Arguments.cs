@@ -117,8 +117,11 @@ namespace GraphCompiler.Runtime.Execution
                     BindCache(a, k.KvDType, layer);
                     a["context_lens"] = Input(_layout.ContextLens);
                     a["out"] = Buffer(launch.Writes[0]);
-                    a["partials"] = Buffer("decode_split_partials");
-                    a["split_counters"] = Buffer("decode_split_counters");
+                    if (!DecodeAttentionFamily.MergesInCluster(_tiles.Arch))
+                    {
+                        a["partials"] = Buffer("decode_split_partials");
+                        a["split_counters"] = Buffer("decode_split_counters");
+                    }
                     a["sequences"] = step.Sequences;
                     grid["splits"] = step.Splits;
                     break;

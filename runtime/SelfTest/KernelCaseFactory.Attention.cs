@@ -63,8 +63,11 @@ namespace GraphCompiler.Runtime.SelfTest
             else c.InOut("kv_pool", paged.Pool, OutputKind.Exact);
             paged.Bind(c, contexts);
             c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
-            c.Input("partials", new float[(long)sequences * k.Heads * splits * (d / 2 + 2)]);   // rows in the 2-byte activation dtype, then fp32 (max, sum)
-            c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
+            if (!DecodeAttentionFamily.MergesInCluster(_tiles.Arch))
+            {
+                c.Input("partials", new float[(long)sequences * k.Heads * splits * (d / 2 + 2)]);   // rows in the 2-byte activation dtype, then fp32 (max, sum)
+                c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
+            }
             c.Scalars["sequences"] = sequences;
             c.Grid["S"] = sequences;
             c.Grid["splits"] = splits;

@@ -69,11 +69,22 @@ namespace GraphCompiler.Kernels.Attention
             string? unsupported = DecodeAttentionEmitter.Unsupported(k) ?? DecodeAttentionEmitter.TilesUnsupported(k, t);
             var launch = new LaunchShape(GridExtent.Constant(k.KvHeads), GridExtent.Of("S"),
                 t.Splits > 0 ? GridExtent.Constant(t.Splits) : GridExtent.Of("splits"), t.Warps * 32,
-                unsupported is null ? DecodeAttentionEmitter.SharedMemoryBytes(k, t) : 0);
+                unsupported is null ? DecodeAttentionEmitter.SharedMemoryBytes(k, t, tiles.Arch) : 0) { ClusterSpansZ = MergesInCluster(tiles.Arch) };
             return unsupported is null
                 ? DecodeAttentionEmitter.Emit(k, tiles, launch)
                 : new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, unsupported);
         }
+
+        /// <summary>Whether the splits of a (sequence, KV head) form one thread-block cluster and merge through its shared
+        /// memory (sm_90+), so a launch has at most <see cref="GpuArch.ClusterCtasMax"/> splits; else they merge through
+        /// global memory (decode_split_partials, decode_split_counters).</summary>
+        public static bool MergesInCluster(GpuArch arch) => arch.HasClusters;
+
+        /// <summary>The largest cluster the splits merge in (1: none, they merge through global memory).</summary>
+        public static int MergeClusterCtas(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : 1;
+
+        /// <summary>Splits a launch may have: a cluster's CTAs where the splits merge in one.</summary>
+        public static int MaxSplits(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : int.MaxValue;
 
         /// <summary>Fewest block_n tiles of context a split takes: below that the split merge costs more than the extra CTAs
         /// win (H200, llama2-70b, one sequence of 4096: 16 splits of 4 tiles 18.2 µs, 33 of 2 21.2 µs, 64 of 1 35.5 µs).</summary>
@@ -81,19 +92,20 @@ namespace GraphCompiler.Kernels.Attention
 
         /// <summary>The kernel's CTAs an SM holds at once (its shared memory, the tiles' register estimate, its threads).</summary>
         public static int ResidentCtasPerSm(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch) =>
-            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Heads / k.KvHeads), DecodeAttentionEmitter.SharedMemoryBytes(k, t));
+            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Heads / k.KvHeads), DecodeAttentionEmitter.SharedMemoryBytes(k, t, arch));
 
         /// <summary>
         /// Context splits when the spec leaves them to the runtime (0): where the step's (KV head, sequence) pairs leave
         /// resident CTA slots free, as many splits as fill them once without a second wave (a partial wave costs as much as a
-        /// full one), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context.
+        /// full one), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context, at most
+        /// <see cref="MaxSplits"/>.
         /// </summary>
         public static int ChooseSplits(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int sequences, int longestContext, int multiprocessors)
         {
             if (t.Splits > 0) return t.Splits;
             int pairs = k.KvHeads * sequences, tiles = (longestContext + t.BlockN - 1) / t.BlockN;
             int slots = multiprocessors * ResidentCtasPerSm(k, t, arch);
-            return Math.Max(1, Math.Min(slots / pairs, tiles / MinTilesPerSplit));
+            return Math.Max(1, Math.Min(Math.Min(slots / pairs, tiles / MinTilesPerSplit), MaxSplits(arch)));
         }
     }
 }

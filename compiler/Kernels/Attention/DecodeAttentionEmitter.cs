@@ -16,7 +16,10 @@ namespace GraphCompiler.Kernels.Attention
     /// new token is written into its block (from the qkv row, in the cache dtype) for the steps after this one; this step's
     /// split that covers it takes it from the qkv row instead, rounded as the cache holds it, as one more partial in its
     /// merge, so no split waits for the write and every split's first tiles are in flight before its prologue. With
-    /// several splits each writes its rows normalized, in the activation dtype, and their (max, sum); the last to arrive
+    /// several splits, on GPUs with thread-block clusters (sm_90+) a (sequence, KV head)'s splits are one cluster: each
+    /// pushes its (acc, max, sum) into the shared memory of the CTAs that own each share of the output, and after one
+    /// cluster barrier each owner combines its share; below sm_90 each
+    /// writes its rows normalized, in the activation dtype, and their (max, sum) to global memory, and the last to arrive
     /// copies them into its warp regions, as many splits a round as those hold with every copy in flight, and combines them
     /// in one online-softmax pass.
     /// The CPU reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
@@ -32,8 +35,8 @@ namespace GraphCompiler.Kernels.Attention
         public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
             t.BlockN % (16 * t.Warps) == 0 ? null : $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}";
 
-        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
-            t.SharedMemoryBytes(k.HeadDim, k.Heads / k.KvHeads, k.KvDType.SizeInBytes());
+        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch) =>
+            t.SharedMemoryBytes(k.HeadDim, k.Heads / k.KvHeads, k.KvDType.SizeInBytes(), DecodeAttentionFamily.MergeClusterCtas(arch));
 
         public static KernelSource Emit(DecodeAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {
@@ -42,7 +45,9 @@ namespace GraphCompiler.Kernels.Attention
             var cache = CudaDialect.Of(k.KvDType);
             int group = k.Heads / k.KvHeads, nTiles = (group + 7) / 8, warpKeys = t.BlockN / t.Warps;
             string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
-            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+            bool cluster = DecodeAttentionFamily.MergesInCluster(tiles.Arch);
+            var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation,
+                    PreludeFeatures.TensorCore | (cluster ? PreludeFeatures.Cluster : PreludeFeatures.CrossCta) | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", group, "query heads per KV head (GQA): the MMA columns")
                 .Constant("kNTiles", nTiles, "8-column MMA tiles the group fills")
@@ -56,10 +61,14 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
                 .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, group, cache.Bytes), "a warp's region: its stages, then its partial result")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
-                .Constant("kMergeSplits", Math.Min(t.Warps * t.WarpBytes(k.HeadDim, group, cache.Bytes) / (group * k.HeadDim * 2), (group + 2) * k.HeadDim * 2 / (group * 8)),
-                    "splits' partials a round of the last split's merge takes: rows in the warp regions, (max, sum) where the qkv rows were")
-                .Constant("kScoreParts", k.WithRope ? k.HeadDim / 32 : k.HeadDim / 16, "the new token's scores in parts: one a query item of the prologue")
-                .Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
+                .Constant("kScoreParts", k.WithRope ? k.HeadDim / 32 : k.HeadDim / 16, "the new token's scores in parts: one a query item of the prologue");
+            if (cluster)
+                b.Constant("kClusterCtas", tiles.Arch.ClusterCtasMax, "the largest cluster of splits (" + tiles.Arch.Name + "): the staging's (max, sum) stride")
+                 .Constant("kStagingAt", t.ClusterStagingAt(k.HeadDim, group, cache.Bytes), "the staging the other splits push to, past the CTA's own shared memory");
+            else
+                b.Constant("kMergeSplits", Math.Min(t.Warps * t.WarpBytes(k.HeadDim, group, cache.Bytes) / (group * k.HeadDim * 2), (group + 2) * k.HeadDim * 2 / (group * 8)),
+                    "splits' partials a round of the last split's merge takes: rows in the warp regions, (max, sum) where the qkv rows were");
+            b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: true))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
                 .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType))
@@ -71,16 +80,17 @@ namespace GraphCompiler.Kernels.Attention
             b.PoolParameters()
              .Parameter("const int* __restrict__", "context_lens", "tokens per sequence, the new one included [S]");
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
-            b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [S, heads · head_dim]")
-             .Parameter("float* __restrict__", "partials", "split partials (decode_split_partials): rows [S · heads, splits, head_dim] in the activation dtype, then (max, sum) [S · heads, splits] fp32")
-             .Parameter("int* __restrict__", "split_counters", "split arrivals per (sequence, KV head), zero between launches")
-             .Parameter("int", "sequences", "S");
+            b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [S, heads · head_dim]");
+            if (!cluster)
+                b.Parameter("float* __restrict__", "partials", "split partials (decode_split_partials): rows [S · heads, splits, head_dim] in the activation dtype, then (max, sum) [S · heads, splits] fp32")
+                 .Parameter("int* __restrict__", "split_counters", "split arrivals per (sequence, KV head), zero between launches");
+            b.Parameter("int", "sequences", "S");
 
-            string source = b.Finish("kThreads", Body(fp8, k.WithRope));
+            string source = b.Finish("kThreads", Body(fp8, k.WithRope, cluster));
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
 
-        private static string Body(bool fp8, bool rope) => @"    extern __shared__ __align__(128) unsigned char smem[];
+        private static string Body(bool fp8, bool rope, bool cluster) => @"    extern __shared__ __align__(128) unsigned char smem[];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     gc_act* q_s = reinterpret_cast<gc_act*>(smem);                                 // [8 · kNTiles][kHeadDim] swizzled: the group's queries
     unsigned char* const regions = smem + kQBytes;                                   // kWarps regions of kWarpBytes
@@ -94,7 +104,8 @@ namespace GraphCompiler.Kernels.Attention
 
     const int g = blockIdx.x, s = blockIdx.y, z = blockIdx.z;
     if (s >= sequences) return;
-    const float neg_inf = __int_as_float(0xff800000u);
+" + (cluster ? @"    if (gridDim.z > 1) gc_cluster_arrive_relaxed();   // this CTA has started; waited for before anyone pushes into it
+" : "") + @"    const float neg_inf = __int_as_float(0xff800000u);
 
     // ---- The step's own rows in flight first, beside the context length" + (rope ? " and the position" : "") + @": the group's queries, K and V ----
     const gc_act* row = qkv + (long long)s * kQkvStride;
@@ -113,7 +124,11 @@ namespace GraphCompiler.Kernels.Attention
     const int splits = (tiles + tiles_per_split - 1) / tiles_per_split;
     if (z >= splits) {
         gc_cp_async_wait<0>();   // nothing lands in shared memory after the CTA is gone
-        return;
+" + (cluster ? @"        if (gridDim.z > 1) {   // a cluster's barriers count every CTA of it, these too
+            gc_cluster_wait();
+            if (splits > 1) gc_cluster_sync();
+        }
+" : "") + @"        return;
     }
     const int begin = z * tiles_per_split * kBlockN, end = min(context, (z + 1) * tiles_per_split * kBlockN);
     const int* blocks = block_tables + (long long)s * max_blocks;
@@ -215,12 +230,16 @@ namespace GraphCompiler.Kernels.Attention
     }
     __syncthreads();
 
-    // ---- One split: normalize and store. Several: publish (acc, max, sum); the last to arrive combines them ----
+    // ---- One split: normalize and store. Several: combine the splits' (acc, max, sum) ----
     gc_act* out_row = out + (long long)s * kHeads * kHeadDim + g * kGroup * kHeadDim;
     if (splits == 1) {
         for (int i = threadIdx.x; i < kGroup * kHeadDim; i += kThreads) out_row[i] = gc_f32_to_act(merged[i / kHeadDim * (kHeadDim + 2) + i % kHeadDim] / l_s[i / kHeadDim]);
-        return;
+" + (cluster ? @"        if (gridDim.z > 1) gc_cluster_wait();
+" : "") + @"        return;
     }
+" + (cluster ? ClusterMerge : GlobalMerge);
+
+        private const string GlobalMerge = @"    // ---- Several splits, no clusters: publish (acc, max, sum) to global memory; the last to arrive combines them ----
     // Partials: each split's output rows normalized, in the activation dtype as the output is (half the bytes the last split
     // reads) [sequences · heads][splits][kHeadDim], then their (max, sum) fp32.
     const long long head0 = (long long)s * kHeads + g * kGroup;
@@ -294,6 +313,61 @@ namespace GraphCompiler.Kernels.Attention
 #pragma unroll
         for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[k][e] / l[k]);
         *reinterpret_cast<gc_act8*>(out_row + i * 8) = o;
+    }
+";
+
+        private const string ClusterMerge = @"    // ---- Several splits: the launch's cluster is this (sequence, KV head)'s splits, rank q split q. Each CTA owns every
+    // splits-th output item (8 dimensions of a head) and every split pushes its (acc, max, sum) for those into the owner's
+    // staging through distributed shared memory: stores, which nobody waits on, then one cluster barrier, and each owner
+    // combines its items from its own shared memory, a group of lanes (a power of two ≥ splits) a split each ----
+    if (gc_cluster_ctas() != gridDim.z) __trap();   // the runtime launches clusters of (1, 1, splits)
+    constexpr int kItems = kGroup * kChunks;
+    float* const staged_rows = reinterpret_cast<float*>(smem + kStagingAt);   // [slot · splits + split][8]: this CTA's items as each split has them
+    float* const staged_stats = staged_rows + (kItems + kClusterCtas - 1) * 8;  // [kGroup][kClusterCtas] (max, sum) of every split
+    const gc_u32 rows_address = gc_smem_address(staged_rows), stats_address = gc_smem_address(staged_stats);
+    gc_cluster_wait();   // every CTA of the cluster has started: its staging exists
+    for (int i = threadIdx.x; i < kItems; i += kThreads) {
+        const int owner = i % splits, slot = i / splits;
+        const gc_u32 to = gc_cluster_address(rows_address + (slot * splits + z) * 32, owner);
+        const float* from = merged + i / kChunks * (kHeadDim + 2) + i % kChunks * 8;
+        gc_store_cluster4(to, from);
+        gc_store_cluster4(to + 16, from + 4);
+    }
+    for (int i = threadIdx.x; i < kGroup * splits; i += kThreads) {   // every head's (max, sum) to every split
+        const int h = i % kGroup;
+        gc_store_cluster2(gc_cluster_address(stats_address + (h * kClusterCtas + z) * 8, i / kGroup), m_s[h], l_s[h]);
+    }
+    gc_cluster_sync();   // every push has landed
+    const int lanes = 1 << (32 - __clz(splits - 1)), q = threadIdx.x % lanes;
+    const int items = (kItems - z + splits - 1) / splits;   // this CTA's: z, z + splits, ...
+    for (int slot0 = 0; slot0 < items; slot0 += kThreads / lanes) {   // the same trip count in every lane: the shuffles take them all
+        const int slot = slot0 + threadIdx.x / lanes, item = z + slot * splits, h = item / kChunks;
+        float m = neg_inf, l = 0.0f, acc[8] = {};
+        if (slot < items && q < splits) {
+            const float4 lo = *reinterpret_cast<const float4*>(staged_rows + (slot * splits + q) * 8);
+            const float4 hi = *reinterpret_cast<const float4*>(staged_rows + (slot * splits + q) * 8 + 4);
+            acc[0] = lo.x; acc[1] = lo.y; acc[2] = lo.z; acc[3] = lo.w;
+            acc[4] = hi.x; acc[5] = hi.y; acc[6] = hi.z; acc[7] = hi.w;
+            m = staged_stats[(h * kClusterCtas + q) * 2];
+            l = staged_stats[(h * kClusterCtas + q) * 2 + 1];
+        }
+        float top = m;
+        for (int width = 1; width < lanes; width *= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, width));
+        const float w = m == neg_inf ? 0.0f : exp2f(m - top);   // lanes past the splits, and slots past the items, weigh 0
+        l *= w;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[e] *= w;
+        for (int width = 1; width < lanes; width *= 2) {
+            l += __shfl_xor_sync(0xffffffffu, l, width);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], width);
+        }
+        if (slot < items && q == 0) {
+            gc_act8 o;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[e] / l);
+            *reinterpret_cast<gc_act8*>(out_row + item * 8) = o;
+        }
     }
 ";
 

@@ -31,6 +31,15 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Equal(expected, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, sequences, context, 132));
 
         [Fact]
+        public void On_sm_90_the_splits_are_at_most_a_cluster()
+        {
+            // One sequence of 32768: 82 splits would fill an H200's slots (128 of 4 tiles fit the context), but the splits
+            // merge in one cluster of at most 16. sm_89 merges through global memory: its 264 slots give 33.
+            Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 1, 32768, 132));
+            Assert.Equal(33, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm89, 1, 32768, 132));
+        }
+
+        [Fact]
         public void A_spec_that_fixes_the_splits_gets_them() =>
             Assert.Equal(5, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles with { Splits = 5 }, GpuArch.Sm90, 64, 1024, 132));
     }

@@ -108,8 +108,10 @@ namespace GraphCompiler.Tests.Kernels
             Assert.True(decode.IsEmitted, decode.PendingReason);
             int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 8 * (128 + 2) * 4);
             // … the qkv row's 8 queries, K and V as they are, the merged max and sum, the new token's K and V codes and its scores
-            // in parts (room for 8 a head), RoPE's cos and sin.
-            Assert.Equal(8 * 128 * 2 + 4 * warpRegion + (8 + 2) * 128 * 2 + 2 * 8 * 4 + 2 * 128 * 4 + 8 * 8 * 4 + 128 * 4, decode.Launch.SharedMemoryBytes);
+            // in parts (room for 8 a head), RoPE's cos and sin; then, on a 16-byte boundary, the staging other splits of its
+            // cluster push to: up to 128 + 15 items of 8 fp32, and (max, sum) for 8 heads × 16 splits.
+            int own = 8 * 128 * 2 + 4 * warpRegion + (8 + 2) * 128 * 2 + 2 * 8 * 4 + 2 * 128 * 4 + 8 * 8 * 4 + 128 * 4;
+            Assert.Equal((own + 15) / 16 * 16 + (128 + 15) * 32 + 8 * 16 * 8, decode.Launch.SharedMemoryBytes);
             Assert.Equal("(8, S, splits)", decode.Launch.GridText);
             Assert.Contains("constexpr int kWarpKeys = 16;", decode.Source);
             Assert.Contains("constexpr int kNTiles = 1;", decode.Source);
@@ -120,20 +122,47 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
-        public void Decode_attention_merges_the_new_token_from_its_qkv_row_and_the_splits_through_shared_memory()
+        public void Decode_attention_merges_the_new_token_from_its_qkv_row_and_without_clusters_the_splits_through_global_memory()
         {
             // The step's new token is written to the cache for later steps but never read back (no split waits for the write,
-            // no fence), and the last split takes the other splits' rows (in the activation dtype) through its warp regions:
-            // 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128, their (max, sum) where the staged qkv rows were.
-            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            // no fence). Below sm_90 the last split takes the other splits' rows (in the activation dtype) through its warp
+            // regions: 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128, their (max, sum) where the staged qkv rows were.
+            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm89).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.Contains("const int cached_end = min(end, newest);", decode.Source);
             Assert.Contains("load_kv(kv_pool, blocks, g, first_of(j), cached_end,", decode.Source);
             Assert.DoesNotContain("__threadfence", decode.Source);
             Assert.Contains("constexpr int kMergeSplits = 16;", decode.Source);
             Assert.Contains("gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);", decode.Source);
+            Assert.DoesNotContain("gc_cluster", decode.Source);
+            Assert.False(decode.Launch.ClusterSpansZ);
+            Assert.Contains(decode.Parameters, p => p.Name == "partials");
+            Assert.Contains(decode.Parameters, p => p.Name == "split_counters");
             // The staged rows are copied before the context length is read, so they land under its round trip.
             Assert.True(decode.Source!.IndexOf("gc_cp_async16(gc_smem_address(rows_s)", System.StringComparison.Ordinal)
                 < decode.Source.IndexOf("context_lens[s]", System.StringComparison.Ordinal));
+        }
+
+        [Fact]
+        public void Decode_attention_on_sm_90_merges_the_splits_in_a_cluster_through_distributed_shared_memory()
+        {
+            // A (sequence, KV head)'s splits are one thread-block cluster: no partials in global memory, no arrival counter;
+            // the launch asks for clusters along z, and the kernel checks it got them. Each split pushes the owners' items
+            // into their shared memory (stores, no remote reads) and one barrier later each owner combines its own.
+            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            Assert.True(decode.Launch.ClusterSpansZ);
+            Assert.DoesNotContain(decode.Parameters, p => p.Name is "partials" or "split_counters");
+            Assert.Contains("if (gc_cluster_ctas() != gridDim.z) __trap();", decode.Source);
+            Assert.Contains("gc_store_cluster4(to, from);", decode.Source);
+            Assert.DoesNotContain("ld.shared::cluster", decode.Source);
+            Assert.DoesNotContain("kMergeSplits", decode.Source);
+            Assert.DoesNotContain("atomicAdd", decode.Source);
+            // Every CTA of a split launch arrives once at its start (so no push lands in a CTA not yet running) and waits for
+            // it before it pushes, writes one split's result or leaves past the context's splits; the merge's barrier is
+            // joined by those idle CTAs too.
+            int Count(string call) => System.Text.RegularExpressions.Regex.Matches(decode.Source!, System.Text.RegularExpressions.Regex.Escape(call)).Count;
+            Assert.Equal(1, Count("gc_cluster_arrive_relaxed();"));
+            Assert.Equal(3, Count("gc_cluster_wait();") - 1);   // one more in the prelude's gc_cluster_sync
+            Assert.Equal(2, Count("gc_cluster_sync();"));
         }
     }
 }

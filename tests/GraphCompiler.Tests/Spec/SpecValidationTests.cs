@@ -1144,6 +1144,15 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Decode_splits_past_a_cluster_on_sm_90_are_GC0007_at_splits()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    decode_attention:\n      splits: 32\n  sm_89:\n    decode_attention:\n      splits: 32\n";
+            var d = Single(yaml, SpecDiagnosticIds.OutOfRange);   // sm_89 merges through global memory: any count
+            Assert.Contains("splits 32: on sm_90 a (sequence, KV head)'s splits merge in one thread-block cluster, at most 16 CTAs", d.Message);
+            AssertAt(d, yaml, "splits: 32", "32");
+        }
+
+        [Fact]
         public void Decode_block_n_that_does_not_give_each_warp_whole_mma_steps_is_GC0051()
         {
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    decode_attention:\n      block_n: 32\n      warps: 4\n";
