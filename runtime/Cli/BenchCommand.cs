@@ -32,12 +32,13 @@ namespace GraphCompiler.Runtime.Cli
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
-            var bench = new KernelBench(GpuKernels.For(device));
+            var gpu = GpuKernels.For(device);
+            var bench = new KernelBench(gpu);
             double copy = bench.CopyBandwidth(stream);
             List<KernelTiming> timings;
             try
             {
-                var cases = new KernelCaseFactory(model.Spec, 1234, device.Info.TileArch, device.Info.MultiprocessorCount);
+                var cases = KernelCaseFactory.ForGpu(model.Spec, 1234, gpu);
                 // The attention sweeps (either or both) replace the spec's kernels; else the GEMM sweep, else every kernel.
                 timings = points != null || prefill != null
                     ? (points is null ? Enumerable.Empty<KernelTiming>() : bench.RunDecodeAttentionSweep(model, points, cases, copy, stream))

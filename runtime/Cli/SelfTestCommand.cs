@@ -33,7 +33,7 @@ namespace GraphCompiler.Runtime.Cli
             {
                 var table = new Table().Title(Markup.Escape(model.Spec.Name)).AddColumn("kernel").AddColumn("case").AddColumn("output")
                     .AddColumn(new TableColumn("rel. error").RightAligned()).AddColumn(new TableColumn("tolerance").RightAligned()).AddColumn("result");
-                var cases = new KernelCaseFactory(model.Spec, s, device.Info.TileArch, device.Info.MultiprocessorCount);
+                var cases = KernelCaseFactory.ForGpu(model.Spec, s, gpu);
                 foreach (var r in runner.Run(model, cases, name => prefixes is null || prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))))
                 {
                     total++;

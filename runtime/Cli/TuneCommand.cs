@@ -37,7 +37,7 @@ namespace GraphCompiler.Runtime.Cli
             using var stream = new CudaStream();
             var arch = device.Info.TileArch;
             var gpu = GpuKernels.For(device);
-            var tuner = new TileTuner(gpu, stream, new KernelCaseFactory(model.Spec, 7, arch, device.Info.MultiprocessorCount));
+            var tuner = new TileTuner(gpu, stream, KernelCaseFactory.ForGpu(model.Spec, 7, gpu));
 
             var chosen = TileTuner.Families(model, arch)
                 .Where(f => shapes == "all" || f.Phase() == shapes)

@@ -45,5 +45,15 @@ namespace GraphCompiler.Runtime.Compilation
             if (!compiled.Succeeded) throw new KernelCompileException(source.Name, Target, compiled.Log);
             return new CudaKernel(source, compiled.Cubin!);
         }
+
+        /// <summary>For a <see cref="LaunchShape.ClusterSpansZ"/> kernel, the clusters of each size up to
+        /// <paramref name="largest"/> CTAs this GPU holds at once (<see cref="CudaKernel.ClustersAtOnce"/>), asked of the
+        /// loaded kernel once.</summary>
+        public Func<int, int> ClustersAtOnce(KernelSource source, int largest)
+        {
+            using var kernel = Load(source);
+            var clusters = Enumerable.Range(0, largest + 1).Select(n => n < 1 ? 0 : kernel.ClustersAtOnce(n)).ToArray();
+            return n => clusters[n];
+        }
     }
 }

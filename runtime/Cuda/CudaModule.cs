@@ -28,6 +28,8 @@ namespace GraphCompiler.Runtime.Cuda
                     $"cuFuncSetAttribute({source.Name}, non-portable cluster size allowed)");
         }
 
+        private readonly Dictionary<int, int> _clustersAtOnce = new Dictionary<int, int>();
+
         public KernelSource Source { get; }
         public IntPtr Function { get; }
 
@@ -72,21 +74,42 @@ namespace GraphCompiler.Runtime.Cuda
             uint gridZ = X(l.Z);
             if (l.ClusterSpansZ && gridZ > 1)
             {
-                // Load-balancing placement fits more clusters at once: decode attention's 128 clusters of 5 (llama2-70b, FP8,
-                // 16 sequences) fit 132 at a time with it, 124 without, and the second wave took 38 µs instead of 27 (H200).
-                var attributes = stackalloc CudaNative.LaunchAttribute[2];
-                attributes[0] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterDimension, ClusterX = 1, ClusterY = 1, ClusterZ = gridZ };
-                attributes[1] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterSchedulingPolicy, SchedulingPolicy = CudaNative.ClusterSchedulingLoadBalancing };
-                var config = new CudaNative.LaunchConfig
-                {
-                    GridX = X(l.X), GridY = X(l.Y), GridZ = gridZ, BlockX = (uint)l.BlockThreads, BlockY = 1, BlockZ = 1,
-                    SharedMemoryBytes = (uint)l.SharedMemoryBytes, Stream = stream.Handle, Attributes = attributes, AttributeCount = 2,
-                };
+                var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];
+                var config = ClusterLaunch(X(l.X), X(l.Y), gridZ, stream.Handle, attributes);
                 CudaException.Check(CudaNative.cuLaunchKernelEx(&config, Function, pointers, null), $"cuLaunchKernelEx({Source.Name}, clusters of (1, 1, {gridZ}))");
                 return;
             }
             CudaException.Check(CudaNative.cuLaunchKernel(Function, X(l.X), X(l.Y), gridZ, (uint)l.BlockThreads, 1, 1,
                 (uint)l.SharedMemoryBytes, stream.Handle, pointers, null), $"cuLaunchKernel({Source.Name})");
+        }
+
+        /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
+        /// launch) the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the
+        /// SMs of each GPC); asked once a size.</summary>
+        public int ClustersAtOnce(int clusterCtas)
+        {
+            if (_clustersAtOnce.TryGetValue(clusterCtas, out int known)) return known;
+            var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];
+            var config = ClusterLaunch(1, 1, checked((uint)clusterCtas), IntPtr.Zero, attributes);
+            CudaException.Check(CudaNative.cuOccupancyMaxActiveClusters(out int clusters, Function, &config),
+                $"cuOccupancyMaxActiveClusters({Source.Name}, clusters of (1, 1, {clusterCtas}))");
+            return _clustersAtOnce[clusterCtas] = clusters;
+        }
+
+        private const int ClusterAttributeCount = 2;
+
+        /// <summary>A launch in clusters of (1, 1, <paramref name="gridZ"/>), placed load-balanced: decode attention's 128
+        /// clusters of 5 (llama2-70b, FP8, 16 sequences) fit 132 at a time that way and 124 without, and the second wave
+        /// took 38 µs instead of 27 (H200).</summary>
+        private CudaNative.LaunchConfig ClusterLaunch(uint gridX, uint gridY, uint gridZ, IntPtr stream, CudaNative.LaunchAttribute* attributes)
+        {
+            attributes[0] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterDimension, ClusterX = 1, ClusterY = 1, ClusterZ = gridZ };
+            attributes[1] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterSchedulingPolicy, SchedulingPolicy = CudaNative.ClusterSchedulingLoadBalancing };
+            return new CudaNative.LaunchConfig
+            {
+                GridX = gridX, GridY = gridY, GridZ = gridZ, BlockX = (uint)Source.Launch.BlockThreads, BlockY = 1, BlockZ = 1,
+                SharedMemoryBytes = (uint)Source.Launch.SharedMemoryBytes, Stream = stream, Attributes = attributes, AttributeCount = ClusterAttributeCount,
+            };
         }
 
         public void Dispose()

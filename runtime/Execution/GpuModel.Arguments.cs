@@ -155,11 +155,13 @@ namespace GraphCompiler.Runtime.Execution
         }
 
         /// <summary>Flash-decoding splits for a decode step: what the family chooses for the longest context the step may
-        /// have (the kernel gives short contexts fewer), within the partials the memory plan reserved.</summary>
+        /// have (the kernel gives short contexts fewer; clusters of splits as many as the GPU holds at once), within the
+        /// partials the memory plan reserved.</summary>
         private int DecodeSplits(int sequences, int longestContext) =>
             _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault() is { } k
                 ? Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
-                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences, longestContext, _device.Info.MultiprocessorCount))
+                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences, longestContext, _device.Info.MultiprocessorCount,
+                        _kernels[k.Name].ClustersAtOnce))
                 : 1;
     }
 }

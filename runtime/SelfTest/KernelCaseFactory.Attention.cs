@@ -51,7 +51,13 @@ namespace GraphCompiler.Runtime.SelfTest
         private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
         {
             int sequences = contexts.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
-            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, sequences, contexts.Max(), _multiprocessors);
+            Func<int, int>? clustersAtOnce = null;
+            if (DecodeAttentionFamily.MergesInCluster(_tiles.Arch) && ClustersAtOnce != null)
+            {
+                var source = DecodeAttentionFamily.Plan(k, _tiles with { DecodeAttention = t });
+                if (!_clustersAtOnce.TryGetValue(source, out clustersAtOnce)) _clustersAtOnce[source] = clustersAtOnce = ClustersAtOnce(source);
+            }
+            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, sequences, contexts.Max(), _multiprocessors, clustersAtOnce);
             var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()} splits={splits}");
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)sequences * stride, 1.0);

@@ -31,7 +31,23 @@ namespace GraphCompiler.Runtime.SelfTest
             Seed = seed;
         }
 
+        /// <summary>The cases a GPU's kernels are tested and timed on: its tile architecture, SM count and cluster capacity.</summary>
+        public static KernelCaseFactory ForGpu(ModelSpec spec, int seed, Compilation.GpuKernels gpu)
+        {
+            var info = gpu.Device.Info;
+            return new KernelCaseFactory(spec, seed, info.TileArch, info.MultiprocessorCount)
+            {
+                ClustersAtOnce = source => gpu.ClustersAtOnce(source, info.TileArch.ClusterCtasMax),
+            };
+        }
+
         public int Seed { get; }
+
+        /// <summary>On a GPU, the clusters of each size a decode-attention kernel's launch holds at once (<see
+        /// cref="Compilation.GpuKernels.ClustersAtOnce"/>), so the cases take the splits the runtime would; null off the GPU.</summary>
+        public Func<Kernels.KernelSource, Func<int, int>>? ClustersAtOnce { get; init; }
+
+        private readonly Dictionary<Kernels.KernelSource, Func<int, int>> _clustersAtOnce = new Dictionary<Kernels.KernelSource, Func<int, int>>();
 
         /// <summary>Row counts per case: 1, 7, 77, 1000, and the spec's decode (max_num_seqs) and prefill (max_num_batched_tokens) steps.</summary>
         public IReadOnlyList<int> RowCounts =>

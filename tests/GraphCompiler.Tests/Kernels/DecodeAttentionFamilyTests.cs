@@ -40,6 +40,16 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
+        public void Splits_come_down_until_every_pairs_cluster_is_resident_at_once()
+        {
+            // Two sequences of 4096: 16 (KV head, sequence) pairs of 16 splits, but the GPU holds only 15 clusters of 16
+            // (their CTAs share a GPC): 15 splits, whose 16 clusters fit. Without clusters (sm_89) the count is not asked.
+            Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 2, 4096, 132));
+            Assert.Equal(15, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 2, 4096, 132, n => n == 16 ? 15 : 16));
+            Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm89, 2, 4096, 132, _ => throw new System.InvalidOperationException("asked")));
+        }
+
+        [Fact]
         public void A_spec_that_fixes_the_splits_gets_them() =>
             Assert.Equal(5, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles with { Splits = 5 }, GpuArch.Sm90, 64, 1024, 132));
     }
