@@ -18,10 +18,9 @@ namespace GraphCompiler.Kernels.Attention
     /// merge, so no split waits for the write and every split's first tiles are in flight before its prologue. With
     /// several splits, on GPUs with thread-block clusters (sm_90+) a (sequence, KV head)'s splits are one cluster: each
     /// pushes its (acc, max, sum) into the shared memory of the CTAs that own each share of the output, and after one
-    /// cluster barrier each owner combines its share; below sm_90 each
-    /// writes its rows normalized, in the activation dtype, and their (max, sum) to global memory, and the last to arrive
-    /// copies them into its warp regions, as many splits a round as those hold with every copy in flight, and combines them
-    /// in one online-softmax pass.
+    /// cluster barrier each owner combines its share. Below sm_90 each writes its rows normalized, in the activation dtype,
+    /// and their (max, sum) to global memory, and the last to arrive copies them into its warp regions, as many splits a
+    /// round as those hold with every copy in flight, and combines them in one online-softmax pass.
     /// The CPU reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
