@@ -63,6 +63,11 @@ namespace GraphCompiler.Kernels
             return _text.ToString();
         }
 
+        /// <summary>A block of kernel body text one level (four spaces) deeper; preprocessor lines (#pragma) stay in column 0,
+        /// as everywhere else in the emitted code.</summary>
+        public static string Indent(string block) =>
+            string.Join("\n", block.Split('\n').Select(line => line.Length == 0 || line[0] == '#' ? line : "    " + line));
+
         /// <summary>A float literal that reads back as exactly the same float ("G9" round-trips binary32).</summary>
         public static string FloatLiteral(float value)
         {

@@ -111,9 +111,8 @@ namespace GraphCompiler.Planning
             var scratch = new[]
             {
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
-                // Flash-decoding partials: per sequence, query head and split, an output row in the activation dtype, then
-                // its max and sum in fp32.
-                ("decode_split_partials", (long)seqs * m.NumAttentionHeads * splits * (m.HeadDim * m.DType.SizeInBytes() + 8)),
+                // Flash-decoding partials, for GPUs whose splits do not merge in a cluster.
+                ("decode_split_partials", DecodeAttentionFamily.SplitPartialBytes(seqs, m.NumAttentionHeads, m.HeadDim, m.DType, splits)),
                 // And an arrival counter per (sequence, KV head), so the last split to finish combines them.
                 ("decode_split_counters", (long)seqs * m.NumKeyValueHeads * 4),
                 ("gemm_stream_k_partials", partials),

@@ -71,7 +71,7 @@ namespace GraphCompiler.Runtime.SelfTest
             c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
             if (!DecodeAttentionFamily.MergesInCluster(_tiles.Arch))
             {
-                c.Input("partials", new float[(long)sequences * k.Heads * splits * (d / 2 + 2)]);   // rows in the 2-byte activation dtype, then fp32 (max, sum)
+                c.Input("partials", new float[DecodeAttentionFamily.SplitPartialBytes(sequences, k.Heads, d, k.Activation, splits) / 4]);
                 c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
             }
             c.Scalars["sequences"] = sequences;

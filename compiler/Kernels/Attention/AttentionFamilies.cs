@@ -83,6 +83,11 @@ namespace GraphCompiler.Kernels.Attention
         /// <summary>The largest cluster the splits merge in (1: none, they merge through global memory).</summary>
         public static int MergeClusterCtas(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : 1;
 
+        /// <summary>The split partials the global merge (below sm_90) reads, decode_split_partials: per sequence, query head
+        /// and split an output row in the activation dtype, then every row's (max, sum) in fp32.</summary>
+        public static long SplitPartialBytes(int sequences, int heads, int headDim, DType activation, int splits) =>
+            (long)sequences * heads * splits * (headDim * activation.SizeInBytes() + 8);
+
         /// <summary>Splits a launch may have: a cluster's CTAs where the splits merge in one.</summary>
         public static int MaxSplits(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : int.MaxValue;
 

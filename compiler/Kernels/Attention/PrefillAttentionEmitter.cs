@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Elementwise;
@@ -299,7 +298,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ") + @"    } else {
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
-" + Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + @"    auto full = [&](int tile) {   // every copy of the tile has landed
+" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + @"    auto full = [&](int tile) {   // every copy of the tile has landed
         gc_mbarrier_wait(full_bar + 8 * (tile % kStages), (tile / kStages) & 1);
 " + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"    };
     auto release = [&](int tile) {   // this warp is done with the tile's stage
@@ -349,10 +348,6 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 " : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
     auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
 ";
-
-        /// <summary>A block of the kernel body one level deeper (preprocessor lines stay in column 0).</summary>
-        private static string Indent(string block) =>
-            string.Join("\n", block.Split('\n').Select(line => line.Length == 0 || line[0] == '#' ? line : "    " + line));
 
         /// <summary>The K/V loop, one tile a step behind a block barrier: wait for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
         private static string KvLoop(bool fp8, bool wgmma) => @"    kv_pipeline_start(kv_tiles, load_tile);

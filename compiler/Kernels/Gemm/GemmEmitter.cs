@@ -1,6 +1,5 @@
 using System;
 using System.Globalization;
-using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Spec;
@@ -339,7 +338,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         auto load_stage = [&](int stage, int step) {
             unsigned char* base = smem + stage * kStageBytes;
             const int k0 = step * kBlockK;
-" + Indent(loadA) + @"            // Each 64-column strip's K tiles are contiguous, so a step is one run per strip.
+" + CudaSourceBuilder.Indent(loadA) + @"            // Each 64-column strip's K tiles are contiguous, so a step is one run per strip.
             constexpr int kRunVectors = kBlockK / 16 * kTileBytes / 16;
             const unsigned char* w = reinterpret_cast<const unsigned char*>(weight);
             for (int i = threadIdx.x; i < kBlockN / 64 * kRunVectors; i += kThreads) {
@@ -348,7 +347,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
                     gc_cp_async16(gc_smem_address(base + kAStageBytes + i * 16),
                                   w + ((long long)(n_tile0 + t) * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes + v * 16, 16);
             }
-" + Indent(loadGroups) + @"        };
+" + CudaSourceBuilder.Indent(loadGroups) + @"        };
 
         // ---- Pipeline prologue: stages − 1 K steps in flight ----
         for (int s = 0; s < kStages - 1; ++s) {
@@ -465,8 +464,5 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         /// <summary>The W8A8 activation scale of an output row, as a factor in the epilogue.</summary>
         private static string RowScale(ActivationScaling scaling) =>
             scaling == ActivationScaling.Dynamic ? " * x_scale[row]" : scaling == ActivationScaling.Static ? " * input_scale[0]" : "";
-
-        private static string Indent(string text) =>
-            string.Join("\n", text.Split('\n').Select(line => line.Length == 0 ? line : "    " + line));
     }
 }
