@@ -111,6 +111,8 @@ namespace GraphCompiler.Planning
             var scratch = new[]
             {
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
+                // And each new token's RoPE angles, which a query tile's first write job leaves for its query heads.
+                ("prefill_attention_rope", PrefillAttentionFamily.RopeBytes(tokens, m.HeadDim)),
                 // Flash-decoding partials, for GPUs whose splits do not merge in a cluster.
                 ("decode_split_partials", DecodeAttentionFamily.SplitPartialBytes(seqs, m.NumAttentionHeads, m.HeadDim, m.DType, splits)),
                 // And an arrival counter per (sequence, KV head), so the last split to finish combines them.

@@ -108,6 +108,7 @@ namespace GraphCompiler.Runtime.Execution
                     a["tile_jobs"] = Input(_layout.TileJobs);
                     a["out"] = Buffer(launch.Writes[0]);
                     a["sync"] = Buffer("prefill_attention_sync");
+                    a["rope"] = Buffer("prefill_attention_rope");
                     a["q_blocks"] = step.QueryTiles;
                     grid["q_blocks"] = step.QueryTiles;
                     break;

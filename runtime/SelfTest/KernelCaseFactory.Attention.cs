@@ -132,6 +132,7 @@ namespace GraphCompiler.Runtime.SelfTest
             paged.Bind(c, contexts);
             c.Output("out", new ushort[(long)tokens * width], OutputKind.Activation, checkedRows, width);
             c.InOut("sync", new int[PrefillAttentionFamily.SyncInts(jobs.Length, k.KvHeads)], OutputKind.Exact);   // zero before and after a launch
+            c.Input("rope", new int[PrefillAttentionFamily.RopeBytes(tokens, d) / 4]);
             c.Scalars["q_blocks"] = jobs.Length;
             c.Grid["q_blocks"] = jobs.Length;
             // Causal: the query at position p sees p + 1 keys; Q·Kᵀ and P·V are 2·d flops per (query, key) pair each.

@@ -55,6 +55,10 @@ namespace GraphCompiler.Kernels.Attention
 
         /// <summary>The sync ints a launch needs: write ticket, attention ticket, finished CTAs, a flag per (query tile, KV head).</summary>
         public static int SyncInts(int qBlocks, int kvHeads) => 3 + qBlocks * kvHeads;
+
+        /// <summary>The <c>rope</c> scratch of a step of <paramref name="tokens"/> new tokens: a (cos, sin) pair of
+        /// activation-dtype values (4 bytes) per rotation pair of each token.</summary>
+        public static long RopeBytes(int tokens, int headDim) => (long)tokens * (headDim / 2) * 4;
     }
 
     /// <summary>

@@ -144,7 +144,7 @@ namespace GraphCompiler.Kernels.Attention
     auto first_of = [&](int j) { return begin + (warp + j * kWarps) * kWarpKeys; };
     auto load_tile = [&](int j, int stage) {
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv(kv_pool, blocks, g, first_of(j), cached_end, k_dst, k_dst + kTileBytes, lane, 32);
+        load_kv<32>(kv_pool, blocks, g, first_of(j), cached_end, k_dst, k_dst + kTileBytes, lane);
     };
     kv_pipeline_start(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
 

@@ -82,6 +82,7 @@ namespace GraphCompiler.Kernels.Attention
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
             b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [T, heads · head_dim]")
              .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
+             .Parameter("gc_u32* __restrict__", "rope", "scratch [T, head_dim / 2]: each new token's RoPE (cos, sin) pairs in the activation dtype, for the query heads")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
             string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring, ws), "1");
@@ -147,9 +148,21 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         for (int i = threadIdx.x; i < t.rows * (kHalf / 8); i += kThreads) {   // eight rotation pairs an item
             const int r = i / (kHalf / 8), d0 = i % (kHalf / 8) * 8;
             const float position = (float)positions[t.row0 + r];
+            float cs[8], sn[8];
+            gc_u32 pairs[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                gc_rope_cos_sin(position, d0 + e, cs[e], sn[e]);
+                pairs[e] = (gc_u32)gc_f32_to_act(cs[e]) | (gc_u32)gc_f32_to_act(sn[e]) << 16;   // exact: both already rounded
+            }
+            if (g == 0) {   // the tile's first job leaves the angles for its query heads: 64 of them a KV head would recompute
+                uint4* to = reinterpret_cast<uint4*>(rope + (long long)(t.row0 + r) * kHalf + d0);
+                to[0] = make_uint4(pairs[0], pairs[1], pairs[2], pairs[3]);
+                to[1] = make_uint4(pairs[4], pairs[5], pairs[6], pairs[7]);
+            }
             float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
             gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim, d0,
-                            [&](int j, float& c, float& s) { gc_rope_cos_sin(position, j, c, s); }, x1, x2);
+                            [&](int j, float& c, float& s) { c = cs[j - d0]; s = sn[j - d0]; }, x1, x2);
             gc_cache* dst = slot(blocks, t.position0 + r, g) + d0;
             store_row8(dst, k_scale, x1);
             store_row8(dst + kHalf, k_scale, x2);
@@ -186,14 +199,25 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const int kv_end = t.position0 + t.rows;      // positions 0 .. the tile's last query
     const int kv_tiles = (kv_end + kBlockN - 1) / kBlockN;
 
-    // ---- Prologue: the Q tile rotated (RoPE) into shared memory; rows past the sequence are zeros ----
+    // ---- Prologue: the Q tile rotated (RoPE) into shared memory, with the angles the tile's first write job left; rows
+    // past the sequence are zeros ----
+    if (threadIdx.x == 0) {
+        while (*reinterpret_cast<volatile int*>(written + t.number * kKvHeads) == 0) __nanosleep(64);
+        __threadfence();
+    }
+    __syncthreads();
     for (int i = threadIdx.x; i < kBlockM * (kHalf / 8); i += kThreads) {
         const int r = i / (kHalf / 8), c = i % (kHalf / 8);
         gc_act8 lo = {}, hi = {};
         if (r < t.rows) {
-            const float position = (float)positions[t.row0 + r];
+            const uint4* from = reinterpret_cast<const uint4*>(rope + (long long)(t.row0 + r) * kHalf + c * 8);
+            const uint4 a = from[0], b = from[1];
+            const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
             gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + h * kHeadDim, c * 8,
-                            [&](int j, float& cs, float& sn) { gc_rope_cos_sin(position, j, cs, sn); }, lo, hi);
+                            [&](int j, float& cs, float& sn) {
+                                cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
+                                sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));
+                            }, lo, hi);
         }
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
@@ -211,7 +235,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const gc_u32 stage_address = gc_smem_address(stage_s);
     auto load_tile = [&](int tile, int stage) {
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x, " + (ws ? "kProducerWarps * 32" : "kThreads") + @");
+        load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x);
     };
 
 " + (ws ? WarpSpecialized(fp8) : WarpState("warp") + (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"

@@ -129,7 +129,7 @@ namespace GraphCompiler.Tests.Kernels
             // regions: 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128, their (max, sum) where the staged qkv rows were.
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm89).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.Contains("const int cached_end = min(end, newest);", decode.Source);
-            Assert.Contains("load_kv(kv_pool, blocks, g, first_of(j), cached_end,", decode.Source);
+            Assert.Contains("load_kv<32>(kv_pool, blocks, g, first_of(j), cached_end,", decode.Source);
             Assert.DoesNotContain("__threadfence", decode.Source);
             Assert.Contains("constexpr int kMergeSplits = 16;", decode.Source);
             Assert.Contains("gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);", decode.Source);

@@ -38,6 +38,34 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
+        public void Query_heads_rotate_with_the_angles_a_tiles_first_write_job_left_in_the_rope_scratch()
+        {
+            // sincosf per (token, rotation pair) once, not once per query head: the write job of KV head 0 stores each new
+            // token's (cos, sin) pairs, and a query tile reads them after that job's written flag.
+            var plan = TestSpecs.Compile("llama2-70b").Memory;
+            Assert.Equal(2048L * 64 * 4, plan.Workspace.Single(s => s.Name == "prefill_attention_rope").Bytes);
+            var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
+            Assert.Contains(prefill.Parameters, p => p.Name == "rope");
+            string body = prefill.Source!.Substring(prefill.Source!.IndexOf("extern \"C\"", StringComparison.Ordinal));
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(body, @"gc_rope_cos_sin\("));
+            Assert.Contains("if (g == 0) {", body);
+            Assert.True(body.IndexOf("written + t.number * kKvHeads) == 0", StringComparison.Ordinal)
+                        < body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal));
+        }
+
+        [Fact]
+        public void The_paged_loader_reads_a_tiles_block_ids_once_a_lane_and_shuffles_them_to_its_rows()
+        {
+            foreach (var arch in new[] { GpuArch.Sm80, GpuArch.Sm90 })
+            {
+                var source = TestSpecs.Compile("llama2-70b").KernelsFor(arch).Single(k => k.Name.StartsWith("prefill_attention")).Source!;
+                Assert.Contains("const int id = lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;", source);
+                Assert.Contains("const int block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);", source);
+                Assert.DoesNotContain("blocks[position / kBlockSize]", source.Substring(0, source.IndexOf("extern \"C\"", StringComparison.Ordinal)));
+            }
+        }
+
+        [Fact]
         public void An_fp8_output_variant_is_pending_with_its_reason()
         {
             var k = new PrefillAttentionKernel("p", 8, 2, 128, GraphCompiler.Common.DType.F16, GraphCompiler.Common.DType.F16, 16, 10000, WriteFp8: true);
