@@ -227,7 +227,8 @@ __device__ __forceinline__ void gc_setmaxnreg_dec() { asm volatile(""" + CudaDia
 template <int kRegisters>
 __device__ __forceinline__ void gc_setmaxnreg_inc() { asm volatile(""" + CudaDialect.SetMaxNRegInc + @""" :: ""n""(kRegisters)); }
 // A K-major or N-major operand in 128-byte-swizzled atoms (8 rows of 128 bytes, on a 1024-byte boundary): start address,
-// leading and stride byte offsets in 16-byte units, layout type 1 (128-byte swizzle) in bits 62-63.
+// leading and stride byte offsets in 16-byte units, layout type 1 (128-byte swizzle) in bits 62-63. Shared memory ends
+// below 256 KB, so adding an offset / 16 to a descriptor moves its start address without carrying out of the field.
 __device__ __forceinline__ unsigned long long gc_wgmma_descriptor(gc_u32 address, gc_u32 leading, gc_u32 stride) {
     return (unsigned long long)((address & 0x3FFFF) >> 4) | (unsigned long long)(leading >> 4) << 16
          | (unsigned long long)(stride >> 4) << 32 | 1ull << 62;

@@ -10,11 +10,12 @@ namespace GraphCompiler.Kernels.Attention
     /// FlashAttention-2 prefill over the paged KV cache, with RoPE and the cache write fused in. One launch does both:
     /// <list type="number">
     /// <item>Write jobs, one per (query tile, KV head): the tile's new K rows rotated (RoPE) and its V rows, rounded to
-    /// kv_cache.dtype, into their blocks; each job raises a flag when done. Every CTA takes write jobs from a ticket until
+    /// kv_cache.dtype, into their blocks (the KV head 0 job also leaves the rows' RoPE cos and sin in the <c>rope</c>
+    /// scratch, so the query heads do not each compute them again); each job raises a flag when done. Every CTA takes write jobs from a ticket until
     /// none are left before it waits on any flag, so each job is held by a running CTA and finishes: no deadlock, whatever
     /// the scheduling.</item>
     /// <item>Attention jobs, one per (query tile, query head), taken from a second ticket in the host's order (longest
-    /// causal work first): the Q tile rotated in the prologue, then every K/V tile of positions 0 … the tile's last query
+    /// causal work first): the Q tile rotated in the prologue (once the tile's KV head 0 job has left its angles), then every K/V tile of positions 0 … the tile's last query
     /// read back from the cache through the block table (the prefix of chunked prefill and the new rows alike, FP8 codes
     /// widened exactly), cp.async `stages` deep into swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
     /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
@@ -155,7 +156,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
                 gc_rope_cos_sin(position, d0 + e, cs[e], sn[e]);
                 pairs[e] = (gc_u32)gc_f32_to_act(cs[e]) | (gc_u32)gc_f32_to_act(sn[e]) << 16;   // exact: both already rounded
             }
-            if (g == 0) {   // the tile's first job leaves the angles for its query heads: 64 of them a KV head would recompute
+            if (g == 0) {   // the tile's first job leaves the angles, which its query heads would each compute again
                 uint4* to = reinterpret_cast<uint4*>(rope + (long long)(t.row0 + r) * kHalf + d0);
                 to[0] = make_uint4(pairs[0], pairs[1], pairs[2], pairs[3]);
                 to[1] = make_uint4(pairs[4], pairs[5], pairs[6], pairs[7]);

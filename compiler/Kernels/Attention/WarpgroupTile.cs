@@ -47,13 +47,15 @@ __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 8][4], const gc_u
 // against the KEYS keys, kHeadDim / 16 k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024
 // bytes apart, 8-row groups kAtomRowBytes apart (K-major: the leading offset is unused). The warp's 16 rows land in s as
 // mma.sync's would.
+// A k-step moves both descriptors' start address, which is their low field: one add, not a new descriptor.
 __device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address) {
-    const gc_u32 q_rows = q_address + q_row0 / 64 * 8 * kAtomRowBytes;
+    const unsigned long long q_desc = gc_wgmma_descriptor(q_address + q_row0 / 64 * 8 * kAtomRowBytes, 16, kAtomRowBytes);
+    const unsigned long long k_desc = gc_wgmma_descriptor(k_address, 16, kAtomRowBytes);
     gc_wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kHeadDim / 16; ++ks) {
-        const gc_u32 step = ks / 4 * 1024 + ks % 4 * 32;
-        wgmma_scores(s[0], gc_wgmma_descriptor(q_rows + step, 16, kAtomRowBytes), gc_wgmma_descriptor(k_address + step, 16, kAtomRowBytes), ks);
+        const gc_u32 step = (ks / 4 * 1024 + ks % 4 * 32) >> 4;
+        wgmma_scores(s[0], q_desc + step, k_desc + step, ks);
     }
     gc_wgmma_commit();
 }
@@ -65,11 +67,12 @@ __device__ __forceinline__ void pv_issue(float (&o)[kMTiles][kHeadDim / 8][4], c
                                          gc_u32 (&p)[KEYS / 16][kMTiles][4], gc_u32 v_address) {
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk) p_fragments(p[kk], s, kk);
+    const unsigned long long v_desc = gc_wgmma_descriptor(v_address, 1024, kAtomRowBytes);
     gc_wgmma_hold(o[0]);
     gc_wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk)
-        wgmma_pv(o[0], p[kk][0], gc_wgmma_descriptor(v_address + kk * 2 * kAtomRowBytes, 1024, kAtomRowBytes));
+        wgmma_pv(o[0], p[kk][0], v_desc + (kk * 2 * kAtomRowBytes >> 4));
     gc_wgmma_commit();
 }
 
