@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Where a kernel's instructions and stalls go, by code block.
+
+Reads Nsight Compute's source page of one profiled launch as CSV (`ncu -i REPORT --page source --csv --print-source sass`,
+the report taken with `--set full`, which samples warp states per instruction) and groups the SASS instructions by how
+many times each was executed: a straight-line block runs every instruction the same number of times, so each count is
+one block (a loop body, a prologue, a per-tile load). For the largest blocks it prints their share of the executed
+instructions and of the warp-state samples, and their opcode mix, which is usually enough to tell which part of the
+kernel they are.
+
+    python3 tests/device/sass_blocks.py SOURCE.csv [BLOCKS]
+"""
+import collections
+import csv
+import sys
+
+
+def read(path):
+    rows = list(csv.reader(open(path, newline="")))
+    header_at = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+    header = rows[header_at]
+    return [dict(zip(header, r)) for r in rows[header_at + 1:] if len(r) == len(header)]
+
+
+def opcode(source):
+    words = source.split()
+    if not words:
+        return "?"
+    word = words[1] if words[0].startswith("@") and len(words) > 1 else words[0]
+    return word.split(".")[0]
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    instructions = read(sys.argv[1])
+    blocks = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    executed = collections.Counter()
+    samples = collections.Counter()
+    size = collections.Counter()
+    mix = collections.defaultdict(collections.Counter)
+    for i in instructions:
+        count = int(i["Instructions Executed"] or 0)
+        executed[count] += count
+        samples[count] += int(i["Warp Stall Sampling (All Samples)"] or 0)
+        size[count] += 1
+        mix[count][opcode(i["Source"])] += 1
+    total, sampled = sum(executed.values()), max(1, sum(samples.values()))
+    print(f"{total / 1e6:.1f} M warp instructions executed, {sampled} warp-state samples, {len(instructions)} SASS instructions")
+    for count, n in executed.most_common(blocks):
+        top = ", ".join(f"{op} {k}" for op, k in mix[count].most_common(6))
+        print(f"  executed {count:9d} × {size[count]:4d} instructions: {n / total:6.1%} of instructions, "
+              f"{samples[count] / sampled:6.1%} of samples  ({top})")
+
+
+if __name__ == "__main__":
+    main()
