@@ -11,13 +11,14 @@ namespace GraphCompiler.Kernels.Attention
     /// <list type="number">
     /// <item>Write jobs, one per (query tile, KV head): the tile's new K rows rotated (RoPE) and its V rows, rounded to
     /// kv_cache.dtype, into their blocks (the KV head 0 job also leaves the rows' RoPE cos and sin in the <c>rope</c>
-    /// scratch, so the query heads do not each compute them again); each job raises a flag when done. Every CTA takes write jobs from a ticket until
-    /// none are left before it waits on any flag, so each job is held by a running CTA and finishes: no deadlock, whatever
-    /// the scheduling.</item>
+    /// scratch, so the query heads do not each compute them again); each job raises a flag when done. Every CTA takes
+    /// write jobs from a ticket until none are left before it waits on any flag, so each job is held by a running CTA
+    /// and finishes: no deadlock, whatever the scheduling.</item>
     /// <item>Attention jobs, one per (query tile, query head), taken from a second ticket in the host's order (longest
-    /// causal work first): the Q tile rotated in the prologue (once the tile's KV head 0 job has left its angles), then every K/V tile of positions 0 … the tile's last query
-    /// read back from the cache through the block table (the prefix of chunked prefill and the new rows alike, FP8 codes
-    /// widened exactly), cp.async `stages` deep into swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
+    /// causal work first): the Q tile rotated in the prologue (once the tile's KV head 0 job has left its angles), then
+    /// every K/V tile of positions 0 … the tile's last query read back from the cache through the block table (the
+    /// prefix of chunked prefill and the new rows alike, FP8 codes widened exactly), cp.async `stages` deep into
+    /// swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
     /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
     /// tensor cores feed from shared memory (<see cref="WarpgroupTile"/>; with four stages or more the stages are a ring
     /// of mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
