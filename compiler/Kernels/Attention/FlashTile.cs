@@ -84,24 +84,30 @@ __device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunk
 
 // K and V of positions first .. first + KEYS − 1 of KV head g through the block table, cp.async by kCount threads (whole
 // warps, `thread` the caller's index among them) into k_dst / v_dst (swizzled" + (fp8 ? " codes" : "") + @"); positions from `end` on are zeros.
-// `first` is a multiple of KEYS, so the tile's rows lie in kSpan cache blocks: lane b loads block b's id once, and each
-// pass of kCount / kLoadChunks rows takes its row's id by shuffle rather than a load and a division of its own.
+// `first` is a multiple of KEYS, so the tile's rows lie in at most kSpan cache blocks from block0 on: lane b loads block
+// b's id once, and each pass of kCount / kLoadChunks rows takes its row's id by shuffle rather than a load and a division
+// of its own (up to 32 blocks a tile, one a lane).
 template <int kCount>
 __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* blocks, int g, int first, int end,
                                         gc_u32 k_dst, gc_u32 v_dst, int thread) {
     constexpr int kRows = kCount / kLoadChunks;   // rows a pass covers
-    constexpr int kSpan = KEYS > kBlockSize ? KEYS / kBlockSize : 1;
-    static_assert(kCount % 32 == 0 && kCount % kLoadChunks == 0 && kSpan <= 32, ""whole warps, whole rows a pass"");
+    constexpr bool kWholeBlocks = KEYS % kBlockSize == 0;   // the tile starts on a block boundary
+    constexpr int kSpan = kWholeBlocks ? KEYS / kBlockSize
+                        : kBlockSize % KEYS == 0 ? 1          // the tile lies inside one block
+                        : KEYS / kBlockSize + 2;              // it may straddle a boundary
+    static_assert(kCount % 32 == 0 && kCount % kLoadChunks == 0, ""whole warps, whole rows a pass"");
     const unsigned c = thread % kLoadChunks, r0 = thread % kCount / kLoadChunks, lane = thread % 32;
     __builtin_assume(r0 < kRows);
     const int block0 = first / kBlockSize, rows = end - first;
-    const unsigned row0 = KEYS >= kBlockSize ? 0u : first % kBlockSize;   // a tile inside one block: where in it
-    const int id = lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
+    const unsigned row0 = kWholeBlocks ? 0u : first % kBlockSize;   // where in block0 the tile starts
+    const int id = kSpan <= 32 && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
     const gc_cache* head = kv_pool + g * kHeadRun + c * (16 / sizeof(gc_cache));
 #pragma unroll
     for (int pass = 0; pass < (KEYS + kRows - 1) / kRows; ++pass) {
         const unsigned r = r0 + pass * kRows, in_tile = row0 + r;
-        const int block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
+        int block;
+        if constexpr (kSpan <= 32) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
+        else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;   // more blocks than lanes: a load a row
         if (KEYS % kRows != 0 && r >= KEYS) break;   // the last pass's rows past the tile
         // Rows past the context copy nothing (their address, in block 0 or their own block, stays inside the pool).
         const gc_cache* k_src = head + (long long)block * (2 * kKvHeads * kHeadRun) + in_tile % kBlockSize * kHeadDim;
