@@ -3,9 +3,10 @@
 
 The loader's text, its swizzle and the kernel's constants are cut out of the emitted .cu file and compiled with g++
 (C++20) around shims: each loader thread is a host thread, a warp's `__shfl_sync` is a barrier over its 32 threads, and
-`gc_cp_async16` records the copy. For tiles starting at every multiple of the tile's keys over a context, and context ends
-inside and past the tile, the check is that each (row, chunk) of the tile's K and V is copied exactly once, to its swizzled
-slot, from the row's block through a random block table, and that rows past the end copy zero bytes. No GPU needed:
+`gc_cp_async16` records the copy. For tiles starting at every seventh multiple of the tile's keys over a 4096-token
+context (an odd step, so a tile that can start mid-block does), and context ends inside and past the tile, the check is
+that each (row, chunk) of the tile's K and V is copied exactly once, to its swizzled slot, from the row's block through a
+random block table, and that rows past the end copy zero bytes. No GPU needed (PagedLoaderSimulationTests runs it):
 
     graphc emit SPEC --arch sm_90 --out DIR; python3 tests/reference/loader_sim.py DIR/prefill_attention_*.cu DIR/decode_attention_*.cu
 """
@@ -65,7 +66,7 @@ int main() {
     shfl_value.resize(count);
     const gc_u32 k_dst = 0, v_dst = 1u << 24;
     int checked = 0, failures = 0;
-    for (int first = 0; first + keys <= 4096; first += keys * 3)
+    for (int first = 0; first + keys <= 4096; first += keys * 7)   // odd steps: both halves of a straddled block
         for (int end : {first + keys, first + 1, first + keys / 2 + 1, first + keys - 1, 4096}) {
             copies.clear();
             std::vector<std::thread> threads;

@@ -1,0 +1,88 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Spec;
+
+namespace GraphCompiler.Tests.Kernels
+{
+    /// <summary>
+    /// The attention kernels' paged K/V loader (<c>load_kv</c>) as emitted, run on the host by tests/reference/loader_sim.py
+    /// (g++, a thread per loader, a warp's shuffles as barriers): every (row, chunk) of a tile's K and V copied once, to its
+    /// swizzled slot, from the row's block, and nothing from past the context.
+    /// </summary>
+    public class PagedLoaderSimulationTests
+    {
+        [HostToolsFact]
+        public void The_paged_loader_copies_every_row_of_a_tile_once_from_its_block()
+        {
+            var folder = Directory.CreateTempSubdirectory("graphc-loader-");
+            try
+            {
+                var kernels = new List<string>();
+                void Emit(CompiledModel model, GpuArch arch, string label)
+                {
+                    foreach (var k in model.KernelsFor(arch).Where(k => k.IsEmitted && k.Family is KernelFamily.PrefillAttention or KernelFamily.DecodeAttention))
+                    {
+                        string file = Path.Combine(folder.FullName, $"{label}-{arch.Name}-{k.Name}.cu");
+                        File.WriteAllText(file, k.Source);
+                        kernels.Add(file);
+                    }
+                }
+                Emit(TestSpecs.Compile("llama2-70b"), GpuArch.Sm90, "shipped");        // FP8 cache: the ring's 384 loaders, code tiles
+                Emit(TestSpecs.Compile("llama2-70b-gptq"), GpuArch.Sm80, "shipped");   // fp16 cache: mma.sync's 128 loaders, decode's 32
+                // A tile of 48 keys over blocks of 32 starts mid-block every other tile and spans up to three blocks.
+                string straddling = TestSpecs.Text("llama2-70b-gptq").Replace("  block_size: 16", "  block_size: 32")
+                    .Replace("prefill_attention: { block_m: 192, block_n: 64,", "prefill_attention: { block_m: 192, block_n: 48,")
+                    .Replace("decode_attention: { block_n: 64, warps: 4, stages: 3, splits: 0 }", "decode_attention: { block_n: 96, warps: 2, stages: 2, splits: 0 }");
+                var (parse, model) = ModelCompiler.Compile("straddling.yaml", straddling);
+                Assert.True(model != null, string.Join("\n", parse.Diagnostics));
+                Emit(model!, GpuArch.Sm90, "straddling");
+                Assert.Equal(6, kernels.Count);
+                Assert.Contains(kernels, f => File.ReadAllText(f).Contains("constexpr int kWarpKeys = 48;"));
+
+                var run = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+                run.ArgumentList.Add(HostToolsFactAttribute.Script);
+                foreach (var k in kernels) run.ArgumentList.Add(k);
+                using var process = Process.Start(run)!;
+                string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+                process.WaitForExit();
+                Assert.True(process.ExitCode == 0, output);
+                Assert.Equal(kernels.Count, output.Split('\n').Count(line => line.EndsWith(" 0 failures")));
+            }
+            finally
+            {
+                folder.Delete(recursive: true);
+            }
+        }
+    }
+
+    /// <summary>A test that runs tests/reference/loader_sim.py: skipped, saying why, where python3 or g++ is missing.</summary>
+    public sealed class HostToolsFactAttribute : FactAttribute
+    {
+        public static readonly string Script = FindScript();
+
+        public HostToolsFactAttribute()
+        {
+            var missing = new[] { "python3", "g++" }.Where(tool => !OnPath(tool)).ToArray();
+            if (missing.Length > 0) Skip = $"needs {string.Join(" and ", missing)} on PATH to build and run the loader on the host";
+            else if (!File.Exists(Script)) Skip = "tests/reference/loader_sim.py not found above " + AppContext.BaseDirectory;
+        }
+
+        private static bool OnPath(string tool) =>
+            (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(dir => dir.Length > 0 && File.Exists(Path.Combine(dir, tool)));
+
+        private static string FindScript()
+        {
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            {
+                string script = Path.Combine(dir.FullName, "tests", "reference", "loader_sim.py");
+                if (File.Exists(script)) return script;
+            }
+            return "";
+        }
+    }
+}
