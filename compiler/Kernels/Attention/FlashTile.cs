@@ -95,19 +95,20 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
     constexpr int kSpan = kWholeBlocks ? KEYS / kBlockSize
                         : kBlockSize % KEYS == 0 ? 1          // the tile lies inside one block
                         : KEYS / kBlockSize + 2;              // it may straddle a boundary
+    constexpr bool kShuffled = kSpan <= 32;   // a block id a lane; past that, a load a row
     static_assert(kCount % 32 == 0 && kCount % kLoadChunks == 0, ""whole warps, whole rows a pass"");
     const unsigned c = thread % kLoadChunks, r0 = thread % kCount / kLoadChunks, lane = thread % 32;
     __builtin_assume(r0 < kRows);
     const int block0 = first / kBlockSize, rows = end - first;
     const unsigned row0 = kWholeBlocks ? 0u : first % kBlockSize;   // where in block0 the tile starts
-    const int id = kSpan <= 32 && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
+    const int id = kShuffled && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
     const gc_cache* head = kv_pool + g * kHeadRun + c * (16 / sizeof(gc_cache));
 #pragma unroll
     for (int pass = 0; pass < (KEYS + kRows - 1) / kRows; ++pass) {
         const unsigned r = r0 + pass * kRows, in_tile = row0 + r;
         int block;
-        if constexpr (kSpan <= 32) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
-        else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;   // more blocks than lanes: a load a row
+        if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
+        else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;
         if (KEYS % kRows != 0 && r >= KEYS) break;   // the last pass's rows past the tile
         // Rows past the context copy nothing (their address, in block 0 or their own block, stays inside the pool).
         const gc_cache* k_src = head + (long long)block * (2 * kKvHeads * kHeadRun) + in_tile % kBlockSize * kHeadDim;

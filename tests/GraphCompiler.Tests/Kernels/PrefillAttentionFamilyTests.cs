@@ -59,8 +59,8 @@ namespace GraphCompiler.Tests.Kernels
             foreach (var arch in new[] { GpuArch.Sm80, GpuArch.Sm90 })
             {
                 var source = TestSpecs.Compile("llama2-70b").KernelsFor(arch).Single(k => k.Name.StartsWith("prefill_attention")).Source!;
-                Assert.Contains("const int id = kSpan <= 32 && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;", source);
-                Assert.Contains("if constexpr (kSpan <= 32) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);", source);
+                Assert.Contains("const int id = kShuffled && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;", source);
+                Assert.Contains("if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);", source);
                 Assert.DoesNotContain("blocks[position / kBlockSize]", source.Substring(0, source.IndexOf("extern \"C\"", StringComparison.Ordinal)));
             }
         }
