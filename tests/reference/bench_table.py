@@ -31,6 +31,21 @@ def kernel_table(kernels, peers):
               f"{f(peer_us and peer_us / us, '.2f')} |")
 
 
+def read_floor_table(kernels, peers, copy):
+    """Decode attention against the fastest plain read of the same KV bytes (peer_bench.read_floor): the share of the copy
+    bandwidth a single kernel reading them reaches at that size, this kernel's time over that floor's, and a launch's
+    fixed cost (the same reads of 4 KB)."""
+    rows = [(k, peers[k["key"]]) for k in kernels if "read_floor_us" in peers.get(k["key"], {})]
+    if not rows:
+        return
+    print("\n| kernel | case | µs | read floor µs (same bytes) | floor % copy | µs ÷ floor | 4 KB read µs |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for k, p in rows:
+        floor = p["read_floor_us"]
+        print(f"| {k['kernel']} | {k['case']} | {k['median_us']:.1f} | {floor:.1f} | "
+              f"{100 * p['read_floor_bytes'] / (floor * 1e-6) / (copy * 1e9):.0f}% | {k['median_us'] / floor:.2f} | {f(p.get('launch_floor_us'), '.1f')} |")
+
+
 def prefill_table(kernels, peers, matmul):
     """×flash and ×cuDNN are the peer's time over ours (equally, our TFLOP/s over theirs): above 1, graphc is faster."""
     print(f"Prefill attention; bf16 matmul (8192³) {f(matmul, '.0f') or '?'} TFLOP/s\n")
@@ -57,6 +72,7 @@ def main():
     others = [k for k in bench["kernels"] if k not in prefill]
     if others or not prefill:
         kernel_table(others, peers)
+        read_floor_table(others, peers, copy)
     if prefill:
         if others:
             print()

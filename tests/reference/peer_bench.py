@@ -150,7 +150,19 @@ def decode_attention_peer(name, case):
                              torch.randn(b, kv, c, d, device=DEV, dtype=torch.float16),
                              torch.randn(b, kv, c, d, device=DEV, dtype=torch.float16)), kv_bytes)
     t = time_us(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), sets)
-    return "SDPA fp16 contiguous", t, {"peer_kv_gb_per_s": kv_bytes / (t * 1e-6) / 1e9}
+    return "SDPA fp16 contiguous", t, {"peer_kv_gb_per_s": kv_bytes / (t * 1e-6) / 1e9, **read_floor(kv_bytes // 2 if "_fp8" in name else kv_bytes)}
+
+
+def read_floor(nbytes):
+    """What one kernel that reads the paged kernel's KV bytes (its cache dtype's) once costs at this size, launch and DRAM
+    latency included, against the copy bandwidth's large-copy rate: the fastest of torch.amax and torch.sum over fp32
+    words and a device copy of half the bytes (the copy bandwidth's own path, the same traffic), copies rotated past L2;
+    and the same three on 4 KB, the fixed cost of a launch in a CUDA graph."""
+    def fastest(n):
+        sets = rotating(lambda: (torch.randn(n // 4, device=DEV, dtype=torch.float32),), n)
+        halves = rotating(lambda: (torch.empty(n // 2, device=DEV, dtype=torch.uint8), torch.empty(n // 2, device=DEV, dtype=torch.uint8)), n)
+        return min(time_us(torch.amax, sets), time_us(torch.sum, sets), time_us(lambda a, b: b.copy_(a), halves))
+    return {"read_floor_bytes": nbytes, "read_floor_us": fastest(nbytes), "launch_floor_us": fastest(4096)}
 
 
 def prefill_attention_peer(name, case, dt):

@@ -201,13 +201,26 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const int kv_end = t.position0 + t.rows;      // positions 0 .. the tile's last query
     const int kv_tiles = (kv_end + kBlockN - 1) / kBlockN;
 
-    // ---- Prologue: the Q tile rotated (RoPE) into shared memory, with the angles the tile's first write job left; rows
-    // past the sequence are zeros ----
-    if (threadIdx.x == 0) {
-        while (*reinterpret_cast<volatile int*>(written + t.number * kKvHeads) == 0) __nanosleep(64);
+    // ---- Wait for the write jobs this tile reads: its KV head's rows of the sequence's tiles up to this one, and the
+    // tile's angles (its KV head 0 job). A lane a flag: one round trip, not one a tile ----
+    if (warp == 0) {
+        for (int n = t.number - t.index + lane; n <= t.number; n += 32)
+            while (*reinterpret_cast<volatile int*>(written + n * kKvHeads + g) == 0) __nanosleep(64);
+        if (lane == 0)
+            while (*reinterpret_cast<volatile int*>(written + t.number * kKvHeads) == 0) __nanosleep(64);
         __threadfence();
     }
     __syncthreads();
+
+    // ---- K/V tiles of kBlockN positions through the block table, cp.async into stage `stage` (past kv_end: zeros) ----
+    const gc_u32 stage_address = gc_smem_address(stage_s);
+    auto load_tile = [&](int tile, int stage) {
+        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
+        load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x);
+    };
+" + (ws ? "" : "\n" + WarpState("warp") + (ring ? RingStart(fp8) : "    kv_pipeline_start(kv_tiles, load_tile);   // the first tiles in flight under the Q prologue\n")) + @"
+    // ---- Prologue: the Q tile rotated (RoPE) into shared memory, with the angles the tile's first write job left; rows
+    // past the sequence are zeros ----
     for (int i = threadIdx.x; i < kBlockM * (kHalf / 8); i += kThreads) {
         const int r = i / (kHalf / 8), c = i % (kHalf / 8);
         gc_act8 lo = {}, hi = {};
@@ -224,23 +237,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
     }
-" + (wgmma ? "    gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"
-    // ---- Wait until this KV head's rows of the sequence's tiles up to this one are in the cache ----
-    if (threadIdx.x == 0) {
-        for (int n = t.number - t.index; n <= t.number; ++n)
-            while (*reinterpret_cast<volatile int*>(written + n * kKvHeads + g) == 0) __nanosleep(64);
-        __threadfence();
-    }
-    __syncthreads();
+" + (wgmma ? "    gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"    __syncthreads();
 
-    // ---- K/V tiles of kBlockN positions through the block table, cp.async into stage `stage` (past kv_end: zeros) ----
-    const gc_u32 stage_address = gc_smem_address(stage_s);
-    auto load_tile = [&](int tile, int stage) {
-        const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x);
-    };
-
-" + (ws ? WarpSpecialized(fp8) : WarpState("warp") + (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"
+" + (ws ? WarpSpecialized(fp8) : (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"
     // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -324,14 +323,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ") + @"    } else {
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
-" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + @"    auto full = [&](int tile) {   // every copy of the tile has landed
-        gc_mbarrier_wait(full_bar + 8 * (tile % kStages), (tile / kStages) & 1);
-" + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"    };
-    auto release = [&](int tile) {   // this warp is done with the tile's stage
-        __syncwarp();
-        if (lane == 0) gc_mbarrier_arrive(empty_bar + 8 * (tile % kStages));
-    };
-
+" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + StageBarriers(fp8) + @"
     // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale) ----
     float s[kMTiles][kBlockN / 8][4], alpha[kMTiles][2];
     full(0);
@@ -375,9 +367,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
 ";
 
-        /// <summary>The K/V loop, one tile a step behind a block barrier: wait for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
-        private static string KvLoop(bool fp8, bool wgmma) => @"    kv_pipeline_start(kv_tiles, load_tile);
-    for (int j = 0; j < kv_tiles; ++j) {
+        /// <summary>The K/V loop, one tile a step behind a block barrier (its first tiles issued before the Q prologue): wait
+        /// for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
+        private static string KvLoop(bool fp8, bool wgmma) => @"    for (int j = 0; j < kv_tiles; ++j) {
         kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
 " + (wgmma ? "        gc_fence_proxy_async();\n" : "") + @"        __syncthreads();
@@ -395,17 +387,26 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     }
 ";
 
+        /// <summary>A computing warp's waits on the stages: a tile has landed (every copy of it), and this warp is done with a
+        /// tile's stage (after its P·V has read it).</summary>
+        private static string StageBarriers(bool fp8) => @"    auto full = [&](int tile) {
+        gc_mbarrier_wait(full_bar + 8 * (tile % kStages), (tile / kStages) & 1);
+" + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"    };
+    auto release = [&](int tile) {
+        __syncwarp();
+        if (lane == 0) gc_mbarrier_arrive(empty_bar + 8 * (tile % kStages));
+    };
+";
+
         /// <summary>
         /// The wgmma K/V loop on a ring of mbarriers (stages ≥ 4) instead of a block barrier a tile, so warpgroups drift apart
         /// and one's softmax overlaps another's products. Stage j % kStages holds tile j. Its "full" barrier completes when
         /// every thread's copies of the tile have landed: for an fp16/bf16 cache the copies themselves arrive
         /// (cp.async.mbarrier.arrive), no thread waits for them; an FP8 cache's thread waits for its own, widens them into one
         /// of kWidened pairs, fences them for the tensor cores and arrives. Its "empty" barrier completes when every warp's
-        /// P·V has read it. During tile j a warp refills the stage of tile j − 2 (once empty) with tile j + kStages − 2, while
-        /// its S of tile j is on the tensor cores: tiles are issued kStages − 2 ahead, and a warpgroup can run more than a
-        /// tile ahead of another.
+        /// P·V has read it. The ring starts (<see cref="RingStart"/>) before the Q prologue, its first tiles in flight under it.
         /// </summary>
-        private static string RingKvLoop(bool fp8) => TileAddresses(fp8) + (fp8 ? @"    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
+        private static string RingStart(bool fp8) => TileAddresses(fp8) + StageBarriers(fp8) + (fp8 ? @"    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
     // tensor cores, arrive. The pair it widens into last held tile − 3, which every warp is past.
     auto land = [&](int tile) {
         gc_cp_async_wait<kStages - 3>();
@@ -423,11 +424,19 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         load_tile(tile, tile % kStages);
         gc_mbarrier_arrive_on_copies(full_bar + 8 * (tile % kStages));
     };
-") + @"    for (int tile = 0; tile < kStages - 2; ++tile) issue(tile);
-" + (fp8 ? "    land(0);\n" : "") + @"    for (int j = 0; j < kv_tiles; ++j) {
+") + @"    for (int tile = 0; tile < kStages - 2; ++tile) issue(tile);   // the first tiles in flight under the Q prologue
+";
+
+        /// <summary>
+        /// The ring's loop. During tile j a warp refills the stage of tile j − 2 (once empty) with tile j + kStages − 2, while
+        /// its S of tile j is on the tensor cores: tiles are issued kStages − 2 ahead, and a warpgroup can run more than a tile
+        /// ahead of another. (Tile j + 1's S issued beside tile j's P·V, one wait for both, makes ptxas serialize the wgmmas
+        /// at the ring's 168 registers (C7515): 12–19% slower on the H200.)
+        /// </summary>
+        private static string RingKvLoop(bool fp8) => (fp8 ? "    land(0);\n" : "") + @"    for (int j = 0; j < kv_tiles; ++j) {
         // ---- S = Q·Kᵀ of tile j on the tensor cores, once every thread's part of it has landed ----
-        gc_mbarrier_wait(full_bar + 8 * (j % kStages), (j / kStages) & 1);
-" + (fp8 ? "" : "        gc_fence_proxy_async();   // the copies, before the tensor cores read them\n") + @"        float s[kMTiles][kBlockN / 8][4];
+        full(j);
+        float s[kMTiles][kBlockN / 8][4];
         scores_issue(s, q_address, warp_row0, k_tile(j));
         // ---- Meanwhile: tile j + kStages − 2 into tile j − 2's stage once every warp is done with it" + (fp8 ? "; tile j + 1 lands" : "") + @" ----
         if (j >= 2) gc_mbarrier_wait(empty_bar + 8 * ((j - 2) % kStages), ((j - 2) / kStages) & 1);
@@ -437,8 +446,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
         flash_softmax(s, row_max, row_sum, o, score_scale);
         flash_pv(o, s, v_tile(j), lane);
-        __syncwarp();
-        if (lane == 0) gc_mbarrier_arrive(empty_bar + 8 * (j % kStages));
+        release(j);
     }
 ";
     }
