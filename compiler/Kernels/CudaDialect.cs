@@ -105,6 +105,11 @@ namespace GraphCompiler.Kernels
         /// <summary>%0 = 1 once the phase of parity %2 of the mbarrier at %1 has completed (the hardware may suspend the thread a while first).</summary>
         public const string MbarrierTryWaitParity = "{ .reg .pred done; mbarrier.try_wait.parity.shared::cta.b64 done, [%1], %2; selp.u32 %0, 1, 0, done; }";
 
+        // Named barriers (0 is __syncthreads'): bar.sync waits until %1 threads have reached barrier %0, counting itself;
+        // bar.arrive counts without waiting, so one set of warps can hand a turn to another.
+        public const string NamedBarrierSync = "bar.sync %0, %1;";
+        public const string NamedBarrierArrive = "bar.arrive %0, %1;";
+
         /// <summary>
         /// D (+)= A·B, m64nNk16, fp32 accumulators %0 … %(N/2 − 1); A as a descriptor (one operand) or four registers of the
         /// activation dtype (mma.sync's A fragment for each warp's 16 rows); then B's descriptor, and the accumulate flag as a

@@ -17,6 +17,7 @@ namespace GraphCompiler.Kernels
         Wgmma = 32,
         Mbarrier = 64,
         Cluster = 128,
+        NamedBarrier = 256,
     }
 
     /// <summary>
@@ -256,6 +257,12 @@ __device__ __forceinline__ void gc_mbarrier_wait(gc_u32 bar, int parity) {
     do asm volatile(""" + CudaDialect.MbarrierTryWaitParity + @""" : ""=r""(done) : ""r""(bar), ""r""(parity) : ""memory"");
     while (!done);
 }
+");
+            if ((features & PreludeFeatures.NamedBarrier) != 0)
+                s.Append(@"
+// Named barriers between sets of warps: wait at barrier id until count threads have reached it, or arrive without waiting.
+__device__ __forceinline__ void gc_barrier_sync(int id, int count) { asm volatile(""" + CudaDialect.NamedBarrierSync + @""" :: ""r""(id), ""r""(count) : ""memory""); }
+__device__ __forceinline__ void gc_barrier_arrive(int id, int count) { asm volatile(""" + CudaDialect.NamedBarrierArrive + @""" :: ""r""(id), ""r""(count) : ""memory""); }
 ");
             if ((features & PreludeFeatures.Cluster) != 0)
                 s.Append(@"

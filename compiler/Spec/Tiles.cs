@@ -112,7 +112,7 @@ namespace GraphCompiler.Spec
         Wgmma,
         /// <summary>wgmma with warp specialization (FlashAttention-3's layout, <c>wgmma_ws</c>): warpgroup 0 loads the K/V
         /// tiles on few registers, the other warpgroups compute on many (setmaxnreg), each issuing tile j + 1's Q·Kᵀ with
-        /// tile j's P·V and running its softmax while both are on the tensor cores.</summary>
+        /// tile j's P·V and running its softmax while both are on the tensor cores, the warpgroups taking turns to issue.</summary>
         WgmmaWarpSpecialized,
     }
 
@@ -181,15 +181,14 @@ namespace GraphCompiler.Spec
 
         /// <summary>Per computing thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and
         /// softmax state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 ×
-        /// 64 at head_dim 128), and with warp specialization the next tile's S block as well.</summary>
+        /// 64 at head_dim 128), and with warp specialization tile j − 1's P while tile j's S is on the tensor cores.</summary>
         public int RegistersPerThread(int headDim)
         {
             int rowsPerWarp = BlockM / ComputeWarps;
             int accumulators = rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32;
             return Mma switch
             {
-                AttentionMma.Wgmma => accumulators + BlockN / 4 + 48,
-                AttentionMma.WgmmaWarpSpecialized => accumulators + rowsPerWarp * BlockN / 32 + BlockN / 4 + 48,
+                AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => accumulators + BlockN / 4 + 48,   // S, P and O
                 _ => accumulators + 32,
             };
         }

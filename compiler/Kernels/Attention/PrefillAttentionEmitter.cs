@@ -44,7 +44,7 @@ namespace GraphCompiler.Kernels.Attention
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
             var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
-                | (t.Ring || ws ? PreludeFeatures.Mbarrier : PreludeFeatures.None);
+                | (t.Ring || ws ? PreludeFeatures.Mbarrier : PreludeFeatures.None) | (ws ? PreludeFeatures.NamedBarrier : PreludeFeatures.None);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
@@ -62,7 +62,8 @@ namespace GraphCompiler.Kernels.Attention
             if (ws)
                 b.Constant("kProducerWarps", PrefillAttentionTiles.ProducerWarps, "the loading warpgroup: warps 0–3")
                  .Constant("kProducerRegisters", PrefillAttentionTiles.ProducerRegisters, "a loading thread's registers after setmaxnreg")
-                 .Constant("kConsumerRegisters", t.ConsumerRegisters, "a computing thread's: what the loaders give up, shared out");
+                 .Constant("kConsumerRegisters", t.ConsumerRegisters, "a computing thread's: what the loaders give up, shared out")
+                 .Constant("kConsumerGroups", t.ComputeWarps / 4, "computing warpgroups, taking turns at the tensor cores");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
@@ -288,24 +289,30 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         /// <summary>
         /// Warp specialization (<c>mma: wgmma_ws</c>, FlashAttention-3's layout): warpgroup 0 gives up its registers and
         /// loads — each tile into its stage once every computing warp has arrived on the stage's empty barrier, the copies
-        /// arriving on its full barrier as they land (an FP8 cache's loaders wait for their codes, widen them into the
-        /// stage's pair, fence and arrive) — while the other warpgroups take the registers and compute: each issues tile j's
-        /// Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, and rescales O once P·V has
-        /// landed (so a second S block and P are live at once: the registers the loaders gave up).
+        /// arriving on its full barrier as they land (an FP8 cache's loaders copy the codes at once, and widen them into the
+        /// stage's pair once its empty barrier says so, fence and arrive) — while the other warpgroups take the registers and compute: each issues tile j's
+        /// Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, rescales O once P·V has landed
+        /// and rounds tile j's P at once (S, P and O live together: the registers the loaders gave up; S's are free again
+        /// for the next tile, which is what lets block_n reach 128). The computing warpgroups take turns issuing their
+        /// products (FA3's ping-pong), so the tensor cores run one's while another is in its softmax.
         /// </summary>
         private static string WarpSpecialized(bool fp8) => @"    if (warp < kProducerWarps) {
         // ---- The loading warpgroup ----
         gc_setmaxnreg_dec<kProducerRegisters>();
-" + (fp8 ? @"        // A tile's codes, landed (this thread's copies), widened into the stage's pair and fenced for the tensor cores.
+" + (fp8 ? @"        // A tile's codes, landed (this thread's copies), widened into the stage's pair once every computing warp is done
+        // with it, and fenced for the tensor cores.
         auto widen = [&](int tile) {
             const int stage = tile % kStages;
+            if (tile >= kStages) gc_mbarrier_wait(empty_bar + 8 * stage, ((tile - kStages) / kStages) & 1);
             widen_kv(stage_s + stage * 2 * kTileBytes, k_s + stage * 2 * kBlockN * kHeadDim, v_s + stage * 2 * kBlockN * kHeadDim,
                      threadIdx.x, kProducerWarps * 32);
             gc_fence_proxy_async();
             gc_mbarrier_arrive(full_bar + 8 * stage);
         };
+        // The codes' stage needs no wait: this thread widened its last codes (its own copies) a tile after loading them.
+        // Waiting for the pair before the load instead would deadlock two stages: tile j's wait for tile j − 2's release
+        // would come before tile j − 1's widening, which the computing warps need first.
         for (int j = 0; j < kv_tiles; ++j) {
-            if (j >= kStages) gc_mbarrier_wait(empty_bar + 8 * (j % kStages), ((j - kStages) / kStages) & 1);
             load_tile(j, j % kStages);
             gc_cp_async_commit();
             if (j > 0) {   // tile j − 1, while tile j is in flight
@@ -324,36 +331,50 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
 " + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + StageBarriers(fp8) + @"
-    // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale) ----
+    // ---- Turns at the tensor cores (FA3's ping-pong): warpgroup c issues its products once c − 1 has issued its own, so
+    // one warpgroup's softmax runs under another's products. Named barrier 1 + c is c's turn (its 128 threads wait, the
+    // previous warpgroup's 128 arrive); the last warpgroup hands warpgroup 0 its first turn, and keeps its own last one
+    // (every barrier then sees as many arrivals as waits) ----
+    const int group = (warp - kProducerWarps) / 4;
+    auto turn_wait = [&]() { if (kConsumerGroups > 1) gc_barrier_sync(1 + group, 256); };
+    auto turn_pass = [&](bool last) {
+        if (kConsumerGroups > 1 && !(last && group == kConsumerGroups - 1)) gc_barrier_arrive(1 + (group + 1) % kConsumerGroups, 256);
+    };
+    if (kConsumerGroups > 1 && group == kConsumerGroups - 1) gc_barrier_arrive(1, 256);
+
+    // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale), P ----
     float s[kMTiles][kBlockN / 8][4], alpha[kMTiles][2];
+    gc_u32 p[kBlockN / 16][kMTiles][4];
     full(0);
-    flash_scores(s, q_address, warp_row0, k_tile(0), lane);
+    turn_wait();
+    scores_issue(s, q_address, warp_row0, k_tile(0));
+    turn_pass(false);
+    scores_wait(s);
     mask_scores(s, 0, t.position0 + warp_row0, kv_end, lane);
     softmax_scores(s, row_max, row_sum, score_scale, alpha);
+    p_tile(p, s);
     for (int j = 1; j < kv_tiles; ++j) {
         // ---- Tile j's S and tile j − 1's O += P·V on the tensor cores together ----
         full(j);
-        float s_next[kMTiles][kBlockN / 8][4];
-        scores_issue(s_next, q_address, warp_row0, k_tile(j));
-        gc_u32 p[kBlockN / 16][kMTiles][4];
-        pv_issue(o, s, p, v_tile(j - 1));
-        // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed ----
+        turn_wait();
+        scores_issue(s, q_address, warp_row0, k_tile(j));
+        pv_issue(o, p, v_tile(j - 1));
+        turn_pass(false);
+        // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed, then P of tile j ----
         gc_wgmma_wait<1>();
-        gc_wgmma_hold(s_next[0]);
-        mask_scores(s_next, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
-        softmax_scores(s_next, row_max, row_sum, score_scale, alpha);
+        gc_wgmma_hold(s[0]);
+        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
+        softmax_scores(s, row_max, row_sum, score_scale, alpha);
         pv_wait(o, p);
         release(j - 1);
         rescale_o(o, alpha);
-#pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-            for (int nt = 0; nt < kBlockN / 8; ++nt)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) s[mt][nt][e] = s_next[mt][nt][e];
+        p_tile(p, s);
     }
     // ---- The last tile's O += P·V ----
-    flash_pv(o, s, v_tile(kv_tiles - 1), lane);
+    turn_wait();
+    pv_issue(o, p, v_tile(kv_tiles - 1));
+    turn_pass(true);
+    pv_wait(o, p);
     release(kv_tiles - 1);
 
 " + Epilogue) + @"    }

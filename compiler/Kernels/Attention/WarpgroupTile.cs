@@ -60,13 +60,16 @@ __device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], g
     gc_wgmma_commit();
 }
 
-// Issues O += P·V (the wait is the caller's, and p must live until it): P of 16 keys a step from the S registers
-// (mma.sync's A fragments are wgmma's for the warp's rows), V's 16 key rows read N-major: 64-dimension atoms 1024 bytes
-// apart (the leading offset), 8-key groups kAtomRowBytes apart.
-__device__ __forceinline__ void pv_issue(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4],
-                                         gc_u32 (&p)[KEYS / 16][kMTiles][4], gc_u32 v_address) {
+// P of the whole tile from the S registers, rounded to the activation dtype: mma.sync's A fragments are wgmma's for the
+// warp's rows. Once made, S's registers are free for the next tile's scores.
+__device__ __forceinline__ void p_tile(gc_u32 (&p)[KEYS / 16][kMTiles][4], const float (&s)[kMTiles][KEYS / 8][4]) {
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk) p_fragments(p[kk], s, kk);
+}
+
+// Issues O += P·V (the wait is the caller's, and p must live until it): P 16 keys a step, V's 16 key rows read N-major:
+// 64-dimension atoms 1024 bytes apart (the leading offset), 8-key groups kAtomRowBytes apart.
+__device__ __forceinline__ void pv_issue(float (&o)[kMTiles][kHeadDim / 8][4], gc_u32 (&p)[KEYS / 16][kMTiles][4], gc_u32 v_address) {
     const unsigned long long v_desc = gc_wgmma_descriptor(v_address, 1024, kAtomRowBytes);
     gc_wgmma_hold(o[0]);
     gc_wgmma_fence();
@@ -99,7 +102,8 @@ __device__ __forceinline__ void pv_wait(float (&o)[kMTiles][kHeadDim / 8][4], gc
 // O += P·V, waited for.
 __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
     gc_u32 p[KEYS / 16][kMTiles][4];
-    pv_issue(o, s, p, v_address);
+    p_tile(p, s);
+    pv_issue(o, p, v_address);
     pv_wait(o, p);
 }
 
