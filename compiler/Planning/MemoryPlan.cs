@@ -10,7 +10,7 @@ namespace GraphCompiler.Planning
 
     /// <summary>
     /// The device memory the spec needs, before any budget: resident weights (after repacking), KV cache per token,
-    /// and the step workspace sized for limits.max_num_batched_tokens.
+    /// and the step workspace sized for limits.max_num_batched_tokens; one GPU's of <see cref="TensorRanks"/>.
     /// </summary>
     public sealed record MemoryPlan(
         EquatableArray<ComponentBytes> Weights,
@@ -23,7 +23,8 @@ namespace GraphCompiler.Planning
         long WorkspaceBytes,
         long WorkspaceBytesWithoutReuse,
         int MaxSeqLen,
-        int KvBlockSize);
+        int KvBlockSize,
+        int TensorRanks);
 
     /// <summary>How the plan meets a budget: fits (and with how many KV tokens), or what must stream from host memory.</summary>
     public sealed record BudgetVerdict(

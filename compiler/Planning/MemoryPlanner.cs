@@ -12,7 +12,9 @@ namespace GraphCompiler.Planning
 {
     /// <summary>
     /// Exact device bytes for a spec (weights per component, KV per token, workspace) and the verdict against a budget:
-    /// fits with N KV tokens, or which layers must stream from host memory over PCIe, or does not fit at all.
+    /// fits with N KV tokens, or which layers must stream from host memory over PCIe, or does not fit at all. With
+    /// `parallel.tensor` above 1 every figure is one GPU's: its weight shards (<see cref="TensorShards"/>; norms whole on
+    /// each), its KV heads' cache, and the single-GPU workspace (an upper bound: a rank's q/kv and MLP buffers are smaller).
     /// </summary>
     public static class MemoryPlanner
     {
@@ -33,9 +35,10 @@ namespace GraphCompiler.Planning
         {
             var m = spec.Model;
             var q = spec.Quantization;
+            int ranks = spec.Parallel.Tensor;
             long Linear(ModuleKind module, int layer)
             {
-                var (k, n) = m.LinearShape(module);
+                var (k, n) = TensorShards.Shape(m, module, ranks);
                 return WeightLayout.For(q.For(module, layer)).DeviceBytes(k, n);
             }
 
@@ -43,7 +46,7 @@ namespace GraphCompiler.Planning
             var perModule = new Dictionary<string, long>();
             void Add(string name, long bytes) => perModule[name] = (perModule.TryGetValue(name, out var b) ? b : 0) + bytes;
 
-            var (hidden, vocab) = m.LinearShape(ModuleKind.EmbedTokens);
+            var (hidden, vocab) = TensorShards.Shape(m, ModuleKind.EmbedTokens, ranks);
             Add("embed_tokens", WeightLayout.GatherTableBytes(q.For(ModuleKind.EmbedTokens, 0), hidden, vocab));
             var layerBytes = new List<long>();
             for (int l = 0; l < m.NumHiddenLayers; l++)
@@ -64,8 +67,9 @@ namespace GraphCompiler.Planning
             long nonLayer = weights - layerBytes.Sum();
 
             var kv = spec.KvCache;
-            long kvPerToken = 2L * m.NumHiddenLayers * m.KvSize * kv.DType.SizeInBytes();
-            long kvScales = kv.IsFp8 ? 2L * m.NumHiddenLayers * (kv.Scale == KvScaleGranularity.PerHead ? m.NumKeyValueHeads : 1) * 4 : 0;
+            int kvHeads = TensorShards.KvHeads(m, ranks);
+            long kvPerToken = 2L * m.NumHiddenLayers * kvHeads * m.HeadDim * kv.DType.SizeInBytes();
+            long kvScales = kv.IsFp8 ? 2L * m.NumHiddenLayers * (kv.Scale == KvScaleGranularity.PerHead ? kvHeads : 1) * 4 : 0;
 
             var (slots, withoutReuse) = Workspace(spec, kernels);
             var order = new[] { "embed_tokens", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "norms", "lm_head" };
@@ -80,7 +84,8 @@ namespace GraphCompiler.Planning
                 slots.Count == 0 ? 0 : slots.Max(s => s.Offset + s.Bytes),
                 withoutReuse,
                 spec.Limits.MaxSeqLen,
-                kv.BlockSize);
+                kv.BlockSize,
+                ranks);
         }
 
         /// <summary>Activation buffers (shared where lifetimes allow) plus the scratch that lives across the whole step.</summary>

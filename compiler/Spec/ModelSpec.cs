@@ -11,7 +11,8 @@ namespace GraphCompiler.Spec
         QuantizationSpec Quantization,
         KvCacheSpec KvCache,
         LimitsSpec Limits,
-        TileTable Tiles);
+        TileTable Tiles,
+        ParallelSpec Parallel);
 
     /// <summary>The `model:` section, in Hugging Face config.json names.</summary>
     public sealed record ModelShape(

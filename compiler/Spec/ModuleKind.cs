@@ -37,6 +37,11 @@ namespace GraphCompiler.Spec
             return false;
         }
 
+        /// <summary>Megatron's cut: the first linear of each pair (q/k/v, gate/up) by columns, the second (o, down) by rows,
+        /// so a rank computes its heads and its MLP slice with no exchange until one all-reduce after each row-split
+        /// product; the vocabulary of embed_tokens and lm_head by columns too.</summary>
+        public static TensorSplit TensorSplit(this ModuleKind module) => module is ModuleKind.OProj or ModuleKind.DownProj ? Spec.TensorSplit.Rows : Spec.TensorSplit.Columns;
+
         public static bool IsLayerModule(this ModuleKind module) => module is not (ModuleKind.EmbedTokens or ModuleKind.LmHead);
 
         public static string SpecName(this ModuleKind module) => module switch

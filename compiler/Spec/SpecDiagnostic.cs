@@ -56,6 +56,7 @@ namespace GraphCompiler.Spec
 
         public const string LimitsInconsistent = "GC0040";
         public const string BadByteSize = "GC0041";
+        public const string ParallelDoesNotDivide = "GC0042";
 
         public const string UnknownGpuArch = "GC0050";
         public const string TileMmaShape = "GC0051";
@@ -88,6 +89,7 @@ namespace GraphCompiler.Spec
             GroupSizeDoesNotDivideK => "group_size does not divide the input dimension",
             LimitsInconsistent => "Limits contradict each other",
             BadByteSize => "Byte size not understood",
+            ParallelDoesNotDivide => "Model cannot be split over that many GPUs",
             UnknownGpuArch => "Unknown GPU architecture",
             TileMmaShape => "Tile does not fit the MMA shape",
             TileSharedMemory => "Tile needs more shared memory than the architecture has",
@@ -102,7 +104,7 @@ namespace GraphCompiler.Spec
             HeadsDoNotDivideHidden, KvHeadsDoNotDivideHeads, UnsupportedHeadDim, UnsupportedArchitecture,
             BadLayerRange, QuantizationGap, ShadowedOverride, SchemeNotAllowedForModule, OptionNotApplicable,
             WeightDTypeMismatch, GroupSizeDoesNotDivideK,
-            LimitsInconsistent, BadByteSize,
+            LimitsInconsistent, BadByteSize, ParallelDoesNotDivide,
             UnknownGpuArch, TileMmaShape, TileSharedMemory, TileRegisters, TileDoesNotDivideShape,
         };
     }

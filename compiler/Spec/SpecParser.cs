@@ -30,7 +30,7 @@ namespace GraphCompiler.Spec
     {
         public const string DefaultNamespace = "GraphCompiler.Models";
 
-        private static readonly string[] TopKeys = { "name", "class_name", "namespace", "description", "model", "quantization", "kv_cache", "limits", "tiles" };
+        private static readonly string[] TopKeys = { "name", "class_name", "namespace", "description", "model", "quantization", "kv_cache", "limits", "parallel", "tiles" };
 
         private static readonly string[] ModelKeys =
         {
@@ -96,8 +96,9 @@ namespace GraphCompiler.Spec
             var quantization = QuantizationParser.Read(sink, top.Value("quantization"), model);
             if (kv is null || quantization is null) return null;
             var tiles = TileParser.Read(sink, top.Value("tiles"), model, quantization, kv);
-            if (name is null || className is null || limits is null || tiles is null) return null;
-            return new ModelSpec(name, className, ns, model, quantization, kv, limits, tiles);
+            var parallel = ParallelParser.Read(sink, sink.Mapping(top.Value("parallel"), "parallel", ParallelParser.Keys), model, quantization);
+            if (name is null || className is null || limits is null || tiles is null || parallel is null) return null;
+            return new ModelSpec(name, className, ns, model, quantization, kv, limits, tiles, parallel);
         }
 
         private static readonly Regex NamePattern = new Regex("^[a-z0-9][a-z0-9._-]*$", RegexOptions.CultureInvariant);

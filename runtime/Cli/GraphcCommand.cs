@@ -54,8 +54,9 @@ namespace GraphCompiler.Runtime.Cli
             var maxSeqLen = new Option<int?>("--max-seq-len") { Description = "plan for this max_seq_len instead of the spec's" };
             var pcie = new Option<double>("--pcie-gbps") { Description = "host-to-device bandwidth for streaming estimates, GB/s", DefaultValueFactory = _ => 25.0 };
             var json = new Option<bool>("--json") { Description = "print the plan as JSON" };
-            var plan = new Command("plan", "How much memory the model needs, and whether and how it fits a budget") { spec, gpuMemory, maxSeqLen, pcie, json };
-            plan.SetAction(r => PlanCommand.Run(r.GetValue(spec)!, r.GetValue(gpuMemory), r.GetValue(maxSeqLen), r.GetValue(pcie), r.GetValue(json), console, output));
+            var planTp = new Option<int?>("--tp") { Description = "plan for this many GPUs of one host (tensor parallel) instead of the spec's parallel.tensor: every figure is one GPU's" };
+            var plan = new Command("plan", "How much memory the model needs, and whether and how it fits a budget") { spec, gpuMemory, maxSeqLen, planTp, pcie, json };
+            plan.SetAction(r => PlanCommand.Run(r.GetValue(spec)!, r.GetValue(gpuMemory), r.GetValue(maxSeqLen), r.GetValue(pcie), r.GetValue(json), console, output, r.GetValue(planTp)));
 
             var outDir = new Option<string>("--out") { Description = "folder for the .cu files", Required = true };
             var emit = new Command("emit", "Write every emitted kernel as a .cu file") { spec, arch, outDir };

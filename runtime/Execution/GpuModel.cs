@@ -187,6 +187,9 @@ namespace GraphCompiler.Runtime.Execution
 
         private static GpuModel With(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options, Func<CudaStream, DeviceModelWeights> weigh)
         {
+            if (model.Spec.Parallel.Tensor > 1)
+                throw new NotSupportedException($"{model.Spec.Name} sets parallel.tensor: {model.Spec.Parallel.Tensor}, a split over {model.Spec.Parallel.Tensor} GPUs, and the GPU backend "
+                    + "runs on one GPU (tensor-parallel execution is not built yet). Set parallel.tensor: 1 to run it on one GPU; graphc plan shows one GPU's share of the split");
             DeviceModelWeights weights;
             using (var stream = new CudaStream()) weights = weigh(stream);
             try

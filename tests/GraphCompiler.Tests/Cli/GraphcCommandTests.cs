@@ -81,6 +81,24 @@ namespace GraphCompiler.Tests.Cli
         }
 
         [Fact]
+        public void Plan_tp_8_puts_an_eighth_of_70b_on_each_16GiB_gpu_and_refuses_a_split_the_kv_heads_do_not_allow()
+        {
+            var (code, output, _) = Run("plan", "llama2-70b", "--gpu-memory", "16GiB", "--tp", "8", "--json");
+            Assert.Equal(ExitCodes.Ok, code);
+            var root = JsonDocument.Parse(output).RootElement;
+            Assert.Equal(8, root.GetProperty("tensor_parallel").GetInt32());
+            Assert.Equal(163_840L / 8, root.GetProperty("kv_bytes_per_token").GetInt64());
+            Assert.True(root.GetProperty("fits").GetBoolean());
+            Assert.Contains("Tensor parallel over [bold]8 GPUs".Replace("[bold]", ""), Run("plan", "llama2-70b", "--tp", "8").Out);
+            var three = Run("plan", "llama2-70b", "--tp", "3");
+            Assert.Equal(ExitCodes.Usage, three.Code);
+            Assert.Contains("allowed 1, 2, 4, 8", three.Err);
+            var small = Run("plan", "small-llama", "--tp", "8");
+            Assert.Equal(ExitCodes.Usage, small.Code);
+            Assert.Contains("num_key_value_heads", small.Err);
+        }
+
+        [Fact]
         public void Plan_max_seq_len_override_changes_the_kv_reserved_per_sequence()
         {
             var a = JsonDocument.Parse(Run("plan", "llama2-70b", "--gpu-memory", "80GiB", "--json").Out).RootElement;

@@ -149,7 +149,7 @@ namespace GraphCompiler.Tests.Spec
             var d = Single(yaml, SpecDiagnosticIds.UnknownKey);
             Assert.DoesNotContain("did you mean", d.Message);
             Assert.Contains("(top level)", d.Message);
-            Assert.Contains("Valid keys: name, class_name, namespace, description, model, quantization, kv_cache, limits, tiles", d.Message);
+            Assert.Contains("Valid keys: name, class_name, namespace, description, model, quantization, kv_cache, limits, parallel, tiles", d.Message);
             AssertAt(d, yaml, "frobnicator", "frobnicator");
         }
 
@@ -1256,6 +1256,61 @@ namespace GraphCompiler.Tests.Spec
             Assert.Equal(QuantScheme.Fp16, q.For(ModuleKind.VProj, 0));
             Assert.Equal(QuantScheme.Fp16, q.For(ModuleKind.EmbedTokens, 0));        // activation dtype
             Assert.Equal(new QuantScheme(QuantMethod.Fp8E4M3, WeightScale: ScaleGranularity.PerTensor), q.For(ModuleKind.LmHead, 0));
+        }
+
+        // ---------------------------------------------------------------- GC0007 / GC0042 parallel
+
+        [Fact]
+        public void Parallel_tensor_splits_a_model_whose_kv_heads_mlp_and_vocabulary_divide()
+        {
+            var result = TestSpecs.Parse(TestSpecs.Minimal + "parallel:\n  tensor: 2\n");
+            Assert.False(result.HasErrors, string.Join("\n", result.Diagnostics));
+            Assert.Equal(2, result.Spec!.Parallel.Tensor);
+            Assert.Equal(1, TestSpecs.Parse(TestSpecs.Minimal).Spec!.Parallel.Tensor);
+        }
+
+        [Theory]
+        [InlineData(3)]
+        [InlineData(16)]
+        [InlineData(0)]
+        public void Parallel_tensor_other_than_1_2_4_or_8_is_GC0007(int tensor)
+        {
+            string yaml = TestSpecs.Minimal + $"parallel:\n  tensor: {tensor}\n";
+            var d = Single(yaml, SpecDiagnosticIds.OutOfRange);
+            Assert.Contains($"'parallel.tensor' is {tensor}; allowed: 1, 2, 4, 8", d.Message);
+            AssertAt(d, yaml, $"tensor: {tensor}", tensor.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        [Fact]
+        public void Parallel_tensor_past_the_kv_heads_is_GC0042_naming_the_sizes_that_split()
+        {
+            string yaml = TestSpecs.Minimal + "parallel:\n  tensor: 4\n";
+            var d = Single(yaml, SpecDiagnosticIds.ParallelDoesNotDivide);
+            Assert.Contains("num_key_value_heads 2 does not divide by 4", d.Message);
+            Assert.Contains("use 1, 2", d.Message);
+            AssertAt(d, yaml, "tensor: 4", "4");
+        }
+
+        [Fact]
+        public void Parallel_tensor_cutting_an_int4_group_of_a_row_split_module_is_GC0042()
+        {
+            // down_proj's K is intermediate_size: 768 is 384 a GPU at tensor 2, three groups of 128; 896 is 448, three and a half.
+            string Yaml(int intermediate) => MinimalWithQuantization("quantization:\n  default: fp16\n  overrides:\n    - modules: [down_proj]\n" +
+                "      scheme: int4\n      group_size: 128\n").Replace("intermediate_size: 768", $"intermediate_size: {intermediate}") + "parallel:\n  tensor: 2\n";
+            AssertValid(Yaml(768));
+            var d = Single(Yaml(896), SpecDiagnosticIds.ParallelDoesNotDivide);
+            Assert.Contains("down_proj (int4 gptq g128", d.Message);
+            Assert.Contains("448 input features a rank, not whole groups of 128", d.Message);
+        }
+
+        [Fact]
+        public void Parallel_tensor_with_act_order_on_a_row_split_module_is_GC0042()
+        {
+            string yaml = MinimalWithQuantization("quantization:\n  default: fp16\n  overrides:\n    - modules: [o_proj]\n" +
+                "      scheme: int4\n      group_size: 128\n      desc_act: true\n") + "parallel:\n  tensor: 2\n";
+            var d = Single(yaml, SpecDiagnosticIds.ParallelDoesNotDivide);
+            Assert.Contains("o_proj (int4 gptq g128", d.Message);
+            Assert.Contains("act-order (desc_act)", d.Message);
         }
     }
 }
