@@ -11,7 +11,7 @@ namespace GraphCompiler.Spec
         {
             if (p is null) return ParallelSpec.Single;
             int? tensor = p.Has("tensor") ? p.Int("tensor", int.MinValue, int.MaxValue) : 1;
-            if (p.Has("tensor") && tensor is int t && !ParallelSpec.TensorSizes.Contains(t))
+            if (tensor is int t && !ParallelSpec.TensorSizes.Contains(t))
             {
                 sink.Error(SpecDiagnosticIds.OutOfRange, $"'parallel.tensor' is {t}; allowed: {string.Join(", ", ParallelSpec.TensorSizes)} (the GPUs of one host; across hosts see specs/README.md)",
                     p.ValueLocation("tensor"));

@@ -15,19 +15,27 @@ namespace GraphCompiler.Spec
         /// <summary>INT4 codes packed per 32-bit word along N (AWQ's weights, GPTQ's zeros): a column cut keeps words whole.</summary>
         private const int Int4PackedColumns = 8;
 
-        /// <summary>Why the model does not split over <paramref name="ranks"/> GPUs, one sentence a reason (none: it does):
-        /// whole KV heads per rank (GQA groups are not cut), whole 16-feature steps of the MLP, the vocabulary evenly, and
-        /// every INT4 scale group and packed word inside one rank.</summary>
+        /// <summary>Why the model does not split over <paramref name="ranks"/> GPUs, one sentence a reason (none: it does),
+        /// each ending with the sizes that do split it.</summary>
         public static IEnumerable<string> Problems(int ranks, ModelShape model, QuantizationSpec quantization)
         {
+            var reasons = Reasons(ranks, model, quantization).ToList();
+            if (reasons.Count == 0) return reasons;
+            string fits = "use " + string.Join(", ", TensorSizes.Where(n => !Reasons(n, model, quantization).Any()));
+            return reasons.Select(r => $"{r} ({fits})");
+        }
+
+        /// <summary>Whole KV heads per rank (GQA groups are not cut), whole 16-feature steps of the MLP, the vocabulary
+        /// evenly, and every INT4 scale group and packed word inside one rank.</summary>
+        private static IEnumerable<string> Reasons(int ranks, ModelShape model, QuantizationSpec quantization)
+        {
             if (ranks == 1) yield break;
-            string fits = "use " + string.Join(", ", TensorSizes.Where(n => model.NumKeyValueHeads % n == 0 && (model.IntermediateSize / n) % 16 == 0 && model.VocabSize % n == 0));
             if (model.NumKeyValueHeads % ranks != 0)
-                yield return $"num_key_value_heads {model.NumKeyValueHeads} does not divide by {ranks}; each rank holds whole KV heads with their {model.QueryHeadsPerKvHead} query heads ({fits})";
+                yield return $"num_key_value_heads {model.NumKeyValueHeads} does not divide by {ranks}; each rank holds whole KV heads with their {model.QueryHeadsPerKvHead} query heads";
             if (model.IntermediateSize % (16 * ranks) != 0)
-                yield return $"intermediate_size {model.IntermediateSize} does not split into {ranks} slices of whole 16-feature MMA steps (down_proj's K per rank) ({fits})";
+                yield return $"intermediate_size {model.IntermediateSize} does not split into {ranks} slices of whole 16-feature MMA steps (down_proj's K per rank)";
             if (model.VocabSize % ranks != 0)
-                yield return $"vocab_size {model.VocabSize} does not divide by {ranks}; embed_tokens and lm_head are split by vocabulary ({fits})";
+                yield return $"vocab_size {model.VocabSize} does not divide by {ranks}; embed_tokens and lm_head are split by vocabulary";
             var seen = new HashSet<(ModuleKind, QuantScheme)>();
             for (int layer = 0; layer < quantization.Layers.Count; layer++)
                 foreach (var module in ModuleKinds.LayerLinears)
