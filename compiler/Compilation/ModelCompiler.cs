@@ -12,8 +12,9 @@ namespace GraphCompiler.Compilation
     public sealed class CompiledModel
     {
         internal CompiledModel(ModelSpec spec, LlamaGraph graph, KernelPlan plan, MemoryPlan memory, IReadOnlyList<WeightTensor> manifest,
-            IReadOnlyList<WeightDequantKernel> dequantKernels)
+            IReadOnlyList<WeightDequantKernel> dequantKernels, CompiledModel? rank = null)
         {
+            Rank = rank ?? this;
             Sampling = new SamplingKernel($"sample_v{spec.Model.VocabSize}", spec.Model.VocabSize);
             Spec = spec;
             Graph = graph;
@@ -24,6 +25,11 @@ namespace GraphCompiler.Compilation
         }
 
         public ModelSpec Spec { get; }
+
+        /// <summary>What each GPU of a tensor-parallel spec runs (<see cref="TensorShards.RankSpec"/>): its own graph, plan,
+        /// kernels and manifest of shards; the model itself when `parallel.tensor` is 1.</summary>
+        public CompiledModel Rank { get; }
+
         public LlamaGraph Graph { get; }
         public KernelPlan Plan { get; }
         public MemoryPlan Memory { get; }
@@ -58,13 +64,15 @@ namespace GraphCompiler.Compilation
             return (parse, parse.Spec is null ? null : Compile(parse.Spec));
         }
 
+        /// <remarks>A tensor-parallel spec's memory plan is its rank's: what one GPU holds.</remarks>
         public static CompiledModel Compile(ModelSpec spec)
         {
+            var rank = spec.Parallel.Tensor == 1 ? null : Compile(TensorShards.RankSpec(spec));
             var graph = LlamaGraphBuilder.Build(spec);
             var plan = FusionPass.Run(spec, graph, KernelEmitters.Capabilities);
-            var memory = MemoryPlanner.Build(spec, plan);
+            var memory = rank is null ? MemoryPlanner.Build(spec, plan) : MemoryPlanner.Build(rank.Spec, rank.Plan, spec.Parallel.Tensor);
             var manifest = WeightManifest.Build(spec);
-            return new CompiledModel(spec, graph, plan, memory, manifest, DequantKernels(spec));
+            return new CompiledModel(spec, graph, plan, memory, manifest, DequantKernels(spec), rank);
         }
 
         private static IReadOnlyList<WeightDequantKernel> DequantKernels(ModelSpec spec)

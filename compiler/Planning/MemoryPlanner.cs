@@ -12,9 +12,9 @@ namespace GraphCompiler.Planning
 {
     /// <summary>
     /// Exact device bytes for a spec (weights per component, KV per token, workspace) and the verdict against a budget:
-    /// fits with N KV tokens, or which layers must stream from host memory over PCIe, or does not fit at all. With
-    /// `parallel.tensor` above 1 every figure is one GPU's: its weight shards (<see cref="TensorShards"/>; norms whole on
-    /// each), its KV heads' cache, and the single-GPU workspace (an upper bound: a rank's q/kv and MLP buffers are smaller).
+    /// fits with N KV tokens, or which layers must stream from host memory over PCIe, or does not fit at all. A
+    /// tensor-parallel spec is planned as one rank's (<see cref="TensorShards.RankSpec"/>, see <see cref="ModelCompiler"/>):
+    /// every figure is one GPU's.
     /// </summary>
     public static class MemoryPlanner
     {
@@ -31,14 +31,14 @@ namespace GraphCompiler.Planning
         /// <summary>Context splits the decode partials hold per (sequence, query head): the runtime never launches more.</summary>
         public static int DecodeSplitCapacity(ModelSpec spec) => Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => a.DecodeAttention.Splits));
 
-        public static MemoryPlan Build(ModelSpec spec, KernelPlan kernels)
+        /// <param name="ranks">The GPUs <paramref name="spec"/> (one rank's) is a part of; the plan records it.</param>
+        public static MemoryPlan Build(ModelSpec spec, KernelPlan kernels, int ranks = 1)
         {
             var m = spec.Model;
             var q = spec.Quantization;
-            int ranks = spec.Parallel.Tensor;
             long Linear(ModuleKind module, int layer)
             {
-                var (k, n) = TensorShards.Shape(m, module, ranks);
+                var (k, n) = m.LinearShape(module);
                 return WeightLayout.For(q.For(module, layer)).DeviceBytes(k, n);
             }
 
@@ -46,7 +46,7 @@ namespace GraphCompiler.Planning
             var perModule = new Dictionary<string, long>();
             void Add(string name, long bytes) => perModule[name] = (perModule.TryGetValue(name, out var b) ? b : 0) + bytes;
 
-            var (hidden, vocab) = TensorShards.Shape(m, ModuleKind.EmbedTokens, ranks);
+            var (hidden, vocab) = m.LinearShape(ModuleKind.EmbedTokens);
             Add("embed_tokens", WeightLayout.GatherTableBytes(q.For(ModuleKind.EmbedTokens, 0), hidden, vocab));
             var layerBytes = new List<long>();
             for (int l = 0; l < m.NumHiddenLayers; l++)
@@ -67,9 +67,8 @@ namespace GraphCompiler.Planning
             long nonLayer = weights - layerBytes.Sum();
 
             var kv = spec.KvCache;
-            int kvHeads = TensorShards.KvHeads(m, ranks);
-            long kvPerToken = 2L * m.NumHiddenLayers * kvHeads * m.HeadDim * kv.DType.SizeInBytes();
-            long kvScales = kv.IsFp8 ? 2L * m.NumHiddenLayers * (kv.Scale == KvScaleGranularity.PerHead ? kvHeads : 1) * 4 : 0;
+            long kvPerToken = 2L * m.NumHiddenLayers * m.NumKeyValueHeads * m.HeadDim * kv.DType.SizeInBytes();
+            long kvScales = kv.IsFp8 ? 2L * m.NumHiddenLayers * (kv.Scale == KvScaleGranularity.PerHead ? m.NumKeyValueHeads : 1) * 4 : 0;
 
             var (slots, withoutReuse) = Workspace(spec, kernels);
             var order = new[] { "embed_tokens", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "norms", "lm_head" };

@@ -31,7 +31,9 @@ namespace GraphCompiler.Spec
         int BosTokenId,
         int EosTokenId)
     {
-        public int HeadDim => HiddenSize / NumAttentionHeads;
+        /// <summary>hidden_size / num_attention_heads as parsed; a tensor-parallel rank's shape (<see cref="Planning.TensorShards.RankShape"/>)
+        /// keeps it while holding fewer heads.</summary>
+        public int HeadDim { get; init; } = HiddenSize / NumAttentionHeads;
         public int QueryHeadsPerKvHead => NumAttentionHeads / NumKeyValueHeads;
         public int QSize => NumAttentionHeads * HeadDim;
         public int KvSize => NumKeyValueHeads * HeadDim;

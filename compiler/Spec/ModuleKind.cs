@@ -39,8 +39,14 @@ namespace GraphCompiler.Spec
 
         /// <summary>Megatron's cut: the first linear of each pair (q/k/v, gate/up) by columns, the second (o, down) by rows,
         /// so a rank computes its heads and its MLP slice with no exchange until one all-reduce after each row-split
-        /// product; the vocabulary of embed_tokens and lm_head by columns too.</summary>
-        public static TensorSplit TensorSplit(this ModuleKind module) => module is ModuleKind.OProj or ModuleKind.DownProj ? Spec.TensorSplit.Rows : Spec.TensorSplit.Columns;
+        /// product. embed_tokens and lm_head are whole on every rank (TensorRT-LLM's default for the embedding): no
+        /// exchange before the first layer or after the last, and tied weights stay one tensor.</summary>
+        public static TensorSplit TensorSplit(this ModuleKind module) => module switch
+        {
+            ModuleKind.OProj or ModuleKind.DownProj => Spec.TensorSplit.Rows,
+            ModuleKind.EmbedTokens or ModuleKind.LmHead => Spec.TensorSplit.Replicated,
+            _ => Spec.TensorSplit.Columns,
+        };
 
         public static bool IsLayerModule(this ModuleKind module) => module is not (ModuleKind.EmbedTokens or ModuleKind.LmHead);
 

@@ -2,12 +2,13 @@ using System.Linq;
 
 namespace GraphCompiler.Spec
 {
-    /// <summary>Reads `parallel:`; each problem <see cref="ParallelSpec.Problems"/> finds is an error at `parallel.tensor`.</summary>
+    /// <summary>Reads `parallel:`; each problem <see cref="ParallelSpec.Problems"/> finds is an error at `parallel.tensor`, and
+    /// so is each tile rule one GPU's share of the model (<see cref="Planning.TensorShards.RankShape"/>) breaks.</summary>
     internal static class ParallelParser
     {
         public static readonly string[] Keys = { "tensor" };
 
-        public static ParallelSpec? Read(SpecDiagnosticSink sink, MappingView? p, ModelShape? model, QuantizationSpec? quantization)
+        public static ParallelSpec? Read(SpecDiagnosticSink sink, MappingView? p, ModelShape? model, QuantizationSpec? quantization, KvCacheSpec? kv, TileTable? tiles)
         {
             if (p is null) return ParallelSpec.Single;
             int? tensor = p.Has("tensor") ? p.Int("tensor", int.MinValue, int.MaxValue) : 1;
@@ -19,6 +20,7 @@ namespace GraphCompiler.Spec
             }
             if (tensor is null || model is null || quantization is null) return null;
             var problems = ParallelSpec.Problems(tensor.Value, model, quantization).ToList();
+            if (problems.Count == 0 && kv != null && tiles != null) problems.AddRange(ParallelSpec.TileProblems(tensor.Value, model, quantization, kv, tiles));
             foreach (var problem in problems)
                 sink.Error(SpecDiagnosticIds.ParallelDoesNotDivide, $"'parallel.tensor' {tensor} does not split the model: {problem}", p.ValueLocation("tensor"));
             return problems.Count == 0 ? new ParallelSpec(tensor.Value) : null;

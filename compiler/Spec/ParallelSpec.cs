@@ -25,8 +25,27 @@ namespace GraphCompiler.Spec
             return reasons.Select(r => $"{r} ({fits})");
         }
 
-        /// <summary>Whole KV heads per rank (GQA groups are not cut), whole 16-feature steps of the MLP, the vocabulary
-        /// evenly, and every INT4 scale group and packed word inside one rank.</summary>
+        /// <summary>Every reason the spec's model does not split over <paramref name="ranks"/> GPUs, as the parser reports them
+        /// under GC0042 (for a split asked for outside the spec, such as graphc's --tp).</summary>
+        public static IEnumerable<string> Problems(int ranks, ModelSpec spec)
+        {
+            var problems = Problems(ranks, spec.Model, spec.Quantization).ToList();
+            return problems.Count > 0 ? problems : TileProblems(ranks, spec.Model, spec.Quantization, spec.KvCache, spec.Tiles);
+        }
+
+        /// <summary>Each tile rule one GPU's share of the model (<see cref="Planning.TensorShards.RankShape"/>) breaks.</summary>
+        internal static IEnumerable<string> TileProblems(int ranks, ModelShape model, QuantizationSpec quantization, KvCacheSpec kv, TileTable tiles)
+        {
+            if (ranks == 1) return Enumerable.Empty<string>();
+            var rank = Planning.TensorShards.RankShape(model, ranks);
+            var scratch = new SpecDiagnosticSink("");
+            foreach (var arch in tiles.Archs) TileValidator.Validate(arch, rank, quantization, kv, scratch);
+            return scratch.Diagnostics.Where(d => d.IsError).Select(d =>
+                $"each GPU's share ({rank.NumAttentionHeads} query / {rank.NumKeyValueHeads} KV heads, intermediate {rank.IntermediateSize}) breaks a tile rule: {d.Message}").ToList();
+        }
+
+        /// <summary>Whole KV heads per rank (GQA groups are not cut), whole 16-feature steps of the MLP, and every INT4 scale
+        /// group and packed word inside one rank.</summary>
         private static IEnumerable<string> Reasons(int ranks, ModelShape model, QuantizationSpec quantization)
         {
             if (ranks == 1) yield break;
@@ -34,8 +53,6 @@ namespace GraphCompiler.Spec
                 yield return $"num_key_value_heads {model.NumKeyValueHeads} does not divide by {ranks}; each rank holds whole KV heads with their {model.QueryHeadsPerKvHead} query heads";
             if (model.IntermediateSize % (16 * ranks) != 0)
                 yield return $"intermediate_size {model.IntermediateSize} does not split into {ranks} slices of whole 16-feature MMA steps (down_proj's K per rank)";
-            if (model.VocabSize % ranks != 0)
-                yield return $"vocab_size {model.VocabSize} does not divide by {ranks}; embed_tokens and lm_head are split by vocabulary";
             var seen = new HashSet<(ModuleKind, QuantScheme)>();
             for (int layer = 0; layer < quantization.Layers.Count; layer++)
                 foreach (var module in ModuleKinds.LayerLinears)
@@ -60,9 +77,11 @@ namespace GraphCompiler.Spec
     /// <summary>How a weight is cut across tensor-parallel ranks.</summary>
     public enum TensorSplit
     {
-        /// <summary>Each rank holds some output features (N): q/k/v, gate/up, and the vocabulary of embed_tokens and lm_head.</summary>
+        /// <summary>Each rank holds some output features (N): q/k/v, gate/up.</summary>
         Columns,
         /// <summary>Each rank holds some input features (K) and its partial sums are all-reduced: o_proj and down_proj.</summary>
         Rows,
+        /// <summary>Every rank holds all of it: embed_tokens and lm_head.</summary>
+        Replicated,
     }
 }

@@ -96,7 +96,7 @@ namespace GraphCompiler.Spec
             var quantization = QuantizationParser.Read(sink, top.Value("quantization"), model);
             if (kv is null || quantization is null) return null;
             var tiles = TileParser.Read(sink, top.Value("tiles"), model, quantization, kv);
-            var parallel = ParallelParser.Read(sink, sink.Mapping(top.Value("parallel"), "parallel", ParallelParser.Keys), model, quantization);
+            var parallel = ParallelParser.Read(sink, sink.Mapping(top.Value("parallel"), "parallel", ParallelParser.Keys), model, quantization, kv, tiles);
             if (name is null || className is null || limits is null || tiles is null || parallel is null) return null;
             return new ModelSpec(name, className, ns, model, quantization, kv, limits, tiles, parallel);
         }

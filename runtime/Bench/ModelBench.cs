@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Linq;
 using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Sampling;
+using GraphCompiler.Runtime.TensorParallel;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Bench
@@ -34,19 +35,35 @@ namespace GraphCompiler.Runtime.Bench
     {
         private const int WarmSteps = 3;
 
-        public static IEnumerable<ModelTiming> Run(GpuModel model, IReadOnlyList<int> prompts, IReadOnlyList<int> batches, int context, int steps,
+        /// <summary>
+        /// What a run times: the backend (one GPU, or the ranks of a split), the weight bytes one GPU reads a decode step
+        /// (all but the embedding, which is gathered), and how a sequence is given a context without computing it.
+        /// Decode's bound is one GPU's: its weights and its KV heads' cache at the copy bandwidth, the ranks reading theirs at once.
+        /// </summary>
+        public sealed record Target(IDecoderBackend Backend, long WeightBytesPerGpu, Action<DecoderSequence, int> AssumeContext)
+        {
+            public static Target Of(GpuModel gpu) => new Target(gpu, GemmWeightBytes(gpu), (s, n) => gpu.AssumeContext((GpuSequence)s, n));
+
+            public static Target Of(TensorParallelBackend split) =>
+                new Target(split, GemmWeightBytes((GpuModel)split.Ranks[0]), split.AssumeContext);
+
+            private static long GemmWeightBytes(GpuModel gpu) => gpu.Weights.Bytes - gpu.Weights.Embedding.Bytes - (gpu.Weights.EmbeddingScale?.Bytes ?? 0);
+        }
+
+        public static IEnumerable<ModelTiming> Run(Target target, IReadOnlyList<int> prompts, IReadOnlyList<int> batches, int context, int steps,
             double copyBytesPerSecond, int seed)
         {
+            var model = target.Backend;
             var spec = model.Model.Spec;
             var m = spec.Model;
             var random = new Random(seed);
             int[] Tokens(int n) => Enumerable.Range(0, n).Select(i => i == 0 ? m.BosTokenId : random.Next(3, m.VocabSize)).ToArray();
             long gemmParameters = GemmParameters(spec);
             long kvPerToken = model.Model.Memory.KvBytesPerToken;
-            long weightBytes = model.Weights.Bytes - model.Weights.Embedding.Bytes - (model.Weights.EmbeddingScale?.Bytes ?? 0);
+            long weightBytes = target.WeightBytesPerGpu;
 
             // One untimed prefill first: the first use of each kernel pays for module loading and caches.
-            using (var warm = model.NewSequence()) model.Prefill(warm, Tokens(Math.Min(prompts.Min(), spec.Limits.MaxNumBatchedTokens)));
+            using (var warm = model.NewSequence()) model.Prefill(new[] { (warm, Tokens(Math.Min(prompts.Min(), spec.Limits.MaxNumBatchedTokens))) });
             foreach (int p in prompts)
             {
                 var times = new List<double>();
@@ -55,7 +72,7 @@ namespace GraphCompiler.Runtime.Bench
                     using var sequence = model.NewSequence();
                     var prompt = Tokens(p);
                     var clock = Stopwatch.StartNew();
-                    model.Prefill(sequence, prompt);
+                    model.Prefill(new[] { (sequence, prompt) });
                     times.Add(clock.Elapsed.TotalMilliseconds);
                 }
                 double ms = Median(times);
@@ -69,14 +86,14 @@ namespace GraphCompiler.Runtime.Bench
                     var sequences = Enumerable.Range(0, b).Select(_ => model.NewSequence()).ToList();
                     try
                     {
-                        foreach (var s in sequences) model.AssumeContext(s, context);
+                        foreach (var s in sequences) target.AssumeContext(s, context);
                         var samplers = sequences.Select((_, i) => new Sampler(sampling with { Seed = (ulong)i }, Array.Empty<int>())).ToList();
                         var next = sequences.Select(_ => random.Next(3, m.VocabSize)).ToArray();
                         var clock = new Stopwatch();
                         for (int step = 0; step < WarmSteps + steps; step++)
                         {
                             if (step == WarmSteps) clock.Start();
-                            var picks = model.DecodeAndSample(sequences.Select((s, i) => ((DecoderSequence)s, next[i])).ToList(), samplers);
+                            var picks = model.DecodeAndSample(sequences.Select((s, i) => (s, next[i])).ToList(), samplers);
                             for (int i = 0; i < b; i++) next[i] = picks[i].Token;
                         }
                         double ms = clock.Elapsed.TotalMilliseconds / steps;

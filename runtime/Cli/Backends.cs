@@ -23,13 +23,16 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="tiles">Where the GPU's tiles come from: auto (tuned where the tuning database has them) or spec.</param>
         /// <remarks>On an interactive console the weights' upload and the kernels' compilation show as progress bars; the
         /// backend's notes follow them. Either way a line says what the kernels cost.</remarks>
-        public static OpenedBackend Open(string kind, CompiledModel model, SpecText spec, CheckpointTensors weights, GpuModelOptions gpuOptions, string tiles, IAnsiConsole console)
+        /// <param name="weights">One weight set a rank of the model's split.</param>
+        /// <param name="stagedExchange">--tp-staged: GPU ranks exchange through host memory and may share GPUs.</param>
+        public static OpenedBackend Open(string kind, CompiledModel model, SpecText spec, IReadOnlyList<CheckpointTensors> weights, GpuModelOptions gpuOptions, string tiles,
+            IAnsiConsole console, bool stagedExchange = false)
         {
             var backend = Check(kind);
             GpuCommands.CheckTiles(tiles);
             void Note(string line) => console.MarkupLine("[grey]" + Markup.Escape(line) + "[/]");
             OpenedBackend Run(IProgress<LoadProgress>? progress, Action<string> log) => GpuCommands.Tuned(() =>
-                BackendSelection.Open(backend, model, spec.Path, spec.Text, weights, gpuOptions with { Progress = progress }, tiles == GpuCommands.TunedOrSpecTiles, log));
+                BackendSelection.Open(backend, model, spec.Path, spec.Text, weights, gpuOptions with { Progress = progress }, tiles == GpuCommands.TunedOrSpecTiles, log, stagedExchange));
             try
             {
                 OpenedBackend opened;

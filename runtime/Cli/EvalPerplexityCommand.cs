@@ -4,7 +4,9 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Common;
+using GraphCompiler.Compilation;
 using GraphCompiler.Runtime.Cpu;
+using GraphCompiler.Spec;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -24,7 +26,9 @@ namespace GraphCompiler.Runtime.Cli
                 throw new CliException(ExitCodes.Usage, $"--window {window} exceeds limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
             var tokenizer = RunCommand.OpenTokenizer(modelPath);
             var stream = tokenizer.EncodeParagraphs(File.ReadLines(textPath));
-            var cpu = new CpuModel(model, RunCommand.LoadCheckpoint(modelPath, model, sources, console));
+            // Perplexity is the whole model's: a split spec is scored on one CPU model.
+            if (model.Spec.Parallel.Tensor > 1) model = ModelCompiler.Compile(model.Spec with { Parallel = ParallelSpec.Single });
+            var cpu = new CpuModel(model, RunCommand.LoadCheckpoint(modelPath, model, sources, console)[0]);
             var clock = Stopwatch.StartNew();
             PerplexityResult result;
             try

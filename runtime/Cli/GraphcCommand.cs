@@ -86,11 +86,14 @@ namespace GraphCompiler.Runtime.Cli
             var benchContext = new Option<int>("--context") { Description = "--synthetic: tokens each decoding sequence already holds", DefaultValueFactory = _ => 1024 };
             var benchSteps = new Option<int>("--steps") { Description = "--synthetic: timed decode steps per batch size", DefaultValueFactory = _ => 32 };
             var profile = new Option<bool>("--profile") { Description = "--synthetic: also time one decode step per batch size launch by launch, summed per kernel" };
+            var runTp = new Option<int?>("--tp") { Description = "split the model over this many ranks (tensor parallel; instead of the spec's parallel.tensor): GPUs with NCCL, or CPU threads on the CPU backend" };
+            var tpStaged = new Option<bool>("--tp-staged") { Description = "GPU ranks exchange through host memory and may share GPUs (no NCCL needed): slow, for checking a split on fewer GPUs" };
+            var oneRank = new Option<bool>("--one-rank") { Description = "--synthetic with --tp N: time one GPU's share of the split alone, without the exchange" };
             var bench = new Command("bench", "Time every emitted kernel on this GPU (GB/s and fraction of the copy bandwidth), or with --synthetic the whole model")
-                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps, profile, tiles };
+                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps, profile, tiles, runTp, tpStaged, oneRank };
             bench.SetAction(r => r.GetValue(synthetic)
                 ? ModelBenchCommand.Run(r.GetValue(spec)!, new ModelBenchCommand.Options(r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext),
-                    r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!), r.GetValue(json), console, output)
+                    r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!, r.GetValue(runTp), r.GetValue(tpStaged), r.GetValue(oneRank)), r.GetValue(json), console, output)
                 : BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
                     r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
 
@@ -126,11 +129,11 @@ namespace GraphCompiler.Runtime.Cli
             var noGraphs = new Option<bool>("--no-cuda-graphs") { Description = "GPU: launch each decode kernel instead of replaying a captured CUDA graph" };
             var logprobs = new Option<bool>("--logprobs") { Description = "print each generated token's log-probability under the distribution it was chosen from" };
             RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs), r.GetValue(tiles)!, r.GetValue(stop),
-                r.GetValue(logprobs));
+                r.GetValue(logprobs), r.GetValue(runTp), r.GetValue(tpStaged));
             SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
             var run = new Command("run", "Generate on the GPU (or the CPU backend without one): prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs };
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
                 r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console, RunOptions(r)));
 
@@ -151,7 +154,7 @@ namespace GraphCompiler.Runtime.Cli
             var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
             var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
             var generate = new Command("generate", "Generate text from a checkpoint, on the GPU when there is one, else on the CPU backend")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs };
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
                 r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console, RunOptions(r)));
 
@@ -159,6 +162,11 @@ namespace GraphCompiler.Runtime.Cli
             var loadMemory = new Option<string?>("--gpu-memory") { Description = "behave as a GPU of this much memory (the budget is gpu_memory_utilization of it)" };
             var load = new Command("load", "Stream a checkpoint's weights to the GPU within the spec's budget; rate and a read-back check") { spec, loadModel, loadMemory };
             load.SetAction(r => LoadCommand.Run(r.GetValue(spec)!, r.GetValue(loadModel)!, r.GetValue(loadMemory), console));
+
+            var arGpus = new Option<int?>("--gpus") { Description = "GPUs to all-reduce over (default: all of this host's)" };
+            var arSizes = new Option<string>("--sizes") { Description = "buffer sizes: a decode step sends batch × hidden × 2 bytes (16KiB at batch 1 of Llama-2-70B)", DefaultValueFactory = _ => "16KiB,1MiB,64MiB" };
+            var allReduce = new Command("allreduce", "Check and time NCCL's all-reduce over this host's GPUs, as tensor-parallel steps use it") { arGpus, arSizes };
+            allReduce.SetAction(r => AllReduceCommand.Run(r.GetValue(arGpus), r.GetValue(arSizes)!, console));
 
             var specs = new Command("specs", "List the specs compiled into graphc at build time");
             specs.SetAction(_ =>
@@ -170,7 +178,7 @@ namespace GraphCompiler.Runtime.Cli
 
             return new RootCommand("graphc: the GraphCompiler command line. Specs in, memory plans and CUDA kernels out.")
             {
-                validate, plan, emit, compile, selftest, bench, tune, run, generate, evalPpl, inspect, load, specs,
+                validate, plan, emit, compile, selftest, bench, tune, run, generate, evalPpl, inspect, load, allReduce, specs,
             };
         }
     }

@@ -11,6 +11,7 @@ using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Memory;
+using GraphCompiler.Runtime.TensorParallel;
 using Spectre.Console;
 
 namespace GraphCompiler.Runtime.Cli
@@ -23,8 +24,11 @@ namespace GraphCompiler.Runtime.Cli
     internal static class ModelBenchCommand
     {
         /// <summary>What to run: prompt lengths and batch sizes as given on the command line, the decode context and timed
-        /// steps, whether to profile one decode step per batch size, and where the tiles come from (--tiles).</summary>
-        internal sealed record Options(string Prompts, string Batches, int Context, int Steps, bool Profile, string Tiles);
+        /// steps, whether to profile one decode step per batch size, where the tiles come from (--tiles), and a tensor-parallel
+        /// split (--tp, --tp-staged).</summary>
+        /// <param name="OneRank">With a split: time rank 0's share alone on this GPU, no exchange (what one GPU of the split computes a step).</param>
+        internal sealed record Options(string Prompts, string Batches, int Context, int Steps, bool Profile, string Tiles, int? Tp = null, bool TpStaged = false,
+            bool OneRank = false);
 
         public static int Run(string spec, Options options, bool json, IAnsiConsole console, TextWriter output)
         {
@@ -33,6 +37,17 @@ namespace GraphCompiler.Runtime.Cli
             var batchSizes = BenchCommand.ParseRows(options.Batches, "--batches", "batch size");
             GpuCommands.CheckTiles(options.Tiles);
             var model = SpecLoader.Compile(spec, console);
+            if (options.Tp is int tp) model = SpecLoader.SplitOver(model, tp);
+            if (options.OneRank)
+            {
+                if (model.Spec.Parallel.Tensor == 1) throw new CliException(ExitCodes.Usage, "--one-rank times one GPU's share of a split: give --tp N (or a spec with parallel.tensor)");
+                if (!json) console.MarkupLine($"one rank of {model.Spec.Parallel.Tensor}: {model.Rank.Spec.Model.NumAttentionHeads} query / {model.Rank.Spec.Model.NumKeyValueHeads} KV heads, "
+                    + $"MLP {model.Rank.Spec.Model.IntermediateSize}, alone on this GPU; the {2 * model.Spec.Model.NumHiddenLayers} all-reduces a step are not in these times");
+                model = model.Rank;
+            }
+            bool split = model.Spec.Parallel.Tensor > 1;
+            if (split && options.Profile)
+                throw new CliException(ExitCodes.Usage, "--profile times one GPU's launches one by one; a split model's ranks step together, so profile without --tp");
             var limits = model.Spec.Limits;
             if (batchSizes.Max() > limits.MaxNumSeqs)
                 throw new CliException(ExitCodes.Usage, $"--batches: {batchSizes.Max()} sequences exceed limits.max_num_seqs ({limits.MaxNumSeqs})");
@@ -43,7 +58,7 @@ namespace GraphCompiler.Runtime.Cli
             using var device = GpuCommands.OpenDevice();
             // --json keeps stdout for the JSON: the tile lines go to stderr there.
             var notes = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : console;
-            model = GpuCommands.WithTiles(model, SpecLoader.Read(spec), device.Info, options.Tiles, notes);
+            if (!split) model = GpuCommands.WithTiles(model, SpecLoader.Read(spec), device.Info, options.Tiles, notes);
             var allocator = DeviceAllocator.WithinBudget(limits, device.Info.TotalMemoryBytes);
             var kernels = GpuKernels.For(device);
             double copy;
@@ -52,30 +67,39 @@ namespace GraphCompiler.Runtime.Cli
             int blockSize = model.Spec.KvCache.BlockSize;
             long perSequence = ((long)context + steps + 8 + blockSize - 1) / blockSize * blockSize + blockSize;
             long kvTokens = Math.Max(batchSizes.Max() * perSequence, promptLengths.Max() + 2L * blockSize);
-            GpuModel gpu;
+            var gpuOptions = new GpuModelOptions(KvTokens: kvTokens);
+            OpenedBackend opened;
             try
             {
-                gpu = GpuModel.Synthetic(model, kernels, allocator, 1234, new GpuModelOptions(KvTokens: kvTokens));
+                opened = split
+                    ? BackendSelection.OpenGpuRanks(model, (r, k, a, o) => GpuModel.Synthetic(model.Rank, k, a, 1234 + r, o), gpuOptions, options.TpStaged, line => notes.MarkupLine("[grey]" + Markup.Escape(line) + "[/]"))
+                    : new OpenedBackend(GpuModel.Synthetic(model, kernels, allocator, 1234, gpuOptions), null, allocator);
             }
-            catch (Exception e) when (e is MemoryBudgetException or NotSupportedException or KernelCompileException)
+            catch (Exception e) when (e is MemoryBudgetException or NotSupportedException or KernelCompileException or GpuUnavailableException or NcclException or DllNotFoundException)
             {
                 throw new CliException(ExitCodes.Failure, e.Message);
             }
-            using (gpu)
+            using (opened)
             {
-                var timings = ModelBench.Run(gpu, promptLengths, batchSizes, context, steps, copy, 7).ToList();
-                var profiles = options.Profile ? batchSizes.Select(b => (Batch: b, Kernels: ModelBench.ProfileDecode(gpu, b, context, 11))).ToList() : null;
+                var backend = opened.Backend;
+                var gpu = backend as GpuModel;
+                var target = gpu != null ? ModelBench.Target.Of(gpu) : ModelBench.Target.Of((TensorParallelBackend)backend);
+                var timings = ModelBench.Run(target, promptLengths, batchSizes, context, steps, copy, 7).ToList();
+                var profiles = options.Profile ? batchSizes.Select(b => (Batch: b, Kernels: ModelBench.ProfileDecode(gpu!, b, context, 11))).ToList() : null;
                 var ledger = allocator.Ledger;
-                var memory = new[] { MemoryComponent.Weights, MemoryComponent.KvCache, MemoryComponent.Workspace }.Select(c => (c, ledger.Used(c))).ToList();
+                // A split model's ranks charge ledgers of their own: graphc plan --tp shows one GPU's share.
+                var memory = split ? new List<(MemoryComponent c, long)>()
+                    : new[] { MemoryComponent.Weights, MemoryComponent.KvCache, MemoryComponent.Workspace }.Select(c => (c, ledger.Used(c))).ToList();
                 if (json)
                 {
-                    var report = new ModelBenchReport(model.Spec.Name, device.Info.ToString(), gpu.Description, copy, memory.ToDictionary(x => x.c.ToString(), x => x.Item2),
+                    var report = new ModelBenchReport(model.Spec.Name, device.Info.ToString(), backend.Description, copy, memory.ToDictionary(x => x.c.ToString(), x => x.Item2),
                         timings, profiles?.Select(p => new DecodeProfile(p.Batch, p.Kernels)).ToList());
                     output.WriteLine(JsonSerializer.Serialize(report, ModelBenchJson.Default.ModelBenchReport));
                     return ExitCodes.Ok;
                 }
-                console.MarkupLine($"{Markup.Escape(gpu.Description)}; synthetic weights; measured copy bandwidth {copy / 1e9:0} GB/s");
-                console.MarkupLine("device memory: " + string.Join(", ", memory.Select(x => $"{x.c} {ByteSize.Format(x.Item2)}")) + $" of a {ByteSize.Format(ledger.BudgetBytes)} budget");
+ console.MarkupLine($"{Markup.Escape(backend.Description)}; synthetic weights; measured copy bandwidth {copy / 1e9:0} GB/s"
+                    + (split ? "; decode's bound is one GPU's: its weight shards and its KV heads' cache" : ""));
+                if (!split) console.MarkupLine("device memory: " + string.Join(", ", memory.Select(x => $"{x.c} {ByteSize.Format(x.Item2)}")) + $" of a {ByteSize.Format(ledger.BudgetBytes)} budget");
                 var table = new Table().AddColumn("phase").AddColumn(new TableColumn("batch").RightAligned()).AddColumn(new TableColumn("tokens / context").RightAligned())
                     .AddColumn(new TableColumn("ms/step").RightAligned()).AddColumn(new TableColumn("tokens/s").RightAligned())
                     .AddColumn(new TableColumn("bound tokens/s").RightAligned()).AddColumn(new TableColumn("% of bound").RightAligned()).AddColumn(new TableColumn("TFLOP/s").RightAligned());

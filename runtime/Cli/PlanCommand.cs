@@ -38,16 +38,7 @@ namespace GraphCompiler.Runtime.Cli
                 var limits = model.Spec.Limits with { MaxSeqLen = n, MaxInputLen = Math.Min(model.Spec.Limits.MaxInputLen, n) };
                 model = ModelCompiler.Compile(model.Spec with { Limits = limits });
             }
-            if (tensor is int t)
-            {
-                var s = model.Spec;
-                if (Array.IndexOf(ParallelSpec.TensorSizes, t) < 0)
-                    throw new CliException(ExitCodes.Usage, $"--tp {t}: allowed {string.Join(", ", ParallelSpec.TensorSizes)} (the GPUs of one host)");
-                var problems = ParallelSpec.Problems(t, s.Model, s.Quantization).ToList();
-                if (problems.Count > 0)
-                    throw new CliException(ExitCodes.Usage, $"--tp {t} does not split {s.Name}: " + string.Join("; ", problems));
-                model = ModelCompiler.Compile(s with { Parallel = new ParallelSpec(t) });
-            }
+            if (tensor is int t) model = SpecLoader.SplitOver(model, t);
             var budget = MemoryPlanner.Budget(model.Spec.Limits, deviceMemory);
             var verdict = budget is { } b ? MemoryPlanner.Evaluate(model.Memory, b.Bytes, b.Source, pcieGbps * 1e9) : null;
             if (json) output.WriteLine(Json(model, verdict));
@@ -66,10 +57,11 @@ namespace GraphCompiler.Runtime.Cli
             var p = model.Memory;
             var m = spec.Model;
             int ranks = p.TensorRanks;
+            var rank = model.Rank.Spec.Model;
             console.MarkupLine($"[bold]{Markup.Escape(spec.Name)}[/]: {m.NumHiddenLayers} layers, hidden {m.HiddenSize}, {m.NumAttentionHeads} query / {m.NumKeyValueHeads} KV heads, vocabulary {m.VocabSize}, activations {m.DType.SpecName()}");
             if (ranks > 1)
-                console.MarkupLine($"Tensor parallel over [bold]{ranks} GPUs[/]: q/k/v, gate/up, embed_tokens and lm_head split by output features, o_proj and down_proj by input features; "
-                    + $"each GPU holds {TensorShards.QueryHeads(m, ranks)} query / {TensorShards.KvHeads(m, ranks)} KV heads and all-reduces "
+                console.MarkupLine($"Tensor parallel over [bold]{ranks} GPUs[/]: q/k/v and gate/up split by output features, o_proj and down_proj by input features, embed_tokens and lm_head whole on each; "
+                    + $"each GPU holds {rank.NumAttentionHeads} query / {rank.NumKeyValueHeads} KV heads and all-reduces "
                     + $"{ByteSize.Format(TensorShards.AllReduceBytesPerToken(m))} a token a step (two per layer). Every figure below is one GPU's.");
             var weights = new Table().Title(ranks > 1 ? $"Weights on each of {ranks} GPUs (after repacking)" : "Weights on the device (after repacking)").AddColumn("component").AddColumn("scheme")
                 .AddColumn(new TableColumn("bytes").RightAligned()).AddColumn(new TableColumn("GiB").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
@@ -82,7 +74,7 @@ namespace GraphCompiler.Runtime.Cli
             long fp16 = Fp16Bytes(spec);
             console.MarkupLine($"fp16 would need {ByteSize.Format(fp16)} ({Gb(fp16)}); this recipe keeps {(100.0 * p.WeightsBytes * ranks / fp16).ToString("0.0", CultureInfo.InvariantCulture)}% of that"
                 + (ranks > 1 ? $" across its {ranks} GPUs." : "."));
-            console.MarkupLine($"KV cache: {p.KvBytesPerToken.ToString("N0", CultureInfo.InvariantCulture)} bytes per token ({spec.KvCache.DType.SpecName()}: 2 × {m.NumHiddenLayers} layers × {TensorShards.KvHeads(m, ranks)} KV heads × {m.HeadDim}), "
+            console.MarkupLine($"KV cache: {p.KvBytesPerToken.ToString("N0", CultureInfo.InvariantCulture)} bytes per token ({spec.KvCache.DType.SpecName()}: 2 × {m.NumHiddenLayers} layers × {rank.NumKeyValueHeads} KV heads × {m.HeadDim}), "
                 + $"{ByteSize.Format(p.KvBytesPerToken * spec.Limits.MaxSeqLen)} per sequence at max_seq_len {spec.Limits.MaxSeqLen}.");
             console.MarkupLine($"Workspace: {ByteSize.Format(p.WorkspaceBytes)} for {spec.Limits.MaxNumBatchedTokens} tokens per step and {spec.Limits.MaxNumSeqs} sequences "
                 + $"({ByteSize.Format(p.WorkspaceBytesWithoutReuse)} without sharing buffers whose lifetimes do not overlap).");

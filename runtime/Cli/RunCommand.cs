@@ -36,15 +36,21 @@ namespace GraphCompiler.Runtime.Cli
             }
         }
 
-        internal static CheckpointTensors LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources, IAnsiConsole console)
+        /// <summary>The checkpoint's weights, one set a rank of the model's split (each read only its shards).</summary>
+        internal static IReadOnlyList<CheckpointTensors> LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources, IAnsiConsole console)
         {
             try
             {
                 using var checkpoint = Checkpoint.Open(path);
-                var tensors = CheckpointLoader.Load(checkpoint, model, sources, out var report);
-                if (report.QuantizedModules > 0)
-                    console.MarkupLine($"quantized {report.QuantizedModules} modules on load (round-to-nearest, the spec's schemes) in {Seconds(report.QuantizeTime)}");
-                return tensors;
+                var ranks = new List<CheckpointTensors>();
+                for (int rank = 0; rank < model.Spec.Parallel.Tensor; rank++)
+                {
+                    ranks.Add(CheckpointLoader.Load(checkpoint, model, sources, out var report, rank));
+                    if (report.QuantizedModules > 0)
+                        console.MarkupLine($"quantized {report.QuantizedModules} modules on load (round-to-nearest, the spec's schemes) in {Seconds(report.QuantizeTime)}"
+                            + (model.Spec.Parallel.Tensor > 1 ? $" for rank {rank}" : ""));
+                }
+                return ranks;
             }
             catch (CheckpointException e)
             {
@@ -61,8 +67,10 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="Tiles">GPU tiles: auto (tuned where the tuning database has them for this GPU) or spec.</param>
         /// <param name="Stop">Strings that end generation (the text ends before them); they need text, so --prompt.</param>
         /// <param name="Logprobs">Print each generated token's log-probability (as the sampler chose it, on either backend).</param>
+        /// <param name="Tp">Tensor-parallel ranks instead of the spec's parallel.tensor.</param>
+        /// <param name="TpStaged">GPU ranks exchange through host memory and may share GPUs.</param>
         internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true,
-            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null, bool Logprobs = false);
+            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null, bool Logprobs = false, int? Tp = null, bool TpStaged = false);
 
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
             bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
@@ -92,6 +100,7 @@ namespace GraphCompiler.Runtime.Cli
             if (randomWeights == (modelPath != null))
                 throw new CliException(ExitCodes.Usage, "graphc run needs either --model DIR (a safetensors checkpoint) or --random-weights");
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
+            if (options.Tp is int tp) model = SpecLoader.SplitOver(model, tp);
             var m = model.Spec.Model;
             int[] prompt = tokenizer != null
                 ? (chat || system != null ? LlamaChatTemplate.Encode(tokenizer, new[] { new ChatTurn(promptText!) }, system) : tokenizer.Encode(promptText!))
@@ -102,8 +111,8 @@ namespace GraphCompiler.Runtime.Cli
                     $"{prompt.Length} prompt tokens and {steps} steps need {prompt.Length + steps - 1} positions, more than limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
 
             var clock = Stopwatch.StartNew();
-            var tensors = modelPath is null ? RandomCheckpoint.Create(model, seed) : LoadCheckpoint(modelPath, model, sources, console);
-            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console);
+            var tensors = modelPath is null ? RandomCheckpoint.ForRanks(model, seed) : LoadCheckpoint(modelPath, model, sources, console);
+            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console, options.TpStaged);
             var backend = opened.Backend;
             console.MarkupLine(Markup.Escape(backend.Description) + "; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath)));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)}"

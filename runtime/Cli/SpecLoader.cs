@@ -1,3 +1,4 @@
+using System;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Compilation;
@@ -36,6 +37,19 @@ namespace GraphCompiler.Runtime.Cli
             if (model is null)
                 throw new CliException(ExitCodes.SpecError, $"{path}: {parse.Diagnostics.Count(d => d.IsError)} error(s); nothing was compiled");
             return (model, parse.SourceMap);
+        }
+
+        /// <summary>The model split over <paramref name="ranks"/> GPUs (--tp), checked as `parallel.tensor` would be; a usage error names why not.</summary>
+        public static CompiledModel SplitOver(CompiledModel model, int ranks)
+        {
+            var s = model.Spec;
+            if (Array.IndexOf(ParallelSpec.TensorSizes, ranks) < 0)
+                throw new CliException(ExitCodes.Usage, $"--tp {ranks}: allowed {string.Join(", ", ParallelSpec.TensorSizes)} (the GPUs of one host)");
+            if (ranks == s.Parallel.Tensor) return model;
+            var problems = ParallelSpec.Problems(ranks, s).ToList();
+            if (problems.Count > 0)
+                throw new CliException(ExitCodes.Usage, $"--tp {ranks} does not split {s.Name}: " + string.Join("; ", problems));
+            return ModelCompiler.Compile(s with { Parallel = new ParallelSpec(ranks) });
         }
 
         public static void Print(SpecParseResult parse, IAnsiConsole console)

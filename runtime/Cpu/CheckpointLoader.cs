@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.Linq;
 using GraphCompiler.Common;
@@ -15,7 +16,8 @@ namespace GraphCompiler.Runtime.Cpu
     /// checking the checkpoint against the spec. Where the spec quantizes modules the checkpoint stores dense (an fp16
     /// checkpoint under an INT4 or FP8 spec), they are quantized on load with the reference quantizer
     /// (<see cref="ModuleQuantizer"/>: round-to-nearest INT4, amax FP8). A checkpoint that matches neither way fails with
-    /// every finding, located in the spec, and nothing is loaded.
+    /// every finding, located in the spec, and nothing is loaded. For a tensor-parallel spec it reads one rank's shards
+    /// (<see cref="RankSlices"/>: only their bytes), named and shaped as the rank's manifest (<see cref="CompiledModel.Rank"/>).
     /// </summary>
     public static class CheckpointLoader
     {
@@ -23,33 +25,38 @@ namespace GraphCompiler.Runtime.Cpu
 
         public static CheckpointTensors Load(Checkpoint checkpoint, CompiledModel model, SpecSourceMap sources) => Load(checkpoint, model, sources, out _);
 
-        public static CheckpointTensors Load(Checkpoint checkpoint, CompiledModel model, SpecSourceMap sources, out LoadReport report)
+        /// <param name="rank">Which of the spec's `parallel.tensor` GPUs the tensors are for (0 on one GPU).</param>
+        public static CheckpointTensors Load(Checkpoint checkpoint, CompiledModel model, SpecSourceMap sources, out LoadReport report, int rank = 0)
         {
+            int ranks = model.Spec.Parallel.Tensor;
+            if (rank < 0 || rank >= ranks) throw new ArgumentOutOfRangeException(nameof(rank), rank, $"{model.Spec.Name} is split over {ranks} GPU(s): ranks 0 .. {ranks - 1}");
             var check = ManifestCheck.Run(checkpoint, model, sources);
             report = new LoadReport(0, TimeSpan.Zero);
-            if (check.Matches) return Copy(checkpoint, model.Manifest);
+            if (check.Matches) return Copy(checkpoint, model.Manifest, model.Rank.Manifest, rank, ranks);
 
             var dense = DenseTwin(model);
             if (ReferenceEquals(dense, model) || !ManifestCheck.Run(checkpoint, dense, sources).Matches)
                 throw check.Mismatch(checkpoint.Path, model.Spec.Name);
 
             var clock = Stopwatch.StartNew();
-            var m = model.Spec.Model;
+            var m = model.Rank.Spec.Model;
             var act = ActivationCodec.For(m.DType);
             var store = new CheckpointTensors();
+            var wholeDense = dense.Manifest.ToDictionary(w => w.Name);
             int quantized = 0;
-            foreach (var w in dense.Manifest)
+            foreach (var w in DenseTwin(model.Rank).Manifest)
             {
                 var module = w.Module == "norm" ? (ModuleKind?)null : RandomCheckpoint.ModuleOf(w.Module);
                 var scheme = module is ModuleKind mk ? model.Spec.Quantization.For(mk, Math.Max(w.Layer, 0)) : null;
                 checkpoint.TryGet(w.Name, out var tensor);
+                var bytes = RankSlices.Read(tensor, wholeDense[w.Name], w, rank, ranks);
                 if (scheme is null || scheme.IsDense)
                 {
-                    CopyTensor(store, tensor, w);
+                    store.Add(w.Name, w.Shape.ToArray(), w.DType, bytes);
                     continue;
                 }
                 var (k, n) = m.LinearShape(module!.Value);
-                var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(tensor.Span);
+                var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes);
                 var floats = new float[bits.Length];
                 for (int i = 0; i < floats.Length; i++) floats[i] = act.Load(bits[i]);
                 string prefix = module.Value.HfPrefix(w.Layer) + ".";
@@ -64,7 +71,7 @@ namespace GraphCompiler.Runtime.Cpu
                 }
                 foreach (var (suffix, (dtype, data)) in tensors)
                 {
-                    var target = model.Manifest.First(t => t.Name == prefix + suffix);
+                    var target = model.Rank.Manifest.First(t => t.Name == prefix + suffix);
                     store.Add(target.Name, target.Shape.ToArray(), dtype, data);
                 }
                 quantized++;
@@ -73,20 +80,18 @@ namespace GraphCompiler.Runtime.Cpu
             return store;
         }
 
-        private static CheckpointTensors Copy(Checkpoint checkpoint, System.Collections.Generic.IReadOnlyList<WeightTensor> manifest)
+        /// <summary>The manifest has checked name, shape and dtype: the bytes are copied as the file holds them (a rank's slice of them).</summary>
+        private static CheckpointTensors Copy(Checkpoint checkpoint, IReadOnlyList<WeightTensor> whole, IReadOnlyList<WeightTensor> part, int rank, int ranks)
         {
             var store = new CheckpointTensors();
-            foreach (var w in manifest)
+            var byName = whole.ToDictionary(w => w.Name);
+            foreach (var w in part)
             {
                 checkpoint.TryGet(w.Name, out var tensor);
-                CopyTensor(store, tensor, w);
+                store.Add(w.Name, w.Shape.ToArray(), w.DType, RankSlices.Read(tensor, byName[w.Name], w, rank, ranks));
             }
             return store;
         }
-
-        /// <summary>The manifest has checked name, shape and dtype: the bytes are copied as the file holds them.</summary>
-        private static void CopyTensor(CheckpointTensors store, SafetensorsTensor tensor, WeightTensor w) =>
-            store.Add(w.Name, w.Shape.ToArray(), w.DType, tensor.Span.ToArray());
 
         /// <summary>The same model with every weight in the activation dtype (the model itself when it already is).</summary>
         private static CompiledModel DenseTwin(CompiledModel model)

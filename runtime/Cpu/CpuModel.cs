@@ -6,6 +6,7 @@ using GraphCompiler.Common;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
 using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.TensorParallel;
 using GraphCompiler.Runtime.Reference;
 using GraphCompiler.Spec;
 
@@ -42,11 +43,15 @@ namespace GraphCompiler.Runtime.Cpu
         private readonly Dictionary<string, Array> _buffers = new Dictionary<string, Array>();
         private float[] _x = Array.Empty<float>(), _y = Array.Empty<float>();
         private ushort[] _gateUp = Array.Empty<ushort>();
+        private readonly (HostAllReduce Group, int Rank)? _tensorRank;
 
         public CpuModel(CompiledModel model, CheckpointTensors checkpoint) : this(model, CpuWeights.Load(model, checkpoint)) { }
 
-        public CpuModel(CompiledModel model, CpuWeights weights)
+        /// <param name="tensorRank">For one rank of a tensor-parallel model (<paramref name="model"/> is its
+        /// <see cref="CompiledModel.Rank"/>): the group whose all-reduces follow its row-split GEMMs, and which rank it is.</param>
+        public CpuModel(CompiledModel model, CpuWeights weights, (HostAllReduce Group, int Rank)? tensorRank = null)
         {
+            _tensorRank = tensorRank;
             _model = model;
             _m = model.Spec.Model;
             _act = ActivationCodec.For(_m.DType);
@@ -115,7 +120,18 @@ namespace GraphCompiler.Runtime.Cpu
             }
 
             var step = new StepShape(tokens, sequences, slices);
-            foreach (var (launch, layer) in phase.InOrder()) Execute(launch, layer, step);
+            foreach (var (launch, layer) in phase.InOrder())
+            {
+                if (_tensorRank is not (var group, int rank) || !AllReducePoints.After(launch))
+                {
+                    Execute(launch, layer, step);
+                    continue;
+                }
+                int elements = (int)AllReducePoints.Elements(_model.Plan, launch, tokens, sequences);
+                if (AllReducePoints.ZeroOutputFirst(_kernels[launch.Kernel], rank)) Array.Clear(U16(launch.Writes[0]), 0, elements);
+                Execute(launch, layer, step);
+                group.Sum(rank, U16(launch.Writes[0]), elements, _act);
+            }
 
             foreach (var (sequence, ids) in batch) sequence.Length += ids.Length;
             var logits = F32("logits");

@@ -25,6 +25,14 @@ namespace GraphCompiler.Runtime.Cpu
         /// four standard deviations of an RMS-normalised input.</summary>
         private const float StaticInputScale = 4.0f / Fp8E4M3.MaxFinite;
 
+        /// <summary>One weight set a rank of the model's split (<see cref="Checkpoints.RankSlices.Split"/> of one random checkpoint).</summary>
+        public static IReadOnlyList<CheckpointTensors> ForRanks(CompiledModel model, int seed)
+        {
+            var whole = Create(model, seed);
+            return model.Spec.Parallel.Tensor == 1 ? new[] { whole }
+                : Enumerable.Range(0, model.Spec.Parallel.Tensor).Select(r => Checkpoints.RankSlices.Split(whole, model, r)).ToList();
+        }
+
         public static CheckpointTensors Create(CompiledModel model, int seed)
         {
             var rng = new Random(seed);

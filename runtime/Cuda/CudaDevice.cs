@@ -40,6 +40,13 @@ namespace GraphCompiler.Runtime.Cuda
         public IntPtr Context { get; }
         public CudaDeviceInfo Info { get; }
 
+        /// <summary>GPUs the driver sees (call after <see cref="Open"/> has found the driver).</summary>
+        public static int Count()
+        {
+            CudaException.Check(CudaNative.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+            return count;
+        }
+
         public static CudaDevice Open(int ordinal = 0)
         {
             NativeLibraries.Register();

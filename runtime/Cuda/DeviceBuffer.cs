@@ -88,6 +88,10 @@ namespace GraphCompiler.Runtime.Cuda
         public static void Copy(DeviceAddress destination, DeviceAddress source, long bytes, CudaStream stream) =>
             CudaException.Check(CudaNative.cuMemcpyDtoDAsync_v2(destination.Value, source.Value, (nuint)bytes, stream.Handle), "cuMemcpyDtoDAsync_v2");
 
+        /// <summary>An async zero fill of <paramref name="bytes"/> bytes from an address (a tensor-parallel rank's residual before its partial sums).</summary>
+        public static void Zero(DeviceAddress destination, long bytes, CudaStream stream) =>
+            CudaException.Check(CudaNative.cuMemsetD8Async(destination.Value, 0, (nuint)bytes, stream.Handle), "cuMemsetD8Async");
+
         private void Require(long bytes)
         {
             if (bytes > Bytes) throw new ArgumentException($"{bytes} bytes do not fit a device buffer of {Bytes}");

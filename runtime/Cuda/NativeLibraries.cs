@@ -7,7 +7,7 @@ using System.Runtime.InteropServices;
 namespace GraphCompiler.Runtime.Cuda
 {
     /// <summary>
-    /// Finds the CUDA libraries the runtime binds: first the path in the library's environment variable, then the
+    /// Finds the CUDA libraries the runtime binds (NVRTC, the driver, NCCL): first the path in the library's environment variable, then the
     /// versioned sonames (newest first), then the usual CUDA folders. Registered once as the assembly's DllImport resolver.
     /// </summary>
     public static class NativeLibraries
@@ -16,9 +16,12 @@ namespace GraphCompiler.Runtime.Cuda
         public const string CudaDriverName = "cuda";
         public const string NvrtcEnvironmentVariable = "GRAPHC_NVRTC_PATH";
         public const string CudaDriverEnvironmentVariable = "GRAPHC_CUDA_DRIVER_PATH";
+        public const string NcclName = "nccl";
+        public const string NcclEnvironmentVariable = "GRAPHC_NCCL_PATH";
 
         private static readonly string[] NvrtcSonames = { "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so" };
         private static readonly string[] DriverSonames = { "libcuda.so.1", "libcuda.so" };
+        private static readonly string[] NcclSonames = { "libnccl.so.2", "libnccl.so" };
 
         private static int _registered;
 
@@ -32,6 +35,7 @@ namespace GraphCompiler.Runtime.Cuda
         {
             NvrtcName => Load(NvrtcEnvironmentVariable, NvrtcSonames),
             CudaDriverName => Load(CudaDriverEnvironmentVariable, DriverSonames),
+            NcclName => Load(NcclEnvironmentVariable, NcclSonames),
             _ => IntPtr.Zero,
         };
 
@@ -59,6 +63,7 @@ namespace GraphCompiler.Runtime.Cuda
 
         public static IReadOnlyList<string> NvrtcCandidates() => Candidates(NvrtcEnvironmentVariable, NvrtcSonames, Environment.GetEnvironmentVariable);
         public static IReadOnlyList<string> DriverCandidates() => Candidates(CudaDriverEnvironmentVariable, DriverSonames, Environment.GetEnvironmentVariable);
+        public static IReadOnlyList<string> NcclCandidates() => Candidates(NcclEnvironmentVariable, NcclSonames, Environment.GetEnvironmentVariable);
 
         private static IntPtr Load(string environmentVariable, string[] sonames)
         {

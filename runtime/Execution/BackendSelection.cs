@@ -1,11 +1,15 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Compilation;
 using GraphCompiler.Runtime.Compilation;
 using GraphCompiler.Runtime.Cpu;
 using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Memory;
+using GraphCompiler.Runtime.TensorParallel;
 using GraphCompiler.Runtime.Tuning;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Execution
 {
@@ -20,7 +24,7 @@ namespace GraphCompiler.Runtime.Execution
     /// <summary>A backend and the GPU it holds, released together.</summary>
     public sealed class OpenedBackend : IDisposable
     {
-        internal OpenedBackend(IDecoderBackend backend, CudaDevice? device, DeviceAllocator? allocator)
+        public OpenedBackend(IDecoderBackend backend, CudaDevice? device, DeviceAllocator? allocator)
         {
             Backend = backend;
             Device = device;
@@ -46,37 +50,122 @@ namespace GraphCompiler.Runtime.Execution
     /// GPU, an arch-pending kernel, a compile failure or a budget too small each say why in <c>log</c> and the CPU backend
     /// runs instead; Gpu throws <see cref="BackendUnavailableException"/> for the same causes; Cpu never opens the driver.
     /// On the GPU the tiles are the tuned ones where the tuning database has them (<see cref="TunedTiles.ForGpu"/>).
+    /// A tensor-parallel spec opens a <see cref="TensorParallelBackend"/> of its ranks, one weight set each
+    /// (<see cref="CheckpointLoader"/> with its rank): on the CPU they exchange through host memory; on GPUs through NCCL,
+    /// a GPU a rank, or with <paramref name="stagedExchange"/> through host memory with ranks sharing the GPUs there are.
     /// </summary>
     public static class BackendSelection
     {
         public static OpenedBackend Open(BackendKind kind, CompiledModel model, string specPath, string specText, CheckpointTensors weights,
-            GpuModelOptions gpuOptions, bool tunedTiles, Action<string> log)
+            GpuModelOptions gpuOptions, bool tunedTiles, Action<string> log) =>
+            Open(kind, model, specPath, specText, new[] { weights }, gpuOptions, tunedTiles, log);
+
+        /// <param name="weights">One weight set a rank (<see cref="CompiledModel.Rank"/>'s manifest), one in all without a split.</param>
+        public static OpenedBackend Open(BackendKind kind, CompiledModel model, string specPath, string specText, IReadOnlyList<CheckpointTensors> weights,
+            GpuModelOptions gpuOptions, bool tunedTiles, Action<string> log, bool stagedExchange = false)
         {
+            int ranks = model.Spec.Parallel.Tensor;
+            if (weights.Count != ranks) throw new ArgumentException($"{model.Spec.Name} runs as {ranks} rank(s) and needs a weight set each, not {weights.Count}", nameof(weights));
             if (kind != BackendKind.Cpu)
             {
-                CudaDevice? device = null;
+                var devices = new List<CudaDevice>();
                 try
                 {
-                    device = CudaDevice.Open();
+                    if (ranks > 1) return OpenGpuRanks(model, (r, kernels, allocator, options) => GpuModel.Load(model.Rank, weights[r], kernels, allocator, options),
+                        gpuOptions, stagedExchange, log);
+                    var device = CudaDevice.Open();
+                    devices.Add(device);
                     var allocator = DeviceAllocator.WithinBudget(model.Spec.Limits, device.Info.TotalMemoryBytes);
                     var kernels = GpuKernels.For(device);
                     var runs = TunedTiles.ForGpu(model, specPath, specText, device.Info, tunedTiles, log);
-                    var gpu = GpuModel.Load(runs, weights, kernels, allocator, gpuOptions);
+                    var gpu = GpuModel.Load(runs, weights[0], kernels, allocator, gpuOptions);
                     return new OpenedBackend(gpu, device, allocator);
                 }
-                catch (Exception e) when (e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException)
+                catch (Exception e) when (e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException or NcclException)
                 {
-                    device?.Dispose();
+                    foreach (var d in devices) d.Dispose();
                     if (kind == BackendKind.Gpu) throw new BackendUnavailableException("the GPU backend cannot run it: " + e.Message, e);
                     log("not on the GPU: " + e.Message);
                 }
             }
-            long need = CpuWeights.EstimateHostBytes(model), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            long need = CpuWeights.EstimateHostBytes(model.Rank) * ranks, have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
             if (need > have * 0.9)
                 throw new BackendUnavailableException(
                     $"the CPU backend keeps every weight as float32: {model.Spec.Name} needs about {ByteSize.Format(need)} of host memory, and this machine has "
                     + $"{ByteSize.Format(have)}. Use a smaller model on the CPU, or a GPU");
-            return new OpenedBackend(new CpuModel(model, weights), null, null);
+            if (ranks == 1) return new OpenedBackend(new CpuModel(model, weights[0]), null, null);
+            var group = new HostAllReduce(ranks);
+            var cpuRanks = weights.Select((w, r) => (IDecoderBackend)new CpuModel(model.Rank, CpuWeights.Load(model.Rank, w), (group, r))).ToList();
+            return new OpenedBackend(new TensorParallelBackend(model, cpuRanks, "all-reduce in host memory", group.Abort, new[] { group }), null, null);
+        }
+
+        /// <summary>
+        /// A tensor-parallel model's ranks on GPUs: a GPU a rank with NCCL between them; or, staged, the ranks dealt
+        /// round-robin over the GPUs there are, each with a share of its GPU's budget, summing through host memory.
+        /// <paramref name="loadRank"/> makes rank r's <see cref="GpuModel"/> of <see cref="CompiledModel.Rank"/> (from its
+        /// checkpoint shards, or synthetic weights) on the GPU current when it is called. Ranks run the spec's tiles: tuned
+        /// tiles are recorded for the whole model's shapes, not a rank's.
+        /// </summary>
+        public static OpenedBackend OpenGpuRanks(CompiledModel model, Func<int, GpuKernels, DeviceAllocator, GpuModelOptions, GpuModel> loadRank, GpuModelOptions options,
+            bool staged, Action<string> log)
+        {
+            int ranks = model.Spec.Parallel.Tensor;
+            var devices = new List<CudaDevice> { CudaDevice.Open(0) };
+            var backends = new List<IDecoderBackend>();
+            IDisposable? owned = null;
+            try
+            {
+                int count = CudaDevice.Count();
+                if (!staged && count < ranks)
+                    throw new GpuUnavailableException($"{model.Spec.Name} is split over {ranks} GPUs (parallel.tensor / --tp) and this machine has {count}. "
+                        + $"Use --tp {ParallelSpec.TensorSizes.Where(t => t <= count).Max()}, or --tp-staged to run the {ranks} ranks on {count} GPU(s) with the exchange staged through host memory (slow; for checking)");
+                int used = Math.Min(count, ranks);
+                for (int d = 1; d < used; d++) devices.Add(CudaDevice.Open(d));
+                IReadOnlyList<IDeviceAllReduce> exchange;
+                Action abort;
+                if (staged)
+                {
+                    var group = new HostAllReduce(ranks);
+                    var members = Enumerable.Range(0, ranks).Select(r => new HostStagedAllReduce(group, r)).ToList();
+                    exchange = members;
+                    owned = new Disposables(members.Cast<IDisposable>().Append(group));
+                    abort = group.Abort;
+                }
+                else
+                {
+                    var comms = NcclCommunicator.InitAll(Enumerable.Range(0, ranks).ToList());
+                    exchange = comms;
+                    owned = new Disposables(comms);
+                    abort = () => { foreach (var c in comms) c.Abort(); };
+                }
+                var rank = model.Rank.Spec.Model;
+                log($"tiles: the spec's (tuned tiles are recorded for the whole model's shapes; each of the {ranks} ranks runs {rank.NumAttentionHeads} query heads and an MLP slice of {rank.IntermediateSize})");
+                for (int r = 0; r < ranks; r++)
+                {
+                    var device = devices[r % used];
+                    device.MakeCurrent();
+                    int sharing = (ranks - 1 - r % used) / used + 1;
+                    var allocator = DeviceAllocator.WithinBudget(model.Rank.Spec.Limits, device.Info.TotalMemoryBytes / sharing);
+                    backends.Add(loadRank(r, GpuKernels.For(device), allocator, options with { AllReduce = exchange[r] }));
+                }
+                string how = staged ? $"all-reduce staged through host memory, {ranks} ranks on {used} GPU(s)" : $"NCCL {NcclCommunicator.Version()}, a GPU a rank";
+                return new OpenedBackend(new TensorParallelBackend(model, backends, how, abort, new[] { owned }.Concat(devices.Skip(1)).ToList()), devices[0], null);
+            }
+            catch
+            {
+                foreach (var b in backends) b.Dispose();
+                owned?.Dispose();
+                foreach (var d in devices) d.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Several disposables as one, disposed in order.</summary>
+        private sealed class Disposables : IDisposable
+        {
+            private readonly List<IDisposable> _items;
+            public Disposables(IEnumerable<IDisposable> items) => _items = items.ToList();
+            public void Dispose() => _items.ForEach(i => i.Dispose());
         }
     }
 

@@ -12,6 +12,7 @@ using GraphCompiler.Runtime.Cuda;
 using GraphCompiler.Runtime.Kv;
 using GraphCompiler.Runtime.Memory;
 using GraphCompiler.Runtime.Sampling;
+using GraphCompiler.Runtime.TensorParallel;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Execution
@@ -57,7 +58,8 @@ namespace GraphCompiler.Runtime.Execution
     /// what the budget leaves if less.</param>
     /// <param name="CudaGraphs">Replay each decode batch size's captured launches as one CUDA graph (off: launch one by one).</param>
     /// <param name="Progress">Told as weights reach the GPU and kernels compile (from any thread).</param>
-    public sealed record GpuModelOptions(long? KvTokens = null, bool CudaGraphs = true, IProgress<LoadProgress>? Progress = null);
+    /// <param name="AllReduce">For one rank of a tensor-parallel model: the exchange after its row-split GEMMs (<see cref="AllReducePoints"/>).</param>
+    public sealed record GpuModelOptions(long? KvTokens = null, bool CudaGraphs = true, IProgress<LoadProgress>? Progress = null, IDeviceAllReduce? AllReduce = null);
 
     /// <summary>
     /// The GPU backend: runs a compiled model's launch plan with its emitted kernels, as <see cref="Cpu.CpuModel"/> does on the
@@ -188,8 +190,8 @@ namespace GraphCompiler.Runtime.Execution
         private static GpuModel With(CompiledModel model, GpuKernels kernels, DeviceAllocator allocator, GpuModelOptions? options, Func<CudaStream, DeviceModelWeights> weigh)
         {
             if (model.Spec.Parallel.Tensor > 1)
-                throw new NotSupportedException($"{model.Spec.Name} sets parallel.tensor: {model.Spec.Parallel.Tensor}, a split over {model.Spec.Parallel.Tensor} GPUs, and the GPU backend "
-                    + "runs on one GPU (tensor-parallel execution is not built yet). Set parallel.tensor: 1 to run it on one GPU; graphc plan shows one GPU's share of the split");
+                throw new ArgumentException($"{model.Spec.Name} is split over {model.Spec.Parallel.Tensor} GPUs: a GpuModel runs one GPU's part (model.Rank), "
+                    + "and BackendSelection drives the parts together", nameof(model));
             DeviceModelWeights weights;
             using (var stream = new CudaStream()) weights = weigh(stream);
             try
@@ -351,10 +353,23 @@ namespace GraphCompiler.Runtime.Execution
             int most = _model.Spec.Limits.MaxNumSeqs;
             if (batch.Count > most)
                 throw new ArgumentException($"{batch.Count} sequences in one step, more than limits.max_num_seqs ({most}); run them in several steps", nameof(batch));
+            CheckKvRoom(batch);
+            return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
+        }
+
+        public void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
             int needed = batch.Sum(b => _blocks.BlocksNeeded(((GpuSequence)b.Sequence).Id, b.Tokens.Length));
             if (needed > _blocks.FreeBlocks)
                 throw new KvCacheExhaustedException(needed, _blocks.FreeBlocks, _blocks.TotalBlocks, _blocks.Layout.BlockBytes);
-            return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
+        }
+
+        /// <summary>A step of a tensor-parallel rank after the first: its launches and all-reduces, nothing read back.</summary>
+        public void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            var own = Validate(phase, batch);
+            if (phase == Phase.Prefill) Prefill<bool>(own, (step, finished) => () => new bool[finished.Length]);
+            else Step<bool>(_plan.Decode, own, s => () => Array.Empty<bool>());
         }
 
         /// <summary>
@@ -412,7 +427,7 @@ namespace GraphCompiler.Runtime.Execution
             {
                 var shape = new StepShape(tokens, sequences, 0, DecodeSplits(sequences, _model.Spec.Limits.MaxSeqLen));
                 if (profile != null) LaunchTimed(phase, shape, profile);
-                else if (!_options.CudaGraphs) LaunchAll(phase, shape);
+                else if (!_options.CudaGraphs || _options.AllReduce is { Capturable: false }) LaunchAll(phase, shape);
                 else
                 {
                     if (!_decodeGraphs.TryGetValue(sequences, out var graph))
@@ -507,10 +522,29 @@ namespace GraphCompiler.Runtime.Execution
         private void LaunchAll(PhasePlan phase, StepShape step)
         {
             foreach (var (launch, layer) in phase.InOrder())
+                Exchanging(launch, step, () =>
+                {
+                    var (kernel, arguments, grid) = Bind(launch, layer, step);
+                    kernel.Launch(_stream, arguments, grid);
+                });
+        }
+
+        /// <summary>Runs a launch; on a tensor-parallel rank, a row-split GEMM's output is then summed over the ranks
+        /// (starting from zero on ranks after the first when the GEMM adds into the residual).</summary>
+        private void Exchanging(PlannedLaunch launch, StepShape step, Action run)
+        {
+            var exchange = _options.AllReduce;
+            if (exchange is null || !AllReducePoints.After(launch))
             {
-                var (kernel, arguments, grid) = Bind(launch, layer, step);
-                kernel.Launch(_stream, arguments, grid);
+                run();
+                return;
             }
+            var output = _slots[launch.Writes[0]];
+            var dtype = _plan.Buffer(launch.Writes[0]).DType;
+            long elements = AllReducePoints.Elements(_plan, launch, step.Tokens, step.Sequences);
+            if (AllReducePoints.ZeroOutputFirst(_plan.Kernel(launch.Kernel), exchange.Rank)) DeviceBuffer.Zero(output, elements * dtype.SizeInBytes(), _stream);
+            run();
+            exchange.Sum(output, elements, dtype, _stream);
         }
 
         private void LaunchTimed(PhasePlan phase, StepShape step, List<LaunchTime> times)
@@ -519,14 +553,15 @@ namespace GraphCompiler.Runtime.Execution
             try
             {
                 foreach (var (launch, layer) in phase.InOrder())
-                {
-                    var (kernel, arguments, grid) = Bind(launch, layer, step);
-                    var timer = new CudaTimer();
-                    timers.Add((timer, kernel.Source.Name, launch, layer));
-                    timer.Start(_stream);
-                    kernel.Launch(_stream, arguments, grid);
-                    timer.Stop(_stream);
-                }
+                    Exchanging(launch, step, () =>
+                    {
+                        var (kernel, arguments, grid) = Bind(launch, layer, step);
+                        var timer = new CudaTimer();
+                        timers.Add((timer, kernel.Source.Name, launch, layer));
+                        timer.Start(_stream);
+                        kernel.Launch(_stream, arguments, grid);
+                        timer.Stop(_stream);
+                    });
                 foreach (var (timer, kernel, launch, layer) in timers)
                 {
                     long weightBytes = _plan.Kernel(launch.Kernel) is GemmKernel ? _weights.Gemm(layer, launch.Modules).Bytes : 0;

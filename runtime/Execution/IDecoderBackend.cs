@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
 using GraphCompiler.Runtime.Sampling;
@@ -31,6 +32,17 @@ namespace GraphCompiler.Runtime.Execution
         float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch);
 
         float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch);
+
+        /// <summary>Throws <see cref="Kv.KvCacheExhaustedException"/> when the step would need more KV blocks than are free,
+        /// before anything runs (a backend whose cache has no bound never does).</summary>
+        void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) { }
+
+        /// <summary>A step whose logits nobody reads (a tensor-parallel rank after the first): by default they are made and dropped.</summary>
+        void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            if (phase == Phase.Prefill) Prefill(batch);
+            else Decode(batch.Select(b => (b.Sequence, b.Tokens[0])).ToList());
+        }
 
         /// <summary>A prefill step, then each sequence's next token chosen by its sampler (which records it). A backend that
         /// samples on its device overrides this and returns only the choices; by default the host samples the logits.</summary>

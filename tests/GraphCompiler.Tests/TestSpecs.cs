@@ -15,6 +15,9 @@ namespace GraphCompiler.Tests
 
         public static string Text(string name) => File.ReadAllText(PathOf(name));
 
+        /// <summary>A checkpoint or file under tests/fixtures, as copied beside the test assembly.</summary>
+        public static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", name);
+
         public static CompiledModel Compile(string name)
         {
             var (parse, model) = ModelCompiler.Compile(PathOf(name), Text(name));

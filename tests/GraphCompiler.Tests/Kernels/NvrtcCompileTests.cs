@@ -25,9 +25,21 @@ namespace GraphCompiler.Tests.Kernels
         {
             var kernels = TestSpecs.Compile(spec).KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
             Assert.NotEmpty(kernels);
-            var failures = kernels.AsParallel().Select(k => NvrtcCompiler.Compile(k, arch)).Where(r => !r.Succeeded)
-                .Select(r => $"{r.Name}:\n{string.Join("\n", r.OffendingLines)}\n{r.Log}").ToList();
-            Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+            AssertAllCompile(kernels, arch);
+        }
+
+        /// <summary>One GPU's kernels of a split model: fewer heads (down to one KV head) and narrower GEMMs than any shipped spec.</summary>
+        [NvrtcTheory]
+        [InlineData("llama2-70b", 2, "sm_90")]
+        [InlineData("llama2-70b", 8, "sm_90")]
+        [InlineData("llama2-70b-gptq", 4, "sm_80")]
+        [InlineData("small-llama", 2, "sm_89")]
+        public void Every_kernel_of_one_rank_of_a_split_model_compiles(string spec, int ranks, string arch)
+        {
+            var rank = Compilation.ModelCompiler.Compile(TestSpecs.Compile(spec).Spec with { Parallel = new ParallelSpec(ranks) }).Rank;
+            var kernels = rank.KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
+            Assert.Contains(kernels, k => k.Name.Contains($"_kv{rank.Spec.Model.NumKeyValueHeads}_", System.StringComparison.Ordinal));
+            AssertAllCompile(kernels, arch);
         }
 
         /// <summary>A plan made without the decode-attention RoPE prologue (the capability the emitter declares) still runs:
@@ -114,6 +126,13 @@ namespace GraphCompiler.Tests.Kernels
         public void Nvrtc_can_target_the_architectures_the_specs_tile_for(int cc)
         {
             Assert.Contains(cc, NvrtcCompiler.SupportedArchs());
+        }
+
+        private static void AssertAllCompile(System.Collections.Generic.IReadOnlyList<KernelSource> kernels, string arch)
+        {
+            var failures = kernels.AsParallel().Select(k => NvrtcCompiler.Compile(k, arch)).Where(r => !r.Succeeded)
+                .Select(r => $"{r.Name}:\n{string.Join("\n", r.OffendingLines)}\n{r.Log}").ToList();
+            Assert.True(failures.Count == 0, string.Join("\n\n", failures));
         }
     }
 }

@@ -1261,7 +1261,7 @@ namespace GraphCompiler.Tests.Spec
         // ---------------------------------------------------------------- GC0007 / GC0042 parallel
 
         [Fact]
-        public void Parallel_tensor_splits_a_model_whose_kv_heads_mlp_and_vocabulary_divide()
+        public void Parallel_tensor_splits_a_model_whose_kv_heads_and_mlp_divide()
         {
             var result = TestSpecs.Parse(TestSpecs.Minimal + "parallel:\n  tensor: 2\n");
             Assert.False(result.HasErrors, string.Join("\n", result.Diagnostics));
@@ -1301,6 +1301,20 @@ namespace GraphCompiler.Tests.Spec
             var d = Single(Yaml(896), SpecDiagnosticIds.ParallelDoesNotDivide);
             Assert.Contains("down_proj (int4 gptq g128", d.Message);
             Assert.Contains("448 input features a rank, not whole groups of 128", d.Message);
+        }
+
+        [Fact]
+        public void Parallel_tensor_whose_share_of_the_model_breaks_a_tile_rule_is_GC0042_at_parallel_tensor()
+        {
+            // block_k 256 divides every K of the whole model (256 and 768) but not a GPU's 128 (o_proj) or 384 (down_proj) at tensor 2.
+            string Yaml(int tensor) => TestSpecs.Minimal + "tiles:\n  sm_90:\n    gemm_dense_decode: { block_k: 256, stages: 2 }\n" + $"parallel:\n  tensor: {tensor}\n";
+            AssertValid(Yaml(1));
+            var all = TestSpecs.Expect(Yaml(2), SpecDiagnosticIds.ParallelDoesNotDivide);
+            Assert.Equal(2, all.Length);
+            Assert.All(all, d => Assert.Contains("each GPU's share (2 query / 1 KV heads, intermediate 384) breaks a tile rule", d.Message));
+            Assert.Contains("block_k 256 does not divide K = 128 of o_proj", all[0].Message);
+            Assert.Contains("block_k 256 does not divide K = 384 of down_proj", all[1].Message);
+            Assert.All(all, d => AssertAt(d, Yaml(2), "tensor: 2", "2"));
         }
 
         [Fact]

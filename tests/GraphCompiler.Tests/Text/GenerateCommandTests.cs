@@ -43,6 +43,24 @@ namespace GraphCompiler.Tests.Text
         }
 
         [Fact]
+        public void Generate_split_over_two_ranks_writes_the_same_text_and_refuses_a_split_the_model_cannot_take()
+        {
+            string[] Args(params string[] more) => new[] { "generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "A RAID volume", "--max-tokens", "12", "--backend", "cpu" }
+                .Concat(more).ToArray();
+            string Generated(string output) => output.Split('\n').First(l => l.StartsWith("generated (", StringComparison.Ordinal));
+            var whole = Run(Args());
+            var split = Run(Args("--tp", "2"));
+            Assert.True(split.Code == ExitCodes.Ok, split.Out + split.Err);
+            Assert.Contains("tensor parallel over 2 ranks (all-reduce in host memory)", split.Out.Replace("\n", " "));
+            Assert.Equal(Generated(whole.Out), Generated(split.Out));
+            var four = Run(Args("--tp", "4"));
+            Assert.Equal(ExitCodes.Usage, four.Code);
+            Assert.Contains("--tp 4 does not split small-llama: num_key_value_heads 2 does not divide by 4", four.Err);
+            Assert.Contains("(use 1, 2)", four.Err);
+            Assert.Contains("--tp 3: allowed 1, 2, 4, 8", Run(Args("--tp", "3")).Err);
+        }
+
+        [Fact]
         public void Sampling_with_a_seed_gives_the_same_text_again_and_another_seed_other_text()
         {
             string[] Args(string seed) => new[] { "generate", "--model", LlamaTextTokenizerTests.ModelFolder, "--prompt", "The Debian project",

@@ -21,8 +21,6 @@ namespace GraphCompiler.Tests.Weights
     /// </summary>
     public class GemmDeviceWeightSetTests
     {
-        private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", name);
-
         [Theory]
         [InlineData("small-llama", "small-llama")]
         [InlineData("small-llama-gptq", "small-llama-int4-gptq")]
@@ -31,7 +29,7 @@ namespace GraphCompiler.Tests.Weights
         public void Every_gemm_reads_back_as_the_weights_the_cpu_reference_multiplies(string folder, string spec)
         {
             var (parse, model) = ModelCompiler.Compile(TestSpecs.PathOf(spec), TestSpecs.Text(spec));
-            using var checkpoint = Checkpoint.Open(Fixture(folder));
+            using var checkpoint = Checkpoint.Open(TestSpecs.Fixture(folder));
             var tensors = CheckpointLoader.Load(checkpoint, model!, parse.SourceMap);
             var cpu = CpuWeights.Load(model!, tensors);
             var set = GemmDeviceWeightSet.Build(model!, tensors);

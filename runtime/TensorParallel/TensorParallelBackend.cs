@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Runtime.Execution;
+using GraphCompiler.Runtime.Sampling;
+
+namespace GraphCompiler.Runtime.TensorParallel
+{
+    /// <summary>A sequence of a tensor-parallel model: the same sequence in every rank, which each hold its KV heads' cache.</summary>
+    public sealed class TensorParallelSequence : DecoderSequence
+    {
+        internal TensorParallelSequence(TensorParallelBackend owner, DecoderSequence[] ranks)
+        {
+            Owner = owner;
+            Ranks = ranks;
+        }
+
+        internal TensorParallelBackend Owner { get; }
+        internal DecoderSequence[] Ranks { get; }
+
+        public override void Dispose()
+        {
+            foreach (var r in Ranks) r.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A model split over ranks (<see cref="CompiledModel.Rank"/> each, CPU or GPU backends), driven by one process: every
+    /// step runs on every rank at once, a thread each (rank 0 the caller's), the ranks meeting in the all-reduces after their row-split GEMMs
+    /// (<see cref="AllReducePoints"/>). Those leave every rank with the same hidden state, so rank 0's logits (or its
+    /// sampler's choices) are the model's and the other ranks read nothing back. A rank that fails mid-step aborts the
+    /// exchange (the others stop waiting) and the model refuses further steps, since its ranks are out of step.
+    /// </summary>
+    public sealed class TensorParallelBackend : IDecoderBackend
+    {
+        private readonly IDecoderBackend[] _ranks;
+        private readonly string _exchange;
+        private readonly Action _abort;
+        private readonly IReadOnlyList<IDisposable> _owned;
+        private readonly RankThread[] _workers;
+        private string? _broken;
+
+        /// <param name="exchange">How the ranks all-reduce, for <see cref="Description"/>.</param>
+        /// <param name="abort">Wakes ranks waiting in an all-reduce when another has failed.</param>
+        /// <param name="owned">Disposed after the ranks (the exchange, the devices).</param>
+        public TensorParallelBackend(CompiledModel model, IReadOnlyList<IDecoderBackend> ranks, string exchange, Action abort, IReadOnlyList<IDisposable> owned)
+        {
+            if (ranks.Count != model.Spec.Parallel.Tensor)
+                throw new ArgumentException($"{model.Spec.Name} is split over {model.Spec.Parallel.Tensor} ranks, not {ranks.Count}", nameof(ranks));
+            Model = model;
+            _ranks = ranks.ToArray();
+            _exchange = exchange;
+            _abort = abort;
+            _owned = owned;
+            _workers = Enumerable.Range(1, _ranks.Length - 1).Select(r => new RankThread($"tensor-parallel rank {r}")).ToArray();
+        }
+
+        public CompiledModel Model { get; }
+
+        public IReadOnlyList<IDecoderBackend> Ranks => _ranks;
+
+        public string Description => $"tensor parallel over {_ranks.Length} ranks ({_exchange}); rank 0: {_ranks[0].Description}";
+
+        public DecoderSequence NewSequence() => new TensorParallelSequence(this, _ranks.Select(r => r.NewSequence()).ToArray());
+
+        public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
+            Step(Phase.Prefill, batch, (rank, own) => rank.Prefill(own));
+
+        public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
+            Step(Phase.Decode, Tokens(batch), (rank, own) => rank.Decode(Tokens(own)));
+
+        public SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers) =>
+            Step(Phase.Prefill, batch, (rank, own) => rank.PrefillAndSample(own, samplers));
+
+        public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers) =>
+            Step(Phase.Decode, Tokens(batch), (rank, own) => rank.DecodeAndSample(Tokens(own), samplers));
+
+        /// <summary>Benchmarks only, as <see cref="GpuModel.AssumeContext"/> on every rank: a context without computing it.</summary>
+        public void AssumeContext(DecoderSequence sequence, int tokens)
+        {
+            var own = (TensorParallelSequence)sequence;
+            for (int r = 0; r < _ranks.Length; r++)
+                (_ranks[r] as GpuModel ?? throw new NotSupportedException("only GPU ranks take an assumed context")).AssumeContext((GpuSequence)own.Ranks[r], tokens);
+            sequence.Length += tokens;
+        }
+
+        public void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            for (int r = 0; r < _ranks.Length; r++) _ranks[r].CheckKvRoom(Own(batch, r));
+        }
+
+        private static List<(DecoderSequence Sequence, int[] Tokens)> Tokens(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
+            batch.Select(b => (b.Sequence, new[] { b.Token })).ToList();
+
+        private static List<(DecoderSequence Sequence, int Token)> Tokens(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
+            batch.Select(b => (b.Sequence, b.Tokens[0])).ToList();
+
+        private static List<(DecoderSequence Sequence, int[] Tokens)> Own(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, int rank) =>
+            batch.Select(b => (((TensorParallelSequence)b.Sequence).Ranks[rank], b.Tokens)).ToList();
+
+        /// <summary>Checks the step as one model, then runs it on every rank together: rank 0 as <paramref name="first"/> says, the others without output.</summary>
+        private T Step<T>(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, Func<IDecoderBackend, List<(DecoderSequence Sequence, int[] Tokens)>, T> first)
+        {
+            if (_broken != null) throw new InvalidOperationException(_broken);
+            StepValidation.Check(Model, phase, batch, s => s is TensorParallelSequence t && t.Owner == this);
+            CheckKvRoom(batch);
+            T result = default!;
+            var errors = new Exception?[_ranks.Length];
+            void Run(int r)
+            {
+                try
+                {
+                    var own = Own(batch, r);
+                    if (r == 0) result = first(_ranks[0], own);
+                    else _ranks[r].Advance(phase, own);
+                }
+                catch (Exception e)
+                {
+                    errors[r] = e;
+                    _abort();
+                }
+            }
+            for (int r = 1; r < _ranks.Length; r++)
+            {
+                int rank = r;
+                _workers[r - 1].Start(() => Run(rank));
+            }
+            Run(0);   // rank 0 on the caller's thread: one hand-off fewer a step
+            foreach (var w in _workers) w.Wait();
+            var failure = errors.FirstOrDefault(e => e is not null and not OperationCanceledException) ?? errors.FirstOrDefault(e => e != null);
+            if (failure != null)
+            {
+                int rank = Array.IndexOf(errors, failure);
+                _broken = $"a step failed on tensor-parallel rank {rank} ({failure.Message}); the ranks are out of step, so this model runs no more steps: load it again";
+                throw new InvalidOperationException(_broken, failure);
+            }
+            foreach (var (sequence, tokens) in batch) sequence.Length += tokens.Length;
+            return result;
+        }
+
+        public void Dispose()
+        {
+            foreach (var w in _workers) w.Dispose();
+            foreach (var r in _ranks) r.Dispose();
+            foreach (var o in _owned) o.Dispose();
+        }
+
+        /// <summary>A rank's own thread for the model's life, woken a step at a time: a decode step of a split 70B model is a
+        /// few milliseconds, and a new thread a rank a step would cost a few percent of it.</summary>
+        private sealed class RankThread : IDisposable
+        {
+            private readonly Thread _thread;
+            private readonly SemaphoreSlim _go = new SemaphoreSlim(0);
+            private readonly ManualResetEventSlim _done = new ManualResetEventSlim(true);
+            private Action? _work;
+
+            public RankThread(string name)
+            {
+                _thread = new Thread(Loop) { IsBackground = true, Name = name };
+                _thread.Start();
+            }
+
+            /// <param name="work">Catches its own exceptions.</param>
+            public void Start(Action work)
+            {
+                _done.Reset();
+                _work = work;
+                _go.Release();
+            }
+
+            public void Wait() => _done.Wait();
+
+            private void Loop()
+            {
+                while (true)
+                {
+                    _go.Wait();
+                    var work = _work;
+                    if (work is null) return;
+                    work();
+                    _done.Set();
+                }
+            }
+
+            public void Dispose()
+            {
+                _work = null;
+                _go.Release();
+                _thread.Join();
+                _go.Dispose();
+                _done.Dispose();
+            }
+        }
+    }
+}
