@@ -103,9 +103,10 @@ namespace GraphCompiler.Runtime.Cli
             var writeSpec = new Option<bool>("--write-spec") { Description = "write the winners into the spec file's tiles section" };
             var force = new Option<bool>("--force") { Description = "tune families the database already holds for this GPU again" };
             var tuneJson = new Option<bool>("--json") { Description = "print the results as JSON" };
-            var tune = new Command("tune", "Tune the spec's kernel tiles on this GPU (checked candidates only) and record them") { spec, tuneFamilies, tuneBudget, tuneShapes, writeSpec, force, tuneJson };
+            var tuneTp = new Option<int?>("--tp") { Description = "tune what one GPU of an N-way split runs (its shapes; split runs use these tiles)" };
+            var tune = new Command("tune", "Tune the spec's kernel tiles on this GPU (checked candidates only) and record them") { spec, tuneFamilies, tuneBudget, tuneShapes, writeSpec, force, tuneJson, tuneTp };
             tune.SetAction(r => TuneCommand.Run(r.GetValue(spec)!, r.GetValue(tuneFamilies), r.GetValue(tuneBudget)!, r.GetValue(tuneShapes)!,
-                r.GetValue(writeSpec), r.GetValue(force), r.GetValue(tuneJson), console, output));
+                r.GetValue(writeSpec), r.GetValue(force), r.GetValue(tuneJson), console, output, r.GetValue(tuneTp)));
 
             var randomWeights = new Option<bool>("--random-weights") { Description = "random weights from --seed instead of a checkpoint" };
             var runSeed = new Option<int>("--seed") { Description = "seed for the random weights and the default prompt", DefaultValueFactory = _ => 0 };

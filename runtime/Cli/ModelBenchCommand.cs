@@ -43,9 +43,8 @@ namespace GraphCompiler.Runtime.Cli
                 if (model.Spec.Parallel.Tensor == 1) throw new CliException(ExitCodes.Usage, "--one-rank times one GPU's share of a split: give --tp N (or a spec with parallel.tensor)");
                 if (!json) console.MarkupLine($"one rank of {model.Spec.Parallel.Tensor}: {model.Rank.Spec.Model.NumAttentionHeads} query / {model.Rank.Spec.Model.NumKeyValueHeads} KV heads, "
                     + $"MLP {model.Rank.Spec.Model.IntermediateSize}, alone on this GPU; the {2 * model.Spec.Model.NumHiddenLayers} all-reduces a step are not in these times");
-                model = model.Rank;
             }
-            bool split = model.Spec.Parallel.Tensor > 1;
+            bool split = model.Spec.Parallel.Tensor > 1 && !options.OneRank;
             if (split && options.Profile)
                 throw new CliException(ExitCodes.Usage, "--profile times one GPU's launches one by one; a split model's ranks step together, so profile without --tp");
             var limits = model.Spec.Limits;
@@ -58,7 +57,8 @@ namespace GraphCompiler.Runtime.Cli
             using var device = GpuCommands.OpenDevice();
             // --json keeps stdout for the JSON: the tile lines go to stderr there.
             var notes = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : console;
-            if (!split) model = GpuCommands.WithTiles(model, SpecLoader.Read(spec), device.Info, options.Tiles, notes);
+            var specText = SpecLoader.Read(spec);
+            if (!split) model = GpuCommands.WithTiles(model, specText, device.Info, options.Tiles, notes).Rank;   // the model, or with --one-rank its rank
             var allocator = DeviceAllocator.WithinBudget(limits, device.Info.TotalMemoryBytes);
             var kernels = GpuKernels.For(device);
             double copy;
@@ -72,7 +72,8 @@ namespace GraphCompiler.Runtime.Cli
             try
             {
                 opened = split
-                    ? BackendSelection.OpenGpuRanks(model, (r, k, a, o) => GpuModel.Synthetic(model.Rank, k, a, 1234 + r, o), gpuOptions, options.TpStaged, line => notes.MarkupLine("[grey]" + Markup.Escape(line) + "[/]"))
+                    ? GpuCommands.Tuned(() => BackendSelection.OpenGpuRanks(model, (r, rank, k, a, o) => GpuModel.Synthetic(rank, k, a, 1234 + r, o), gpuOptions, options.TpStaged,
+                        specText.Path, specText.Text, options.Tiles == GpuCommands.TunedOrSpecTiles, line => notes.MarkupLine("[grey]" + Markup.Escape(line) + "[/]")))
                     : new OpenedBackend(GpuModel.Synthetic(model, kernels, allocator, 1234, gpuOptions), null, allocator);
             }
             catch (Exception e) when (e is MemoryBudgetException or NotSupportedException or KernelCompileException or GpuUnavailableException or NcclException or DllNotFoundException)

@@ -24,7 +24,10 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class TuneCommand
     {
-        public static int Run(string spec, string? families, string budget, string shapes, bool writeSpec, bool force, bool json, IAnsiConsole console, TextWriter output)
+        /// <param name="tp">Tune what one GPU of an N-way split runs (<see cref="CompiledModel.Rank"/>: its shapes, recorded
+        /// under its own model signature, which split runs then use).</param>
+        public static int Run(string spec, string? families, string budget, string shapes, bool writeSpec, bool force, bool json, IAnsiConsole console, TextWriter output,
+            int? tp = null)
         {
             var limit = ParseBudget(budget);
             if (shapes is not ("decode" or "prefill" or "all"))
@@ -32,7 +35,10 @@ namespace GraphCompiler.Runtime.Cli
             var (path, text) = SpecLoader.Read(spec);
             if (writeSpec && !File.Exists(spec))
                 throw new CliException(ExitCodes.Usage, $"--write-spec needs a spec file to write; '{spec}' is a built-in spec: copy specs/{spec}.yaml and tune the copy");
+            if (writeSpec && tp != null)
+                throw new CliException(ExitCodes.Usage, "--write-spec with --tp would give the whole model a rank's tiles; the database keeps a split's tiles apart, and split runs use them");
             var model = SpecLoader.Compile(spec, console);
+            if (tp is int t) model = SpecLoader.SplitOver(model, t).Rank;
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
             var arch = device.Info.TileArch;

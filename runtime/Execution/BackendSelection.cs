@@ -71,8 +71,8 @@ namespace GraphCompiler.Runtime.Execution
                 var devices = new List<CudaDevice>();
                 try
                 {
-                    if (ranks > 1) return OpenGpuRanks(model, (r, kernels, allocator, options) => GpuModel.Load(model.Rank, weights[r], kernels, allocator, options),
-                        gpuOptions, stagedExchange, log);
+                    if (ranks > 1) return OpenGpuRanks(model, (r, rank, kernels, allocator, options) => GpuModel.Load(rank, weights[r], kernels, allocator, options),
+                        gpuOptions, stagedExchange, specPath, specText, tunedTiles, log);
                     var device = CudaDevice.Open();
                     devices.Add(device);
                     var allocator = DeviceAllocator.WithinBudget(model.Spec.Limits, device.Info.TotalMemoryBytes);
@@ -102,12 +102,12 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>
         /// A tensor-parallel model's ranks on GPUs: a GPU a rank with NCCL between them; or, staged, the ranks dealt
         /// round-robin over the GPUs there are, each with a share of its GPU's budget, summing through host memory.
-        /// <paramref name="loadRank"/> makes rank r's <see cref="GpuModel"/> of <see cref="CompiledModel.Rank"/> (from its
-        /// checkpoint shards, or synthetic weights) on the GPU current when it is called. Ranks run the spec's tiles: tuned
-        /// tiles are recorded for the whole model's shapes, not a rank's.
+        /// <paramref name="loadRank"/> makes rank r's <see cref="GpuModel"/> of the rank model it is given (from its checkpoint
+        /// shards, or synthetic weights) on the GPU current when it is called. The rank model runs the tiles tuned for it
+        /// (graphc tune --tp) where the database has them for the first GPU (the GPUs of one host are alike), else the spec's.
         /// </summary>
-        public static OpenedBackend OpenGpuRanks(CompiledModel model, Func<int, GpuKernels, DeviceAllocator, GpuModelOptions, GpuModel> loadRank, GpuModelOptions options,
-            bool staged, Action<string> log)
+        public static OpenedBackend OpenGpuRanks(CompiledModel model, Func<int, CompiledModel, GpuKernels, DeviceAllocator, GpuModelOptions, GpuModel> loadRank,
+            GpuModelOptions options, bool staged, string specPath, string specText, bool tunedTiles, Action<string> log)
         {
             int ranks = model.Spec.Parallel.Tensor;
             var devices = new List<CudaDevice> { CudaDevice.Open(0) };
@@ -138,15 +138,14 @@ namespace GraphCompiler.Runtime.Execution
                     owned = new Disposables(comms);
                     abort = () => { foreach (var c in comms) c.Abort(); };
                 }
-                var rank = model.Rank.Spec.Model;
-                log($"tiles: the spec's (tuned tiles are recorded for the whole model's shapes; each of the {ranks} ranks runs {rank.NumAttentionHeads} query heads and an MLP slice of {rank.IntermediateSize})");
+                var rankModel = TunedTiles.ForGpu(model, specPath, specText, devices[0].Info, tunedTiles, log).Rank;
                 for (int r = 0; r < ranks; r++)
                 {
                     var device = devices[r % used];
                     device.MakeCurrent();
                     int sharing = (ranks - 1 - r % used) / used + 1;
-                    var allocator = DeviceAllocator.WithinBudget(model.Rank.Spec.Limits, device.Info.TotalMemoryBytes / sharing);
-                    backends.Add(loadRank(r, GpuKernels.For(device), allocator, options with { AllReduce = exchange[r] }));
+                    var allocator = DeviceAllocator.WithinBudget(rankModel.Spec.Limits, device.Info.TotalMemoryBytes / sharing);
+                    backends.Add(loadRank(r, rankModel, GpuKernels.For(device), allocator, options with { AllReduce = exchange[r] }));
                 }
                 string how = staged ? $"all-reduce staged through host memory, {ranks} ranks on {used} GPU(s)" : $"NCCL {NcclCommunicator.Version()}, a GPU a rank";
                 return new OpenedBackend(new TensorParallelBackend(model, backends, how, abort, new[] { owned }.Concat(devices.Skip(1)).ToList()), devices[0], null);

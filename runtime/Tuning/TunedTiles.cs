@@ -22,7 +22,9 @@ namespace GraphCompiler.Runtime.Tuning
     /// the key matches (GPU, SM count, driver, NVRTC, model), else the spec's. Tuned tiles are written into the spec's text
     /// exactly as `graphc tune --write-spec` would (<see cref="SpecTileWriter"/>) and the spec compiled again, so running
     /// with the database and rebuilding after --write-spec give the same kernels and the same plan. A spec changed since
-    /// tuning in a way that rejects the tuned tiles falls back to its own tiles, saying so.
+    /// tuning in a way that rejects the tuned tiles falls back to its own tiles, saying so. A split model's families are its
+    /// rank's (<see cref="CompiledModel.Rank"/>: what each GPU runs, tuned under that model's signature by graphc tune --tp),
+    /// and the split is kept through the recompilation.
     /// </summary>
     public static class TunedTiles
     {
@@ -41,7 +43,7 @@ namespace GraphCompiler.Runtime.Tuning
             }
             var db = TuningDatabase.Load(TuningDatabase.DefaultPath());
             string nvrtc = Nvrtc.NvrtcCompiler.VersionText;
-            var tuned = Apply(model, specPath, specText, arch, f => TuningKey.For(gpu, nvrtc, model.Spec, f), db);
+            var tuned = Apply(model, specPath, specText, arch, f => TuningKey.For(gpu, nvrtc, model.Rank.Spec, f), db);
             foreach (var c in tuned.Choices.Where(c => c.Tuned))
                 log($"tiles of {c.Family.SpecName()}: {c.Tiles}, {c.Source}");
             foreach (var group in tuned.Choices.Where(c => !c.Tuned).GroupBy(c => c.Source))
@@ -54,7 +56,7 @@ namespace GraphCompiler.Runtime.Tuning
             var spec = model.Spec;
             var choices = new List<TileChoice>();
             string text = specText;
-            foreach (var family in TileTuner.Families(model, arch))
+            foreach (var family in TileTuner.Families(model.Rank, arch))
             {
                 string own = TileSearchSpace.Describe(spec.Tiles.For(arch), family);
                 var (tiles, source) = db.Resolve(key(family), own);
@@ -73,6 +75,8 @@ namespace GraphCompiler.Runtime.Tuning
                         Source = $"the spec's tiles (the tuned {c.Tiles} no longer pass the spec's rules: {why}; run graphc tune --force)" }
                     : c).ToList());
             }
+            // A split asked for outside the text (--tp) is applied again.
+            if (retiled.Spec.Parallel != spec.Parallel) retiled = ModelCompiler.Compile(retiled.Spec with { Parallel = spec.Parallel });
             return new TunedModel(retiled, choices);
         }
     }

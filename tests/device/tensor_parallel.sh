@@ -48,13 +48,7 @@ $G generate --model $M/small-llama --prompt x --backend gpu --tp 2 >> "$out/tp.t
 tail -3 "$out/tp.txt"
 
 # Llama-2-70B in fp16: the shipped spec without its quantization overrides, fp16 KV.
-python3 - specs/llama2-70b.yaml /tmp/llama2-70b-fp16.yaml <<'PY'
-import re, sys
-s = open(sys.argv[1]).read().replace("name: llama2-70b", "name: llama2-70b-fp16", 1)
-s = re.sub(r"  overrides:\n(.*\n)*?(?=\nkv_cache:)", "", s)
-s = s.replace("  dtype: fp8_e4m3              # half the bytes of fp16 per token", "  dtype: fp16").replace("  scale: per_layer\n", "")
-open(sys.argv[2], "w").write(s)
-PY
+python3 tests/device/fp16_spec.py /tmp/llama2-70b-fp16.yaml
 for spec in /tmp/llama2-70b-fp16.yaml llama2-70b; do
   for tp in ${TP_SIZES:-2 4 8}; do
     f="$out/rank-$(basename $spec .yaml)-tp$tp.txt"

@@ -86,5 +86,23 @@ namespace GraphCompiler.Tests.Tuning
             Assert.Contains("no longer pass the spec's rules", choice.Source);
             Assert.Contains("block_n", choice.Source);
         }
+    
+        [Fact]
+        public void A_split_model_runs_the_tiles_tuned_for_its_rank_and_stays_split()
+        {
+            var split = ModelCompiler.Compile(TestSpecs.Compile(Spec).Spec with { Parallel = new ParallelSpec(8) });
+            string tuned = OtherValidTiles(split.Rank);
+            var db = new TuningDatabase();
+            db.Set(new TuningEntry(Key(split.Rank, Family), tuned, 80, 100));
+            // Tiles tuned for the whole model are another model's: the rank's signature has its heads and MLP slice.
+            Assert.NotEqual(Key(split, Family), Key(split.Rank, Family));
+
+            var result = TunedTiles.Apply(split, TestSpecs.PathOf(Spec), TestSpecs.Text(Spec), Arch, f => Key(split.Rank, f), db);
+
+            Assert.Equal(Family, Assert.Single(result.Choices, c => c.Tuned).Family);
+            Assert.Equal(8, result.Model.Spec.Parallel.Tensor);
+            Assert.Equal(tuned, TileSearchSpace.Describe(result.Model.Rank.Spec.Tiles.For(Arch), Family));
+            Assert.Equal(8, result.Model.Rank.Spec.Model.NumAttentionHeads);
+        }
     }
 }
