@@ -23,9 +23,9 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="tiles">Where the GPU's tiles come from: auto (tuned where the tuning database has them) or spec.</param>
         /// <remarks>On an interactive console the weights' upload and the kernels' compilation show as progress bars; the
         /// backend's notes follow them. Either way a line says what the kernels cost.</remarks>
-        /// <param name="weights">One weight set a rank of the model's split.</param>
+        /// <param name="weights">Rank r's weights of the model's split, read when the rank is loaded (<see cref="BackendSelection.Open(BackendKind, CompiledModel, string, string, Func{int, CheckpointTensors}, GpuModelOptions, bool, Action{string}, bool)"/>).</param>
         /// <param name="stagedExchange">--tp-staged: GPU ranks exchange through host memory and may share GPUs.</param>
-        public static OpenedBackend Open(string kind, CompiledModel model, SpecText spec, IReadOnlyList<CheckpointTensors> weights, GpuModelOptions gpuOptions, string tiles,
+        public static OpenedBackend Open(string kind, CompiledModel model, SpecText spec, Func<int, CheckpointTensors> weights, GpuModelOptions gpuOptions, string tiles,
             IAnsiConsole console, bool stagedExchange = false)
         {
             var backend = Check(kind);

@@ -28,7 +28,8 @@ namespace GraphCompiler.Runtime.Cli
             var stream = tokenizer.EncodeParagraphs(File.ReadLines(textPath));
             // Perplexity is the whole model's: a split spec is scored on one CPU model.
             if (model.Spec.Parallel.Tensor > 1) model = ModelCompiler.Compile(model.Spec with { Parallel = ParallelSpec.Single });
-            var cpu = new CpuModel(model, RunCommand.LoadCheckpoint(modelPath, model, sources, console)[0]);
+            CpuModel cpu;
+            using (var checkpoint = RunCommand.OpenCheckpoint(modelPath)) cpu = new CpuModel(model, RunCommand.LoadCheckpoint(checkpoint, model, sources, console));
             var clock = Stopwatch.StartNew();
             PerplexityResult result;
             try

@@ -36,21 +36,30 @@ namespace GraphCompiler.Runtime.Cli
             }
         }
 
-        /// <summary>The checkpoint's weights, one set a rank of the model's split (each read only its shards).</summary>
-        internal static IReadOnlyList<CheckpointTensors> LoadCheckpoint(string path, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources, IAnsiConsole console)
+        /// <summary>Rank <paramref name="rank"/>'s weights of the model's split (all of them without one), read from its
+        /// shards of the open checkpoint; a checkpoint that does not match the spec is a spec error naming every difference.</summary>
+        internal static CheckpointTensors LoadCheckpoint(Checkpoint checkpoint, GraphCompiler.Compilation.CompiledModel model, GraphCompiler.Spec.SpecSourceMap sources,
+            IAnsiConsole console, int rank = 0)
         {
             try
             {
-                using var checkpoint = Checkpoint.Open(path);
-                var ranks = new List<CheckpointTensors>();
-                for (int rank = 0; rank < model.Spec.Parallel.Tensor; rank++)
-                {
-                    ranks.Add(CheckpointLoader.Load(checkpoint, model, sources, out var report, rank));
-                    if (report.QuantizedModules > 0)
-                        console.MarkupLine($"quantized {report.QuantizedModules} modules on load (round-to-nearest, the spec's schemes) in {Seconds(report.QuantizeTime)}"
-                            + (model.Spec.Parallel.Tensor > 1 ? $" for rank {rank}" : ""));
-                }
-                return ranks;
+                var tensors = CheckpointLoader.Load(checkpoint, model, sources, out var report, rank);
+                if (report.QuantizedModules > 0)
+                    console.MarkupLine($"quantized {report.QuantizedModules} modules on load (round-to-nearest, the spec's schemes) in {Seconds(report.QuantizeTime)}"
+                        + (model.Spec.Parallel.Tensor > 1 ? $" for rank {rank}" : ""));
+                return tensors;
+            }
+            catch (CheckpointException e)
+            {
+                throw new CliException(ExitCodes.SpecError, e.Message);
+            }
+        }
+
+        internal static Checkpoint OpenCheckpoint(string path)
+        {
+            try
+            {
+                return Checkpoint.Open(path);
             }
             catch (CheckpointException e)
             {
@@ -111,8 +120,15 @@ namespace GraphCompiler.Runtime.Cli
                     $"{prompt.Length} prompt tokens and {steps} steps need {prompt.Length + steps - 1} positions, more than limits.max_seq_len ({model.Spec.Limits.MaxSeqLen})");
 
             var clock = Stopwatch.StartNew();
-            var tensors = modelPath is null ? RandomCheckpoint.ForRanks(model, seed) : LoadCheckpoint(modelPath, model, sources, console);
-            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), tensors, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console, options.TpStaged);
+            using var checkpoint = modelPath is null ? null : OpenCheckpoint(modelPath);
+            // Rank 0's shards first: they check the checkpoint against the spec before any backend opens. The other ranks'
+            // are read as their GPUs load.
+            var random = checkpoint is null ? RandomCheckpoint.ForRanks(model, seed) : null;
+            CheckpointTensors? rank0 = random?[0] ?? LoadCheckpoint(checkpoint!, model, sources, console);
+            // Handed over once, so the host lets go of rank 0's shards once its GPU has them (asked again, they are read again).
+            CheckpointTensors Weights(int rank) => random?[rank] ?? (rank == 0 ? System.Threading.Interlocked.Exchange(ref rank0, null) : null)
+                ?? LoadCheckpoint(checkpoint!, model, sources, console, rank);
+            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), Weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console, options.TpStaged);
             var backend = opened.Backend;
             console.MarkupLine(Markup.Escape(backend.Description) + "; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath)));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)}"

@@ -58,27 +58,29 @@ namespace GraphCompiler.Runtime.Execution
     {
         public static OpenedBackend Open(BackendKind kind, CompiledModel model, string specPath, string specText, CheckpointTensors weights,
             GpuModelOptions gpuOptions, bool tunedTiles, Action<string> log) =>
-            Open(kind, model, specPath, specText, new[] { weights }, gpuOptions, tunedTiles, log);
+            model.Spec.Parallel.Tensor == 1 ? Open(kind, model, specPath, specText, _ => weights, gpuOptions, tunedTiles, log)
+                : throw new ArgumentException($"{model.Spec.Name} is split over {model.Spec.Parallel.Tensor} GPUs: give each rank its own weights", nameof(weights));
 
-        /// <param name="weights">One weight set a rank (<see cref="CompiledModel.Rank"/>'s manifest), one in all without a split.</param>
-        public static OpenedBackend Open(BackendKind kind, CompiledModel model, string specPath, string specText, IReadOnlyList<CheckpointTensors> weights,
+        /// <param name="weights">Rank r's weights (<see cref="CompiledModel.Rank"/>'s manifest; rank 0's alone without a
+        /// split), asked for when the rank is loaded: a GPU rank's are uploaded and dropped before the next rank's are read,
+        /// so the host holds one rank's shards at a time, never the whole checkpoint.</param>
+        public static OpenedBackend Open(BackendKind kind, CompiledModel model, string specPath, string specText, Func<int, CheckpointTensors> weights,
             GpuModelOptions gpuOptions, bool tunedTiles, Action<string> log, bool stagedExchange = false)
         {
             int ranks = model.Spec.Parallel.Tensor;
-            if (weights.Count != ranks) throw new ArgumentException($"{model.Spec.Name} runs as {ranks} rank(s) and needs a weight set each, not {weights.Count}", nameof(weights));
             if (kind != BackendKind.Cpu)
             {
                 var devices = new List<CudaDevice>();
                 try
                 {
-                    if (ranks > 1) return OpenGpuRanks(model, (r, rank, kernels, allocator, options) => GpuModel.Load(rank, weights[r], kernels, allocator, options),
+                    if (ranks > 1) return OpenGpuRanks(model, (r, rank, kernels, allocator, options) => GpuModel.Load(rank, weights(r), kernels, allocator, options),
                         gpuOptions, stagedExchange, specPath, specText, tunedTiles, log);
                     var device = CudaDevice.Open();
                     devices.Add(device);
                     var allocator = DeviceAllocator.WithinBudget(model.Spec.Limits, device.Info.TotalMemoryBytes);
                     var kernels = GpuKernels.For(device);
                     var runs = TunedTiles.ForGpu(model, specPath, specText, device.Info, tunedTiles, log);
-                    var gpu = GpuModel.Load(runs, weights[0], kernels, allocator, gpuOptions);
+                    var gpu = GpuModel.Load(runs, weights(0), kernels, allocator, gpuOptions);
                     return new OpenedBackend(gpu, device, allocator);
                 }
                 catch (Exception e) when (e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException or NcclException)
@@ -93,9 +95,9 @@ namespace GraphCompiler.Runtime.Execution
                 throw new BackendUnavailableException(
                     $"the CPU backend keeps every weight as float32: {model.Spec.Name} needs about {ByteSize.Format(need)} of host memory, and this machine has "
                     + $"{ByteSize.Format(have)}. Use a smaller model on the CPU, or a GPU");
-            if (ranks == 1) return new OpenedBackend(new CpuModel(model, weights[0]), null, null);
+            if (ranks == 1) return new OpenedBackend(new CpuModel(model, weights(0)), null, null);
             var group = new HostAllReduce(ranks);
-            var cpuRanks = weights.Select((w, r) => (IDecoderBackend)new CpuModel(model.Rank, CpuWeights.Load(model.Rank, w), (group, r))).ToList();
+            var cpuRanks = Enumerable.Range(0, ranks).Select(r => (IDecoderBackend)new CpuModel(model.Rank, CpuWeights.Load(model.Rank, weights(r)), (group, r))).ToList();
             return new OpenedBackend(new TensorParallelBackend(model, cpuRanks, "all-reduce in host memory", group.Abort, new[] { group }), null, null);
         }
 

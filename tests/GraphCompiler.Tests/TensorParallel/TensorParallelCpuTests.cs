@@ -35,7 +35,7 @@ namespace GraphCompiler.Tests.TensorParallel
 
         private static IDecoderBackend Split(CompiledModel whole, IReadOnlyList<CheckpointTensors> ranks) =>
             BackendSelection.Open(BackendKind.Cpu, whole.Spec.Parallel.Tensor == ranks.Count ? whole : ModelCompiler.Compile(whole.Spec with { Parallel = new ParallelSpec(ranks.Count) }),
-                "", "", ranks, new GpuModelOptions(), false, _ => { }).Backend;
+                "", "", r => ranks[r], new GpuModelOptions(), false, _ => { }).Backend;
 
         private static CompiledModel SplitSpec(CompiledModel whole, int ranks) => ModelCompiler.Compile(whole.Spec with { Parallel = new ParallelSpec(ranks) });
 
@@ -87,6 +87,17 @@ namespace GraphCompiler.Tests.TensorParallel
             using var backend = Split(split, ranks);
             var prompt = GraphCompiler.Runtime.Text.LlamaTextTokenizer.Open(LlamaTextTokenizerTests.ModelFolder).Encode("The Debian project");
             AssertSameGreedySteps(single, backend, prompt, 20, new List<double>());
+        }
+
+        [Fact]
+        public void A_spec_that_splits_the_model_loads_each_rank_s_shards_and_writes_the_whole_model_s_text()
+        {
+            var options = new GraphCompiler.Runtime.Generation.LoadOptions(BackendKind.Cpu);
+            string yaml = TestSpecs.Text("small-llama");
+            using var whole = GraphCompiler.Runtime.Generation.LanguageModel.Load(TestSpecs.PathOf("small-llama"), yaml, LlamaTextTokenizerTests.ModelFolder, options);
+            using var split = GraphCompiler.Runtime.Generation.LanguageModel.Load(TestSpecs.PathOf("small-llama"), yaml + "parallel:\n  tensor: 2\n", LlamaTextTokenizerTests.ModelFolder, options);
+            Assert.StartsWith("tensor parallel over 2 ranks", split.Description);
+            Assert.Equal(whole.Generate("A RAID volume").Text, split.Generate("A RAID volume").Text);
         }
 
         [Fact]
