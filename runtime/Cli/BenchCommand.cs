@@ -28,7 +28,7 @@ namespace GraphCompiler.Runtime.Cli
             var points = attentionPoints is null ? null : ParseShapes(attentionPoints, "--attention-points", "BATCHxCONTEXT", "16x2048");
             var prefill = prefillPoints is null ? null : ParseShapes(prefillPoints, "--prefill-points", "BATCHxTOKENS", "1x4096");
             var rows = ParseRows(gemmRows);
-            var model = SpecLoader.Compile(spec, console);
+            var model = SpecLoader.Compile(spec, console).Rank;   // a split spec's: what each GPU runs
             var peers = peerFile is null ? new Dictionary<string, (string Peer, double Microseconds)>() : ReadPeers(peerFile);
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();

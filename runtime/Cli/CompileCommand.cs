@@ -15,7 +15,7 @@ namespace GraphCompiler.Runtime.Cli
         public static int Run(string spec, string arch, bool fillCache, IAnsiConsole console)
         {
             var archs = ArchOption.Parse(arch);
-            var model = SpecLoader.Compile(spec, console);
+            var model = SpecLoader.Compile(spec, console).Rank;   // a split spec's: what each GPU runs
             (int Major, int Minor) version;
             try
             {

@@ -10,7 +10,7 @@ namespace GraphCompiler.Runtime.Cli
         public static int Run(string spec, string arch, string outDir, IAnsiConsole console)
         {
             var archs = ArchOption.Parse(arch);
-            var model = SpecLoader.Compile(spec, console);
+            var model = SpecLoader.Compile(spec, console).Rank;   // a split spec's: what each GPU runs
             foreach (var (tiles, target) in archs)
             {
                 string dir = archs.Count > 1 ? Path.Combine(outDir, target) : outDir;

@@ -94,6 +94,8 @@ namespace GraphCompiler.Runtime.Cli
             bench.SetAction(r => r.GetValue(synthetic)
                 ? ModelBenchCommand.Run(r.GetValue(spec)!, new ModelBenchCommand.Options(r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext),
                     r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!, r.GetValue(runTp), r.GetValue(tpStaged), r.GetValue(oneRank)), r.GetValue(json), console, output)
+                : r.GetValue(runTp) != null || r.GetValue(tpStaged) || r.GetValue(oneRank)
+                ? throw new CliException(ExitCodes.Usage, "--tp, --tp-staged and --one-rank time a split model end to end: use them with --synthetic (a split spec's kernels are timed as each GPU runs them)")
                 : BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
                     r.GetValue(gemmTiles), r.GetValue(attentionPoints), r.GetValue(prefillPoints), console, output));
 

@@ -19,6 +19,9 @@ namespace GraphCompiler.Runtime.Cli
         public static int Run(string spec, string modelPath, string? gpuMemory, IAnsiConsole console)
         {
             var (model, sources) = SpecLoader.CompileWithSources(spec, console);
+            if (model.Spec.Parallel.Tensor > 1)
+                throw new CliException(ExitCodes.Usage, $"{model.Spec.Name} is split over {model.Spec.Parallel.Tensor} GPUs, and graphc load streams a whole checkpoint to one GPU; "
+                    + "a split's ranks each read their shards as generate or run opens them (--tp N), and graphc inspect --spec checks the checkpoint");
             using var checkpoint = OpenChecked(modelPath, model, sources);
             using var device = GpuCommands.OpenDevice();
             long? memory = device.Info.TotalMemoryBytes;

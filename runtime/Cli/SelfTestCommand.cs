@@ -22,7 +22,7 @@ namespace GraphCompiler.Runtime.Cli
         public static int Run(IReadOnlyList<string> specs, int? seed, string? kernels, IAnsiConsole console)
         {
             var prefixes = kernels?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var models = specs.Select(spec => SpecLoader.Compile(spec, console)).ToList();
+            var models = specs.Select(spec => SpecLoader.Compile(spec, console).Rank).ToList();   // a split spec's: what each GPU runs
             using var device = GpuCommands.OpenDevice();
             var gpu = GpuKernels.For(device);
             int s = seed ?? Environment.TickCount;

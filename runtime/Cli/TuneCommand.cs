@@ -24,8 +24,8 @@ namespace GraphCompiler.Runtime.Cli
     /// </summary>
     internal static class TuneCommand
     {
-        /// <param name="tp">Tune what one GPU of an N-way split runs (<see cref="CompiledModel.Rank"/>: its shapes, recorded
-        /// under its own model signature, which split runs then use).</param>
+        /// <param name="tp">Split the model over N GPUs, as the spec's parallel.tensor would. A split is tuned as what one GPU
+        /// runs (<see cref="CompiledModel.Rank"/>: its shapes, recorded under its own model signature, which split runs use).</param>
         public static int Run(string spec, string? families, string budget, string shapes, bool writeSpec, bool force, bool json, IAnsiConsole console, TextWriter output,
             int? tp = null)
         {
@@ -35,10 +35,11 @@ namespace GraphCompiler.Runtime.Cli
             var (path, text) = SpecLoader.Read(spec);
             if (writeSpec && !File.Exists(spec))
                 throw new CliException(ExitCodes.Usage, $"--write-spec needs a spec file to write; '{spec}' is a built-in spec: copy specs/{spec}.yaml and tune the copy");
-            if (writeSpec && tp != null)
-                throw new CliException(ExitCodes.Usage, "--write-spec with --tp would give the whole model a rank's tiles; the database keeps a split's tiles apart, and split runs use them");
             var model = SpecLoader.Compile(spec, console);
-            if (tp is int t) model = SpecLoader.SplitOver(model, t).Rank;
+            if (tp is int t) model = SpecLoader.SplitOver(model, t);
+            if (writeSpec && model.Spec.Parallel.Tensor > 1)
+                throw new CliException(ExitCodes.Usage, "--write-spec on a split would give the spec's tiles a rank's shapes; the database keeps a split's tiles apart, and split runs use them");
+            model = model.Rank;   // what each GPU runs: the model itself without a split
             using var device = GpuCommands.OpenDevice();
             using var stream = new CudaStream();
             var arch = device.Info.TileArch;

@@ -136,9 +136,9 @@ namespace GraphCompiler.Runtime.Execution
                 else
                 {
                     var comms = NcclCommunicator.InitAll(Enumerable.Range(0, ranks).ToList());
-                    exchange = comms;
-                    owned = new Disposables(comms);
-                    abort = () => { foreach (var c in comms) c.Abort(); };
+                    exchange = comms.Ranks;
+                    owned = comms;
+                    abort = comms.Abort;
                 }
                 var rankModel = TunedTiles.ForGpu(model, specPath, specText, devices[0].Info, tunedTiles, log).Rank;
                 for (int r = 0; r < ranks; r++)

@@ -317,12 +317,8 @@ namespace GraphCompiler.Runtime.Execution
         /// </summary>
         private void ReserveSamplingSlots(List<GpuSequence> sequences, IReadOnlyList<Sampler> samplers)
         {
-            if (samplers is null || samplers.Count != sequences.Count)
-                throw new ArgumentException($"{samplers?.Count ?? 0} samplers for {sequences.Count} sequences: one a sequence", nameof(samplers));
-            int needed = sequences.Where((s, i) => samplers[i].Parameters.HasPenalties && s.SamplingSlot < 0).Count();
-            if (needed > _freeSamplingSlots.Count)
-                throw new InvalidOperationException($"{needed} more sequences sample with penalties than the {_freeSamplingSlots.Count} free penalty-state slots "
-                    + $"(limits.max_num_seqs = {_model.Spec.Limits.MaxNumSeqs} live sequences at most); dispose finished sequences first");
+            ArgumentNullException.ThrowIfNull(samplers);
+            CheckRoom(sequences.Select(s => ((DecoderSequence)s, Array.Empty<int>())).ToList(), samplers);
             for (int i = 0; i < sequences.Count; i++)
                 if (samplers[i].Parameters.HasPenalties && sequences[i].SamplingSlot < 0)
                 {
@@ -350,18 +346,25 @@ namespace GraphCompiler.Runtime.Execution
         private List<(GpuSequence Sequence, int[] Tokens)> Validate(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
         {
             StepValidation.Check(_model, phase, batch, s => s is GpuSequence g && g.Owner == this);
-            int most = _model.Spec.Limits.MaxNumSeqs;
-            if (batch.Count > most)
-                throw new ArgumentException($"{batch.Count} sequences in one step, more than limits.max_num_seqs ({most}); run them in several steps", nameof(batch));
-            CheckKvRoom(batch);
+            CheckRoom(batch, null);
             return batch.Select(b => ((GpuSequence)b.Sequence, b.Tokens)).ToList();
         }
 
-        public void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        public void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers)
         {
+            int most = _model.Spec.Limits.MaxNumSeqs;
+            if (batch.Count > most)
+                throw new ArgumentException($"{batch.Count} sequences in one step, more than limits.max_num_seqs ({most}); run them in several steps", nameof(batch));
             int needed = batch.Sum(b => _blocks.BlocksNeeded(((GpuSequence)b.Sequence).Id, b.Tokens.Length));
             if (needed > _blocks.FreeBlocks)
                 throw new KvCacheExhaustedException(needed, _blocks.FreeBlocks, _blocks.TotalBlocks, _blocks.Layout.BlockBytes);
+            if (samplers is null) return;
+            if (samplers.Count != batch.Count)
+                throw new ArgumentException($"{samplers.Count} samplers for {batch.Count} sequences: one a sequence", nameof(samplers));
+            int slots = batch.Where((b, i) => samplers[i].Parameters.HasPenalties && ((GpuSequence)b.Sequence).SamplingSlot < 0).Count();
+            if (slots > _freeSamplingSlots.Count)
+                throw new InvalidOperationException($"{slots} more sequences sample with penalties than the {_freeSamplingSlots.Count} free penalty-state slots "
+                    + $"(limits.max_num_seqs = {most} live sequences at most); dispose finished sequences first");
         }
 
         /// <summary>A step of a tensor-parallel rank after the first: its launches and all-reduces, nothing read back.</summary>

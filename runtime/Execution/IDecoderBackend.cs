@@ -33,9 +33,11 @@ namespace GraphCompiler.Runtime.Execution
 
         float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch);
 
-        /// <summary>Throws <see cref="Kv.KvCacheExhaustedException"/> when the step would need more KV blocks than are free,
-        /// before anything runs (a backend whose cache has no bound never does).</summary>
-        void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) { }
+        /// <summary>What the backend would refuse a step for that <see cref="StepValidation"/> does not see, thrown before
+        /// anything runs: more KV blocks than are free (<see cref="Kv.KvCacheExhaustedException"/>), more sequences than
+        /// limits.max_num_seqs, or <paramref name="samplers"/> (when the step samples) that do not fit the batch or its
+        /// penalty state. A backend with no such bounds checks nothing.</summary>
+        void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers) { }
 
         /// <summary>A step whose logits nobody reads (a tensor-parallel rank after the first): by default they are made and dropped.</summary>
         void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)

@@ -34,15 +34,8 @@ namespace GraphCompiler.Runtime.TensorParallel
             try
             {
                 for (int d = 0; d < gpus; d++) devices.Add(CudaDevice.Open(d));
-                var comms = NcclCommunicator.InitAll(Enumerable.Range(0, gpus).ToList());
-                try
-                {
-                    return sizes.Select(bytes => Size(devices, comms, bytes)).ToList();
-                }
-                finally
-                {
-                    foreach (var c in comms) c.Dispose();
-                }
+                using var comms = NcclCommunicator.InitAll(Enumerable.Range(0, gpus).ToList());
+                return sizes.Select(bytes => Size(devices, comms, bytes)).ToList();
             }
             finally
             {
@@ -50,7 +43,7 @@ namespace GraphCompiler.Runtime.TensorParallel
             }
         }
 
-        private static AllReduceResult Size(List<CudaDevice> devices, NcclCommunicator[] comms, long bytes)
+        private static AllReduceResult Size(List<CudaDevice> devices, NcclGroup group, long bytes)
         {
             int n = devices.Count, count = checked((int)(bytes / 2));
             var act = ActivationCodec.F16;
@@ -60,7 +53,8 @@ namespace GraphCompiler.Runtime.TensorParallel
             var graphMismatches = new int[n];
             var eager = new double[n];
             var graphed = new double[n];
-            OnEachRank(devices, r =>
+            var comms = group.Ranks;
+            OnEachRank(devices, group, r =>
             {
                 using var stream = new CudaStream();
                 using var buffer = DeviceBuffer.Allocate(bytes);
@@ -100,10 +94,12 @@ namespace GraphCompiler.Runtime.TensorParallel
             return timer.ElapsedMilliseconds() * 1000.0 / Repetitions;
         }
 
-        /// <summary>Runs <paramref name="work"/> for every rank at once, a thread each with its GPU current; rethrows the first failure.</summary>
-        private static void OnEachRank(List<CudaDevice> devices, Action<int> work)
+        /// <summary>Runs <paramref name="work"/> for every rank at once, a thread each with its GPU current; a failed rank aborts
+        /// the communicators so the others stop waiting for it; rethrows the first failure.</summary>
+        private static void OnEachRank(List<CudaDevice> devices, NcclGroup group, Action<int> work)
         {
             var errors = new Exception?[devices.Count];
+            Exception? first = null;
             var threads = devices.Select((d, r) => new Thread(() =>
             {
                 try
@@ -114,11 +110,13 @@ namespace GraphCompiler.Runtime.TensorParallel
                 catch (Exception e)
                 {
                     errors[r] = e;
+                    Interlocked.CompareExchange(ref first, e, null);
+                    group.Abort();
                 }
             })).ToList();
             threads.ForEach(t => t.Start());
             threads.ForEach(t => t.Join());
-            if (errors.FirstOrDefault(e => e != null) is Exception first) throw new InvalidOperationException($"rank {Array.IndexOf(errors, first)}: {first.Message}", first);
+            if (first != null) throw new InvalidOperationException($"rank {Array.IndexOf(errors, first)}: {first.Message}", first);
         }
     }
 }

@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
 using GraphCompiler.Common;
 using GraphCompiler.Runtime.Cuda;
 
@@ -45,7 +47,7 @@ namespace GraphCompiler.Runtime.TensorParallel
         }
 
         /// <summary>One communicator a GPU, rank r on <paramref name="devices"/>[r] (CUDA ordinals, each once).</summary>
-        public static unsafe NcclCommunicator[] InitAll(IReadOnlyList<int> devices)
+        public static unsafe NcclGroup InitAll(IReadOnlyList<int> devices)
         {
             Version();
             if (devices.Distinct().Count() != devices.Count)
@@ -56,7 +58,7 @@ namespace GraphCompiler.Runtime.TensorParallel
             fixed (IntPtr* c = comms)
             fixed (int* d = ordinals)
                 NcclException.Check(NcclNative.ncclCommInitAll(c, ordinals.Length, d), "ncclCommInitAll");
-            return comms.Select((comm, r) => new NcclCommunicator(comm, r, comms.Length)).ToArray();
+            return new NcclGroup(comms.Select((comm, r) => new NcclCommunicator(comm, r, comms.Length)).ToArray());
         }
 
         public void Sum(DeviceAddress buffer, long elements, DType dtype, CudaStream stream)
@@ -68,22 +70,50 @@ namespace GraphCompiler.Runtime.TensorParallel
                 DType.F32 => NcclNative.Float32,
                 _ => throw new NotSupportedException($"the all-reduce sums fp16, bf16 or fp32, not {dtype}"),
             };
-            NcclException.Check(NcclNative.ncclAllReduce(buffer.Value, buffer.Value, (nuint)elements, type, NcclNative.Sum, _comm, stream.Handle), "ncclAllReduce", _comm);
+            var comm = Volatile.Read(ref _comm);
+            if (comm == IntPtr.Zero) throw new InvalidOperationException($"rank {Rank}'s NCCL communicator was aborted (another rank failed) or disposed");
+            NcclException.Check(NcclNative.ncclAllReduce(buffer.Value, buffer.Value, (nuint)elements, type, NcclNative.Sum, comm, stream.Handle), "ncclAllReduce", comm);
         }
 
-        /// <summary>Ends every pending operation of the communicator (another rank failed): ranks waiting on it fail instead of hanging.</summary>
-        public void Abort()
+        /// <summary>Ends every pending operation of the communicator (another rank failed): ranks waiting on it fail instead of
+        /// hanging. NCCL returns only once the CUDA graphs that captured it are destroyed (<see cref="NcclGroup.Abort"/> runs it apart).</summary>
+        internal void Abort()
         {
-            if (_comm == IntPtr.Zero) return;
-            NcclNative.ncclCommAbort(_comm);
-            _comm = IntPtr.Zero;
+            var comm = Interlocked.Exchange(ref _comm, IntPtr.Zero);
+            if (comm != IntPtr.Zero) NcclNative.ncclCommAbort(comm);
         }
 
         public void Dispose()
         {
-            if (_comm == IntPtr.Zero) return;
-            NcclNative.ncclCommDestroy(_comm);
-            _comm = IntPtr.Zero;
+            var comm = Interlocked.Exchange(ref _comm, IntPtr.Zero);
+            if (comm != IntPtr.Zero) NcclNative.ncclCommDestroy(comm);
+        }
+    }
+
+    /// <summary>
+    /// The communicators of one split. A failed rank aborts them all, once, on a thread of its own: the abort flags the
+    /// pending operations at once (the other ranks' kernels exit and their steps fail) but returns only after the decode
+    /// graphs that captured the communicators are destroyed, which their owners do after the step has unwound.
+    /// <see cref="Dispose"/> (after those owners) waits for that, or destroys the communicators.
+    /// </summary>
+    public sealed class NcclGroup : IDisposable
+    {
+        private int _aborting;
+        private Task? _aborted;
+
+        internal NcclGroup(NcclCommunicator[] ranks) => Ranks = ranks;
+
+        public IReadOnlyList<NcclCommunicator> Ranks { get; }
+
+        public void Abort()
+        {
+            if (Interlocked.Exchange(ref _aborting, 1) == 0) _aborted = Task.Run(() => { foreach (var c in Ranks) c.Abort(); });
+        }
+
+        public void Dispose()
+        {
+            _aborted?.Wait();
+            foreach (var c in Ranks) c.Dispose();
         }
     }
 }

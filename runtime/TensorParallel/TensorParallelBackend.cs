@@ -44,7 +44,8 @@ namespace GraphCompiler.Runtime.TensorParallel
         private string? _broken;
 
         /// <param name="exchange">How the ranks all-reduce, for <see cref="Description"/>.</param>
-        /// <param name="abort">Wakes ranks waiting in an all-reduce when another has failed.</param>
+        /// <param name="abort">Wakes ranks waiting in an all-reduce when another has failed; called once a failing rank, so it
+        /// must be idempotent and must not wait for the others.</param>
         /// <param name="owned">Disposed after the ranks (the exchange, the devices).</param>
         public TensorParallelBackend(CompiledModel model, IReadOnlyList<IDecoderBackend> ranks, string exchange, Action abort, IReadOnlyList<IDisposable> owned)
         {
@@ -67,16 +68,16 @@ namespace GraphCompiler.Runtime.TensorParallel
         public DecoderSequence NewSequence() => new TensorParallelSequence(this, _ranks.Select(r => r.NewSequence()).ToArray());
 
         public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) =>
-            Step(Phase.Prefill, batch, (rank, own) => rank.Prefill(own));
+            Step(Phase.Prefill, batch, null, (rank, own) => rank.Prefill(own));
 
         public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
-            Step(Phase.Decode, Tokens(batch), (rank, own) => rank.Decode(Tokens(own)));
+            Step(Phase.Decode, Tokens(batch), null, (rank, own) => rank.Decode(Tokens(own)));
 
         public SampledToken[] PrefillAndSample(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler> samplers) =>
-            Step(Phase.Prefill, batch, (rank, own) => rank.PrefillAndSample(own, samplers));
+            Step(Phase.Prefill, batch, samplers, (rank, own) => rank.PrefillAndSample(own, samplers));
 
         public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers) =>
-            Step(Phase.Decode, Tokens(batch), (rank, own) => rank.DecodeAndSample(Tokens(own), samplers));
+            Step(Phase.Decode, Tokens(batch), samplers, (rank, own) => rank.DecodeAndSample(Tokens(own), samplers));
 
         /// <summary>Benchmarks only, as <see cref="GpuModel.AssumeContext"/> on every rank: a context without computing it.</summary>
         public void AssumeContext(DecoderSequence sequence, int tokens)
@@ -87,9 +88,12 @@ namespace GraphCompiler.Runtime.TensorParallel
             sequence.Length += tokens;
         }
 
-        public void CheckKvRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        /// <summary>Every rank's bounds (rank 0 samples, so it checks the samplers): a step one rank would refuse runs on none.</summary>
+        public void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers)
         {
-            for (int r = 0; r < _ranks.Length; r++) _ranks[r].CheckKvRoom(Own(batch, r));
+            if (samplers != null && samplers.Count != batch.Count)
+                throw new ArgumentException($"{samplers.Count} samplers for {batch.Count} sequences: one a sequence", nameof(samplers));
+            for (int r = 0; r < _ranks.Length; r++) _ranks[r].CheckRoom(Own(batch, r), r == 0 ? samplers : null);
         }
 
         private static List<(DecoderSequence Sequence, int[] Tokens)> Tokens(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
@@ -101,14 +105,16 @@ namespace GraphCompiler.Runtime.TensorParallel
         private static List<(DecoderSequence Sequence, int[] Tokens)> Own(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, int rank) =>
             batch.Select(b => (((TensorParallelSequence)b.Sequence).Ranks[rank], b.Tokens)).ToList();
 
-        /// <summary>Checks the step as one model, then runs it on every rank together: rank 0 as <paramref name="first"/> says, the others without output.</summary>
-        private T Step<T>(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, Func<IDecoderBackend, List<(DecoderSequence Sequence, int[] Tokens)>, T> first)
+        /// <summary>Checks the step as one model and against every rank's bounds, then runs it on every rank together: rank 0
+        /// as <paramref name="first"/> says, the others without output. What one rank would refuse is refused before any runs.</summary>
+        private T Step<T>(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers,
+            Func<IDecoderBackend, List<(DecoderSequence Sequence, int[] Tokens)>, T> first)
         {
             if (_broken != null) throw new InvalidOperationException(_broken);
             StepValidation.Check(Model, phase, batch, s => s is TensorParallelSequence t && t.Owner == this);
-            CheckKvRoom(batch);
+            CheckRoom(batch, samplers);
             T result = default!;
-            var errors = new Exception?[_ranks.Length];
+            (int Rank, Exception Error)? failure = null;
             void Run(int r)
             {
                 try
@@ -119,7 +125,8 @@ namespace GraphCompiler.Runtime.TensorParallel
                 }
                 catch (Exception e)
                 {
-                    errors[r] = e;
+                    // The first failure is the cause; the others' are the abort reaching them.
+                    lock (_workers) failure ??= (r, e);
                     _abort();
                 }
             }
@@ -130,22 +137,30 @@ namespace GraphCompiler.Runtime.TensorParallel
             }
             Run(0);   // rank 0 on the caller's thread: one hand-off fewer a step
             foreach (var w in _workers) w.Wait();
-            var failure = errors.FirstOrDefault(e => e is not null and not OperationCanceledException) ?? errors.FirstOrDefault(e => e != null);
-            if (failure != null)
+            if (failure is var (failed, error))
             {
-                int rank = Array.IndexOf(errors, failure);
-                _broken = $"a step failed on tensor-parallel rank {rank} ({failure.Message}); the ranks are out of step, so this model runs no more steps: load it again";
-                throw new InvalidOperationException(_broken, failure);
+                _broken = $"a step failed on tensor-parallel rank {failed} ({error.Message}); the ranks are out of step, so this model runs no more steps: load it again";
+                throw new InvalidOperationException(_broken, error);
             }
             foreach (var (sequence, tokens) in batch) sequence.Length += tokens.Length;
             return result;
         }
 
+        /// <summary>Threads, then ranks (their graphs hold the exchange), then the exchange and devices; each is disposed even
+        /// if one before it throws (a rank's GPU after a failed step), and the first error is rethrown at the end.</summary>
         public void Dispose()
         {
-            foreach (var w in _workers) w.Dispose();
-            foreach (var r in _ranks) r.Dispose();
-            foreach (var o in _owned) o.Dispose();
+            var errors = new List<Exception>();
+            foreach (var d in _workers.Cast<IDisposable>().Concat(_ranks).Concat(_owned))
+                try
+                {
+                    d.Dispose();
+                }
+                catch (Exception e)
+                {
+                    errors.Add(e);
+                }
+            if (errors.Count > 0) throw new AggregateException("disposing the tensor-parallel ranks", errors);
         }
 
         /// <summary>A rank's own thread for the model's life, woken a step at a time: a decode step of a split 70B model is a

@@ -161,6 +161,25 @@ namespace GraphCompiler.Tests.TensorParallel
         }
 
         [Fact]
+        public void A_step_one_rank_would_refuse_runs_on_none_and_the_model_steps_on_after()
+        {
+            var loaded = new CpuModels().Get("small-llama");
+            var split = SplitSpec(loaded.Compiled, 2);
+            var weights = RandomCheckpoint.ForRanks(split, CpuModels.Seed);
+            var group = new HostAllReduce(2);
+            var full = new RefusingRank(new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[1]), (group, 1)));
+            var ranks = new IDecoderBackend[] { new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[0]), (group, 0)), full };
+            using var backend = new TensorParallelBackend(split, ranks, "test", group.Abort, new[] { group });
+            using var sequence = backend.NewSequence();
+            Assert.Throws<GraphCompiler.Runtime.Kv.KvCacheExhaustedException>(() => backend.Prefill(new[] { (sequence, new[] { 1, 2, 3 }) }));
+            Assert.Equal(0, sequence.Length);
+            full.Refuse = false;   // blocks were freed
+            var logits = backend.Prefill(new[] { (sequence, new[] { 1, 2, 3 }) });
+            Assert.Equal(Sampler.Argmax(loaded.Cpu.Prefill(loaded.Cpu.NewSequence(), new[] { 1, 2, 3 })), Sampler.Argmax(logits[0]));
+            Assert.Equal(3, sequence.Length);
+        }
+
+        [Fact]
         public void A_split_step_checks_its_input_as_the_whole_model_would()
         {
             var loaded = new CpuModels().Get("small-llama");
@@ -191,6 +210,25 @@ namespace GraphCompiler.Tests.TensorParallel
             var waiter = System.Threading.Tasks.Task.Run(() => lonely.Sum(0, new ushort[4], 4, act));
             lonely.Abort();
             Assert.Throws<OperationCanceledException>(() => { try { waiter.Wait(); } catch (AggregateException a) { throw a.InnerException!; } });
+        }
+
+        /// <summary>A rank whose KV cache is full until told otherwise.</summary>
+        private sealed class RefusingRank : IDecoderBackend
+        {
+            private readonly IDecoderBackend _inner;
+            public RefusingRank(CpuModel inner) => _inner = inner;
+            public bool Refuse { get; set; } = true;
+            public CompiledModel Model => _inner.Model;
+            public string Description => "refusing";
+            public DecoderSequence NewSequence() => _inner.NewSequence();
+            public void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers)
+            {
+                if (Refuse) throw new GraphCompiler.Runtime.Kv.KvCacheExhaustedException(1, 0, 8, 4096);
+            }
+            public void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => _inner.Advance(phase, batch);
+            public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => _inner.Prefill(batch);
+            public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => _inner.Decode(batch);
+            public void Dispose() => _inner.Dispose();
         }
 
         /// <summary>A rank whose device fails at the start of its step, while the other rank waits for it in the first all-reduce.</summary>
