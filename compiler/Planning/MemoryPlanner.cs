@@ -67,7 +67,7 @@ namespace GraphCompiler.Planning
             long nonLayer = weights - layerBytes.Sum();
 
             var kv = spec.KvCache;
-            long kvPerToken = 2L * m.NumHiddenLayers * m.NumKeyValueHeads * m.HeadDim * kv.DType.SizeInBytes();
+            long kvPerToken = 2L * m.NumHiddenLayers * m.KvSize * kv.DType.SizeInBytes();
             long kvScales = kv.IsFp8 ? 2L * m.NumHiddenLayers * (kv.Scale == KvScaleGranularity.PerHead ? m.NumKeyValueHeads : 1) * 4 : 0;
 
             var (slots, withoutReuse) = Workspace(spec, kernels);

@@ -19,8 +19,7 @@ namespace GraphCompiler.Spec
                 return null;
             }
             if (tensor is null || model is null || quantization is null) return null;
-            var problems = ParallelSpec.Problems(tensor.Value, model, quantization).ToList();
-            if (problems.Count == 0 && kv != null && tiles != null) problems.AddRange(ParallelSpec.TileProblems(tensor.Value, model, quantization, kv, tiles));
+            var problems = ParallelSpec.Problems(tensor.Value, model, quantization, kv, tiles);
             foreach (var problem in problems)
                 sink.Error(SpecDiagnosticIds.ParallelDoesNotDivide, $"'parallel.tensor' {tensor} does not split the model: {problem}", p.ValueLocation("tensor"));
             return problems.Count == 0 ? new ParallelSpec(tensor.Value) : null;

@@ -27,16 +27,14 @@ namespace GraphCompiler.Spec
 
         /// <summary>Every reason the spec's model does not split over <paramref name="ranks"/> GPUs, as the parser reports them
         /// under GC0042 (for a split asked for outside the spec, such as graphc's --tp).</summary>
-        public static IEnumerable<string> Problems(int ranks, ModelSpec spec)
-        {
-            var problems = Problems(ranks, spec.Model, spec.Quantization).ToList();
-            return problems.Count > 0 ? problems : TileProblems(ranks, spec.Model, spec.Quantization, spec.KvCache, spec.Tiles);
-        }
+        public static IEnumerable<string> Problems(int ranks, ModelSpec spec) => Problems(ranks, spec.Model, spec.Quantization, spec.KvCache, spec.Tiles);
 
-        /// <summary>Each tile rule one GPU's share of the model (<see cref="Planning.TensorShards.RankShape"/>) breaks.</summary>
-        internal static IEnumerable<string> TileProblems(int ranks, ModelShape model, QuantizationSpec quantization, KvCacheSpec kv, TileTable tiles)
+        /// <summary>The shape and quantization problems; when there are none, each tile rule one GPU's share of the model
+        /// (<see cref="Planning.TensorShards.RankShape"/>) breaks (unless the cache or tiles are unknown: their own errors stand).</summary>
+        internal static List<string> Problems(int ranks, ModelShape model, QuantizationSpec quantization, KvCacheSpec? kv, TileTable? tiles)
         {
-            if (ranks == 1) return Enumerable.Empty<string>();
+            var problems = Problems(ranks, model, quantization).ToList();
+            if (problems.Count > 0 || ranks == 1 || kv is null || tiles is null) return problems;
             var rank = Planning.TensorShards.RankShape(model, ranks);
             var scratch = new SpecDiagnosticSink("");
             foreach (var arch in tiles.Archs) TileValidator.Validate(arch, rank, quantization, kv, scratch);

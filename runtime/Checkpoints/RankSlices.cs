@@ -21,13 +21,6 @@ namespace GraphCompiler.Runtime.Checkpoints
         /// <summary><paramref name="length"/> bytes of a tensor from byte <paramref name="start"/>.</summary>
         public delegate ReadOnlySpan<byte> ByteRange(long start, int length);
 
-        public static byte[] Read(SafetensorsTensor tensor, WeightTensor whole, WeightTensor part, int rank, int ranks)
-        {
-            if (!tensor.Shape.SequenceEqual(whole.Shape.Select(d => (long)d)))
-                throw new ArgumentException($"{tensor.Name} is {tensor.ShapeText} in the file but {whole.ShapeText} in the manifest; check the checkpoint first", nameof(tensor));
-            return Read(tensor.Slice, whole, part, rank, ranks);
-        }
-
         /// <summary>Rank <paramref name="rank"/>'s tensors of a checkpoint held in memory (random weights, say), as <see cref="CompiledModel.Rank"/>'s manifest names them.</summary>
         public static CheckpointTensors Split(CheckpointTensors checkpoint, CompiledModel model, int rank)
         {
@@ -42,6 +35,8 @@ namespace GraphCompiler.Runtime.Checkpoints
             return result;
         }
 
+        /// <param name="bytes">The tensor as the checkpoint holds it (a mapped file's <see cref="SafetensorsTensor.Slice"/>, checked
+        /// against <paramref name="whole"/> by <see cref="ManifestCheck"/>), read only where the rank's part lies.</param>
         public static byte[] Read(ByteRange bytes, WeightTensor whole, WeightTensor part, int rank, int ranks)
         {
             int axis = SplitAxis(whole, part, ranks);

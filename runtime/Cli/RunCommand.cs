@@ -121,14 +121,9 @@ namespace GraphCompiler.Runtime.Cli
 
             var clock = Stopwatch.StartNew();
             using var checkpoint = modelPath is null ? null : OpenCheckpoint(modelPath);
-            // Rank 0's shards first: they check the checkpoint against the spec before any backend opens. The other ranks'
-            // are read as their GPUs load.
             var random = checkpoint is null ? RandomCheckpoint.ForRanks(model, seed) : null;
-            CheckpointTensors? rank0 = random?[0] ?? LoadCheckpoint(checkpoint!, model, sources, console);
-            // Handed over once, so the host lets go of rank 0's shards once its GPU has them (asked again, they are read again).
-            CheckpointTensors Weights(int rank) => random?[rank] ?? (rank == 0 ? System.Threading.Interlocked.Exchange(ref rank0, null) : null)
-                ?? LoadCheckpoint(checkpoint!, model, sources, console, rank);
-            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), Weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console, options.TpStaged);
+            var weights = random != null ? (rank => random[rank]) : CheckpointLoader.ByRank(rank => LoadCheckpoint(checkpoint!, model, sources, console, rank));
+            using var opened = Backends.Open(options.Backend, model, SpecLoader.Read(spec), weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs), options.Tiles, console, options.TpStaged);
             var backend = opened.Backend;
             console.MarkupLine(Markup.Escape(backend.Description) + "; " + (modelPath is null ? $"random weights, seed {seed}" : "weights from " + Markup.Escape(modelPath)));
             console.MarkupLine($"weights ready in {Seconds(clock.Elapsed)}"

@@ -49,7 +49,7 @@ namespace GraphCompiler.Runtime.Cpu
                 var module = w.Module == "norm" ? (ModuleKind?)null : RandomCheckpoint.ModuleOf(w.Module);
                 var scheme = module is ModuleKind mk ? model.Spec.Quantization.For(mk, Math.Max(w.Layer, 0)) : null;
                 checkpoint.TryGet(w.Name, out var tensor);
-                var bytes = RankSlices.Read(tensor, wholeDense[w.Name], w, rank, ranks);
+                var bytes = RankSlices.Read(tensor.Slice, wholeDense[w.Name], w, rank, ranks);
                 if (scheme is null || scheme.IsDense)
                 {
                     store.Add(w.Name, w.Shape.ToArray(), w.DType, bytes);
@@ -80,6 +80,17 @@ namespace GraphCompiler.Runtime.Cpu
             return store;
         }
 
+        /// <summary>
+        /// Each rank's weights on demand, as <see cref="Execution.BackendSelection"/> asks for them: rank 0's are read now (they
+        /// check the checkpoint against the spec before any backend opens) and handed over once, so the host lets go of them
+        /// once their GPU has them; asked again (a GPU that failed, then the CPU), they are read again.
+        /// </summary>
+        public static Func<int, CheckpointTensors> ByRank(Func<int, CheckpointTensors> load)
+        {
+            CheckpointTensors? first = load(0);
+            return rank => (rank == 0 ? System.Threading.Interlocked.Exchange(ref first, null) : null) ?? load(rank);
+        }
+
         /// <summary>The manifest has checked name, shape and dtype: the bytes are copied as the file holds them (a rank's slice of them).</summary>
         private static CheckpointTensors Copy(Checkpoint checkpoint, IReadOnlyList<WeightTensor> whole, IReadOnlyList<WeightTensor> part, int rank, int ranks)
         {
@@ -88,7 +99,7 @@ namespace GraphCompiler.Runtime.Cpu
             foreach (var w in part)
             {
                 checkpoint.TryGet(w.Name, out var tensor);
-                store.Add(w.Name, w.Shape.ToArray(), w.DType, RankSlices.Read(tensor, byName[w.Name], w, rank, ranks));
+                store.Add(w.Name, w.Shape.ToArray(), w.DType, RankSlices.Read(tensor.Slice, byName[w.Name], w, rank, ranks));
             }
             return store;
         }

@@ -70,13 +70,13 @@ namespace GraphCompiler.Runtime.Execution
             int ranks = model.Spec.Parallel.Tensor;
             if (kind != BackendKind.Cpu)
             {
-                var devices = new List<CudaDevice>();
+                CudaDevice? device = null;
                 try
                 {
+                    // A split's ranks open their GPUs themselves and release them if they fail.
                     if (ranks > 1) return OpenGpuRanks(model, (r, rank, kernels, allocator, options) => GpuModel.Load(rank, weights(r), kernels, allocator, options),
                         gpuOptions, stagedExchange, specPath, specText, tunedTiles, log);
-                    var device = CudaDevice.Open();
-                    devices.Add(device);
+                    device = CudaDevice.Open();
                     var allocator = DeviceAllocator.WithinBudget(model.Spec.Limits, device.Info.TotalMemoryBytes);
                     var kernels = GpuKernels.For(device);
                     var runs = TunedTiles.ForGpu(model, specPath, specText, device.Info, tunedTiles, log);
@@ -85,7 +85,7 @@ namespace GraphCompiler.Runtime.Execution
                 }
                 catch (Exception e) when (e is GpuUnavailableException or NotSupportedException or KernelCompileException or DllNotFoundException or MemoryBudgetException or NcclException)
                 {
-                    foreach (var d in devices) d.Dispose();
+                    device?.Dispose();
                     if (kind == BackendKind.Gpu) throw new BackendUnavailableException("the GPU backend cannot run it: " + e.Message, e);
                     log("not on the GPU: " + e.Message);
                 }

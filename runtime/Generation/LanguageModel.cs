@@ -62,12 +62,9 @@ namespace GraphCompiler.Runtime.Generation
             OpenedBackend opened;
             using (var checkpoint = Checkpoint.Open(checkpointPath))
             {
-                // Rank 0's shards (all weights without a split) check the checkpoint against the spec first; a split's
-                // other ranks read theirs as their GPUs load.
-                CheckpointTensors? rank0 = CheckpointLoader.Load(checkpoint, model, parse.SourceMap);
+                var weights = CheckpointLoader.ByRank(rank => CheckpointLoader.Load(checkpoint, model, parse.SourceMap, out _, rank));
                 log($"{model.Spec.Name}: weights read from {checkpointPath} in {clock.Elapsed.TotalSeconds:0.00} s");
-                CheckpointTensors Weights(int rank) => (rank == 0 ? Interlocked.Exchange(ref rank0, null) : null) ?? CheckpointLoader.Load(checkpoint, model, parse.SourceMap, out _, rank);
-                opened = BackendSelection.Open(options.Backend, model, specFile, specYaml, Weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs, Progress: options.Progress), options.TunedTiles, log);
+                opened = BackendSelection.Open(options.Backend, model, specFile, specYaml, weights, new GpuModelOptions(CudaGraphs: options.CudaGraphs, Progress: options.Progress), options.TunedTiles, log);
             }
             log(opened.Backend.Description);
             return new LanguageModel(opened, tokenizer);

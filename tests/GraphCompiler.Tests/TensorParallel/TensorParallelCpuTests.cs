@@ -33,9 +33,9 @@ namespace GraphCompiler.Tests.TensorParallel
         /// logits 5.3e-2 from its W8A16 twin).</summary>
         private const double W8A8LogitsTolerance = 8e-2;
 
-        private static IDecoderBackend Split(CompiledModel whole, IReadOnlyList<CheckpointTensors> ranks) =>
-            BackendSelection.Open(BackendKind.Cpu, whole.Spec.Parallel.Tensor == ranks.Count ? whole : ModelCompiler.Compile(whole.Spec with { Parallel = new ParallelSpec(ranks.Count) }),
-                "", "", r => ranks[r], new GpuModelOptions(), false, _ => { }).Backend;
+        /// <summary>The CPU backend's ranks of a split model, as graphc opens them.</summary>
+        private static IDecoderBackend Split(CompiledModel split, IReadOnlyList<CheckpointTensors> ranks) =>
+            BackendSelection.Open(BackendKind.Cpu, split, "", "", r => ranks[r], new GpuModelOptions(), false, _ => { }).Backend;
 
         private static CompiledModel SplitSpec(CompiledModel whole, int ranks) => ModelCompiler.Compile(whole.Spec with { Parallel = new ParallelSpec(ranks) });
 
@@ -143,16 +143,7 @@ namespace GraphCompiler.Tests.TensorParallel
         [Fact]
         public void A_rank_that_fails_mid_step_wakes_the_others_and_the_model_refuses_further_steps()
         {
-            var loaded = new CpuModels().Get("small-llama");
-            var split = SplitSpec(loaded.Compiled, 2);
-            var weights = RandomCheckpoint.ForRanks(split, CpuModels.Seed);
-            var group = new HostAllReduce(2);
-            var ranks = new IDecoderBackend[]
-            {
-                new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[0]), (group, 0)),
-                new FailingRank(new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[1]), (group, 1))),
-            };
-            using var backend = new TensorParallelBackend(split, ranks, "test", group.Abort, new[] { group });
+            using var backend = TwoRanks(rank => new FailingRank(rank));
             using var sequence = backend.NewSequence();
             var first = Assert.Throws<InvalidOperationException>(() => backend.Prefill(new[] { (sequence, new[] { 1, 2, 3 }) }));
             Assert.Contains("failed on tensor-parallel rank 1 (the rank's GPU fell off the bus)", first.Message);
@@ -164,16 +155,12 @@ namespace GraphCompiler.Tests.TensorParallel
         public void A_step_one_rank_would_refuse_runs_on_none_and_the_model_steps_on_after()
         {
             var loaded = new CpuModels().Get("small-llama");
-            var split = SplitSpec(loaded.Compiled, 2);
-            var weights = RandomCheckpoint.ForRanks(split, CpuModels.Seed);
-            var group = new HostAllReduce(2);
-            var full = new RefusingRank(new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[1]), (group, 1)));
-            var ranks = new IDecoderBackend[] { new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[0]), (group, 0)), full };
-            using var backend = new TensorParallelBackend(split, ranks, "test", group.Abort, new[] { group });
+            RefusingRank? full = null;
+            using var backend = TwoRanks(rank => full = new RefusingRank(rank));
             using var sequence = backend.NewSequence();
             Assert.Throws<GraphCompiler.Runtime.Kv.KvCacheExhaustedException>(() => backend.Prefill(new[] { (sequence, new[] { 1, 2, 3 }) }));
             Assert.Equal(0, sequence.Length);
-            full.Refuse = false;   // blocks were freed
+            full!.Refuse = false;   // blocks were freed
             var logits = backend.Prefill(new[] { (sequence, new[] { 1, 2, 3 }) });
             Assert.Equal(Sampler.Argmax(loaded.Cpu.Prefill(loaded.Cpu.NewSequence(), new[] { 1, 2, 3 })), Sampler.Argmax(logits[0]));
             Assert.Equal(3, sequence.Length);
@@ -212,36 +199,47 @@ namespace GraphCompiler.Tests.TensorParallel
             Assert.Throws<OperationCanceledException>(() => { try { waiter.Wait(); } catch (AggregateException a) { throw a.InnerException!; } });
         }
 
-        /// <summary>A rank whose KV cache is full until told otherwise.</summary>
-        private sealed class RefusingRank : IDecoderBackend
+        /// <summary>small-llama split over two CPU ranks on random weights, the second seen through <paramref name="second"/>.</summary>
+        private static TensorParallelBackend TwoRanks(Func<CpuModel, IDecoderBackend> second)
         {
-            private readonly IDecoderBackend _inner;
-            public RefusingRank(CpuModel inner) => _inner = inner;
+            var split = SplitSpec(new CpuModels().Get("small-llama").Compiled, 2);
+            var weights = RandomCheckpoint.ForRanks(split, CpuModels.Seed);
+            var group = new HostAllReduce(2);
+            CpuModel Rank(int r) => new CpuModel(split.Rank, CpuWeights.Load(split.Rank, weights[r]), (group, r));
+            return new TensorParallelBackend(split, new[] { Rank(0), second(Rank(1)) }, "test", group.Abort, new[] { group });
+        }
+
+        /// <summary>A CPU rank seen through the interface, each test overriding what its rank does otherwise.</summary>
+        private abstract class WrappedRank : IDecoderBackend
+        {
+            protected WrappedRank(CpuModel inner) => Inner = inner;
+            protected IDecoderBackend Inner { get; }
+            public CompiledModel Model => Inner.Model;
+            public string Description => GetType().Name;
+            public DecoderSequence NewSequence() => Inner.NewSequence();
+            public virtual void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers) => Inner.CheckRoom(batch, samplers);
+            public virtual float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => Inner.Prefill(batch);
+            public virtual float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => Inner.Decode(batch);
+            public void Dispose() => Inner.Dispose();
+        }
+
+        /// <summary>A rank whose KV cache is full until told otherwise.</summary>
+        private sealed class RefusingRank : WrappedRank
+        {
+            public RefusingRank(CpuModel inner) : base(inner) { }
             public bool Refuse { get; set; } = true;
-            public CompiledModel Model => _inner.Model;
-            public string Description => "refusing";
-            public DecoderSequence NewSequence() => _inner.NewSequence();
-            public void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers)
+            public override void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers)
             {
                 if (Refuse) throw new GraphCompiler.Runtime.Kv.KvCacheExhaustedException(1, 0, 8, 4096);
             }
-            public void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => _inner.Advance(phase, batch);
-            public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => _inner.Prefill(batch);
-            public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => _inner.Decode(batch);
-            public void Dispose() => _inner.Dispose();
         }
 
         /// <summary>A rank whose device fails at the start of its step, while the other rank waits for it in the first all-reduce.</summary>
-        private sealed class FailingRank : IDecoderBackend
+        private sealed class FailingRank : WrappedRank
         {
-            private readonly CpuModel _inner;
-            public FailingRank(CpuModel inner) => _inner = inner;
-            public CompiledModel Model => _inner.Model;
-            public string Description => "failing";
-            public DecoderSequence NewSequence() => ((IDecoderBackend)_inner).NewSequence();
-            public float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => throw new InvalidOperationException("the rank's GPU fell off the bus");
-            public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => throw new InvalidOperationException("the rank's GPU fell off the bus");
-            public void Dispose() => _inner.Dispose();
+            public FailingRank(CpuModel inner) : base(inner) { }
+            public override float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => throw new InvalidOperationException("the rank's GPU fell off the bus");
+            public override float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => throw new InvalidOperationException("the rank's GPU fell off the bus");
         }
     }
 }
