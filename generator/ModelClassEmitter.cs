@@ -197,7 +197,11 @@ namespace GraphCompiler.Generator
                     : $"{G}Common.EquatableArray.ToEquatableArray(new[] {{ " + string.Join(", ", k.Parameters.Select(p =>
                         $"new {G}Kernels.KernelParameter({Str(p.Name)}, {Str(p.CType)}, {Str(p.Binds)})")) + " })";
                 var l = k.Launch;
-                string launch = $"new {G}Kernels.LaunchShape({Extent(l.X)}, {Extent(l.Y)}, {Extent(l.Z)}, {l.BlockThreads}, {l.SharedMemoryBytes}){(l.ClusterSpansZ ? " { ClusterSpansZ = true }" : "")}";
+                var inits = new List<string>();
+                if (l.ClusterSpansZ) inits.Add("ClusterSpansZ = true");
+                if (l.Growth is { } g) inits.Add($"Growth = new {G}Kernels.SharedMemoryGrowth({Str(g.Symbol)}, {g.BytesPerUnit}, {g.MaxUnits})");
+                string launch = $"new {G}Kernels.LaunchShape({Extent(l.X)}, {Extent(l.Y)}, {Extent(l.Z)}, {l.BlockThreads}, {l.SharedMemoryBytes})"
+                    + (inits.Count > 0 ? " { " + string.Join(", ", inits) + " }" : "");
                 w.Line($"new {G}Kernels.KernelSource({Str(k.Name)}, {G}Graph.KernelFamily.{k.Family}, {Str(k.Summary)}, {Str(k.Arch)},");
                 w.Line($"    {(k.IsEmitted ? k.Name : "null")}, {parameters},");
                 w.Line($"    {launch}, {(k.PendingReason is null ? "null" : Str(k.PendingReason))}){(k.ArchSpecific ? " { ArchSpecific = true }" : "")},");

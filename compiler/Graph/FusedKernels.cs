@@ -114,6 +114,10 @@ namespace GraphCompiler.Graph
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.DecodeAttention;
+
+        /// <summary>The query columns a CTA takes: its GQA group for each of its step tokens.</summary>
+        public DecodeQueries Queries => new DecodeQueries(Heads / KvHeads);
+
         public override string Summary => $"decode attention ({(WithRope ? "RoPE + " : "")}KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}"
             + (WriteFp8 ? " → FP8 per-token" : "");
     }

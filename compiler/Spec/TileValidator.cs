@@ -87,8 +87,8 @@ namespace GraphCompiler.Spec
             if (q.Splits > Kernels.Attention.DecodeAttentionFamily.MaxSplits(arch))
                 Fail(SpecDiagnosticIds.OutOfRange, TileFamily.DecodeAttention, "splits",
                     $"splits {q.Splits}: on {arch.Name} a (sequence, KV head)'s splits merge in one thread-block cluster, at most {arch.ClusterCtasMax} CTAs; use at most {arch.ClusterCtasMax}, or 0 to let the runtime choose");
-            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, model.QueryHeadsPerKvHead, kv.DType.SizeInBytes(), Kernels.Attention.DecodeAttentionFamily.MergeClusterCtas(arch)));
-            CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, model.QueryHeadsPerKvHead));
+            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, new DecodeQueries(model.QueryHeadsPerKvHead), kv.DType.SizeInBytes(), Kernels.Attention.DecodeAttentionFamily.MergeClusterCtas(arch), DecodeQueries.MaxStepTokens));
+            CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, new DecodeQueries(model.QueryHeadsPerKvHead)));
 
             foreach (var family in TileFamilies.All.Where(f => f.IsGemm()))
                 ValidateGemm(family, tiles.Gemm(family), model, quantization, Fail, CheckWarps, CheckSharedMemory, CheckRegisters);

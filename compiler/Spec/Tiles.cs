@@ -194,6 +194,35 @@ namespace GraphCompiler.Spec
         }
     }
 
+    /// <summary>
+    /// The query columns of a decode-attention CTA: a GQA group's heads for each of the step tokens it takes. A sequence
+    /// brings 1 to <see cref="MaxStepTokens"/> tokens to a decode step (its next one, then draft tokens to verify); the
+    /// MMA's 8-column tiles the group fills hold as many whole tokens as fit (at least one), and a sequence's tokens past
+    /// them go to further CTAs along y.
+    /// </summary>
+    public readonly struct DecodeQueries
+    {
+        /// <summary>Query tokens a sequence may bring to one decode step: speculative verification's 1 + draft tokens.</summary>
+        public const int MaxStepTokens = 8;
+
+        public DecodeQueries(int queryHeadsPerKvHead) => Group = queryHeadsPerKvHead;
+
+        /// <summary>Query heads per KV head.</summary>
+        public int Group { get; }
+
+        /// <summary>8-column MMA tiles a CTA's queries fill: those of one token's group.</summary>
+        public int ColumnTiles => (Group + 7) / 8;
+
+        /// <summary>Step tokens a CTA takes: as many whole groups as its column tiles hold, at most <see cref="MaxStepTokens"/>.</summary>
+        public int TokensPerCta => Math.Max(1, Math.Min(MaxStepTokens, 8 * ColumnTiles / Group));
+
+        /// <summary>Query columns a CTA uses at most: its tokens × the group.</summary>
+        public int Columns => TokensPerCta * Group;
+
+        /// <summary>CTAs along y a sequence takes in a step whose longest sequence brings <paramref name="stepTokens"/> tokens.</summary>
+        public int ChunksFor(int stepTokens) => (stepTokens + TokensPerCta - 1) / TokensPerCta;
+    }
+
     /// <summary>Paged decode attention (flash-decoding): positions per CTA step (warps split them), warps, a warp's cp.async stages, context splits (0 = chosen per batch).</summary>
     public sealed record DecodeAttentionTiles(int BlockN, int Warps, int Stages, int Splits)
     {
@@ -201,40 +230,49 @@ namespace GraphCompiler.Spec
         public int WarpKeys => BlockN / Math.Max(1, Warps);
 
         /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 codes are widened in
-        /// registers), or its partial result [8·ceil(G/8)][d + 2] fp32 where that is larger.</summary>
-        public int WarpBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
-            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * HeadTiles(queryHeadsPerKvHead) * (headDim + 2) * 4);
+        /// registers), or its partial result [8 · column tiles][d + 2] fp32 where that is larger.</summary>
+        public int WarpBytes(int headDim, DecodeQueries q, int cacheElementBytes) =>
+            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * q.ColumnTiles * (headDim + 2) * 4);
 
-        /// <summary>The group's queries (2-byte activations, 8-head MMA column tiles), every warp's region (warp 0's also takes
-        /// the merged result, and without clusters in the last split the other splits' partials), the qkv row's G queries, K
-        /// and V as they are (2-byte activations), the merged max and sum [G] fp32 each, the new token's K and V [d] and its
-        /// scores in parts [G][at most d / 16] fp32, and its RoPE cos and sin [d / 2] fp32 each; where the splits merge in a
-        /// thread-block cluster of at most <paramref name="clusterCtas"/> CTAs (1: through global memory), then from a 16-byte
-        /// boundary (<see cref="ClusterStagingAt"/>) what the other splits push (<see cref="ClusterStagingBytes"/>).</summary>
-        public int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes, int clusterCtas) =>
-            clusterCtas > 1
-                ? ClusterStagingAt(headDim, queryHeadsPerKvHead, cacheElementBytes) + ClusterStagingBytes(headDim, queryHeadsPerKvHead, clusterCtas)
-                : LocalBytes(headDim, queryHeadsPerKvHead, cacheElementBytes);
+        /// <summary>The CTA's queries (2-byte activations, 8-column MMA tiles), every warp's region (warp 0's also takes the
+        /// merged result, and without clusters in the last split the other splits' partials), the CTA's query rows as they
+        /// are (2-byte activations), the merged max and sum per column fp32; where the splits merge in a thread-block cluster
+        /// of at most <paramref name="clusterCtas"/> CTAs (1: through global memory), then from a 16-byte boundary
+        /// (<see cref="ClusterStagingAt"/>) what the other splits push (<see cref="ClusterStagingBytes"/>); last, from
+        /// <see cref="StepTokensAt"/>, <see cref="StepTokenBytes"/> for each of the launch's <paramref name="stepTokens"/>
+        /// (the most a sequence brings), so a step of one token a sequence takes no more than it needs.</summary>
+        public int SharedMemoryBytes(int headDim, DecodeQueries q, int cacheElementBytes, int clusterCtas, int stepTokens = 1) =>
+            StepTokensAt(headDim, q, cacheElementBytes, clusterCtas) + stepTokens * StepTokenBytes(headDim, q);
 
         /// <summary>Where a cluster-merging CTA's staging starts: past its own shared memory, on a 16-byte boundary.</summary>
-        public int ClusterStagingAt(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
-            (LocalBytes(headDim, queryHeadsPerKvHead, cacheElementBytes) + 15) / 16 * 16;
+        public int ClusterStagingAt(int headDim, DecodeQueries q, int cacheElementBytes) =>
+            (LocalBytes(headDim, q, cacheElementBytes) + 15) / 16 * 16;
 
-        /// <summary>A CTA's share of the output is every splits-th item (8 dimensions of one head: G · d / 8 items), and every
-        /// split pushes its 8 fp32 per item there: at most (items + clusterCtas − 1) rows of 32 bytes. Then every split's
-        /// (max, sum) fp32 per head [G][clusterCtas].</summary>
-        public static int ClusterStagingBytes(int headDim, int queryHeadsPerKvHead, int clusterCtas) =>
-            (queryHeadsPerKvHead * headDim / 8 + clusterCtas - 1) * 32 + queryHeadsPerKvHead * clusterCtas * 8;
+        /// <summary>A CTA's share of the output is every splits-th item (8 dimensions of one column: columns · d / 8 items),
+        /// and every split pushes its 8 fp32 per item there: at most (items + clusterCtas − 1) rows of 32 bytes. Then every
+        /// split's (max, sum) fp32 per column [columns][clusterCtas].</summary>
+        public static int ClusterStagingBytes(int headDim, DecodeQueries q, int clusterCtas) =>
+            (q.Columns * headDim / 8 + clusterCtas - 1) * 32 + q.Columns * clusterCtas * 8;
 
-        private int LocalBytes(int headDim, int queryHeadsPerKvHead, int cacheElementBytes) =>
-            8 * HeadTiles(queryHeadsPerKvHead) * headDim * 2 + Warps * WarpBytes(headDim, queryHeadsPerKvHead, cacheElementBytes)
-            + (queryHeadsPerKvHead + 2) * headDim * 2 + 2 * queryHeadsPerKvHead * 4 + 2 * headDim * 4 + queryHeadsPerKvHead * headDim / 16 * 4 + headDim * 4;
+        /// <summary>Where the step tokens' part starts: past the staging (or the CTA's own part), on a 16-byte boundary.</summary>
+        public int StepTokensAt(int headDim, DecodeQueries q, int cacheElementBytes, int clusterCtas) =>
+            clusterCtas > 1
+                ? (ClusterStagingAt(headDim, q, cacheElementBytes) + ClusterStagingBytes(headDim, q, clusterCtas) + 15) / 16 * 16
+                : ClusterStagingAt(headDim, q, cacheElementBytes);
 
-        /// <summary>Per 8-head column tile the Qᵀ fragments (d / 8), the Oᵀ accumulators (d / 4) and the Sᵀ ones (a quarter
+        /// <summary>A step token's part: its K and V rows (2-byte activations, then in place what the cache holds of them),
+        /// every column's score against it in parts [columns][at most d / 16] fp32, its RoPE cos and sin [d / 2] fp32 each.</summary>
+        public static int StepTokenBytes(int headDim, DecodeQueries q) => 2 * headDim * 2 + q.Columns * (headDim / 16) * 4 + headDim * 4;
+
+        /// <summary>The CTA's query rows (2-byte activations).</summary>
+        public static int QueryRowBytes(int headDim, DecodeQueries q) => q.Columns * headDim * 2;
+
+        private int LocalBytes(int headDim, DecodeQueries q, int cacheElementBytes) =>
+            8 * q.ColumnTiles * headDim * 2 + Warps * WarpBytes(headDim, q, cacheElementBytes) + QueryRowBytes(headDim, q) + 2 * q.Columns * 4;
+
+        /// <summary>Per 8-column tile the Qᵀ fragments (d / 8), the Oᵀ accumulators (d / 4) and the Sᵀ ones (a quarter
         /// of the warp's keys), plus fragments and addressing.</summary>
-        public int RegistersPerThread(int headDim, int queryHeadsPerKvHead) => HeadTiles(queryHeadsPerKvHead) * (headDim / 8 + headDim / 4 + WarpKeys / 4) + 42;
-
-        private static int HeadTiles(int queryHeadsPerKvHead) => (queryHeadsPerKvHead + 7) / 8;
+        public int RegistersPerThread(int headDim, DecodeQueries q) => q.ColumnTiles * (headDim / 8 + headDim / 4 + WarpKeys / 4) + 42;
     }
 
     /// <summary>A tiled GEMM: output tile BlockM×BlockN, K step BlockK, warps, cp.async stages, split-K (0 = chosen per shape).</summary>

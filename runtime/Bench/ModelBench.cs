@@ -50,8 +50,11 @@ namespace GraphCompiler.Runtime.Bench
             private static long GemmWeightBytes(GpuModel gpu) => gpu.Weights.Bytes - gpu.Weights.Embedding.Bytes - (gpu.Weights.EmbeddingScale?.Bytes ?? 0);
         }
 
+        /// <param name="stepTokens">Tokens a sequence brings to a decode step: 1 is plain decode; above, verification steps
+        /// (<see cref="IDecoderBackend.Verify"/>, rewound after each: speculative decoding's cost of checking drafts),
+        /// phase "verify N", tokens/s counting every token checked.</param>
         public static IEnumerable<ModelTiming> Run(Target target, IReadOnlyList<int> prompts, IReadOnlyList<int> batches, int context, int steps,
-            double copyBytesPerSecond, int seed)
+            double copyBytesPerSecond, int seed, IReadOnlyList<int>? stepTokens = null)
         {
             var model = target.Backend;
             var spec = model.Model.Spec;
@@ -101,6 +104,31 @@ namespace GraphCompiler.Runtime.Bench
                         long bytes = weightBytes + (long)b * (context + WarmSteps + steps / 2) * kvPerToken;
                         double bound = b / (bytes / copyBytesPerSecond);
                         yield return new ModelTiming(phase, b, context, ms, b / (ms / 1e3), bound, 2.0 * gemmParameters * b / (ms / 1e3) / 1e12, bytes);
+                    }
+                    finally
+                    {
+                        foreach (var s in sequences) s.Dispose();
+                    }
+                }
+
+            foreach (int n in (stepTokens ?? new[] { 1 }).Where(n => n > 1))
+                foreach (int b in batches.Where(b => b * n <= spec.Limits.MaxNumSeqs))
+                {
+                    var sequences = Enumerable.Range(0, b).Select(_ => model.NewSequence()).ToList();
+                    try
+                    {
+                        foreach (var s in sequences) target.AssumeContext(s, context);
+                        var clock = new Stopwatch();
+                        for (int step = 0; step < WarmSteps + steps; step++)
+                        {
+                            if (step == WarmSteps) clock.Start();
+                            model.Verify(sequences.Select(s => (s, Tokens(n + 1).Skip(1).ToArray())).ToList());
+                            foreach (var s in sequences) model.Rewind(s, context);
+                        }
+                        double ms = clock.Elapsed.TotalMilliseconds / steps;
+                        long bytes = weightBytes + (long)b * (context + n) * kvPerToken;
+                        yield return new ModelTiming("verify " + n, b, context, ms, b * n / (ms / 1e3), b * n / (bytes / copyBytesPerSecond),
+                            2.0 * gemmParameters * b * n / (ms / 1e3) / 1e12, bytes);
                     }
                     finally
                     {

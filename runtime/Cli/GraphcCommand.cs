@@ -85,15 +85,16 @@ namespace GraphCompiler.Runtime.Cli
             var benchBatches = new Option<string>("--batches") { Description = "--synthetic: decode batch sizes", DefaultValueFactory = _ => "1,8,32,64" };
             var benchContext = new Option<int>("--context") { Description = "--synthetic: tokens each decoding sequence already holds", DefaultValueFactory = _ => 1024 };
             var benchSteps = new Option<int>("--steps") { Description = "--synthetic: timed decode steps per batch size", DefaultValueFactory = _ => 32 };
+            var benchStepTokens = new Option<string>("--step-tokens") { Description = "--synthetic: tokens a sequence brings to a decode step, e.g. 1,2,4,8; above 1 also times verification steps (speculative decoding)", DefaultValueFactory = _ => "1" };
             var profile = new Option<bool>("--profile") { Description = "--synthetic: also time one decode step per batch size launch by launch, summed per kernel" };
             var runTp = new Option<int?>("--tp") { Description = "split the model over this many ranks (tensor parallel; instead of the spec's parallel.tensor): GPUs with NCCL, or CPU threads on the CPU backend" };
             var tpStaged = new Option<bool>("--tp-staged") { Description = "GPU ranks exchange through host memory and may share GPUs (no NCCL needed): slow, for checking a split on fewer GPUs" };
             var oneRank = new Option<bool>("--one-rank") { Description = "--synthetic with --tp N: time one GPU's share of the split alone, without the exchange" };
             var bench = new Command("bench", "Time every emitted kernel on this GPU (GB/s and fraction of the copy bandwidth), or with --synthetic the whole model")
-                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps, profile, tiles, runTp, tpStaged, oneRank };
+                { spec, json, peer, gemmShapes, gemmRows, gemmTiles, attentionPoints, prefillPoints, synthetic, benchPrompts, benchBatches, benchContext, benchSteps, profile, tiles, runTp, tpStaged, oneRank, benchStepTokens };
             bench.SetAction(r => r.GetValue(synthetic)
                 ? ModelBenchCommand.Run(r.GetValue(spec)!, new ModelBenchCommand.Options(r.GetValue(benchPrompts)!, r.GetValue(benchBatches)!, r.GetValue(benchContext),
-                    r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!, r.GetValue(runTp), r.GetValue(tpStaged), r.GetValue(oneRank)), r.GetValue(json), console, output)
+                    r.GetValue(benchSteps), r.GetValue(profile), r.GetValue(tiles)!, r.GetValue(runTp), r.GetValue(tpStaged), r.GetValue(oneRank), r.GetValue(benchStepTokens)!), r.GetValue(json), console, output)
                 : r.GetValue(runTp) != null || r.GetValue(tpStaged) || r.GetValue(oneRank)
                 ? throw new CliException(ExitCodes.Usage, "--tp, --tp-staged and --one-rank time a split model end to end: use them with --synthetic (a split spec's kernels are timed as each GPU runs them)")
                 : BenchCommand.Run(r.GetValue(spec)!, r.GetValue(json), r.GetValue(peer), r.GetValue(gemmShapes), r.GetValue(gemmRows)!,
@@ -131,12 +132,13 @@ namespace GraphCompiler.Runtime.Cli
             var stop = new Option<string[]>("--stop") { Description = "end generation where the text reaches this string (repeat for several); the text ends before it" };
             var noGraphs = new Option<bool>("--no-cuda-graphs") { Description = "GPU: launch each decode kernel instead of replaying a captured CUDA graph" };
             var logprobs = new Option<bool>("--logprobs") { Description = "print each generated token's log-probability under the distribution it was chosen from" };
+            var draftTokens = new Option<int>("--draft-tokens") { Description = "speculative decoding: verify up to this many draft tokens a step (0 to 7), looked up in the prompt and text so far; the same tokens, fewer steps where the text repeats", DefaultValueFactory = _ => 0 };
             RunCommand.RunOptions RunOptions(ParseResult r) => new RunCommand.RunOptions(r.GetValue(backend)!, r.GetValue(streamText), r.GetValue(logitsOut), !r.GetValue(noGraphs), r.GetValue(tiles)!, r.GetValue(stop),
-                r.GetValue(logprobs), r.GetValue(runTp), r.GetValue(tpStaged));
+                r.GetValue(logprobs), r.GetValue(runTp), r.GetValue(tpStaged), r.GetValue(draftTokens));
             SamplingParams Sampling(ParseResult r, int seed) => new SamplingParams(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repetition), r.GetValue(frequency), r.GetValue(presence), (ulong)(uint)seed);
             var run = new Command("run", "Generate on the GPU (or the CPU backend without one): prefill, then greedy or sampled decode; prints the tokens, the text and tokens/s")
-                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged };
+                { spec, modelDir, randomWeights, runSeed, promptText, promptTokens, steps, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged, draftTokens };
             run.SetAction(r => RunCommand.Run(r.GetValue(spec)!, r.GetValue(modelDir), r.GetValue(randomWeights), r.GetValue(runSeed), r.GetValue(promptText),
                 r.GetValue(promptTokens), r.GetValue(steps), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(runSeed)), console, RunOptions(r)));
 
@@ -157,7 +159,7 @@ namespace GraphCompiler.Runtime.Cli
             var maxTokens = new Option<int>("--max-tokens") { Description = "most tokens to generate (stops at EOS)", DefaultValueFactory = _ => 64 };
             var genSeed = new Option<int>("--seed") { Description = "seed of the sampler (the same seed gives the same text)", DefaultValueFactory = _ => 0 };
             var generate = new Command("generate", "Generate text from a checkpoint, on the GPU when there is one, else on the CPU backend")
-                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged };
+                { genModel, genSpec, genPrompt, maxTokens, chat, system, temperature, topK, topP, minP, repetition, frequency, presence, genSeed, backend, streamText, logitsOut, noGraphs, tiles, stop, logprobs, runTp, tpStaged, draftTokens };
             generate.SetAction(r => RunCommand.Run(r.GetValue(genSpec) ?? GenerateSpec.Find(r.GetValue(genModel)!), r.GetValue(genModel), false, 0,
                 r.GetValue(genPrompt), null, r.GetValue(maxTokens), r.GetValue(chat), r.GetValue(system), Sampling(r, r.GetValue(genSeed)), console, RunOptions(r)));
 

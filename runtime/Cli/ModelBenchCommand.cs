@@ -27,14 +27,18 @@ namespace GraphCompiler.Runtime.Cli
         /// steps, whether to profile one decode step per batch size, where the tiles come from (--tiles), and a tensor-parallel
         /// split (--tp, --tp-staged).</summary>
         /// <param name="OneRank">With a split: time rank 0's share alone on this GPU, no exchange (what one GPU of the split computes a step).</param>
+        /// <param name="StepTokens">Tokens a sequence brings to a decode step, as given (--step-tokens): above 1, verification steps are timed too.</param>
         internal sealed record Options(string Prompts, string Batches, int Context, int Steps, bool Profile, string Tiles, int? Tp = null, bool TpStaged = false,
-            bool OneRank = false);
+            bool OneRank = false, string StepTokens = "1");
 
         public static int Run(string spec, Options options, bool json, IAnsiConsole console, TextWriter output)
         {
             var (context, steps) = (options.Context, options.Steps);
             var promptLengths = BenchCommand.ParseRows(options.Prompts, "--prompts", "prompt length");
             var batchSizes = BenchCommand.ParseRows(options.Batches, "--batches", "batch size");
+            var stepTokens = BenchCommand.ParseRows(options.StepTokens, "--step-tokens", "tokens a step");
+            if (stepTokens.Max() > Spec.DecodeQueries.MaxStepTokens)
+                throw new CliException(ExitCodes.Usage, $"--step-tokens: a decode step takes at most {Spec.DecodeQueries.MaxStepTokens} tokens a sequence, not {stepTokens.Max()}");
             GpuCommands.CheckTiles(options.Tiles);
             var model = SpecLoader.Compile(spec, console);
             if (options.Tp is int tp) model = SpecLoader.SplitOver(model, tp);
@@ -85,7 +89,7 @@ namespace GraphCompiler.Runtime.Cli
                 var backend = opened.Backend;
                 var gpu = backend as GpuModel;
                 var target = gpu != null ? ModelBench.Target.Of(gpu) : ModelBench.Target.Of((TensorParallelBackend)backend);
-                var timings = ModelBench.Run(target, promptLengths, batchSizes, context, steps, copy, 7).ToList();
+                var timings = ModelBench.Run(target, promptLengths, batchSizes, context, steps, copy, 7, stepTokens).ToList();
                 var profiles = options.Profile ? batchSizes.Select(b => (Batch: b, Kernels: ModelBench.ProfileDecode(gpu!, b, context, 11))).ToList() : null;
                 var ledger = allocator.Ledger;
                 // A split model's ranks charge ledgers of their own: graphc plan --tp shows one GPU's share.

@@ -79,7 +79,8 @@ namespace GraphCompiler.Runtime.Cli
         /// <param name="Tp">Tensor-parallel ranks instead of the spec's parallel.tensor.</param>
         /// <param name="TpStaged">GPU ranks exchange through host memory and may share GPUs.</param>
         internal sealed record RunOptions(string Backend = Backends.Auto, bool Stream = false, string? LogitsOut = null, bool CudaGraphs = true,
-            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null, bool Logprobs = false, int? Tp = null, bool TpStaged = false);
+            string Tiles = GpuCommands.TunedOrSpecTiles, IReadOnlyList<string>? Stop = null, bool Logprobs = false, int? Tp = null, bool TpStaged = false,
+            int DraftTokens = 0);
 
         public static int Run(string spec, string? modelPath, bool randomWeights, int seed, string? promptText, string? promptTokens, int steps,
             bool chat, string? system, SamplingParams sampling, IAnsiConsole console, RunOptions? options = null)
@@ -89,7 +90,7 @@ namespace GraphCompiler.Runtime.Cli
             GpuCommands.CheckTiles(options.Tiles);
             if (steps < 1) throw new CliException(ExitCodes.Usage, $"--steps must be at least 1, not {steps}");
             // With text, generation ends at the end-of-sentence token (as a chat would) or a stop string.
-            var parameters = new GenerationParams(steps, sampling, options.Stop, IgnoreEos: promptText is null);
+            var parameters = new GenerationParams(steps, sampling, options.Stop, IgnoreEos: promptText is null, DraftTokens: options.DraftTokens);
             if (parameters.Problem() is string problem) throw new CliException(ExitCodes.Usage, problem.Replace("_", "-", StringComparison.Ordinal) + " (see --help)");
             if ((chat || system != null) && promptText is null)
                 throw new CliException(ExitCodes.Usage, "--chat and --system format a --prompt TEXT as Llama-2-chat's [INST] … [/INST]; give --prompt");
@@ -139,6 +140,12 @@ namespace GraphCompiler.Runtime.Cli
                     int first = Sampler.Argmax(backend.Prefill(new[] { (warm, prompt) })[0]);
                     clock.Restart();
                     for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Sampler.Argmax(backend.Decode(new[] { (warm, first) })[0]);
+                    // Each verification length once (the GPU captures a graph a step shape), within the sequence's room.
+                    for (int n = 2; n <= options.DraftTokens + 1 && warm.Length + n <= model.Spec.Limits.MaxSeqLen; n++)
+                    {
+                        backend.Verify(new[] { (warm, Enumerable.Repeat(first, n).ToArray()) });
+                        backend.Rewind(warm, warm.Length - n);
+                    }
                 }
 
                 var logits = new List<float[]>();
@@ -148,7 +155,8 @@ namespace GraphCompiler.Runtime.Cli
                 var prefill = TimeSpan.Zero;
                 if (options.Stream) console.Write(new Spectre.Console.Text(tokenizer!.Decode(prompt)));
                 clock.Restart();
-                foreach (var token in GenerationLoop.Run(backend, new[] { prompt }, parameters, tokenizer, options.LogitsOut is null ? null : (_, l) => logits.Add(l)))
+                var speculation = new SpeculationCounts();
+                foreach (var token in GenerationLoop.Run(backend, new[] { prompt }, parameters, tokenizer, options.LogitsOut is null ? null : (_, l) => logits.Add(l), speculation))
                 {
                     if (generated.Count == 0)
                     {
@@ -176,6 +184,9 @@ namespace GraphCompiler.Runtime.Cli
                 string decodeRate = generated.Count > 1 ? Rate(generated.Count - 1, decode) : "n/a (the one token came from the prefill)";
                 string name = opened.Device is null ? "CPU backend" : "GPU backend";
                 console.MarkupLine($"{name}: prompt {prompt.Length} tokens at {Rate(prompt.Length, prefill)}, generated {generated.Count} tokens at {decodeRate}");
+                if (options.DraftTokens > 0)
+                    console.MarkupLine($"speculative decoding (prompt lookup, up to {options.DraftTokens} draft tokens): {speculation.Steps} verification steps, "
+                        + $"{speculation.Accepted} of {speculation.Drafted} draft tokens accepted, {generated.Count - 1} tokens in {generated.Count - 1 - speculation.Accepted} decode steps");
             }
             catch (ArgumentException e)
             {

@@ -91,16 +91,34 @@ namespace GraphCompiler.Runtime.Cpu
         float[][] IDecoderBackend.Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
             Step(_model.Plan.Decode, batch.Select(b => (Own(b.Sequence), new[] { b.Token })).ToList());
 
+        /// <summary>A decode step of several tokens a sequence (its next one, then draft tokens to verify): every token's
+        /// logits, per sequence (<see cref="IDecoderBackend.Verify"/>).</summary>
+        public float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            StepValidation.CheckVerify(_model, batch);
+            return StepValidation.BySequence(Step(_model.Plan.Decode, batch.Select(b => (Own(b.Sequence), b.Tokens)).ToList(), everyToken: true), batch);
+        }
+
+        /// <summary>Keeps the sequence's first <paramref name="length"/> tokens: later steps overwrite the positions after them.</summary>
+        public void Rewind(DecoderSequence sequence, int length)
+        {
+            var own = Own(sequence);
+            if (own.Owner != this) throw new ArgumentException("the sequence belongs to another model", nameof(sequence));
+            StepValidation.CheckRewind(own, length);
+            own.Length = length;
+        }
+
         private CpuSequence Own(DecoderSequence sequence) =>
             sequence as CpuSequence ?? throw new ArgumentException("the sequence belongs to another backend", nameof(sequence));
 
         public void Dispose() { }
 
-        private float[][] Step(PhasePlan phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch)
+        /// <param name="everyToken">Logits of every token (verification), else of each sequence's last.</param>
+        private float[][] Step(PhasePlan phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch, bool everyToken = false)
         {
             Validate(phase.Phase, batch);
-            int tokens = batch.Sum(b => b.Tokens.Length), sequences = batch.Count;
-            EnsureBuffers(tokens, sequences);
+            int tokens = batch.Sum(b => b.Tokens.Length), sequences = batch.Count, logitRows = everyToken ? tokens : sequences;
+            EnsureBuffers(tokens, logitRows);
             var tokenIds = I32("token_ids");
             var positions = I32("positions");
             var lastRows = I32("last_token_rows");
@@ -115,11 +133,12 @@ namespace GraphCompiler.Runtime.Cpu
                 {
                     tokenIds[row] = ids[i];
                     positions[row] = sequence.Length + i;
+                    if (everyToken) lastRows[row] = row;
                 }
-                lastRows[s] = row - 1;
+                if (!everyToken) lastRows[s] = row - 1;
             }
 
-            var step = new StepShape(tokens, sequences, slices);
+            var step = new StepShape(tokens, logitRows, slices);
             foreach (var (launch, layer) in phase.InOrder())
             {
                 if (_tensorRank is not (var group, int rank) || !AllReducePoints.After(launch))
@@ -127,7 +146,7 @@ namespace GraphCompiler.Runtime.Cpu
                     Execute(launch, layer, step);
                     continue;
                 }
-                int elements = (int)AllReducePoints.Elements(_model.Plan, launch, tokens, sequences);
+                int elements = (int)AllReducePoints.Elements(_model.Plan, launch, tokens, logitRows);
                 if (AllReducePoints.ZeroOutputFirst(_kernels[launch.Kernel], rank)) Array.Clear(U16(launch.Writes[0]), 0, elements);
                 Execute(launch, layer, step);
                 group.Sum(rank, U16(launch.Writes[0]), elements, _act);
@@ -135,13 +154,14 @@ namespace GraphCompiler.Runtime.Cpu
 
             foreach (var (sequence, ids) in batch) sequence.Length += ids.Length;
             var logits = F32("logits");
-            return Enumerable.Range(0, sequences).Select(s => logits.AsSpan(s * _m.VocabSize, _m.VocabSize).ToArray()).ToArray();
+            return Enumerable.Range(0, logitRows).Select(s => logits.AsSpan(s * _m.VocabSize, _m.VocabSize).ToArray()).ToArray();
         }
 
         private void Validate(Phase phase, IReadOnlyList<(CpuSequence Sequence, int[] Tokens)> batch) =>
             StepValidation.Check(_model, phase, batch.Select(b => ((DecoderSequence)b.Sequence, b.Tokens)).ToList(), x => ((CpuSequence)x).Owner == this);
 
-        private sealed record StepShape(int Tokens, int Sequences, IReadOnlyList<SequenceSlice> Slices);
+        /// <param name="LogitRows">Rows of the S-sized buffers: each sequence's last token, or every token.</param>
+        private sealed record StepShape(int Tokens, int LogitRows, IReadOnlyList<SequenceSlice> Slices);
 
         private void Execute(PlannedLaunch launch, int layer, StepShape step)
         {
@@ -161,7 +181,7 @@ namespace GraphCompiler.Runtime.Cpu
                         k.GatherRows ? I32(launch.Reads[launch.Reads.Count - 1]) : null, weight,
                         k.WriteDense ? U16(launch.Writes[w++]) : null,
                         k.WriteFp8 ? U8(launch.Writes[w]) : null, k.WriteFp8 ? F32(launch.Writes[w + 1]) : null,
-                        k.GatherRows ? step.Sequences : step.Tokens);
+                        k.GatherRows ? step.LogitRows : step.Tokens);
                     break;
                 }
                 case RopeKernel k:
@@ -204,7 +224,7 @@ namespace GraphCompiler.Runtime.Cpu
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Gemm(GemmKernel k, PlannedLaunch launch, int layer, StepShape step)
         {
-            int rows = _model.Plan.Buffer(launch.Reads[0]).Rows == "S" ? step.Sequences : step.Tokens;
+            int rows = _model.Plan.Buffer(launch.Reads[0]).Rows == "S" ? step.LogitRows : step.Tokens;
             int kk = k.K, n = k.N;
             Grow(ref _x, rows * kk);
             Grow(ref _y, rows * n);

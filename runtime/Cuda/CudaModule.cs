@@ -19,9 +19,9 @@ namespace GraphCompiler.Runtime.Cuda
             Function = function;
             // Past 48 KiB of dynamic and static shared memory together a kernel must opt in; opting in below costs nothing,
             // so every kernel with dynamic shared memory does (48 KiB dynamic plus a few static bytes failed to launch).
-            if (source.Launch.SharedMemoryBytes > 0)
-                CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionMaxDynamicSharedSizeBytes, source.Launch.SharedMemoryBytes),
-                    $"cuFuncSetAttribute({source.Name}, max dynamic shared memory {source.Launch.SharedMemoryBytes})");
+            if (source.Launch.MaxSharedMemoryBytes > 0)
+                CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionMaxDynamicSharedSizeBytes, source.Launch.MaxSharedMemoryBytes),
+                    $"cuFuncSetAttribute({source.Name}, max dynamic shared memory {source.Launch.MaxSharedMemoryBytes})");
             // Clusters of more than 8 CTAs (16 on H100 / H200) are non-portable: a kernel must opt in.
             if (source.Launch.ClusterSpansZ)
                 CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionNonPortableClusterSizeAllowed, 1),
@@ -71,26 +71,26 @@ namespace GraphCompiler.Runtime.Cuda
             }
             var l = Source.Launch;
             uint X(GridExtent e) => checked((uint)e.Evaluate(gridSymbols));
-            uint gridZ = X(l.Z);
+            uint gridZ = X(l.Z), shared = (uint)l.SharedMemoryFor(gridSymbols);
             if (l.ClusterSpansZ && gridZ > 1)
             {
                 var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];
-                var config = ClusterLaunch(X(l.X), X(l.Y), gridZ, stream.Handle, attributes);
+                var config = ClusterLaunch(X(l.X), X(l.Y), gridZ, shared, stream.Handle, attributes);
                 CudaException.Check(CudaNative.cuLaunchKernelEx(&config, Function, pointers, null), $"cuLaunchKernelEx({Source.Name}, clusters of (1, 1, {gridZ}))");
                 return;
             }
             CudaException.Check(CudaNative.cuLaunchKernel(Function, X(l.X), X(l.Y), gridZ, (uint)l.BlockThreads, 1, 1,
-                (uint)l.SharedMemoryBytes, stream.Handle, pointers, null), $"cuLaunchKernel({Source.Name})");
+                shared, stream.Handle, pointers, null), $"cuLaunchKernel({Source.Name})");
         }
 
         /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
-        /// launch) the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the
+        /// launch at its least shared memory) the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the
         /// SMs of each GPC); asked once a size.</summary>
         public int ClustersAtOnce(int clusterCtas)
         {
             if (_clustersAtOnce.TryGetValue(clusterCtas, out int known)) return known;
             var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];
-            var config = ClusterLaunch(1, 1, checked((uint)clusterCtas), IntPtr.Zero, attributes);
+            var config = ClusterLaunch(1, 1, checked((uint)clusterCtas), (uint)Source.Launch.SharedMemoryBytes, IntPtr.Zero, attributes);
             CudaException.Check(CudaNative.cuOccupancyMaxActiveClusters(out int clusters, Function, &config),
                 $"cuOccupancyMaxActiveClusters({Source.Name}, clusters of (1, 1, {clusterCtas}))");
             return _clustersAtOnce[clusterCtas] = clusters;
@@ -101,14 +101,14 @@ namespace GraphCompiler.Runtime.Cuda
         /// <summary>A launch in clusters of (1, 1, <paramref name="gridZ"/>), placed load-balanced: decode attention's 128
         /// clusters of 5 (llama2-70b, FP8, 16 sequences) fit 132 at a time that way and 124 without, and the second wave
         /// took 38 µs instead of 27 (H200).</summary>
-        private CudaNative.LaunchConfig ClusterLaunch(uint gridX, uint gridY, uint gridZ, IntPtr stream, CudaNative.LaunchAttribute* attributes)
+        private CudaNative.LaunchConfig ClusterLaunch(uint gridX, uint gridY, uint gridZ, uint sharedBytes, IntPtr stream, CudaNative.LaunchAttribute* attributes)
         {
             attributes[0] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterDimension, ClusterX = 1, ClusterY = 1, ClusterZ = gridZ };
             attributes[1] = new CudaNative.LaunchAttribute { Id = CudaNative.LaunchAttributeClusterSchedulingPolicy, SchedulingPolicy = CudaNative.ClusterSchedulingLoadBalancing };
             return new CudaNative.LaunchConfig
             {
                 GridX = gridX, GridY = gridY, GridZ = gridZ, BlockX = (uint)Source.Launch.BlockThreads, BlockY = 1, BlockZ = 1,
-                SharedMemoryBytes = (uint)Source.Launch.SharedMemoryBytes, Stream = stream, Attributes = attributes, AttributeCount = ClusterAttributeCount,
+                SharedMemoryBytes = sharedBytes, Stream = stream, Attributes = attributes, AttributeCount = ClusterAttributeCount,
             };
         }
 

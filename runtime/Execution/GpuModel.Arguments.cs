@@ -12,8 +12,10 @@ namespace GraphCompiler.Runtime.Execution
 {
     public sealed partial class GpuModel
     {
-        /// <summary>The shape of one step: its tokens and sequences, and for prefill its query tiles.</summary>
-        private sealed record StepShape(int Tokens, int Sequences, int QueryTiles, int Splits);
+        /// <summary>The shape of one step: its tokens and sequences, for prefill its query tiles, for decode its splits and the
+        /// most tokens a sequence brings (1, or up to <see cref="DecodeQueries.MaxStepTokens"/> when verifying drafts); and
+        /// the rows whose logits it makes (each sequence's last token, or every token).</summary>
+        private sealed record StepShape(int Tokens, int Sequences, int QueryTiles, int Splits, int StepTokens, int LogitRows);
 
         /// <summary>
         /// One launch's arguments, by the kernel's parameter names, and its grid symbols: plan buffers are workspace slots,
@@ -24,7 +26,7 @@ namespace GraphCompiler.Runtime.Execution
         private (CudaKernel Kernel, Dictionary<string, object> Arguments, Dictionary<string, long> Grid) Bind(PlannedLaunch launch, int layer, StepShape step)
         {
             var a = new Dictionary<string, object>(StringComparer.Ordinal);
-            var grid = new Dictionary<string, long> { ["T"] = step.Tokens, ["S"] = step.Sequences };
+            var grid = new Dictionary<string, long> { ["T"] = step.Tokens, ["S"] = step.LogitRows };
             DeviceAddress Buffer(string name) => _slots[name];
             var descriptor = _plan.Kernel(launch.Kernel);
             switch (descriptor)
@@ -51,7 +53,7 @@ namespace GraphCompiler.Runtime.Execution
                         a["out_fp8"] = Buffer(launch.Writes[w]);
                         a["out_scale"] = Buffer(launch.Writes[w + 1]);
                     }
-                    a["num_rows"] = k.GatherRows ? step.Sequences : step.Tokens;
+                    a["num_rows"] = k.GatherRows ? step.LogitRows : step.Tokens;
                     break;
                 }
                 case RopeKernel:
@@ -71,7 +73,7 @@ namespace GraphCompiler.Runtime.Execution
                     break;
                 case GemmKernel g:
                 {
-                    int rows = _plan.Buffer(launch.Reads[0]).Rows == "S" ? step.Sequences : step.Tokens;
+                    int rows = _plan.Buffer(launch.Reads[0]).Rows == "S" ? step.LogitRows : step.Tokens;
                     var k = g.ForRows(_tiles, rows);
                     descriptor = k;
                     var w = _weights.Gemm(layer, launch.Modules);
@@ -117,13 +119,18 @@ namespace GraphCompiler.Runtime.Execution
                     if (k.WithRope) a["positions"] = Buffer(launch.Reads[1]);
                     BindCache(a, k.KvDType, layer);
                     a["context_lens"] = Input(_layout.ContextLens);
+                    a["cu_seqlens"] = Input(_layout.CuSeqlens);
                     a["out"] = Buffer(launch.Writes[0]);
                     if (!DecodeAttentionFamily.MergesInCluster(_tiles.Arch))
                     {
                         a["partials"] = Buffer("decode_split_partials");
                         a["split_counters"] = Buffer("decode_split_counters");
+                        a["tokens"] = step.Tokens;
                     }
                     a["sequences"] = step.Sequences;
+                    a["step_tokens"] = step.StepTokens;
+                    grid["query_chunks"] = step.Sequences * (long)k.Queries.ChunksFor(step.StepTokens);
+                    grid["step_tokens"] = step.StepTokens;
                     grid["splits"] = step.Splits;
                     break;
                 default:
@@ -158,10 +165,10 @@ namespace GraphCompiler.Runtime.Execution
         /// <summary>Flash-decoding splits for a decode step: what the family chooses for the longest context the step may
         /// have (the kernel gives short contexts fewer; clusters of splits as many as the GPU holds at once), within the
         /// partials the memory plan reserved.</summary>
-        private int DecodeSplits(int sequences, int longestContext) =>
+        private int DecodeSplits(int sequences, int stepTokens, int longestContext) =>
             _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault() is { } k
                 ? Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
-                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences, longestContext, _device.Info.MultiprocessorCount,
+                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences * k.Queries.ChunksFor(stepTokens), longestContext, _device.Info.MultiprocessorCount,
                         _kernels[k.Name].ClustersAtOnce))
                 : 1;
     }

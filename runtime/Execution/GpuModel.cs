@@ -83,7 +83,8 @@ namespace GraphCompiler.Runtime.Execution
         private readonly Dictionary<string, CudaKernel> _kernels = new Dictionary<string, CudaKernel>(StringComparer.Ordinal);
         private readonly Dictionary<string, DeviceAddress> _slots = new Dictionary<string, DeviceAddress>(StringComparer.Ordinal);
         private readonly Dictionary<string, long> _slotBytes = new Dictionary<string, long>(StringComparer.Ordinal);
-        private readonly Dictionary<int, CudaGraph> _decodeGraphs = new Dictionary<int, CudaGraph>();
+        private readonly Dictionary<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph> _decodeGraphs =
+            new Dictionary<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph>();
         private readonly List<IDisposable> _owned = new List<IDisposable>();
         private readonly GpuModelOptions _options;
         private readonly DeviceModelWeights _weights;
@@ -302,6 +303,26 @@ namespace GraphCompiler.Runtime.Execution
         public float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) =>
             Step(_plan.Decode, Validate(Phase.Decode, batch.Select(b => (b.Sequence, new[] { b.Token })).ToList()), s => DownloadLogits(s.Count));
 
+        /// <summary>A decode step of several tokens a sequence (its next one, then draft tokens to verify): every token's
+        /// logits, per sequence (<see cref="IDecoderBackend.Verify"/>).</summary>
+        public float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            StepValidation.CheckVerify(_model, batch);
+            var own = Validate(Phase.Decode, batch);
+            var rows = Step(_plan.Decode, own, s => DownloadLogits(s.Sum(b => b.Tokens.Length)), everyToken: true);
+            return StepValidation.BySequence(rows, batch);
+        }
+
+        /// <summary>Keeps the sequence's first <paramref name="length"/> tokens (<see cref="IDecoderBackend.Rewind"/>).</summary>
+        public void Rewind(DecoderSequence sequence, int length)
+        {
+            var own = sequence as GpuSequence;
+            if (own is null || own.Owner != this) throw new ArgumentException("the sequence belongs to another model (or was disposed)", nameof(sequence));
+            StepValidation.CheckRewind(sequence, length);
+            _blocks.Truncate(own.Id, length);
+            own.Length = length;
+        }
+
         /// <summary>One decode step, then each sequence's next token sampled on the device by its sampler, which records it.</summary>
         public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers)
         {
@@ -379,11 +400,13 @@ namespace GraphCompiler.Runtime.Execution
         /// Runs one step: inputs up, the launches, then <paramref name="collect"/> queues the copies of what the caller wants
         /// back (logits, or the sampler's choices) and returns how to read them once the stream is done.
         /// </summary>
+        /// <param name="everyToken">Logits of every token (verification), else of each sequence's last.</param>
         private T[] Step<T>(PhasePlan phase, List<(GpuSequence Sequence, int[] Tokens)> batch, Func<List<(GpuSequence Sequence, int[] Tokens)>, Func<T[]>> collect,
-            List<LaunchTime>? profile = null)
+            List<LaunchTime>? profile = null, bool everyToken = false)
         {
             _device.MakeCurrent();   // steps may come from any thread (an awaited stream resumes on the thread pool)
-            int sequences = batch.Count, tokens = batch.Sum(b => b.Tokens.Length);
+            int sequences = batch.Count, tokens = batch.Sum(b => b.Tokens.Length), stepTokens = batch.Max(b => b.Tokens.Length);
+            int logitRows = everyToken ? tokens : sequences;
             var kv = _blocks.Layout;
             foreach (var (sequence, ids) in batch)
                 foreach (var copy in _blocks.Append(sequence.Id, ids.Length))
@@ -412,6 +435,8 @@ namespace GraphCompiler.Runtime.Execution
                 contexts[s] = host[_layout.ContextLens + s] = sequence.Length + ids.Length;
             }
             host[_layout.CuSeqlens + sequences] = row;
+            if (everyToken)
+                for (int r = 0; r < tokens; r++) host[_layout.LastRows + r] = r;
             _blocks.WriteBlockTables(batch.Select(b => b.Sequence.Id).ToList(), host.Slice(_layout.BlockTables, sequences * _maxBlocks), _maxBlocks);
             int queryTiles = 0;
             if (phase.Phase == Phase.Prefill)
@@ -423,22 +448,23 @@ namespace GraphCompiler.Runtime.Execution
             _hostInputs.Upload(0, _inputs.Address, _layout.ErrorFlag * 4L, _stream);
             _hostInputs.Upload(_layout.TokenIds * 4L, _slots["token_ids"], tokens * 4L, _stream);
             _hostInputs.Upload(_layout.Positions * 4L, _slots["positions"], tokens * 4L, _stream);
-            if (_slots.ContainsKey("last_token_rows")) _hostInputs.Upload(_layout.LastRows * 4L, _slots["last_token_rows"], sequences * 4L, _stream);
+            if (_slots.ContainsKey("last_token_rows")) _hostInputs.Upload(_layout.LastRows * 4L, _slots["last_token_rows"], logitRows * 4L, _stream);
 
-            // ---- The launches: a decode batch size seen before replays its graph ----
+            // ---- The launches: a decode step shape seen before replays its graph ----
             if (phase.Phase == Phase.Decode)
             {
-                var shape = new StepShape(tokens, sequences, 0, DecodeSplits(sequences, _model.Spec.Limits.MaxSeqLen));
+                var shape = new StepShape(tokens, sequences, 0, DecodeSplits(sequences, stepTokens, _model.Spec.Limits.MaxSeqLen), stepTokens, logitRows);
                 if (profile != null) LaunchTimed(phase, shape, profile);
                 else if (!_options.CudaGraphs || _options.AllReduce is { Capturable: false }) LaunchAll(phase, shape);
                 else
                 {
-                    if (!_decodeGraphs.TryGetValue(sequences, out var graph))
-                        _decodeGraphs[sequences] = graph = _stream.Capture(() => LaunchAll(phase, shape));
+                    var key = (sequences, tokens, stepTokens, everyToken);
+                    if (!_decodeGraphs.TryGetValue(key, out var graph))
+                        _decodeGraphs[key] = graph = _stream.Capture(() => LaunchAll(phase, shape));
                     graph.Launch(_stream);
                 }
             }
-            else LaunchAll(phase, new StepShape(tokens, sequences, queryTiles, 0));
+            else LaunchAll(phase, new StepShape(tokens, sequences, queryTiles, 0, stepTokens, logitRows));
 
             // ---- What the caller wants back (logits, or sampled tokens), and the embedding's error flag ----
             var read = collect(batch);
@@ -544,7 +570,7 @@ namespace GraphCompiler.Runtime.Execution
             }
             var output = _slots[launch.Writes[0]];
             var dtype = _plan.Buffer(launch.Writes[0]).DType;
-            long elements = AllReducePoints.Elements(_plan, launch, step.Tokens, step.Sequences);
+            long elements = AllReducePoints.Elements(_plan, launch, step.Tokens, step.LogitRows);
             if (AllReducePoints.ZeroOutputFirst(_plan.Kernel(launch.Kernel), exchange.Rank)) DeviceBuffer.Zero(output, elements * dtype.SizeInBytes(), _stream);
             run();
             exchange.Sum(output, elements, dtype, _stream);

@@ -4,6 +4,7 @@ using System.Linq;
 using GraphCompiler.Compilation;
 using GraphCompiler.Graph;
 using GraphCompiler.Runtime.Sampling;
+using GraphCompiler.Spec;
 
 namespace GraphCompiler.Runtime.Execution
 {
@@ -33,17 +34,31 @@ namespace GraphCompiler.Runtime.Execution
 
         float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch);
 
+        /// <summary>
+        /// A decode step in which each sequence brings 1 to <see cref="DecodeQueries.MaxStepTokens"/> tokens — its next token,
+        /// then draft tokens to verify (speculative decoding) — at most limits.max_num_seqs tokens in all: the fp32 logits
+        /// of every token, per sequence, each token seeing its sequence up to itself. The cache keeps every token;
+        /// <see cref="Rewind"/> drops the rejected ones.
+        /// </summary>
+        float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch);
+
+        /// <summary>Keeps the sequence's first <paramref name="length"/> tokens (0 to its Length; speculative decoding drops
+        /// the draft tokens it rejected): the next step continues from there, and KV blocks past it are freed.</summary>
+        void Rewind(DecoderSequence sequence, int length);
+
         /// <summary>What the backend would refuse a step for that <see cref="StepValidation"/> does not see, thrown before
         /// anything runs: more KV blocks than are free (<see cref="Kv.KvCacheExhaustedException"/>), more sequences than
         /// limits.max_num_seqs, or <paramref name="samplers"/> (when the step samples) that do not fit the batch or its
         /// penalty state. A backend with no such bounds checks nothing.</summary>
         void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers) { }
 
-        /// <summary>A step whose logits nobody reads (a tensor-parallel rank after the first): by default they are made and dropped.</summary>
+        /// <summary>A step whose logits nobody reads (a tensor-parallel rank after the first): by default they are made and
+        /// dropped. A decode step may bring several tokens a sequence (a verification).</summary>
         void Advance(Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
         {
             if (phase == Phase.Prefill) Prefill(batch);
-            else Decode(batch.Select(b => (b.Sequence, b.Tokens[0])).ToList());
+            else if (batch.All(b => b.Tokens.Length == 1)) Decode(batch.Select(b => (b.Sequence, b.Tokens[0])).ToList());
+            else Verify(batch);
         }
 
         /// <summary>A prefill step, then each sequence's next token chosen by its sampler (which records it). A backend that
@@ -71,6 +86,35 @@ namespace GraphCompiler.Runtime.Execution
     /// <summary>The checks every backend makes before a step, with the messages a user can act on.</summary>
     public static class StepValidation
     {
+        /// <summary>What a verification step (<see cref="IDecoderBackend.Verify"/>) may hold beyond a decode step's rules:
+        /// 1 to <see cref="DecodeQueries.MaxStepTokens"/> tokens a sequence, at most limits.max_num_seqs in all (the decode
+        /// workspace's rows).</summary>
+        public static void CheckVerify(CompiledModel model, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            int most = DecodeQueries.MaxStepTokens, rows = model.Spec.Limits.MaxNumSeqs;
+            foreach (var (_, tokens) in batch)
+                if (tokens is { Length: > DecodeQueries.MaxStepTokens })
+                    throw new ArgumentException($"a sequence brings {tokens.Length} tokens to a verification step; at most {most} (its next token and {most - 1} draft tokens)", nameof(batch));
+            int total = batch.Sum(b => b.Tokens?.Length ?? 0);
+            if (total > rows)
+                throw new ArgumentException($"{total} tokens in one verification step, more than limits.max_num_seqs ({rows}), the rows a decode step has room for; verify fewer sequences at once", nameof(batch));
+        }
+
+        /// <summary>A <see cref="IDecoderBackend.Rewind"/> keeps 0 to Length tokens.</summary>
+        public static void CheckRewind(DecoderSequence sequence, int length)
+        {
+            if (length < 0 || length > sequence.Length)
+                throw new ArgumentOutOfRangeException(nameof(length), length, $"the sequence holds {sequence.Length} tokens; rewinding keeps 0 to {sequence.Length} of them");
+        }
+
+        /// <summary>A verification step's logits rows (every token, in step order) as each sequence's rows.</summary>
+        public static float[][][] BySequence(float[][] rows, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            var result = new float[batch.Count][][];
+            for (int s = 0, row = 0; s < batch.Count; row += batch[s].Tokens.Length, s++) result[s] = rows.AsSpan(row, batch[s].Tokens.Length).ToArray();
+            return result;
+        }
+
         /// <param name="owned">Whether a sequence belongs to the backend running the step.</param>
         public static void Check(CompiledModel model, Phase phase, IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, Func<DecoderSequence, bool> owned)
         {

@@ -110,6 +110,25 @@ namespace GraphCompiler.Runtime.Kv
             return copies;
         }
 
+        /// <summary>
+        /// Keeps the sequence's first <paramref name="tokens"/> (speculative decoding drops the draft tokens it rejected):
+        /// blocks past them return to the pool once no other sequence shares them; the slots after them in the last kept
+        /// block are rewritten by later steps (copied first where the block is shared).
+        /// </summary>
+        public void Truncate(int sequence, int tokens)
+        {
+            var seq = Get(sequence);
+            if (tokens < 0 || tokens > seq.Tokens)
+                throw new ArgumentOutOfRangeException(nameof(tokens), tokens, $"the sequence holds {seq.Tokens} tokens; it can keep 0 to {seq.Tokens}");
+            int keep = Layout.BlocksFor(tokens);
+            for (int i = seq.Blocks.Count - 1; i >= keep; i--)
+            {
+                if (--_references[seq.Blocks[i]] == 0) _free.Push(seq.Blocks[i]);
+                seq.Blocks.RemoveAt(i);
+            }
+            seq.Tokens = tokens;
+        }
+
         /// <summary>Drops the sequence; its blocks return to the pool once no other sequence shares them.</summary>
         public void Free(int sequence)
         {

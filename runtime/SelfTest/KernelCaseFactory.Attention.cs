@@ -15,25 +15,33 @@ namespace GraphCompiler.Runtime.SelfTest
     {
         /// <summary>
         /// Decode-attention steps: one sequence with a context of 1, one with the longest context, a ragged batch (1, 17,
-        /// 1000 and random lengths) and max_num_seqs sequences; blocks handed out in interleaved order, so tables are not
-        /// contiguous; every cache slot random (FP8: every finite code, random scales).
+        /// 1000 and random lengths) and max_num_seqs sequences; then verification steps, where sequences bring several
+        /// tokens (1 to <see cref="DecodeQueries.MaxStepTokens"/>, each attending to the step's tokens up to itself): one
+        /// sequence of the most at a long context, and a ragged batch of every count, within max_num_seqs tokens. Blocks are
+        /// handed out in interleaved order, so tables are not contiguous; every cache slot random (FP8: every finite code,
+        /// random scales).
         /// </summary>
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
         public IEnumerable<KernelTestCase> DecodeAttention(DecodeAttentionKernel k, DecodeAttentionTiles? tiles = null)
         {
             var t = tiles ?? _tiles.DecodeAttention;
-            int longest = _spec.Limits.MaxSeqLen;
+            int longest = _spec.Limits.MaxSeqLen, batch = _spec.Limits.MaxNumSeqs, most = DecodeQueries.MaxStepTokens;
             yield return DecodeAttentionCase(k, t, new[] { 1 });
             yield return DecodeAttentionCase(k, t, new[] { longest });
             yield return DecodeAttentionCase(k, t, new[] { 1, 17, Math.Min(1000, longest), 2, _random.Next(1, longest + 1), 33, _random.Next(1, 200) });
-            int batch = _spec.Limits.MaxNumSeqs;
             yield return DecodeAttentionCase(k, t, Enumerable.Range(0, batch).Select(_ => _random.Next(1, Math.Min(longest, 2048) + 1)).ToArray());
+            if (batch >= most && longest >= most)
+                yield return DecodeAttentionCase(k, t, new[] { longest }, new[] { most });
+            var steps = Enumerable.Range(1, Math.Min(most, longest)).Where(n => n * (n + 1) / 2 <= batch).ToArray();   // 1, 2, ... within max_num_seqs tokens
+            if (steps.Length > 1)
+                yield return DecodeAttentionCase(k, t, steps.Select(n => _random.Next(n, Math.Min(longest, 2048) + 1)).ToArray(), steps.Reverse().ToArray());
         }
 
-        /// <summary>A batch of <paramref name="batch"/> sequences all at <paramref name="context"/> tokens (the benchmark's points).</summary>
+        /// <summary>A batch of <paramref name="batch"/> sequences all at <paramref name="context"/> tokens (the benchmark's
+        /// points), each bringing <paramref name="stepTokens"/> of them to the step.</summary>
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
-        public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context, DecodeAttentionTiles? tiles = null) =>
-            DecodeAttentionCase(k, tiles ?? _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray());
+        public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context, DecodeAttentionTiles? tiles = null, int stepTokens = 1) =>
+            DecodeAttentionCase(k, tiles ?? _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray(), Enumerable.Repeat(stepTokens, batch).ToArray());
 
         /// <summary>
         /// The decode steps a tuning candidate is timed on: the selftest's cases and the three uniform steps issue #5
@@ -48,36 +56,45 @@ namespace GraphCompiler.Runtime.SelfTest
             return DecodeAttention(k, tiles).Concat(uniform.Select(p => DecodeAttentionUniform(k, p.Item1, p.Item2, tiles)));
         }
 
-        private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts)
+        /// <param name="contexts">Each sequence's tokens after the step.</param>
+        /// <param name="stepTokens">Each sequence's tokens in the step, its last ones (1 where null).</param>
+        private KernelTestCase DecodeAttentionCase(DecodeAttentionKernel k, DecodeAttentionTiles t, int[] contexts, int[]? stepTokens = null)
         {
             int sequences = contexts.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
+            var news = stepTokens ?? Enumerable.Repeat(1, sequences).ToArray();
+            int most = news.Max(), tokens = news.Sum(), chunks = sequences * k.Queries.ChunksFor(most);
             Func<int, int>? clustersAtOnce = null;
             if (DecodeAttentionFamily.MergesInCluster(_tiles.Arch) && ClustersAtOnce != null)
             {
                 var source = DecodeAttentionFamily.Plan(k, _tiles with { DecodeAttention = t });
                 if (!_clustersAtOnce.TryGetValue(source, out clustersAtOnce)) _clustersAtOnce[source] = clustersAtOnce = ClustersAtOnce(source);
             }
-            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, sequences, contexts.Max(), _multiprocessors, clustersAtOnce);
-            var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()} splits={splits}");
+            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, chunks, contexts.Max(), _multiprocessors, clustersAtOnce);
+            var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()}" + (most > 1 ? $" step tokens {RangeText(news)}" : "") + $" splits={splits}");
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
-            var qkv = Activations((long)sequences * stride, 1.0);
+            var qkv = Activations((long)tokens * stride, 1.0);
 
-            // Row s is sequence s's new token, its last.
-            var rows = contexts.Select((n, s) => new PagedRow(s, s, n - 1)).ToArray();
-            c.Input("qkv", qkv);
+            // Rows cu[s] .. cu[s + 1] − 1 are sequence s's step tokens, its last.
+            var cu = new int[sequences + 1];
+            for (int s = 0; s < sequences; s++) cu[s + 1] = cu[s] + news[s];
+            var rows = Enumerable.Range(0, sequences).SelectMany(s => Enumerable.Range(0, news[s]).Select(i => new PagedRow(cu[s] + i, s, contexts[s] - news[s] + i))).ToArray();
+            c.Input("qkv", qkv).Input("cu_seqlens", cu);
             if (k.WithRope) RopedWrites(c.Input("positions", rows.Select(r => r.Position).ToArray()), paged, rows, d, k.KvDType);
             else c.InOut("kv_pool", paged.Pool, OutputKind.Exact);
             paged.Bind(c, contexts);
-            c.Output("out", new ushort[(long)sequences * k.Heads * d], OutputKind.Activation);
+            c.Output("out", new ushort[(long)tokens * k.Heads * d], OutputKind.Activation);
             if (!DecodeAttentionFamily.MergesInCluster(_tiles.Arch))
             {
-                c.Input("partials", new float[DecodeAttentionFamily.SplitPartialBytes(sequences, k.Heads, d, k.Activation, splits) / 4]);
-                c.InOut("split_counters", new int[sequences * k.KvHeads], OutputKind.Exact);
+                c.Input("partials", new float[DecodeAttentionFamily.SplitPartialBytes(tokens, k.Heads, d, k.Activation, splits) / 4]);
+                c.InOut("split_counters", new int[tokens * k.KvHeads], OutputKind.Exact);
+                c.Scalars["tokens"] = tokens;
             }
             c.Scalars["sequences"] = sequences;
-            c.Grid["S"] = sequences;
+            c.Scalars["step_tokens"] = most;
+            c.Grid["query_chunks"] = chunks;
+            c.Grid["step_tokens"] = most;
             c.Grid["splits"] = splits;
-            c.BytesTouched = paged.ContextBytes + (long)sequences * (stride + k.Heads * d) * 2;
+            c.BytesTouched = paged.ContextBytes + (long)tokens * (stride + k.Heads * d) * 2;
             var attended = k.WithRope ? Roped(qkv, new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride), rows) : qkv;
             c.Reference = a => paged.Reference.Run(PagedAttentionReference.Bytes(a["kv_pool"]), attended, rows, rows, (ushort[])a["out"]);
             return c;

@@ -79,6 +79,22 @@ namespace GraphCompiler.Runtime.TensorParallel
         public SampledToken[] DecodeAndSample(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch, IReadOnlyList<Sampler> samplers) =>
             Step(Phase.Decode, Tokens(batch), samplers, (rank, own) => rank.DecodeAndSample(Tokens(own), samplers));
 
+        /// <summary>A verification step on every rank (rank 0's logits); the others run it without output.</summary>
+        public float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            StepValidation.CheckVerify(Model, batch);
+            return Step(Phase.Decode, batch, null, (rank, own) => rank.Verify(own));
+        }
+
+        /// <summary>Every rank keeps the sequence's first <paramref name="length"/> tokens.</summary>
+        public void Rewind(DecoderSequence sequence, int length)
+        {
+            if (sequence is not TensorParallelSequence own || own.Owner != this) throw new ArgumentException("the sequence belongs to another model (or was disposed)", nameof(sequence));
+            StepValidation.CheckRewind(sequence, length);
+            for (int r = 0; r < _ranks.Length; r++) _ranks[r].Rewind(own.Ranks[r], length);
+            sequence.Length = length;
+        }
+
         /// <summary>Benchmarks only, as <see cref="GpuModel.AssumeContext"/> on every rank: a context without computing it.</summary>
         public void AssumeContext(DecoderSequence sequence, int tokens)
         {

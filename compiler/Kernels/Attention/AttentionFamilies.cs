@@ -62,8 +62,10 @@ namespace GraphCompiler.Kernels.Attention
     }
 
     /// <summary>
-    /// Paged decode attention: one CTA per (KV head, sequence, context split), so every query head of a GQA group reads
-    /// each KV byte once; splits from the spec or, at 0, chosen per launch (<see cref="DecodeAttentionEmitter"/>).
+    /// Paged decode attention: one CTA per (KV head, sequence and query chunk, context split), so every query head of a GQA
+    /// group reads each KV byte once a chunk; splits from the spec or, at 0, chosen per launch (<see cref="DecodeAttentionEmitter"/>).
+    /// Grid y is "query_chunks": S × <see cref="DecodeQueries.ChunksFor"/> the step's most tokens a sequence ("step_tokens",
+    /// which also sizes the launch's shared memory).
     /// </summary>
     public static class DecodeAttentionFamily
     {
@@ -71,9 +73,13 @@ namespace GraphCompiler.Kernels.Attention
         {
             var t = tiles.DecodeAttention;
             string? unsupported = DecodeAttentionEmitter.Unsupported(k) ?? DecodeAttentionEmitter.TilesUnsupported(k, t);
-            var launch = new LaunchShape(GridExtent.Constant(k.KvHeads), GridExtent.Of("S"),
+            var launch = new LaunchShape(GridExtent.Constant(k.KvHeads), GridExtent.Of("query_chunks"),
                 t.Splits > 0 ? GridExtent.Constant(t.Splits) : GridExtent.Of("splits"), t.Warps * 32,
-                unsupported is null ? DecodeAttentionEmitter.SharedMemoryBytes(k, t, tiles.Arch) : 0) { ClusterSpansZ = MergesInCluster(tiles.Arch) };
+                unsupported is null ? DecodeAttentionEmitter.SharedMemoryBytes(k, t, tiles.Arch) : 0)
+            {
+                ClusterSpansZ = MergesInCluster(tiles.Arch),
+                Growth = new SharedMemoryGrowth("step_tokens", DecodeAttentionTiles.StepTokenBytes(k.HeadDim, k.Queries), DecodeQueries.MaxStepTokens),
+            };
             return unsupported is null
                 ? DecodeAttentionEmitter.Emit(k, tiles, launch)
                 : new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, unsupported);
@@ -87,10 +93,10 @@ namespace GraphCompiler.Kernels.Attention
         /// <summary>The largest cluster the splits merge in (1: none, they merge through global memory).</summary>
         public static int MergeClusterCtas(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : 1;
 
-        /// <summary>The split partials the global merge (below sm_90) reads, decode_split_partials: per sequence, query head
+        /// <summary>The split partials the global merge (below sm_90) reads, decode_split_partials: per step token, query head
         /// and split an output row in the activation dtype, then every row's (max, sum) in fp32.</summary>
-        public static long SplitPartialBytes(int sequences, int heads, int headDim, DType activation, int splits) =>
-            (long)sequences * heads * splits * (headDim * activation.SizeInBytes() + 8);
+        public static long SplitPartialBytes(int tokens, int heads, int headDim, DType activation, int splits) =>
+            (long)tokens * heads * splits * (headDim * activation.SizeInBytes() + 8);
 
         /// <summary>Splits a launch may have: a cluster's CTAs where the splits merge in one.</summary>
         public static int MaxSplits(GpuArch arch) => MergesInCluster(arch) ? arch.ClusterCtasMax : int.MaxValue;
@@ -101,10 +107,10 @@ namespace GraphCompiler.Kernels.Attention
 
         /// <summary>The kernel's CTAs an SM holds at once (its shared memory, the tiles' register estimate, its threads).</summary>
         public static int ResidentCtasPerSm(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch) =>
-            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Heads / k.KvHeads), DecodeAttentionEmitter.SharedMemoryBytes(k, t, arch));
+            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Queries), DecodeAttentionEmitter.SharedMemoryBytes(k, t, arch));
 
         /// <summary>
-        /// Context splits when the spec leaves them to the runtime (0): where the step's (KV head, sequence) pairs leave
+        /// Context splits when the spec leaves them to the runtime (0): where the step's (KV head, query chunk) pairs leave
         /// resident CTA slots free, as many splits as fill them once without a second wave (a partial wave costs as much as a
         /// full one), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context, at most
         /// <see cref="MaxSplits"/>. Where the splits merge in a cluster, the pairs' clusters must all be resident at once as
@@ -112,11 +118,12 @@ namespace GraphCompiler.Kernels.Attention
         /// gives the GPU's count for a cluster size (the driver's occupancy query), and the splits come down until they fit
         /// (H200, fp16 cache, 2 × 4096: 16 clusters of 16 where 15 fit took 24.4 µs against 17.0 for the global merge).
         /// </summary>
-        public static int ChooseSplits(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int sequences, int longestContext, int multiprocessors,
+        /// <param name="queryChunks">The launch's CTAs along y: sequences × <see cref="DecodeQueries.ChunksFor"/> their most step tokens.</param>
+        public static int ChooseSplits(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int queryChunks, int longestContext, int multiprocessors,
             Func<int, int>? clustersAtOnce = null)
         {
             if (t.Splits > 0) return t.Splits;
-            int pairs = k.KvHeads * sequences, tiles = (longestContext + t.BlockN - 1) / t.BlockN;
+            int pairs = k.KvHeads * queryChunks, tiles = (longestContext + t.BlockN - 1) / t.BlockN;
             int slots = multiprocessors * ResidentCtasPerSm(k, t, arch);
             int splits = Math.Max(1, Math.Min(Math.Min(slots / pairs, tiles / MinTilesPerSplit), MaxSplits(arch)));
             if (MergesInCluster(arch) && clustersAtOnce != null)

@@ -8,13 +8,14 @@ using GraphCompiler.Runtime.Sampling;
 namespace GraphCompiler.Tests.Generation
 {
     /// <summary>
-    /// A backend whose logits make sequence i choose script[i][n] at its n-th step (one-hot logits), under a real
-    /// model's limits and vocabulary: the generation loop's stopping rules, batching and clean-up without a network.
+    /// A backend whose logits make sequence i choose script[i][n] as its n-th generated token (one-hot logits: the row
+    /// after position prompt + n), under a real model's limits and vocabulary: the generation loop's stopping rules,
+    /// batching, verification steps and clean-up without a network.
     /// </summary>
     internal sealed class ScriptedBackend : IDecoderBackend
     {
         private readonly IReadOnlyList<int[]> _scripts;
-        private readonly Dictionary<DecoderSequence, (int Script, int Step)> _at = new Dictionary<DecoderSequence, (int, int)>();
+        private readonly Dictionary<DecoderSequence, (int Script, int Prompt)> _at = new Dictionary<DecoderSequence, (int, int)>();
         private int _next;
 
         public ScriptedBackend(CompiledModel model, params int[][] scripts)
@@ -31,7 +32,7 @@ namespace GraphCompiler.Tests.Generation
         public DecoderSequence NewSequence()
         {
             var sequence = new Sequence(this);
-            _at[sequence] = (_next++, 0);
+            _at[sequence] = (_next++, -1);
             return sequence;
         }
 
@@ -41,6 +42,33 @@ namespace GraphCompiler.Tests.Generation
         {
             DecodeBatchSizes.Add(batch.Count);
             return Step(batch.Select(b => (b.Sequence, new[] { b.Token })).ToList());
+        }
+
+        /// <summary>Verification steps: each sequence's tokens.</summary>
+        public List<int[][]> Verified { get; } = new List<int[][]>();
+
+        /// <summary>Rewinds: the length kept.</summary>
+        public List<int> Rewound { get; } = new List<int>();
+
+        public float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch)
+        {
+            StepValidation.CheckVerify(Model, batch);
+            Verified.Add(batch.Select(b => b.Tokens).ToArray());
+            var rows = new float[batch.Count][][];
+            for (int s = 0; s < batch.Count; s++)
+            {
+                var (sequence, tokens) = batch[s];
+                rows[s] = Enumerable.Range(0, tokens.Length).Select(i => Row(sequence, sequence.Length + i + 1)).ToArray();
+                sequence.Length += tokens.Length;
+            }
+            return rows;
+        }
+
+        public void Rewind(DecoderSequence sequence, int length)
+        {
+            StepValidation.CheckRewind(sequence, length);
+            Rewound.Add(length);
+            sequence.Length = length;
         }
 
         /// <summary>Steps that came with samplers (the loop let the backend sample), by phase.</summary>
@@ -60,13 +88,20 @@ namespace GraphCompiler.Tests.Generation
 
         private float[][] Step(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => batch.Select(b =>
         {
-            var (script, step) = _at[b.Sequence];
+            var (script, prompt) = _at[b.Sequence];
+            if (prompt < 0) _at[b.Sequence] = (script, b.Tokens.Length);
             b.Sequence.Length += b.Tokens.Length;
-            _at[b.Sequence] = (script, step + 1);
-            var logits = new float[Model.Spec.Model.VocabSize];
-            logits[_scripts[script][step]] = 10f;
-            return logits;
+            return Row(b.Sequence, b.Sequence.Length);
         }).ToArray();
+
+        /// <summary>The logits after the sequence's first <paramref name="length"/> tokens: its script's next token.</summary>
+        private float[] Row(DecoderSequence sequence, int length)
+        {
+            var (script, prompt) = _at[sequence];
+            var logits = new float[Model.Spec.Model.VocabSize];
+            logits[_scripts[script][length - prompt]] = 10f;
+            return logits;
+        }
 
         public void Dispose()
         {

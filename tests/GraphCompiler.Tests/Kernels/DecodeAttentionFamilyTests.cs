@@ -52,5 +52,32 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void A_spec_that_fixes_the_splits_gets_them() =>
             Assert.Equal(5, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles with { Splits = 5 }, GpuArch.Sm90, 64, 1024, 132));
+
+        /// <summary>A CTA's columns are whole GQA groups of step tokens, as many as its 8-column tiles hold.</summary>
+        [Theory]
+        [InlineData(1, 8, 1)]     // MHA: eight tokens in one tile
+        [InlineData(2, 4, 2)]     // the small model
+        [InlineData(3, 2, 4)]     // 6 of 8 columns used
+        [InlineData(8, 1, 8)]     // Llama-2-70B: a token a CTA
+        [InlineData(12, 1, 8)]    // two tiles, one group
+        public void A_cta_takes_as_many_step_tokens_as_its_column_tiles_hold(int group, int tokensPerCta, int chunksForEight)
+        {
+            var q = new DecodeQueries(group);
+            Assert.Equal(tokensPerCta, q.TokensPerCta);
+            Assert.Equal(chunksForEight, q.ChunksFor(DecodeQueries.MaxStepTokens));
+            Assert.Equal(1, q.ChunksFor(1));
+            Assert.True(q.Columns <= 8 * q.ColumnTiles);
+        }
+
+        /// <summary>A step of one token a sequence launches with the shared memory it needs; each step token more adds its part.</summary>
+        [Fact]
+        public void Shared_memory_grows_with_the_launch_step_tokens()
+        {
+            var launch = DecodeAttentionFamily.Plan(Kernel, TestSpecs.Compile("llama2-70b").Spec.Tiles.For(GpuArch.Sm90) with { DecodeAttention = Tiles }).Launch;
+            int perToken = DecodeAttentionTiles.StepTokenBytes(128, Kernel.Queries);
+            Assert.Equal(launch.SharedMemoryBytes, launch.SharedMemoryFor(new System.Collections.Generic.Dictionary<string, long> { ["step_tokens"] = 1 }));
+            Assert.Equal(launch.SharedMemoryBytes + 3 * perToken, launch.SharedMemoryFor(new System.Collections.Generic.Dictionary<string, long> { ["step_tokens"] = 4 }));
+            Assert.Equal(launch.SharedMemoryBytes + 7 * perToken, launch.MaxSharedMemoryBytes);
+        }
     }
 }

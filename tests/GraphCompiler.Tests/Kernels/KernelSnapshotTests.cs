@@ -107,12 +107,15 @@ namespace GraphCompiler.Tests.Kernels
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.True(decode.IsEmitted, decode.PendingReason);
             int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 8 * (128 + 2) * 4);
-            // … the qkv row's 8 queries, K and V as they are, the merged max and sum, the new token's K and V codes and its scores
-            // in parts (room for 8 a head), RoPE's cos and sin; then, on a 16-byte boundary, the staging other splits of its
-            // cluster push to: up to 128 + 15 items of 8 fp32, and (max, sum) for 8 heads × 16 splits.
-            int own = 8 * 128 * 2 + 4 * warpRegion + (8 + 2) * 128 * 2 + 2 * 8 * 4 + 2 * 128 * 4 + 8 * 8 * 4 + 128 * 4;
-            Assert.Equal((own + 15) / 16 * 16 + (128 + 15) * 32 + 8 * 16 * 8, decode.Launch.SharedMemoryBytes);
-            Assert.Equal("(8, S, splits)", decode.Launch.GridText);
+            // … the CTA's 8 query rows as they are, the merged max and sum; then, on a 16-byte boundary, the staging other splits
+            // of its cluster push to: up to 128 + 15 items of 8 fp32, and (max, sum) for 8 columns × 16 splits; last, a step
+            // token's part (one at a step of one token a sequence): its K and V rows, 8 columns' scores in parts, RoPE's cos and sin.
+            int own = 8 * 128 * 2 + 4 * warpRegion + 8 * 128 * 2 + 2 * 8 * 4;
+            int stepToken = 2 * 128 * 2 + 8 * 8 * 4 + 128 * 4;
+            int stepTokensAt = ((own + 15) / 16 * 16 + (128 + 15) * 32 + 8 * 16 * 8 + 15) / 16 * 16;
+            Assert.Equal(stepTokensAt + stepToken, decode.Launch.SharedMemoryBytes);
+            Assert.Equal(stepTokensAt + 8 * stepToken, decode.Launch.MaxSharedMemoryBytes);
+            Assert.Equal("(8, query_chunks, splits)", decode.Launch.GridText);
             Assert.Contains("constexpr int kWarpKeys = 16;", decode.Source);
             Assert.Contains("constexpr int kNTiles = 1;", decode.Source);
             Assert.Contains("decode_scores(st, qb, k_address, lane);", decode.Source);
@@ -124,12 +127,13 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void Decode_attention_merges_the_new_token_from_its_qkv_row_and_without_clusters_the_splits_through_global_memory()
         {
-            // The step's new token is written to the cache for later steps but never read back (no split waits for the write,
-            // no fence). Below sm_90 the last split takes the other splits' rows (in the activation dtype) through its warp
-            // regions: 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128, their (max, sum) where the staged qkv rows were.
+            // The step's tokens are written to the cache for later steps but never read back (no split waits for the writes,
+            // no fence): the splits cover the cached positions only. Below sm_90 the last split takes the other splits' rows
+            // (in the activation dtype) through its warp regions: 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128,
+            // their (max, sum) where the query rows were.
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm89).Single(k => k.Name.StartsWith("decode_attention"));
-            Assert.Contains("const int cached_end = min(end, newest);", decode.Source);
-            Assert.Contains("load_kv<32>(kv_pool, blocks, g, first_of(j), cached_end,", decode.Source);
+            Assert.Contains("const int context = context_lens[s], cached = context - step_len;", decode.Source);
+            Assert.Contains("load_kv<32>(kv_pool, blocks, g, first_of(j), end,", decode.Source);
             Assert.DoesNotContain("__threadfence", decode.Source);
             Assert.Contains("constexpr int kMergeSplits = 16;", decode.Source);
             Assert.Contains("gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);", decode.Source);
@@ -138,7 +142,7 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Contains(decode.Parameters, p => p.Name == "partials");
             Assert.Contains(decode.Parameters, p => p.Name == "split_counters");
             // The staged rows are copied before the context length is read, so they land under its round trip.
-            Assert.True(decode.Source!.IndexOf("gc_cp_async16(gc_smem_address(rows_s)", System.StringComparison.Ordinal)
+            Assert.True(decode.Source!.IndexOf("gc_cp_async16(gc_smem_address(dst + c * 8)", System.StringComparison.Ordinal)
                 < decode.Source.IndexOf("context_lens[s]", System.StringComparison.Ordinal));
         }
 

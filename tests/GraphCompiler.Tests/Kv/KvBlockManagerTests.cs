@@ -148,5 +148,24 @@ namespace GraphCompiler.Tests.Kv
             Assert.Equal(16L * 80 * 2 * 8 * 128, layout.BlockBytes);
             Assert.Equal(model.Memory.KvBytesPerToken * 16, layout.BlockBytes);
         }
+
+        [Fact]
+        public void Truncating_frees_the_blocks_past_the_kept_tokens_and_a_shared_block_is_copied_before_the_next_write()
+        {
+            var kv = new KvBlockManager(Layout, 8);
+            kv.Add(1);
+            kv.Append(1, 40);                             // 3 blocks
+            kv.Fork(1, 2);                                // every block shared
+            kv.Truncate(2, 20);                           // 2 blocks kept; the third is still sequence 1's
+            Assert.Equal(20, kv.Tokens(2));
+            Assert.Equal(kv.BlockTable(1).Take(2), kv.BlockTable(2));
+            Assert.Equal(1, kv.References(kv.BlockTable(1)[2]));
+            var copies = kv.Append(2, 1);                 // into the shared, now partly filled second block: copy first
+            Assert.Equal(new[] { new BlockCopy(kv.BlockTable(1)[1], kv.BlockTable(2)[1]) }, copies);
+            kv.Truncate(1, 0);
+            Assert.Empty(kv.BlockTable(1));
+            Assert.Equal(8 - 2, kv.FreeBlocks);           // sequence 2's first block and its copy stay; sequence 1's others came back
+            Assert.Throws<ArgumentOutOfRangeException>(() => kv.Truncate(2, 22));
+        }
     }
 }

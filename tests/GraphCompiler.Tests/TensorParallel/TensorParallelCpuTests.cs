@@ -220,6 +220,8 @@ namespace GraphCompiler.Tests.TensorParallel
             public virtual void CheckRoom(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch, IReadOnlyList<Sampler>? samplers) => Inner.CheckRoom(batch, samplers);
             public virtual float[][] Prefill(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => Inner.Prefill(batch);
             public virtual float[][] Decode(IReadOnlyList<(DecoderSequence Sequence, int Token)> batch) => Inner.Decode(batch);
+            public float[][][] Verify(IReadOnlyList<(DecoderSequence Sequence, int[] Tokens)> batch) => Inner.Verify(batch);
+            public void Rewind(DecoderSequence sequence, int length) => Inner.Rewind(sequence, length);
             public void Dispose() => Inner.Dispose();
         }
 
