@@ -191,14 +191,6 @@ namespace GraphCompiler.Kernels.Attention
     gc_cp_async_wait<kStages - 1>();   // this thread's staged rows: the pipeline's kStages − 1 groups came after them
     if (holds_new && threadIdx.x < n_query) write_blocks[threadIdx.x] = write_block;
 " + (rope ? RopePrologue : PlainPrologue) + @"    __syncthreads();
-    if (holds_new)   // each score's parts summed once, in exp2 units
-        for (int i = threadIdx.x; i < n_cols * step_tokens; i += kThreads)
-            if (i % step_tokens <= first_query + i / step_tokens / kGroup) {
-                float score = 0.0f;
-#pragma unroll
-                for (int part = 0; part < kScoreParts; ++part) score += new_score_s[i * kScoreParts + part];
-                new_score_s[i * kScoreParts] = score * score_scale;
-            }
 
     gc_u32 qb[kNTiles][kHeadDim / 16][2];
     q_fragments(qb, q_address, lane);
@@ -248,33 +240,47 @@ namespace GraphCompiler.Kernels.Attention
         }
     __syncthreads();
 
+    // ---- Per column: its scores against the step tokens it sees, summed from their parts (in exp2 units); the merged max
+    // over the warps and those tokens (each one more partial of one key: its score is its max, its p is 1); then each
+    // one's weight in place of its max or score, and the merged sum ----
+    if (threadIdx.x < n_cols) {
+        const int h = threadIdx.x;
+        float* const scores = new_score_s + h * step_tokens * kScoreParts;
+        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
+        float m = neg_inf, l = 0.0f;
+        for (int u = 0; u < seen; ++u) {
+            float score = 0.0f;
+#pragma unroll
+            for (int part = 0; part < kScoreParts; ++part) score += scores[u * kScoreParts + part];
+            scores[u * kScoreParts] = score *= score_scale;
+            m = fmaxf(m, score);
+        }
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(regions + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
+        for (int u = 0; u < seen; ++u) l += scores[u * kScoreParts] = exp2f(scores[u * kScoreParts] - m);
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+            float* const r = reinterpret_cast<float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
+            r[kHeadDim] = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
+            l = fmaf(r[kHeadDim + 1], r[kHeadDim], l);
+        }
+        m_s[h] = m;
+        l_s[h] = l;
+    }
+    __syncthreads();
     float* const merged = reinterpret_cast<float*>(regions);   // warp 0's partial, rescaled in place
     for (int i = threadIdx.x; i < n_cols * kHeadDim; i += kThreads) {
         const int h = i / kHeadDim, d = i % kHeadDim;   // column h: step token first_query + h / kGroup, head h % kGroup of the group
         const float* const scores = new_score_s + h * step_tokens * kScoreParts;
-        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;   // the step tokens as partials of one key each (its score is its max, its p is 1)
-        float m = neg_inf;
-        for (int u = 0; u < seen; ++u) m = fmaxf(m, scores[u * kScoreParts]);
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(regions + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
-        float acc = 0.0f, l = 0.0f;
-        for (int u = 0; u < seen; ++u) {
-            const float weight = exp2f(scores[u * kScoreParts] - m);
-            acc = fmaf(gc_act_to_f32(new_v[u * kHeadDim + d]), weight, acc);
-            l += weight;
-        }
+        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
+        float acc = 0.0f;
+        for (int u = 0; u < seen; ++u) acc = fmaf(gc_act_to_f32(new_v[u * kHeadDim + d]), scores[u * kScoreParts], acc);
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) {
             const float* r = reinterpret_cast<const float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
-            const float weight = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
-            acc = fmaf(r[d], weight, acc);
-            l = fmaf(r[kHeadDim + 1], weight, l);
+            acc = fmaf(r[d], r[kHeadDim], acc);
         }
         merged[h * (kHeadDim + 2) + d] = acc * v_scale;   // only this thread reads that element
-        if (d == 0) {
-            m_s[h] = m;
-            l_s[h] = l;
-        }
     }
     __syncthreads();
 

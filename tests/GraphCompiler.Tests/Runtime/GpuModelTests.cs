@@ -75,5 +75,35 @@ namespace GraphCompiler.Tests.Runtime
                 }
             }
         }
+
+        /// <summary>A verification step on the GPU against the CPU backend: sequences bringing 8 and 3 tokens (8 is two CTAs a
+        /// KV head at the small model's group of 2), every token's logits; then each rewound to part of its tokens, and a
+        /// decode step from there.</summary>
+        [GpuFact]
+        public void A_gpu_verification_step_gives_every_token_the_cpu_backends_logits_and_rewinds()
+        {
+            var model = Compile("small-llama");
+            var checkpoint = RandomCheckpoint.Create(model, 6);
+            using var device = CudaDevice.Open();
+            var kernels = new GpuKernels(device, KernelCache.Default(), device.Info.Arch);
+            using var gpu = GpuModel.Load(model, checkpoint, kernels, new DeviceAllocator(new MemoryLedger(4L << 30, "test")));
+            var cpu = new CpuModel(model, checkpoint);
+            var prompts = new[] { CpuModels.Prompt(model, 21, seed: 3), CpuModels.Prompt(model, 5, seed: 4) };
+            var steps = new[] { new[] { 11, 12, 13, 14, 15, 16, 17, 18 }, new[] { 21, 22, 23 } };
+            IDecoderBackend[] backends = { gpu, cpu };
+            var sequences = backends.Select(x => new[] { x.NewSequence(), x.NewSequence() }).ToArray();
+            for (int b = 0; b < 2; b++) backends[b].Prefill(new[] { (sequences[b][0], prompts[0]), (sequences[b][1], prompts[1]) });
+            var verified = backends.Select((x, b) => x.Verify(new[] { (sequences[b][0], steps[0]), (sequences[b][1], steps[1]) })).ToArray();
+            for (int s = 0; s < 2; s++)
+                for (int t = 0; t < steps[s].Length; t++)
+                    Assert.True(CpuModels.RelativeL2(verified[0][s][t], verified[1][s][t]) < 5e-3, $"sequence {s}, step token {t}");
+            var decoded = backends.Select((x, b) =>
+            {
+                x.Rewind(sequences[b][0], prompts[0].Length + 3);
+                x.Rewind(sequences[b][1], prompts[1].Length + 1);
+                return x.Decode(new[] { (sequences[b][0], 7), (sequences[b][1], 9) });
+            }).ToArray();
+            for (int s = 0; s < 2; s++) Assert.True(CpuModels.RelativeL2(decoded[0][s], decoded[1][s]) < 5e-3, $"decode after rewind, sequence {s}");
+        }
     }
 }
