@@ -98,12 +98,18 @@ namespace GraphCompiler.Runtime.Generation
             return LlamaChatTemplate.Encode(_model.Tokenizer, turns, system.Count == 0 ? null : string.Join("\n", system));
         }
 
+        /// <summary>The additional ChatOptions property for speculative decoding: draft tokens a step (<see cref="GenerationParams.DraftTokens"/>).</summary>
+        public const string DraftTokensProperty = "draft_tokens";
+
         /// <summary>ChatOptions as GenerationParams; an option out of range is an ArgumentException saying which.</summary>
         internal static GenerationParams Parameters(ChatOptions? options)
         {
             var sampling = new SamplingParams(options?.Temperature ?? 0f, options?.TopK ?? 0, options?.TopP ?? 1f,
                 FrequencyPenalty: options?.FrequencyPenalty ?? 0f, PresencePenalty: options?.PresencePenalty ?? 0f, Seed: unchecked((ulong)(options?.Seed ?? 0)));
-            var parameters = new GenerationParams(options?.MaxOutputTokens ?? DefaultMaxOutputTokens, sampling, options?.StopSequences?.ToList());
+            int draftTokens = 0;
+            if (options?.AdditionalProperties is { } extra && extra.ContainsKey(DraftTokensProperty) && !extra.TryGetValue(DraftTokensProperty, out draftTokens))
+                throw new ArgumentException($"ChatOptions.AdditionalProperties[\"{DraftTokensProperty}\"] must be an integer, 0 to {Spec.DecodeQueries.MaxStepTokens - 1}", nameof(options));
+            var parameters = new GenerationParams(options?.MaxOutputTokens ?? DefaultMaxOutputTokens, sampling, options?.StopSequences?.ToList(), DraftTokens: draftTokens);
             if (parameters.Problem() is string problem) throw new ArgumentException(problem, nameof(options));
             return parameters;
         }

@@ -58,6 +58,18 @@ namespace GraphCompiler.Tests.Generation
         }
 
         [Fact]
+        public async Task Draft_tokens_in_the_additional_properties_give_the_same_answer_and_bad_values_are_refused()
+        {
+            var plain = await _client.GetResponseAsync(Chat, new ChatOptions { MaxOutputTokens = 24 });
+            var drafted = await _client.GetResponseAsync(Chat, new ChatOptions { MaxOutputTokens = 24, AdditionalProperties = new() { ["draft_tokens"] = 4 } });
+            Assert.Equal(plain.Text, drafted.Text);
+            Assert.Contains("draft_tokens",
+                (await Assert.ThrowsAsync<ArgumentException>(() => _client.GetResponseAsync(Chat, new ChatOptions { AdditionalProperties = new() { ["draft_tokens"] = "many" } }))).Message);
+            Assert.Contains("draft_tokens 9 must be 0",
+                (await Assert.ThrowsAsync<ArgumentException>(() => _client.GetResponseAsync(Chat, new ChatOptions { AdditionalProperties = new() { ["draft_tokens"] = 9 } }))).Message);
+        }
+
+        [Fact]
         public async Task A_chat_the_template_cannot_express_is_refused_with_the_reason()
         {
             var answerFirst = new[] { new ChatMessage(ChatRole.Assistant, "Hello."), new ChatMessage(ChatRole.User, "Hi") };
