@@ -30,11 +30,12 @@ namespace GraphCompiler.Spec
                     Fail(SpecDiagnosticIds.OutOfRange, family, "warps", $"{warps} warps is {warps * 32} threads; a block has at most {arch.MaxThreadsPerBlock}");
             }
 
-            void CheckSharedMemory(TileFamily family, int bytes)
+            void CheckSharedMemory(TileFamily family, int bytes) => CheckSharedMemoryAt(family, bytes, "");
+            void CheckSharedMemoryAt(TileFamily family, int bytes, string at)
             {
                 if (bytes > arch.SharedMemoryPerBlockOptIn)
                     Fail(SpecDiagnosticIds.TileSharedMemory, family, "stages",
-                        $"needs {bytes} bytes of shared memory per block; {arch.Name} ({arch.Example}) allows {arch.SharedMemoryPerBlockOptIn}. Lower stages or the block sizes");
+                        $"needs {bytes} bytes of shared memory per block{at}; {arch.Name} ({arch.Example}) allows {arch.SharedMemoryPerBlockOptIn}. Lower stages or the block sizes");
             }
 
             void CheckRegisters(TileFamily family, string key, int registers)
@@ -87,7 +88,8 @@ namespace GraphCompiler.Spec
             if (q.Splits > Kernels.Attention.DecodeAttentionFamily.MaxSplits(arch))
                 Fail(SpecDiagnosticIds.OutOfRange, TileFamily.DecodeAttention, "splits",
                     $"splits {q.Splits}: on {arch.Name} a (sequence, KV head)'s splits merge in one thread-block cluster, at most {arch.ClusterCtasMax} CTAs; use at most {arch.ClusterCtasMax}, or 0 to let the runtime choose");
-            CheckSharedMemory(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, new DecodeQueries(model.QueryHeadsPerKvHead), kv.DType.SizeInBytes(), Kernels.Attention.DecodeAttentionFamily.MergeClusterCtas(arch), DecodeQueries.MaxStepTokens));
+            CheckSharedMemoryAt(TileFamily.DecodeAttention, q.SharedMemoryBytes(d, new DecodeQueries(model.QueryHeadsPerKvHead), kv.DType.SizeInBytes(), Kernels.Attention.DecodeAttentionFamily.MergeClusterCtas(arch), DecodeQueries.MaxStepTokens),
+                $" at a step of {DecodeQueries.MaxStepTokens} tokens a sequence (speculative verification)");
             CheckRegisters(TileFamily.DecodeAttention, "warps", q.RegistersPerThread(d, new DecodeQueries(model.QueryHeadsPerKvHead)));
 
             foreach (var family in TileFamilies.All.Where(f => f.IsGemm()))

@@ -141,7 +141,7 @@ namespace GraphCompiler.Runtime.Cli
                     clock.Restart();
                     for (int i = 1; i < steps && clock.Elapsed < WarmUp; i++) first = Sampler.Argmax(backend.Decode(new[] { (warm, first) })[0]);
                     // Each verification length once (the GPU captures a graph a step shape), within the sequence's room.
-                    for (int n = 2; n <= options.DraftTokens + 1 && warm.Length + n <= model.Spec.Limits.MaxSeqLen; n++)
+                    for (int n = 2; n <= Math.Min(options.DraftTokens + 1, model.Spec.Limits.MaxNumSeqs) && warm.Length + n <= model.Spec.Limits.MaxSeqLen; n++)
                     {
                         backend.Verify(new[] { (warm, Enumerable.Repeat(first, n).ToArray()) });
                         backend.Rewind(warm, warm.Length - n);

@@ -393,7 +393,7 @@ namespace GraphCompiler.Runtime.Execution
         {
             var own = Validate(phase, batch);
             if (phase == Phase.Prefill) Prefill<bool>(own, (step, finished) => () => new bool[finished.Length]);
-            else Step<bool>(_plan.Decode, own, s => () => Array.Empty<bool>());
+            else Step<bool>(_plan.Decode, own, s => () => Array.Empty<bool>(), everyToken: own.Any(b => b.Tokens.Length > 1));   // as rank 0's Verify
         }
 
         /// <summary>

@@ -67,6 +67,7 @@ namespace GraphCompiler.Runtime.Generation
                         for (; kept < picks[j].Length && finish is null; kept++)
                         {
                             var chosen = picks[j][kept];
+                            if (r.PickLogits != null) onLogits?.Invoke(r.Index, r.PickLogits[kept]);   // a verification's rows, as they are kept
                             if (kept > 0) counts?.Accept();
                             r.Tokens.Add(chosen.Token);
                             string text = "";
@@ -92,6 +93,10 @@ namespace GraphCompiler.Runtime.Generation
                     active = next;
                     foreach (var r in active) r.Valid = r.Sequence.Length;
                     var drafts = Drafts(active, parameters, spec.Limits);
+                    var verify = new List<(DecoderSequence, int[])>();
+                    for (int j = 0; j < active.Count; j++) verify.Add((active[j].Sequence, new[] { active[j].Tokens[^1] }.Concat(drafts[j]).ToArray()));
+                    if (drafts.Any(d => d.Length > 0) && !HasRoom(backend, verify)) drafts = drafts.Select(_ => Array.Empty<int>()).ToArray();
+                    foreach (var r in active) r.PickLogits = null;
                     if (drafts.All(d => d.Length == 0))
                     {
                         foreach (var r in active) r.Draft = Array.Empty<int>();
@@ -102,11 +107,9 @@ namespace GraphCompiler.Runtime.Generation
                     }
                     // ---- A verification step: each sequence's last token and its drafts; each position's token is chosen
                     // by the sequence's sampler from the logits after the tokens before it, as a decode step would ----
-                    var verify = new List<(DecoderSequence, int[])>();
                     for (int j = 0; j < active.Count; j++)
                     {
                         active[j].Draft = drafts[j];
-                        verify.Add((active[j].Sequence, new[] { active[j].Tokens[^1] }.Concat(drafts[j]).ToArray()));
                         counts?.Draft(drafts[j].Length);
                     }
                     var logits = backend.Verify(verify);
@@ -117,11 +120,12 @@ namespace GraphCompiler.Runtime.Generation
                         var chosen = new List<SampledToken>();
                         for (int i = 0; i < logits[j].Length; i++)
                         {
-                            onLogits?.Invoke(r.Index, logits[j][i]);
                             chosen.Add(r.Sampler.Next(logits[j][i]));
-                            if (i < r.Draft.Length && chosen[i].Token != r.Draft[i]) break;
+                            bool ends = !parameters.IgnoreEos && chosen[i].Token == spec.Model.EosTokenId;
+                            if (ends || (i < r.Draft.Length && chosen[i].Token != r.Draft[i])) break;
                         }
                         picks[j] = chosen.ToArray();
+                        r.PickLogits = logits[j];
                     }
                     counts?.Step();
                 }
@@ -129,6 +133,21 @@ namespace GraphCompiler.Runtime.Generation
             finally
             {
                 foreach (var r in sequences) r.Sequence.Dispose();
+            }
+        }
+
+        /// <summary>Whether the backend has KV room for a verification step: near a full pool the step decodes without drafts,
+        /// as plain decoding would go on.</summary>
+        private static bool HasRoom(IDecoderBackend backend, List<(DecoderSequence, int[])> verify)
+        {
+            try
+            {
+                backend.CheckRoom(verify, null);
+                return true;
+            }
+            catch (Kv.KvCacheExhaustedException)
+            {
+                return false;
             }
         }
 
@@ -155,6 +174,9 @@ namespace GraphCompiler.Runtime.Generation
 
             /// <summary>The draft tokens the current step verifies.</summary>
             public int[] Draft { get; set; } = Array.Empty<int>();
+
+            /// <summary>A verification step's logits rows, handed to onLogits as its picks are kept (null after a plain step).</summary>
+            public float[][]? PickLogits { get; set; }
 
             /// <summary>The cache's tokens before the step's last (a decode step's input, a verification's first): the step's
             /// picks stand on those and its tokens up to the pick's input.</summary>

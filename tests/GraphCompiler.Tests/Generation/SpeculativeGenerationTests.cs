@@ -64,6 +64,20 @@ namespace GraphCompiler.Tests.Generation
             Assert.Equal(plain, drafted);
         }
 
+        [Fact]
+        public void A_verification_ends_at_the_end_of_sequence_token_and_hands_on_one_logits_row_a_token()
+        {
+            int eos = Small.Spec.Model.EosTokenId;
+            int[] prompt = { 1, 5, 6, 7, 8, eos, 9, 5, 6 };
+            int[] script = { 7, 8, eos, 9, 9, 9 };   // the draft after "5 6" is 7 8 eos 9: eos is chosen and matches, 9 must not follow
+            var backend = new ScriptedBackend(Small, script);
+            int rows = 0;
+            var tokens = GenerationLoop.Run(backend, new[] { prompt }, new GenerationParams(MaxTokens: 6, DraftTokens: 4), onLogits: (_, _) => rows++).ToList();
+            Assert.Equal(new[] { 7, 8, eos }, tokens.Select(t => t.Id));
+            Assert.Equal(FinishReason.EndOfSequence, tokens[^1].Finish);
+            Assert.Equal(tokens.Count, rows);
+        }
+
         [Theory]
         [InlineData(-1)]
         [InlineData(8)]
