@@ -2,16 +2,11 @@
 # One device call for decode steps of several tokens a sequence (issue #5: speculative verification). Every decode-attention
 # case of the five attention specs (one-token and verification steps, against the CPU reference); the small model's text
 # with and without draft tokens on the GPU backend (the same tokens; logits compared row by row) and on the CPU backend;
-# the decode kernel at the issue's points, and Llama-2-70B end to end (plain decode and verification steps of 2/4/8
-# tokens a sequence, random weights). With .device/graphc-old.tar.gz (a build before the change) the kernel points and
-# the plain decode steps are timed with it too, in the same call.
+# the decode kernel at the issue's points (two rounds), and Llama-2-70B end to end (plain decode and verification steps
+# of 2/4/8 tokens a sequence, random weights).
 source "$(dirname "$0")/env.sh"
 status=0
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
-if [ -f .device/graphc-old.tar.gz ]; then
-  mkdir -p .device/old && tar -C .device/old -xzf .device/graphc-old.tar.gz
-  OLD=.device/old/graphc/graphc
-fi
 
 # ---- Correctness: the kernels, then text ----
 : > "$out/selftest-decode.txt"
@@ -49,11 +44,10 @@ for d in (4, 7):
           f"relative L2 max {rel.max():.2e} mean {rel.mean():.2e}")
 PY
 
-# ---- The kernel at the issue's points, the new build and the old one alternating ----
+# ---- The kernel at the issue's points, two rounds ----
 for round in 1 2; do
   for spec in llama2-70b llama2-70b-gptq; do
     timeout 90 $G bench "$spec" --attention-points "${POINTS:-1x4096,16x2048,64x1024}" > "$out/attention-$spec-new-$round.txt" 2>&1 || status=1
-    [ -n "${OLD:-}" ] && GRAPHC_CACHE_DIR=/tmp/graphc-kernels-old timeout 90 $OLD bench "$spec" --attention-points "${POINTS:-1x4096,16x2048,64x1024}" > "$out/attention-$spec-old-$round.txt" 2>&1
   done
 done
 grep -h "decode_attention" "$out"/attention-*.txt | head -40
@@ -61,5 +55,4 @@ grep -h "decode_attention" "$out"/attention-*.txt | head -40
 # ---- Llama-2-70B end to end: plain decode and verification steps ----
 timeout 200 $G bench llama2-70b --synthetic --prompts 128 --batches 1,8,64 --context 1024 --steps 16 --step-tokens 1,2,4,8 > "$out/model-new.txt" 2>&1 || status=1
 cat "$out/model-new.txt" | tail -25
-[ -n "${OLD:-}" ] && GRAPHC_CACHE_DIR=/tmp/graphc-kernels-old timeout 120 $OLD bench llama2-70b --synthetic --prompts 128 --batches 1,64 --context 1024 --steps 16 > "$out/model-old.txt" 2>&1 && tail -12 "$out/model-old.txt"
 exit $status
