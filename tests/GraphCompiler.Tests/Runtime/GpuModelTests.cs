@@ -17,6 +17,33 @@ namespace GraphCompiler.Tests.Runtime
     {
         private static CompiledModel Compile(string name) => ModelCompiler.Compile(TestSpecs.PathOf(name), TestSpecs.Text(name)).Model!;
 
+        /// <summary>The model with random weights from <paramref name="seed"/> on this GPU and on the CPU backend.</summary>
+        private static GpuAndCpu SmallOnBoth(CompiledModel model, int seed)
+        {
+            var checkpoint = RandomCheckpoint.Create(model, seed);
+            var device = CudaDevice.Open();
+            try
+            {
+                var kernels = new GpuKernels(device, KernelCache.Default(), device.Info.Arch);
+                var gpu = GpuModel.Load(model, checkpoint, kernels, new DeviceAllocator(new MemoryLedger(4L << 30, "test")));
+                return new GpuAndCpu(device, gpu, new CpuModel(model, checkpoint));
+            }
+            catch
+            {
+                device.Dispose();
+                throw;
+            }
+        }
+
+        private sealed record GpuAndCpu(CudaDevice Device, GpuModel Gpu, CpuModel Cpu) : IDisposable
+        {
+            public void Dispose()
+            {
+                Gpu.Dispose();
+                Device.Dispose();
+            }
+        }
+
         [Fact]
         public void A_gemm_launch_writes_its_module_columns_after_the_ones_before_it_in_the_row()
         {
@@ -52,11 +79,8 @@ namespace GraphCompiler.Tests.Runtime
         public void The_gpu_backend_gives_the_cpu_backends_logits_and_greedy_tokens()
         {
             var model = Compile("small-llama");
-            var checkpoint = RandomCheckpoint.Create(model, 5);
-            using var device = CudaDevice.Open();
-            var kernels = new GpuKernels(device, KernelCache.Default(), device.Info.Arch);
-            using var gpu = GpuModel.Load(model, checkpoint, kernels, new DeviceAllocator(new MemoryLedger(4L << 30, "test")));
-            var cpu = new CpuModel(model, checkpoint);
+            using var both = SmallOnBoth(model, 5);
+            var (gpu, cpu) = (both.Gpu, both.Cpu);
             var a = CpuModels.Prompt(model, 9, seed: 1);
             var b = CpuModels.Prompt(model, model.Spec.Limits.MaxNumBatchedTokens + 40, seed: 2);
             IDecoderBackend[] backends = { gpu, cpu };
@@ -83,11 +107,8 @@ namespace GraphCompiler.Tests.Runtime
         public void A_gpu_verification_step_gives_every_token_the_cpu_backends_logits_and_rewinds()
         {
             var model = Compile("small-llama");
-            var checkpoint = RandomCheckpoint.Create(model, 6);
-            using var device = CudaDevice.Open();
-            var kernels = new GpuKernels(device, KernelCache.Default(), device.Info.Arch);
-            using var gpu = GpuModel.Load(model, checkpoint, kernels, new DeviceAllocator(new MemoryLedger(4L << 30, "test")));
-            var cpu = new CpuModel(model, checkpoint);
+            using var both = SmallOnBoth(model, 6);
+            var (gpu, cpu) = (both.Gpu, both.Cpu);
             var prompts = new[] { CpuModels.Prompt(model, 21, seed: 3), CpuModels.Prompt(model, 5, seed: 4) };
             var steps = new[] { new[] { 11, 12, 13, 14, 15, 16, 17, 18 }, new[] { 21, 22, 23 } };
             IDecoderBackend[] backends = { gpu, cpu };
