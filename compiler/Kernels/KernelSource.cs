@@ -42,21 +42,21 @@ namespace GraphCompiler.Kernels
         /// then read each other's shared memory (sm_90+; at Z = 1 a plain launch).</summary>
         public bool ClusterSpansZ { get; init; }
 
-        /// <summary>Dynamic shared memory that grows with a launch symbol: <see cref="SharedMemoryBytes"/> at 1, or null.</summary>
+        /// <summary>Dynamic shared memory that grows with a scalar parameter of the kernel: <see cref="SharedMemoryBytes"/> at 1, or null.</summary>
         public SharedMemoryGrowth? Growth { get; init; }
 
-        /// <summary>The dynamic shared memory a launch with these symbols takes.</summary>
-        public int SharedMemoryFor(IReadOnlyDictionary<string, long> symbols) =>
-            Growth is { } g ? SharedMemoryBytes + checked((int)(Math.Max(1, symbols.TryGetValue(g.Symbol, out long n) ? n : 1) - 1)) * g.BytesPerUnit : SharedMemoryBytes;
+        /// <summary>The dynamic shared memory a launch takes whose <see cref="SharedMemoryGrowth.Parameter"/> is <paramref name="units"/>.</summary>
+        public int SharedMemoryFor(int units) =>
+            Growth is { } g ? SharedMemoryBytes + (Math.Max(1, units) - 1) * g.BytesPerUnit : SharedMemoryBytes;
 
         /// <summary>The most dynamic shared memory any launch takes (what the kernel opts in to).</summary>
         public int MaxSharedMemoryBytes => SharedMemoryBytes + (Growth is { } g ? (g.MaxUnits - 1) * g.BytesPerUnit : 0);
     }
 
-    /// <summary><paramref name="BytesPerUnit"/> more dynamic shared memory for each unit of launch symbol <paramref name="Symbol"/>
-    /// above 1, up to <paramref name="MaxUnits"/> (decode attention's step tokens: a step of one token a sequence keeps the
-    /// occupancy it had).</summary>
-    public sealed record SharedMemoryGrowth(string Symbol, int BytesPerUnit, int MaxUnits);
+    /// <summary><paramref name="BytesPerUnit"/> more dynamic shared memory for each unit of the kernel's int parameter
+    /// <paramref name="Parameter"/> above 1, up to <paramref name="MaxUnits"/> (decode attention's step_tokens: a step of one
+    /// token a sequence keeps the occupancy it had).</summary>
+    public sealed record SharedMemoryGrowth(string Parameter, int BytesPerUnit, int MaxUnits);
 
     /// <summary>A kernel argument: its name, C type, and what the runtime binds to it.</summary>
     public sealed record KernelParameter(string Name, string CType, string Binds);

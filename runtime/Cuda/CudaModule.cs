@@ -71,7 +71,7 @@ namespace GraphCompiler.Runtime.Cuda
             }
             var l = Source.Launch;
             uint X(GridExtent e) => checked((uint)e.Evaluate(gridSymbols));
-            uint gridZ = X(l.Z), shared = (uint)l.SharedMemoryFor(gridSymbols);
+            uint gridZ = X(l.Z), shared = (uint)l.SharedMemoryFor(l.Growth is { } g && arguments[g.Parameter] is int units ? units : 1);
             if (l.ClusterSpansZ && gridZ > 1)
             {
                 var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];

@@ -130,7 +130,6 @@ namespace GraphCompiler.Runtime.Execution
                     a["sequences"] = step.Sequences;
                     a["step_tokens"] = step.StepTokens;
                     grid["query_chunks"] = step.Sequences * (long)k.Queries.ChunksFor(step.StepTokens);
-                    grid["step_tokens"] = step.StepTokens;
                     grid["splits"] = step.Splits;
                     break;
                 default:

@@ -93,13 +93,17 @@ namespace GraphCompiler.Runtime.Generation
                     active = next;
                     foreach (var r in active) r.Valid = r.Sequence.Length;
                     var drafts = Drafts(active, parameters, spec.Limits);
-                    var verify = new List<(DecoderSequence, int[])>();
-                    for (int j = 0; j < active.Count; j++) verify.Add((active[j].Sequence, new[] { active[j].Tokens[^1] }.Concat(drafts[j]).ToArray()));
-                    if (drafts.Any(d => d.Length > 0) && !HasRoom(backend, verify)) drafts = drafts.Select(_ => Array.Empty<int>()).ToArray();
-                    foreach (var r in active) r.PickLogits = null;
-                    if (drafts.All(d => d.Length == 0))
+                    var verify = drafts.Any(d => d.Length > 0)
+                        ? active.Select((r, j) => (r.Sequence, new[] { r.Tokens[^1] }.Concat(drafts[j]).ToArray())).ToList()
+                        : null;
+                    if (verify != null && !HasRoom(backend, verify)) verify = null;
+                    for (int j = 0; j < active.Count; j++)
                     {
-                        foreach (var r in active) r.Draft = Array.Empty<int>();
+                        active[j].Draft = verify is null ? Array.Empty<int>() : drafts[j];
+                        active[j].PickLogits = null;
+                    }
+                    if (verify is null)
+                    {
                         var decode = active.Select(r => (r.Sequence, r.Tokens[r.Tokens.Count - 1])).ToList();
                         var one = onLogits is null ? backend.DecodeAndSample(decode, active.Select(r => r.Sampler).ToList()) : Sample(backend.Decode(decode));
                         picks = one.Select(p => new[] { p }).ToArray();
@@ -107,11 +111,7 @@ namespace GraphCompiler.Runtime.Generation
                     }
                     // ---- A verification step: each sequence's last token and its drafts; each position's token is chosen
                     // by the sequence's sampler from the logits after the tokens before it, as a decode step would ----
-                    for (int j = 0; j < active.Count; j++)
-                    {
-                        active[j].Draft = drafts[j];
-                        counts?.Draft(drafts[j].Length);
-                    }
+                    foreach (var r in active) counts?.Draft(r.Draft.Length);
                     var logits = backend.Verify(verify);
                     picks = new SampledToken[active.Count][];
                     for (int j = 0; j < active.Count; j++)
@@ -138,7 +138,7 @@ namespace GraphCompiler.Runtime.Generation
 
         /// <summary>Whether the backend has KV room for a verification step: near a full pool the step decodes without drafts,
         /// as plain decoding would go on.</summary>
-        private static bool HasRoom(IDecoderBackend backend, List<(DecoderSequence, int[])> verify)
+        private static bool HasRoom(IDecoderBackend backend, List<(DecoderSequence Sequence, int[] Tokens)> verify)
         {
             try
             {

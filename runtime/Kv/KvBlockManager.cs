@@ -123,7 +123,7 @@ namespace GraphCompiler.Runtime.Kv
             int keep = Layout.BlocksFor(tokens);
             for (int i = seq.Blocks.Count - 1; i >= keep; i--)
             {
-                if (--_references[seq.Blocks[i]] == 0) _free.Push(seq.Blocks[i]);
+                Release(seq.Blocks[i]);
                 seq.Blocks.RemoveAt(i);
             }
             seq.Tokens = tokens;
@@ -133,8 +133,7 @@ namespace GraphCompiler.Runtime.Kv
         public void Free(int sequence)
         {
             var seq = Get(sequence);
-            foreach (int b in seq.Blocks)
-                if (--_references[b] == 0) _free.Push(b);
+            foreach (int b in seq.Blocks) Release(b);
             _sequences.Remove(sequence);
         }
 
@@ -172,6 +171,12 @@ namespace GraphCompiler.Runtime.Kv
 
         private bool NeedsCopy(Sequence seq, int tokens) =>
             tokens > 0 && seq.Tokens % Layout.BlockSize != 0 && _references[seq.Blocks[seq.Blocks.Count - 1]] > 1;
+
+        /// <summary>One sequence lets go of a block: back to the pool once no sequence holds it.</summary>
+        private void Release(int block)
+        {
+            if (--_references[block] == 0) _free.Push(block);
+        }
 
         private int Take()
         {

@@ -92,7 +92,6 @@ namespace GraphCompiler.Runtime.SelfTest
             c.Scalars["sequences"] = sequences;
             c.Scalars["step_tokens"] = most;
             c.Grid["query_chunks"] = chunks;
-            c.Grid["step_tokens"] = most;
             c.Grid["splits"] = splits;
             c.BytesTouched = paged.ContextBytes + (long)tokens * (stride + k.Heads * d) * 2;
             var attended = k.WithRope ? Roped(qkv, new RopeKernel(k.Name, k.Heads, k.KvHeads, d, k.Theta, k.Activation, stride), rows) : qkv;

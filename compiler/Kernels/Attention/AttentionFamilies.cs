@@ -64,8 +64,8 @@ namespace GraphCompiler.Kernels.Attention
     /// <summary>
     /// Paged decode attention: one CTA per (KV head, sequence and query chunk, context split), so every query head of a GQA
     /// group reads each KV byte once a chunk; splits from the spec or, at 0, chosen per launch (<see cref="DecodeAttentionEmitter"/>).
-    /// Grid y is "query_chunks": S × <see cref="DecodeQueries.ChunksFor"/> the step's most tokens a sequence ("step_tokens",
-    /// which also sizes the launch's shared memory).
+    /// Grid y is "query_chunks": S × <see cref="DecodeQueries.ChunksFor"/> the step's most tokens a sequence (the
+    /// step_tokens parameter, which also sizes the launch's shared memory).
     /// </summary>
     public static class DecodeAttentionFamily
     {

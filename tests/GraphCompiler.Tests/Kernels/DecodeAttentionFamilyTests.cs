@@ -75,8 +75,8 @@ namespace GraphCompiler.Tests.Kernels
         {
             var launch = DecodeAttentionFamily.Plan(Kernel, TestSpecs.Compile("llama2-70b").Spec.Tiles.For(GpuArch.Sm90) with { DecodeAttention = Tiles }).Launch;
             int perToken = DecodeAttentionTiles.StepTokenBytes(128, Kernel.Queries);
-            Assert.Equal(launch.SharedMemoryBytes, launch.SharedMemoryFor(new System.Collections.Generic.Dictionary<string, long> { ["step_tokens"] = 1 }));
-            Assert.Equal(launch.SharedMemoryBytes + 3 * perToken, launch.SharedMemoryFor(new System.Collections.Generic.Dictionary<string, long> { ["step_tokens"] = 4 }));
+            Assert.Equal(launch.SharedMemoryBytes, launch.SharedMemoryFor(1));
+            Assert.Equal(launch.SharedMemoryBytes + 3 * perToken, launch.SharedMemoryFor(4));
             Assert.Equal(launch.SharedMemoryBytes + 7 * perToken, launch.MaxSharedMemoryBytes);
         }
     }
