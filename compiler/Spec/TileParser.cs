@@ -7,8 +7,9 @@ namespace GraphCompiler.Spec
     /// <summary>Reads `tiles:` (per architecture, per kernel family); what the spec leaves out comes from <see cref="TileDefaults"/>.</summary>
     internal static class TileParser
     {
-        private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages", "mma" };
+        private static readonly string[] PrefillKeys = { "block_m", "block_n", "warps", "stages", "mma", "q_operand" };
         private static readonly (string Name, AttentionMma Value)[] MmaChoices = { ("mma_sync", AttentionMma.MmaSync), ("wgmma", AttentionMma.Wgmma), ("wgmma_ws", AttentionMma.WgmmaWarpSpecialized) };
+        private static readonly (string Name, bool Value)[] QOperandChoices = { ("shared", false), ("registers", true) };
         private static readonly string[] DecodeKeys = { "block_n", "warps", "stages", "splits" };
         private static readonly string[] GemmKeys = { "block_m", "block_n", "block_k", "warps", "stages", "split_k" };
         private static readonly string[] ElementwiseKeys = { "threads" };
@@ -83,7 +84,16 @@ namespace GraphCompiler.Spec
                 Get(p, "block_m", d.PrefillAttention.BlockM, 16, 512), Get(p, "block_n", d.PrefillAttention.BlockN, 16, 512),
                 Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8),
                 // A family the spec writes is mma.sync unless it says wgmma: the Hopper default's wgmma would not fit its warps.
-                Mma(p, p is null ? d.PrefillAttention.Mma : AttentionMma.MmaSync));
+                Mma(p, p is null ? d.PrefillAttention.Mma : AttentionMma.MmaSync),
+                QOperand(p, p is null && d.PrefillAttention.QInRegisters));
+
+            bool QOperand(MappingView? f, bool fallback)
+            {
+                if (f is null || !f.Has("q_operand")) return fallback;
+                var v = f.Choice("q_operand", QOperandChoices);
+                if (v is null) ok = false;
+                return v ?? fallback;
+            }
 
             AttentionMma Mma(MappingView? f, AttentionMma fallback)
             {

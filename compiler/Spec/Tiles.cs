@@ -117,8 +117,11 @@ namespace GraphCompiler.Spec
     }
 
     /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async
-    /// stages, and the MMA instruction (<c>mma: mma_sync | wgmma | wgmma_ws</c>).</summary>
-    public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages, AttentionMma Mma = AttentionMma.MmaSync)
+    /// stages, the MMA instruction (<c>mma: mma_sync | wgmma | wgmma_ws</c>), and where wgmma's Q·Kᵀ takes Q from
+    /// (<c>q_operand: shared | registers</c>: <see cref="QInRegisters"/>).</summary>
+    /// <param name="QInRegisters">wgmma's Q·Kᵀ takes Q as register fragments, loaded once a query tile, instead of reading
+    /// it from shared memory every tile: a third of the products' shared-memory reads (H200: +1–3% where it does not spill).</param>
+    public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages, AttentionMma Mma = AttentionMma.MmaSync, bool QInRegisters = false)
     {
         /// <summary>Bytes of slack to start the wgmma tiles on a 1024-byte boundary, where the 128-byte swizzle pattern repeats.</summary>
         public const int WgmmaAlignment = 1024;
@@ -150,8 +153,10 @@ namespace GraphCompiler.Spec
         public static int WgmmaWarps(int blockM, AttentionMma mma) =>
             blockM / 16 + (mma == AttentionMma.WgmmaWarpSpecialized ? ProducerWarps : 0);
 
-        /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening).</summary>
-        public const int ProducerRegisters = 40;
+        /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening): at
+        /// 40, ptxas spilled 8–12 bytes in the loaders of a 128-key tile (NVRTC 12.4, both 70B specs; 24 spilled 40), at 48
+        /// nothing in any tiling of the 70B specs, and the computing threads still get 224.</summary>
+        public const int ProducerRegisters = 48;
 
         /// <summary>Registers a computing thread takes after setmaxnreg: what the loading warpgroup gives up, shared out in
         /// setmaxnreg's steps of 8, at most 240.</summary>
@@ -174,21 +179,23 @@ namespace GraphCompiler.Spec
         public string FlowMapping() =>
             $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + Mma switch
             {
-                AttentionMma.Wgmma => ", mma: wgmma }",
-                AttentionMma.WgmmaWarpSpecialized => ", mma: wgmma_ws }",
-                _ => " }",
-            };
+                AttentionMma.Wgmma => ", mma: wgmma",
+                AttentionMma.WgmmaWarpSpecialized => ", mma: wgmma_ws",
+                _ => "",
+            } + (QInRegisters ? ", q_operand: registers }" : " }");
 
         /// <summary>Per computing thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and
         /// softmax state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 ×
-        /// 64 at head_dim 128), and with warp specialization tile j − 1's P while tile j's S is on the tensor cores.</summary>
+        /// 64 at head_dim 128), and with warp specialization tile j − 1's P while tile j's S is on the tensor cores. Q's
+        /// fragments in registers (head_dim / 4 of them) free the per-tile Q descriptor and much of the addressing: ptxas
+        /// went from 165 to 168 on the 192 × 64 ring at head_dim 128, so they count head_dim / 16.</summary>
         public int RegistersPerThread(int headDim)
         {
             int rowsPerWarp = BlockM / ComputeWarps;
             int accumulators = rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32;
             return Mma switch
             {
-                AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => accumulators + BlockN / 4 + 48,   // S, P and O
+                AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => accumulators + BlockN / 4 + 48 + (QInRegisters ? headDim / 16 : 0),   // S, P and O
                 _ => accumulators + 32,
             };
         }

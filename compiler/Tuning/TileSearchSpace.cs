@@ -66,7 +66,8 @@ namespace GraphCompiler.Tuning
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
                             if (arch.HasWgmma)
                                 foreach (var mma in new[] { AttentionMma.Wgmma, AttentionMma.WgmmaWarpSpecialized })
-                                    yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, PrefillAttentionTiles.WgmmaWarps(bm, mma), st, mma) };
+                                    foreach (bool qInRegisters in new[] { false, true })
+                                        yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, PrefillAttentionTiles.WgmmaWarps(bm, mma), st, mma, qInRegisters) };
                         }
             }
         }

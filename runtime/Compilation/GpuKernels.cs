@@ -47,13 +47,15 @@ namespace GraphCompiler.Runtime.Compilation
         }
 
         /// <summary>For a <see cref="LaunchShape.ClusterSpansZ"/> kernel, the clusters of each size up to
-        /// <paramref name="largest"/> CTAs this GPU holds at once (<see cref="CudaKernel.ClustersAtOnce"/>), asked of the
-        /// loaded kernel once.</summary>
-        public Func<int, int> ClustersAtOnce(KernelSource source, int largest)
+        /// <paramref name="largest"/> CTAs this GPU holds at once at each of its shared-memory growth's units
+        /// (<see cref="CudaKernel.ClustersAtOnce"/>), asked of the loaded kernel once.</summary>
+        public Func<int, int, int> ClustersAtOnce(KernelSource source, int largest)
         {
             using var kernel = Load(source);
-            var clusters = Enumerable.Range(0, largest + 1).Select(n => n < 1 ? 0 : kernel.ClustersAtOnce(n)).ToArray();
-            return n => clusters[n];
+            int units = source.Launch.Growth?.MaxUnits ?? 1;
+            var clusters = Enumerable.Range(1, units)
+                .Select(u => Enumerable.Range(0, largest + 1).Select(n => n < 1 ? 0 : kernel.ClustersAtOnce(n, u)).ToArray()).ToArray();
+            return (n, u) => clusters[Math.Clamp(u, 1, units) - 1][n];
         }
     }
 }

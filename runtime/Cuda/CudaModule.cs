@@ -28,7 +28,7 @@ namespace GraphCompiler.Runtime.Cuda
                     $"cuFuncSetAttribute({source.Name}, non-portable cluster size allowed)");
         }
 
-        private readonly Dictionary<int, int> _clustersAtOnce = new Dictionary<int, int>();
+        private readonly Dictionary<(int Ctas, int GrowthUnits), int> _clustersAtOnce = new Dictionary<(int Ctas, int GrowthUnits), int>();
 
         public KernelSource Source { get; }
         public IntPtr Function { get; }
@@ -84,16 +84,17 @@ namespace GraphCompiler.Runtime.Cuda
         }
 
         /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
-        /// launch at its least shared memory) the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the
-        /// SMs of each GPC); asked once a size.</summary>
-        public int ClustersAtOnce(int clusterCtas)
+        /// launch whose shared memory has grown by <paramref name="growthUnits"/>, <see cref="LaunchShape.SharedMemoryFor"/>)
+        /// the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the SMs of each
+        /// GPC); asked once a size.</summary>
+        public int ClustersAtOnce(int clusterCtas, int growthUnits)
         {
-            if (_clustersAtOnce.TryGetValue(clusterCtas, out int known)) return known;
+            if (_clustersAtOnce.TryGetValue((clusterCtas, growthUnits), out int known)) return known;
             var attributes = stackalloc CudaNative.LaunchAttribute[ClusterAttributeCount];
-            var config = ClusterLaunch(1, 1, checked((uint)clusterCtas), (uint)Source.Launch.SharedMemoryBytes, IntPtr.Zero, attributes);
+            var config = ClusterLaunch(1, 1, checked((uint)clusterCtas), (uint)Source.Launch.SharedMemoryFor(growthUnits), IntPtr.Zero, attributes);
             CudaException.Check(CudaNative.cuOccupancyMaxActiveClusters(out int clusters, Function, &config),
-                $"cuOccupancyMaxActiveClusters({Source.Name}, clusters of (1, 1, {clusterCtas}))");
-            return _clustersAtOnce[clusterCtas] = clusters;
+                $"cuOccupancyMaxActiveClusters({Source.Name}, clusters of (1, 1, {clusterCtas}), {growthUnits} {Source.Launch.Growth?.Parameter ?? "units"})");
+            return _clustersAtOnce[(clusterCtas, growthUnits)] = clusters;
         }
 
         private const int ClusterAttributeCount = 2;

@@ -168,7 +168,7 @@ namespace GraphCompiler.Runtime.Execution
             _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault() is { } k
                 ? Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
                     DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences * k.Queries.ChunksFor(stepTokens), longestContext, _device.Info.MultiprocessorCount,
-                        _kernels[k.Name].ClustersAtOnce))
+                        stepTokens, _kernels[k.Name].ClustersAtOnce))
                 : 1;
     }
 }

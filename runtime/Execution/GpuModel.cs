@@ -80,11 +80,15 @@ namespace GraphCompiler.Runtime.Execution
         private readonly CudaDevice _device;
         private readonly ArchTiles _tiles;
         private readonly CudaStream _stream = new CudaStream();
+
+        /// <summary>Decode-step graphs kept: every batch size of plain decoding up to 256 sequences, or the verification
+        /// shapes a speculative run uses most.</summary>
+        private const int DecodeGraphsKept = 256;
         private readonly Dictionary<string, CudaKernel> _kernels = new Dictionary<string, CudaKernel>(StringComparer.Ordinal);
         private readonly Dictionary<string, DeviceAddress> _slots = new Dictionary<string, DeviceAddress>(StringComparer.Ordinal);
         private readonly Dictionary<string, long> _slotBytes = new Dictionary<string, long>(StringComparer.Ordinal);
-        private readonly Dictionary<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph> _decodeGraphs =
-            new Dictionary<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph>();
+        private readonly DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph> _decodeGraphs =
+            new DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph>(DecodeGraphsKept);
         private readonly List<IDisposable> _owned = new List<IDisposable>();
         private readonly GpuModelOptions _options;
         private readonly DeviceModelWeights _weights;
@@ -458,10 +462,7 @@ namespace GraphCompiler.Runtime.Execution
                 else if (!_options.CudaGraphs || _options.AllReduce is { Capturable: false }) LaunchAll(phase, shape);
                 else
                 {
-                    var key = (sequences, tokens, stepTokens, everyToken);
-                    if (!_decodeGraphs.TryGetValue(key, out var graph))
-                        _decodeGraphs[key] = graph = _stream.Capture(() => LaunchAll(phase, shape));
-                    graph.Launch(_stream);
+                    _decodeGraphs.GetOrCapture((sequences, tokens, stepTokens, everyToken), () => _stream.Capture(() => LaunchAll(phase, shape))).Launch(_stream);
                 }
             }
             else LaunchAll(phase, new StepShape(tokens, sequences, queryTiles, 0, stepTokens, logitRows));
@@ -639,8 +640,7 @@ namespace GraphCompiler.Runtime.Execution
         public void Dispose()
         {
             _device.MakeCurrent();
-            foreach (var g in _decodeGraphs.Values) g.Dispose();
-            _decodeGraphs.Clear();
+            _decodeGraphs.Dispose();
             for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
             _owned.Clear();
             _weights.Dispose();

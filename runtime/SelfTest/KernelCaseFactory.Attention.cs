@@ -63,13 +63,13 @@ namespace GraphCompiler.Runtime.SelfTest
             int sequences = contexts.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d;
             var news = stepTokens ?? Enumerable.Repeat(1, sequences).ToArray();
             int most = news.Max(), tokens = news.Sum(), chunks = sequences * k.Queries.ChunksFor(most);
-            Func<int, int>? clustersAtOnce = null;
+            Func<int, int, int>? clustersAtOnce = null;
             if (DecodeAttentionFamily.MergesInCluster(_tiles.Arch) && ClustersAtOnce != null)
             {
                 var source = DecodeAttentionFamily.Plan(k, _tiles with { DecodeAttention = t });
                 if (!_clustersAtOnce.TryGetValue(source, out clustersAtOnce)) _clustersAtOnce[source] = clustersAtOnce = ClustersAtOnce(source);
             }
-            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, chunks, contexts.Max(), _multiprocessors, clustersAtOnce);
+            int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, chunks, contexts.Max(), _multiprocessors, most, clustersAtOnce);
             var c = new KernelTestCase($"S={sequences} context {contexts.Min()}..{contexts.Max()}" + (most > 1 ? $" step tokens {RangeText(news)}" : "") + $" splits={splits}");
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)tokens * stride, 1.0);

@@ -45,9 +45,9 @@ namespace GraphCompiler.Runtime.SelfTest
 
         /// <summary>On a GPU, the clusters of each size a decode-attention kernel's launch holds at once (<see
         /// cref="Compilation.GpuKernels.ClustersAtOnce"/>), so the cases take the splits the runtime would; null off the GPU.</summary>
-        public Func<Kernels.KernelSource, Func<int, int>>? ClustersAtOnce { get; init; }
+        public Func<Kernels.KernelSource, Func<int, int, int>>? ClustersAtOnce { get; init; }
 
-        private readonly Dictionary<Kernels.KernelSource, Func<int, int>> _clustersAtOnce = new Dictionary<Kernels.KernelSource, Func<int, int>>();
+        private readonly Dictionary<Kernels.KernelSource, Func<int, int, int>> _clustersAtOnce = new Dictionary<Kernels.KernelSource, Func<int, int, int>>();
 
         /// <summary>Row counts per case: 1, 7, 77, 1000, and the spec's decode (max_num_seqs) and prefill (max_num_batched_tokens) steps.</summary>
         public IReadOnlyList<int> RowCounts =>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prefill attention's tiles as levers (issue #4): for each of $TILES ("block_m,block_n,warps,stages[,wgmma]"), copies of
+# Prefill attention's tiles as levers (issue #4): for each of $TILES ("block_m,block_n,warps,stages[,mma[,q_operand]]"), copies of
 # $SPECS whose sm_90 prefill_attention is those tiles; the copies' prefill kernels selftested where $SELFTEST is 1, then
 # timed at $POINTS (one line a point; the first spec's table with PyTorch's peers where $PEERS is 1).
 source "$(dirname "$0")/env.sh"
@@ -8,9 +8,9 @@ status=0
 
 # with_tiles SPEC TILES COPY: SPEC with tiles.sm_90.prefill_attention set (the section added where the spec has none).
 with_tiles() {
-  local spec=$1 copy=$3 bm bn w st mma
-  IFS=, read -r bm bn w st mma <<< "$2"
-  local flow="{ block_m: $bm, block_n: $bn, warps: $w, stages: $st${mma:+, mma: $mma} }"
+  local spec=$1 copy=$3 bm bn w st mma qop
+  IFS=, read -r bm bn w st mma qop <<< "$2"
+  local flow="{ block_m: $bm, block_n: $bn, warps: $w, stages: $st${mma:+, mma: $mma}${qop:+, q_operand: $qop} }"
   local file=$spec; [ -f "$file" ] || file="specs/$spec.yaml"
   if grep -q '^  sm_90:' "$file"; then
     sed -E "/^  sm_90:/,/^  sm_|^[a-z]/ s/(prefill_attention: )\{[^}]*\}/\1$flow/" "$file" > "$copy"

@@ -105,9 +105,10 @@ namespace GraphCompiler.Kernels.Attention
         /// win (H200, llama2-70b, one sequence of 4096: 16 splits of 4 tiles 18.2 µs, 33 of 2 21.2 µs, 64 of 1 35.5 µs).</summary>
         public const int MinTilesPerSplit = 4;
 
-        /// <summary>The kernel's CTAs an SM holds at once (its shared memory, the tiles' register estimate, its threads).</summary>
-        public static int ResidentCtasPerSm(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch) =>
-            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Queries), DecodeAttentionEmitter.SharedMemoryBytes(k, t, arch));
+        /// <summary>The kernel's CTAs an SM holds at once in a launch whose sequences bring up to <paramref name="stepTokens"/>
+        /// tokens (its shared memory grows with them), from the tiles' register estimate and its threads.</summary>
+        public static int ResidentCtasPerSm(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int stepTokens = 1) =>
+            arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim, k.Queries), DecodeAttentionEmitter.SharedMemoryBytes(k, t, arch, stepTokens));
 
         /// <summary>
         /// Context splits when the spec leaves them to the runtime (0): where the step's (KV head, query chunk) pairs leave
@@ -115,19 +116,23 @@ namespace GraphCompiler.Kernels.Attention
         /// full one), each split at least <see cref="MinTilesPerSplit"/> tiles of the longest context, at most
         /// <see cref="MaxSplits"/>. Where the splits merge in a cluster, the pairs' clusters must all be resident at once as
         /// well, which the SMs' slots alone do not promise (a cluster's CTAs share one GPC): <paramref name="clustersAtOnce"/>
-        /// gives the GPU's count for a cluster size (the driver's occupancy query), and the splits come down until they fit
-        /// (H200, fp16 cache, 2 × 4096: 16 clusters of 16 where 15 fit took 24.4 µs against 17.0 for the global merge).
+        /// gives the GPU's count for a cluster size and step tokens (the driver's occupancy query at the launch's shared
+        /// memory), and the splits come down until they fit (H200, fp16 cache, 2 × 4096: 16 clusters of 16 where 15 fit took
+        /// 24.4 µs against 17.0 for the global merge). Slots and clusters are those of the launch's own shared memory, which
+        /// grows with <paramref name="stepTokens"/>: a verification step's CTAs may fit fewer to an SM than a decode step's.
         /// </summary>
         /// <param name="queryChunks">The launch's CTAs along y: sequences × <see cref="DecodeQueries.ChunksFor"/> their most step tokens.</param>
+        /// <param name="stepTokens">The most tokens a sequence brings to the step (the kernel's step_tokens).</param>
+        /// <param name="clustersAtOnce">Clusters of (cluster CTAs, step tokens) the GPU holds at once, or null.</param>
         public static int ChooseSplits(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int queryChunks, int longestContext, int multiprocessors,
-            Func<int, int>? clustersAtOnce = null)
+            int stepTokens = 1, Func<int, int, int>? clustersAtOnce = null)
         {
             if (t.Splits > 0) return t.Splits;
             int pairs = k.KvHeads * queryChunks, tiles = (longestContext + t.BlockN - 1) / t.BlockN;
-            int slots = multiprocessors * ResidentCtasPerSm(k, t, arch);
+            int slots = multiprocessors * ResidentCtasPerSm(k, t, arch, stepTokens);
             int splits = Math.Max(1, Math.Min(Math.Min(slots / pairs, tiles / MinTilesPerSplit), MaxSplits(arch)));
             if (MergesInCluster(arch) && clustersAtOnce != null)
-                while (splits > 1 && clustersAtOnce(splits) < pairs) splits--;
+                while (splits > 1 && clustersAtOnce(splits, stepTokens) < pairs) splits--;
             return splits;
         }
     }

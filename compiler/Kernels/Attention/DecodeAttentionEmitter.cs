@@ -37,8 +37,8 @@ namespace GraphCompiler.Kernels.Attention
         public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
             t.BlockN % (16 * t.Warps) == 0 ? null : $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}";
 
-        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch) =>
-            t.SharedMemoryBytes(k.HeadDim, k.Queries, k.KvDType.SizeInBytes(), DecodeAttentionFamily.MergeClusterCtas(arch));
+        public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int stepTokens = 1) =>
+            t.SharedMemoryBytes(k.HeadDim, k.Queries, k.KvDType.SizeInBytes(), DecodeAttentionFamily.MergeClusterCtas(arch), stepTokens);
 
         public static KernelSource Emit(DecodeAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {

@@ -301,15 +301,19 @@ __device__ __forceinline__ void zero_scores(float (&s)[kMTiles][KEYS / 8][4]) {
             for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
 }
 
-// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q_row0 .. of the swizzled Q) against the KEYS keys of
+// Q for a warp's products: its rows of the swizzled Q tile, read through ldmatrix a k-step at a time.
+struct QOperand { gc_u32 address; int row0; };
+__device__ __forceinline__ QOperand q_operand(gc_u32 q_address, int q_row0, int lane) { return { q_address, q_row0 }; }
+
+// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q.row0 .. of the swizzled Q) against the KEYS keys of
 // the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
-__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], const QOperand& q, gc_u32 k_address, int lane) {
     zero_scores(s);
 " + (kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") + @"    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
         gc_u32 a[kMTiles][4];
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt)
-            gc_ldmatrix_x4(a[mt], q_address + swizzle(q_row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
+            gc_ldmatrix_x4(a[mt], q.address + swizzle(q.row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
 #pragma unroll
         for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
             gc_u32 kb[4];

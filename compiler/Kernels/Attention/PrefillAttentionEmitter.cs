@@ -67,7 +67,7 @@ namespace GraphCompiler.Kernels.Attention
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
-            string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation)
+            string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation, t.QInRegisters)
                 : FlashTile.MmaSyncProducts(t.BlockM / t.ComputeWarps / 16 == 1 ? 0 : 2);
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
              .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
@@ -239,7 +239,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
     }
 " + (wgmma ? "    gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"    __syncthreads();
-
+" + (ws ? "" : QOperandOfWarp) + @"
 " + (ws ? WarpSpecialized(fp8) : (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"
     // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
     __syncthreads();
@@ -263,6 +263,9 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     const gc_u32 q_address = gc_smem_address(q_s);
 
 ";
+
+        /// <summary>Q·Kᵀ's Q operand for the warp's rows, once Q is in shared memory.</summary>
+        private const string QOperandOfWarp = "    const QOperand q = q_operand(q_address, warp_row0, lane);\n";
 
         /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores.</summary>
         private const string Epilogue = @"    // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
@@ -330,7 +333,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ") + @"    } else {
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
-" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + StageBarriers(fp8) + @"
+" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + QOperandOfWarp + TileAddresses(fp8) + StageBarriers(fp8) + @"
     // ---- Turns at the tensor cores (FA3's ping-pong): warpgroup c issues its products once c − 1 has issued its own, so
     // one warpgroup's softmax runs under another's products. Named barrier 1 + c is c's turn (its 128 threads wait, the
     // previous warpgroup's 128 arrive); the last warpgroup hands warpgroup 0 its first turn, and keeps its own last one
@@ -347,7 +350,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
     gc_u32 p[kBlockN / 16][kMTiles][4];
     full(0);
     turn_wait();
-    scores_issue(s, q_address, warp_row0, k_tile(0));
+    scores_issue(s, q, k_tile(0));
     turn_pass(false);
     scores_wait(s);
     mask_scores(s, 0, t.position0 + warp_row0, kv_end, lane);
@@ -357,7 +360,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         // ---- Tile j's S and tile j − 1's O += P·V on the tensor cores together ----
         full(j);
         turn_wait();
-        scores_issue(s, q_address, warp_row0, k_tile(j));
+        scores_issue(s, q, k_tile(j));
         pv_issue(o, p, v_tile(j - 1));
         turn_pass(false);
         // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed, then P of tile j ----
@@ -399,7 +402,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ") + @"
         // ---- S = Q·Kᵀ for the warp's kWarpRows queries, masked where the tile crosses the diagonal or the context's end ----
         float s[kMTiles][kBlockN / 8][4];
-        flash_scores(s, q_address, warp_row0, k_address, lane);
+        flash_scores(s, q, k_address, lane);
         mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
         // ---- Online softmax, then O += P·V ----
         flash_softmax(s, row_max, row_sum, o, score_scale);
@@ -458,7 +461,7 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         // ---- S = Q·Kᵀ of tile j on the tensor cores, once every thread's part of it has landed ----
         full(j);
         float s[kMTiles][kBlockN / 8][4];
-        scores_issue(s, q_address, warp_row0, k_tile(j));
+        scores_issue(s, q, k_tile(j));
         // ---- Meanwhile: tile j + kStages − 2 into tile j − 2's stage once every warp is done with it" + (fp8 ? "; tile j + 1 lands" : "") + @" ----
         if (j >= 2) gc_mbarrier_wait(empty_bar + 8 * ((j - 2) % kStages), ((j - 2) / kStages) & 1);
         issue(j + kStages - 2);

@@ -26,14 +26,16 @@ __device__ __forceinline__ int swizzle(int row, int chunk) {
 ";
 
         /// <summary>flash_scores and flash_pv on wgmma, for <paramref name="keys"/> (the constant) = <paramref name="blockN"/> keys a tile.</summary>
-        public static string Products(string keys, int blockN, int headDim, DType activation)
+        /// <param name="qInRegisters">Q·Kᵀ takes Q's A fragments from registers, loaded once a query tile, instead of from
+        /// shared memory every tile (<c>q_operand: registers</c>).</param>
+        public static string Products(string keys, int blockN, int headDim, DType activation, bool qInRegisters)
         {
             if (blockN % 16 != 0 || blockN > 256) throw new ArgumentOutOfRangeException(nameof(blockN), blockN, "wgmma's N is a multiple of 8 up to 256, and P·V steps 16 keys");
-            return (@"// wgmma m64nBLOCKNk16, A and B from shared memory: S (+)= Q·Kᵀ for the warpgroup.
-__device__ __forceinline__ void wgmma_scores(float (&d)[KEYS / 8][4], unsigned long long a, unsigned long long b, int accumulate) {
-    asm volatile(""" + CudaDialect.WgmmaM64K16(blockN, activation, aInRegisters: false, transposeB: false) + @"""
+            return (QOperand(qInRegisters) + @"// wgmma m64nBLOCKNk16, " + (qInRegisters ? "A (Q) from registers" : "A and B from shared memory") + @": S (+)= Q·Kᵀ for the warpgroup.
+__device__ __forceinline__ void wgmma_scores(float (&d)[KEYS / 8][4], " + (qInRegisters ? "const gc_u32 (&a)[4]" : "unsigned long long a") + @", unsigned long long b, int accumulate) {
+    asm volatile(""" + CudaDialect.WgmmaM64K16(blockN, activation, aInRegisters: qInRegisters, transposeB: false) + @"""
                  : " + Accumulators(blockN / 8) + @"
-                 : ""l""(a), ""l""(b), ""r""(accumulate));
+                 : " + (qInRegisters ? @"""r""(a[0]), ""r""(a[1]), ""r""(a[2]), ""r""(a[3])" : @"""l""(a)") + @", ""l""(b), ""r""(accumulate));
 }
 
 // wgmma m64nHEADDIMk16, A (P) from registers, B (V) N-major: O += P·V for the warpgroup.
@@ -43,19 +45,17 @@ __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 8][4], const gc_u
                  : ""r""(a[0]), ""r""(a[1]), ""r""(a[2]), ""r""(a[3]), ""l""(b), ""r""(1));
 }
 
-// Issues S = Q·Kᵀ for the warp's warpgroup (the wait is the caller's): its 64 query rows (from q_row0 rounded down to 64)
-// against the KEYS keys, kHeadDim / 16 k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024
-// bytes apart, 8-row groups kAtomRowBytes apart (K-major: the leading offset is unused). The warp's 16 rows land in s as
-// mma.sync's would.
-// A k-step moves both descriptors' start address, which is their low field: one add, not a new descriptor.
-__device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address) {
-    const unsigned long long q_desc = gc_wgmma_descriptor(q_address + q_row0 / 64 * 8 * kAtomRowBytes, 16, kAtomRowBytes);
+// Issues S = Q·Kᵀ for the warp's warpgroup (the wait is the caller's): its 64 query rows against the KEYS keys, kHeadDim / 16
+// k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024 bytes apart, 8-row groups kAtomRowBytes
+// apart (K-major: the leading offset is unused). The warp's 16 rows land in s as mma.sync's would.
+// A k-step moves the descriptors' start address, which is their low field: one add, not a new descriptor.
+__device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], const QOperand& q, gc_u32 k_address) {
     const unsigned long long k_desc = gc_wgmma_descriptor(k_address, 16, kAtomRowBytes);
     gc_wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kHeadDim / 16; ++ks) {
         const gc_u32 step = (ks / 4 * 1024 + ks % 4 * 32) >> 4;
-        wgmma_scores(s[0], q_desc + step, k_desc + step, ks);
+        wgmma_scores(s[0], " + (qInRegisters ? "q.a[ks]" : "q.desc + step") + @", k_desc + step, ks);
     }
     gc_wgmma_commit();
 }
@@ -86,8 +86,8 @@ __device__ __forceinline__ void scores_wait(float (&s)[kMTiles][KEYS / 8][4]) {
 }
 
 // S = Q·Kᵀ, waited for.
-__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], gc_u32 q_address, int q_row0, gc_u32 k_address, int lane) {
-    scores_issue(s, q_address, q_row0, k_address);
+__device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], const QOperand& q, gc_u32 k_address, int lane) {
+    scores_issue(s, q, k_address);
     scores_wait(s);
 }
 
@@ -110,6 +110,26 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
 ").Replace("BLOCKN", blockN.ToString(CultureInfo.InvariantCulture)).Replace("HEADDIM", headDim.ToString(CultureInfo.InvariantCulture))
               .Replace("KEYS", keys);
         }
+
+        /// <summary>Q as Q·Kᵀ's A operand for a warp's rows (<c>q_operand</c>, made once Q is in shared memory): a descriptor
+        /// of the warpgroup's 64 rows, or the warp's 16 rows as A fragments (ldmatrix through the swizzle), which takes a
+        /// third of the shared-memory reads off every tile's products.</summary>
+        private static string QOperand(bool inRegisters) => inRegisters ? @"// Q's A fragments of the warp's 16 rows, every k-step: loaded once a query tile, so Q·Kᵀ reads only K from shared memory.
+struct QOperand { gc_u32 a[kHeadDim / 16][4]; };
+__device__ __forceinline__ QOperand q_operand(gc_u32 q_address, int q_row0, int lane) {
+    QOperand q;
+#pragma unroll
+    for (int ks = 0; ks < kHeadDim / 16; ++ks) gc_ldmatrix_x4(q.a[ks], q_address + swizzle(q_row0 + lane % 16, 2 * ks + lane / 16) * 16);
+    return q;
+}
+
+" : @"// Q's descriptor: the warpgroup's 64 rows (from q_row0 rounded down to 64), read by the tensor cores every tile.
+struct QOperand { unsigned long long desc; };
+__device__ __forceinline__ QOperand q_operand(gc_u32 q_address, int q_row0, int lane) {
+    return { gc_wgmma_descriptor(q_address + q_row0 / 64 * 8 * kAtomRowBytes, 16, kAtomRowBytes) };
+}
+
+";
 
         /// <summary>The "+f" operands of <paramref name="tiles"/> 8-column accumulator tiles d[i][0..3], in wgmma's register order.</summary>
         private static string Accumulators(int tiles)

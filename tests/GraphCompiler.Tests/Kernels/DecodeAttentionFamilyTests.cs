@@ -45,8 +45,21 @@ namespace GraphCompiler.Tests.Kernels
             // Two sequences of 4096: 16 (KV head, sequence) pairs of 16 splits, but the GPU holds only 15 clusters of 16
             // (their CTAs share a GPC): 15 splits, whose 16 clusters fit. Without clusters (sm_89) the count is not asked.
             Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 2, 4096, 132));
-            Assert.Equal(15, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 2, 4096, 132, n => n == 16 ? 15 : 16));
-            Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm89, 2, 4096, 132, _ => throw new System.InvalidOperationException("asked")));
+            Assert.Equal(15, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 2, 4096, 132, 1, (n, _) => n == 16 ? 15 : 16));
+            Assert.Equal(16, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm89, 2, 4096, 132, 1, (_, _) => throw new System.InvalidOperationException("asked")));
+        }
+
+        [Fact]
+        public void A_verification_step_takes_the_slots_and_clusters_of_its_own_shared_memory()
+        {
+            // Eight step tokens add 10 KB a CTA (their K/V rows, scores and angles): 53 KB, so shared memory binds at 4 CTAs an
+            // SM instead of the registers' 5. Two sequences of eight tokens are 16 query chunks, 128 (KV head, chunk) pairs:
+            // 4 splits fill the 528 slots, where a one-token step of 16 sequences takes 5.
+            Assert.Equal(4, DecodeAttentionFamily.ResidentCtasPerSm(Kernel, Tiles, GpuArch.Sm90, stepTokens: 8));
+            Assert.Equal(5, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 16, 4096, 132));
+            Assert.Equal(4, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 16, 4096, 132, stepTokens: 8));
+            // The clusters that fit are asked at the step's tokens too.
+            Assert.Equal(3, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles, GpuArch.Sm90, 16, 4096, 132, 8, (n, tokens) => tokens == 8 && n == 4 ? 127 : 132));
         }
 
         [Fact]

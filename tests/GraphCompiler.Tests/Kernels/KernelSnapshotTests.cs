@@ -38,7 +38,7 @@ namespace GraphCompiler.Tests.Kernels
             var source = GraphCompiler.Kernels.KernelEmitters.Emit(kernel, tiles);
             Assert.True(source.ArchSpecific);
             Assert.Contains("gc_setmaxnreg_dec<kProducerRegisters>();", source.Source);
-            Assert.Contains("constexpr int kConsumerRegisters = 232;", source.Source);
+            Assert.Contains("constexpr int kConsumerRegisters = 224;", source.Source);
             Snapshot.Match(source.Source!, SnapshotNameExtension.Create(spec, "sm_90", "wgmma_ws"));
         }
 

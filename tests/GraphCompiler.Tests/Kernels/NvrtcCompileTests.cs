@@ -66,22 +66,26 @@ namespace GraphCompiler.Tests.Kernels
         /// stage in too few registers it completes each wgmma where it is issued and says so in the log (C7515, "Potential
         /// Performance Loss"): the ring with P·V beside the next S did that and ran 12–19% slower (tests/bench/NOTES.md).</summary>
         [NvrtcTheory]
-        [InlineData("llama2-70b", 192, 64, 12, 2, false)]
-        [InlineData("llama2-70b", 192, 64, 12, 4, false)]
-        [InlineData("llama2-70b", 128, 64, 8, 3, false)]
-        [InlineData("llama2-70b-gptq", 192, 64, 12, 4, false)]
-        [InlineData("small-llama", 64, 64, 4, 4, false)]
-        [InlineData("llama2-70b", 128, 64, 12, 4, true)]
-        [InlineData("llama2-70b", 128, 128, 12, 2, true)]
-        [InlineData("llama2-70b-gptq", 128, 64, 12, 2, true)]
-        [InlineData("llama2-70b-gptq", 128, 128, 12, 3, true)]
-        [InlineData("small-llama", 64, 64, 8, 3, true)]
-        public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a_with_its_wgmmas_asynchronous(string spec, int blockM, int blockN, int warps, int stages, bool warpSpecialized)
+        [InlineData("llama2-70b", 192, 64, 12, 2, false, false)]
+        [InlineData("llama2-70b", 192, 64, 12, 4, false, false)]
+        [InlineData("llama2-70b", 128, 64, 8, 3, false, false)]
+        [InlineData("llama2-70b-gptq", 192, 64, 12, 4, false, false)]
+        [InlineData("llama2-70b-gptq", 192, 64, 12, 4, false, true)]
+        [InlineData("small-llama", 64, 64, 4, 4, false, false)]
+        [InlineData("small-llama", 64, 64, 4, 2, false, true)]
+        [InlineData("llama2-70b", 128, 64, 12, 4, true, false)]
+        [InlineData("llama2-70b", 128, 64, 12, 4, true, true)]
+        [InlineData("llama2-70b", 128, 128, 12, 2, true, false)]
+        [InlineData("llama2-70b-gptq", 128, 64, 12, 2, true, false)]
+        [InlineData("llama2-70b-gptq", 128, 128, 12, 3, true, false)]
+        [InlineData("small-llama", 64, 64, 8, 3, true, false)]
+        public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a_with_its_wgmmas_asynchronous(string spec, int blockM, int blockN, int warps, int stages, bool warpSpecialized,
+            bool qInRegisters)
         {
             var model = TestSpecs.Compile(spec);
             var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
             var mma = warpSpecialized ? AttentionMma.WgmmaWarpSpecialized : AttentionMma.Wgmma;
-            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, blockN, warps, stages, mma) };
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, blockN, warps, stages, mma, qInRegisters) };
             var source = KernelEmitters.Emit(kernel, tiles);
             Assert.True(source.ArchSpecific);
             Assert.Contains("wgmma.mma_async", source.Source);

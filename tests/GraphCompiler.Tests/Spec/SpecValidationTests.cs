@@ -993,6 +993,36 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Prefill_q_operand_registers_is_read_with_wgmma_and_written_back_by_the_tuner()
+        {
+            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 12, stages: 4, mma: wgmma_ws, q_operand: registers }\n");
+            Assert.Empty(spec.Diagnostics);
+            var p = spec.Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized, QInRegisters: true), p);
+            Assert.Equal("{ block_m: 128, block_n: 64, warps: 12, stages: 4, mma: wgmma_ws, q_operand: registers }", p.FlowMapping());
+            var shared = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 8, stages: 4, mma: wgmma, q_operand: shared }\n");
+            Assert.False(shared.Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention.QInRegisters);
+        }
+
+        [Fact]
+        public void Prefill_q_operand_registers_without_wgmma_is_GC0051_at_q_operand()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention:\n      block_m: 128\n      warps: 4\n      q_operand: registers\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("q_operand: registers is wgmma's choice", d.Message);
+            AssertAt(d, yaml, "q_operand: registers", "registers");
+        }
+
+        [Fact]
+        public void Prefill_q_operand_other_than_shared_or_registers_names_both()
+        {
+            var spec = TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 64, warps: 8, stages: 4, mma: wgmma, q_operand: global }\n");
+            var d = Assert.Single(spec.Diagnostics);
+            Assert.Contains("shared", d.Message);
+            Assert.Contains("registers", d.Message);
+        }
+
+        [Fact]
         public void Prefill_mma_wgmma_on_sm_80_is_GC0051_at_mma()
         {
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_80:\n    prefill_attention:\n      block_m: 128\n      warps: 8\n      mma: wgmma\n";
@@ -1019,8 +1049,8 @@ namespace GraphCompiler.Tests.Spec
             Assert.Equal(new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized), p);
             Assert.Equal("{ block_m: 128, block_n: 64, warps: 12, stages: 4, mma: wgmma_ws }", p.FlowMapping());
             Assert.Equal(8, p.ComputeWarps);
-            // 384 threads launch with 168 registers each; the loaders keep 40, so 256 computing threads get 232.
-            Assert.Equal(232, p.ConsumerRegisters);
+            // 384 threads launch with 168 registers each; the loaders keep 48, so 256 computing threads get 224.
+            Assert.Equal(224, p.ConsumerRegisters);
             Assert.False(p.Ring);
         }
 
@@ -1036,10 +1066,10 @@ namespace GraphCompiler.Tests.Spec
         [Fact]
         public void Prefill_wgmma_ws_tiles_past_a_computing_threads_registers_are_GC0053()
         {
-            // 256-key tiles at head_dim 64: O, S and the previous tile's P come to about 272 registers; 12 warps leave 232.
+            // 256-key tiles at head_dim 64: O, S and the previous tile's P come to about 272 registers; 12 warps leave 224.
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 256, warps: 12, stages: 2, mma: wgmma_ws }\n";
             var all = TestSpecs.Expect(yaml, SpecDiagnosticIds.TileRegisters);
-            Assert.Contains(all, d => d.Message.Contains("a computing thread needs about 272 registers; with 12 warps it gets 232", StringComparison.Ordinal));
+            Assert.Contains(all, d => d.Message.Contains("a computing thread needs about 272 registers; with 12 warps it gets 224", StringComparison.Ordinal));
             // 128-key tiles (FlashAttention-3's) fit: P is made as soon as the softmax is done, so S's registers serve the next tile.
             Assert.Empty(TestSpecs.Parse(TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention: { block_m: 128, block_n: 128, warps: 12, stages: 2, mma: wgmma_ws }\n").Diagnostics);
         }
