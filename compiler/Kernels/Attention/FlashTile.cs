@@ -235,7 +235,7 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
 // Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
 // max·scale) in one fma and ex2, O rescaled once" + (deferredRescale ? " (by the caller: alpha holds the factors)" : "") + @"; row_sum holds this thread's columns (the quad adds up at the end).
 // Max and sum are trees, not chains: each step would wait on the one before it.
-" + (deferredRescale ? @"__device__ __forceinline__ void softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+" + PartTree + (deferredRescale ? @"__device__ __forceinline__ void softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
                                                float score_scale, float (&alpha)[kMTiles][2]) {" : @"__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
                                               float (&o)[kMTiles][kHeadDim / 8][4], float score_scale) {") + @"
 #pragma unroll
@@ -245,10 +245,7 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
             float part[KEYS / 8];
 #pragma unroll
             for (int nt = 0; nt < KEYS / 8; ++nt) part[nt] = fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]);
-#pragma unroll
-            for (int width = KEYS / 16; width > 0; width /= 2)
-#pragma unroll
-                for (int nt = 0; nt < width; ++nt) part[nt] = fmaxf(part[nt], part[nt + width]);
+            fold_parts(part, [](float a, float b) { return fmaxf(a, b); });
             float m = fmaxf(row_max[mt][half], part[0]);
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
@@ -261,10 +258,7 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
                 s[mt][nt][2 * half + 1] = fast_exp2(fmaf(s[mt][nt][2 * half + 1], score_scale, -base));
                 part[nt] = s[mt][nt][2 * half] + s[mt][nt][2 * half + 1];
             }
-#pragma unroll
-            for (int width = KEYS / 16; width > 0; width /= 2)
-#pragma unroll
-                for (int nt = 0; nt < width; ++nt) part[nt] += part[nt + width];
+            fold_parts(part, [](float a, float b) { return a + b; });
             row_sum[mt][half] = row_sum[mt][half] * ALPHA + part[0];
 " + (deferredRescale ? "" : @"#pragma unroll
             for (int dt = 0; dt < kHeadDim / 8; ++dt) {
@@ -288,6 +282,26 @@ __device__ __forceinline__ void rescale_o(float (&o)[kMTiles][kHeadDim / 8][4], 
 " : "") + products).Replace("WIDEN", widen).Replace("KEYS", keys)
               .Replace("ALPHA_DEF", deferredRescale ? "alpha[mt][half]" : "const float alpha").Replace("ALPHA", deferredRescale ? "alpha[mt][half]" : "alpha");
         }
+
+        /// <summary>The softmax's tree over a row's KEYS / 8 parts (this thread's max, then its sum).</summary>
+        private const string PartTree = @"// Folds a row's parts into part[0], widths halving, a template level each: every level's loop then has a constant trip
+// count and unrolls (a loop over `width /= 2` around it did not at 128 keys on NVRTC 12.4: part[] went to local memory
+// and every tile's softmax through it), and a count that is not a power of two still folds every part.
+constexpr int kScoreParts = KEYS / 8;
+template <int kWidth, typename Op>
+__device__ __forceinline__ void fold_parts(float (&part)[kScoreParts], Op op) {
+#pragma unroll
+    for (int nt = 0; nt < kWidth; ++nt)
+        if (nt + kWidth < kScoreParts) part[nt] = op(part[nt], part[nt + kWidth]);
+    if constexpr (kWidth > 1) fold_parts<kWidth / 2>(part, op);
+}
+template <typename Op>
+__device__ __forceinline__ void fold_parts(float (&part)[kScoreParts], Op op) {
+    constexpr int kTop = kScoreParts <= 2 ? 1 : kScoreParts <= 4 ? 2 : kScoreParts <= 8 ? 4 : kScoreParts <= 16 ? 8 : kScoreParts <= 32 ? 16 : 32;
+    if constexpr (kScoreParts > 1) fold_parts<kTop>(part, op);
+}
+
+";
 
         /// <summary>S = Q·Kᵀ and O += P·V on mma.sync m16n8k16, operands through ldmatrix from the swizzled tiles.</summary>
         /// <param name="kStepUnroll">How far the k-steps of Q·Kᵀ unroll (0: fully).</param>

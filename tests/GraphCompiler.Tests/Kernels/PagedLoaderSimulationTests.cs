@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Compilation;
@@ -44,13 +43,8 @@ namespace GraphCompiler.Tests.Kernels
                 Assert.Equal(6, kernels.Count);
                 Assert.Contains(kernels, f => File.ReadAllText(f).Contains("constexpr int kWarpKeys = 48;"));
 
-                var run = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-                run.ArgumentList.Add(HostToolsFactAttribute.Script);
-                foreach (var k in kernels) run.ArgumentList.Add(k);
-                using var process = Process.Start(run)!;
-                string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-                process.WaitForExit();
-                Assert.True(process.ExitCode == 0, output);
+                var (exitCode, output) = HostToolsFactAttribute.Run("loader_sim.py", kernels);
+                Assert.True(exitCode == 0, output);
                 Assert.Equal(kernels.Count, output.Split('\n').Count(line => line.EndsWith(" 0 failures")));
             }
             finally
