@@ -61,8 +61,9 @@ namespace GraphCompiler.Spec
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_m",
                     $"block_m {p.BlockM} must be a multiple of 16 × warps = {16 * p.Warps}: warps split the query rows and each owns whole 16-row MMA tiles");
             if (p.QInRegisters && !p.Wgmma)
-                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "q_operand",
-                    "q_operand: registers is wgmma's choice (mma.sync always takes Q as register fragments); use 'mma: wgmma' or 'mma: wgmma_ws', or leave 'q_operand' out");
+                Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "q_operand", arch.HasWgmma
+                    ? "q_operand: registers is wgmma's choice (mma.sync reads Q through ldmatrix every tile); use 'mma: wgmma' or 'mma: wgmma_ws', or leave 'q_operand' out"
+                    : $"q_operand: registers is wgmma's choice (sm_90a); {arch.Name} has mma.sync only: leave 'q_operand' out");
             if (p.BlockN % 16 != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.PrefillAttention, "block_n", $"block_n {p.BlockN} must be a multiple of 16 (the MMA's k for P·V)");
             CheckSharedMemory(TileFamily.PrefillAttention, p.SharedMemoryBytes(d, kv.DType.SizeInBytes()));

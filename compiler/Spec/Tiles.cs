@@ -120,7 +120,8 @@ namespace GraphCompiler.Spec
     /// stages, the MMA instruction (<c>mma: mma_sync | wgmma | wgmma_ws</c>), and where wgmma's Q·Kᵀ takes Q from
     /// (<c>q_operand: shared | registers</c>: <see cref="QInRegisters"/>).</summary>
     /// <param name="QInRegisters">wgmma's Q·Kᵀ takes Q as register fragments, loaded once a query tile, instead of reading
-    /// it from shared memory every tile: a third of the products' shared-memory reads (H200: +1–3% where it does not spill).</param>
+    /// it from shared memory every tile: at block_n 64 a third of the products' shared-memory reads (H200: +0.5–3% where it
+    /// does not spill, 8–12% slower where it does).</param>
     public sealed record PrefillAttentionTiles(int BlockM, int BlockN, int Warps, int Stages, AttentionMma Mma = AttentionMma.MmaSync, bool QInRegisters = false)
     {
         /// <summary>Bytes of slack to start the wgmma tiles on a 1024-byte boundary, where the 128-byte swizzle pattern repeats.</summary>
@@ -187,8 +188,8 @@ namespace GraphCompiler.Spec
         /// <summary>Per computing thread: the O accumulator and the S = Q·Kᵀ block in fp32 (P reuses S), plus addressing and
         /// softmax state; wgmma holds P apart from S until its product is done (calibrated on ptxas: 157 registers for 128 ×
         /// 64 at head_dim 128), and with warp specialization tile j − 1's P while tile j's S is on the tensor cores. Q's
-        /// fragments in registers (head_dim / 4 of them) free the per-tile Q descriptor and much of the addressing: ptxas
-        /// went from 165 to 168 on the 192 × 64 ring at head_dim 128, so they count head_dim / 16.</summary>
+        /// fragments in registers are head_dim / 4 more, but ptxas finds most of them elsewhere (165 → 168 on the 192 × 64
+        /// ring at head_dim 128, no spill), so they count head_dim / 16.</summary>
         public int RegistersPerThread(int headDim)
         {
             int rowsPerWarp = BlockM / ComputeWarps;

@@ -31,6 +31,8 @@ namespace GraphCompiler.Tuning
         /// <summary>The MMA instruction of prefill attention as an axis (<see cref="AttentionMma"/>): 0 mma.sync, 1 wgmma, 2 wgmma
         /// with a loading warpgroup (Hopper; warps follow block_m / 16).</summary>
         public static readonly IReadOnlyList<int> FlashMma = new[] { 0, 1, 2 };
+        /// <summary>Where wgmma's Q·Kᵀ takes Q from as an axis: 0 shared memory, 1 registers (<see cref="PrefillAttentionTiles.QInRegisters"/>).</summary>
+        public static readonly IReadOnlyList<int> FlashQOperand = new[] { 0, 1 };
         public static readonly IReadOnlyList<int> FlashBlockN = new[] { 32, 64, 128 };
         /// <summary>Prefill K/V stages: four and more are wgmma's ring (PrefillAttentionTiles.Ring).</summary>
         public static readonly IReadOnlyList<int> FlashStages = new[] { 2, 3, 4 };
@@ -66,8 +68,8 @@ namespace GraphCompiler.Tuning
                                 yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, w, st) };
                             if (arch.HasWgmma)
                                 foreach (var mma in new[] { AttentionMma.Wgmma, AttentionMma.WgmmaWarpSpecialized })
-                                    foreach (bool qInRegisters in new[] { false, true })
-                                        yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, PrefillAttentionTiles.WgmmaWarps(bm, mma), st, mma, qInRegisters) };
+                                    foreach (int q in FlashQOperand)
+                                        yield return baseline with { PrefillAttention = new PrefillAttentionTiles(bm, bn, PrefillAttentionTiles.WgmmaWarps(bm, mma), st, mma, q == 1) };
                         }
             }
         }

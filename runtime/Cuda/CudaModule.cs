@@ -84,7 +84,7 @@ namespace GraphCompiler.Runtime.Cuda
         }
 
         /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
-        /// launch whose shared memory has grown by <paramref name="growthUnits"/>, <see cref="LaunchShape.SharedMemoryFor"/>)
+        /// launch whose growth parameter is <paramref name="growthUnits"/>, 1 being no growth: <see cref="LaunchShape.SharedMemoryFor"/>)
         /// the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the SMs of each
         /// GPC); asked once a size.</summary>
         public int ClustersAtOnce(int clusterCtas, int growthUnits)

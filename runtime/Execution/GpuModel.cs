@@ -81,14 +81,14 @@ namespace GraphCompiler.Runtime.Execution
         private readonly ArchTiles _tiles;
         private readonly CudaStream _stream = new CudaStream();
 
-        /// <summary>Decode-step graphs kept: every batch size of plain decoding up to 256 sequences, or the verification
-        /// shapes a speculative run uses most.</summary>
+        /// <summary>Decode-step graphs kept at least: the verification shapes a speculative run uses most. Never fewer than
+        /// plain decoding's shapes (every batch size, with and without every token's logits), which would be captured again
+        /// and again.</summary>
         private const int DecodeGraphsKept = 256;
         private readonly Dictionary<string, CudaKernel> _kernels = new Dictionary<string, CudaKernel>(StringComparer.Ordinal);
         private readonly Dictionary<string, DeviceAddress> _slots = new Dictionary<string, DeviceAddress>(StringComparer.Ordinal);
         private readonly Dictionary<string, long> _slotBytes = new Dictionary<string, long>(StringComparer.Ordinal);
-        private readonly DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph> _decodeGraphs =
-            new DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph>(DecodeGraphsKept);
+        private readonly DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph> _decodeGraphs;
         private readonly List<IDisposable> _owned = new List<IDisposable>();
         private readonly GpuModelOptions _options;
         private readonly DeviceModelWeights _weights;
@@ -127,6 +127,8 @@ namespace GraphCompiler.Runtime.Execution
         private GpuModel(CompiledModel model, CudaDevice device, GpuKernels kernels, DeviceModelWeights weights, DeviceAllocator allocator, GpuModelOptions options)
         {
             _model = model;
+            _decodeGraphs = new DecodeGraphCache<(int Sequences, int Tokens, int StepTokens, bool EveryToken), CudaGraph>(
+                Math.Max(DecodeGraphsKept, 2 * model.Spec.Limits.MaxNumSeqs));
             _m = model.Spec.Model;
             _plan = model.Plan;
             _device = device;

@@ -106,15 +106,15 @@ namespace GraphCompiler.Runtime.Tuning
         };
 
         /// <summary>Prefill tiles on <paramref name="mma"/>: wgmma gives each computing warp 16 query rows, so its warps follow
-        /// block_m (plus the loading warpgroup with warp specialization).</summary>
+        /// block_m (plus the loading warpgroup with warp specialization); mma.sync has no choice of Q operand.</summary>
         private static PrefillAttentionTiles WithMma(PrefillAttentionTiles t, AttentionMma mma) => mma switch
         {
             AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => t with { Mma = mma, Warps = PrefillAttentionTiles.WgmmaWarps(t.BlockM, mma) },
-            _ => t with { Mma = mma },
+            _ => t with { Mma = mma, QInRegisters = false },
         };
 
         /// <summary>The axes the search moves along, with TileSearchSpace's values.</summary>
-        private static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
+        internal static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
         {
             if (family == TileFamily.DecodeAttention)
                 return new[]
@@ -131,6 +131,7 @@ namespace GraphCompiler.Runtime.Tuning
                     new Axis<ArchTiles>("block_n", TileSearchSpace.FlashBlockN, (t, v) => t with { PrefillAttention = t.PrefillAttention with { BlockN = v } }),
                     new Axis<ArchTiles>("warps", TileSearchSpace.Warps, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Warps = v } }),
                     new Axis<ArchTiles>("stages", TileSearchSpace.FlashStages, (t, v) => t with { PrefillAttention = t.PrefillAttention with { Stages = v } }),
+                    new Axis<ArchTiles>("q_operand", TileSearchSpace.FlashQOperand, (t, v) => t with { PrefillAttention = t.PrefillAttention with { QInRegisters = v == 1 } }),
                 };
             Axis<ArchTiles> Gemm(string name, IReadOnlyList<int> values, Func<GemmTiles, int, GemmTiles> set) =>
                 new Axis<ArchTiles>(name, values, (t, v) => t.WithGemm(family, set(t.Gemm(family), v)));

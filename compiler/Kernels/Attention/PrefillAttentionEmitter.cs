@@ -20,7 +20,7 @@ namespace GraphCompiler.Kernels.Attention
     /// prefix of chunked prefill and the new rows alike, FP8 codes widened exactly), cp.async `stages` deep into
     /// swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
     /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
-    /// tensor cores feed from shared memory (<see cref="WarpgroupTile"/>; with four stages or more the stages are a ring
+    /// tensor cores feed from shared memory (Q from registers with <c>q_operand: registers</c>; <see cref="WarpgroupTile"/>; with four stages or more the stages are a ring
     /// of mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
     /// scale, folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only
     /// tiles crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
@@ -39,6 +39,8 @@ namespace GraphCompiler.Kernels.Attention
         public static KernelSource Emit(PrefillAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {
             var t = tiles.PrefillAttention;
+            if (t.Wgmma && t.BlockM / t.ComputeWarps != 16)
+                throw new ArgumentException($"wgmma tiles give each computing warp 16 query rows; {t.FlowMapping()} gives {t.BlockM / t.ComputeWarps} (TileValidator's GC0051)", nameof(tiles));
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             bool wgmma = t.Wgmma, ws = t.WarpSpecialized;
             var cache = CudaDialect.Of(k.KvDType);

@@ -5,10 +5,10 @@ using GraphCompiler.Common;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// The prefill kernel's two products on Hopper's warpgroup MMA (wgmma m64nNk16, sm_90a), FlashAttention-3's instruction
-    /// without its producer warps: each warpgroup of four warps owns 64 query rows, the tensor cores read Q and the K tile
-    /// (S = Q·Kᵀ, both K-major) and the V tile (O += P·V, V N-major: head dimensions contiguous) from shared memory through
-    /// descriptors, and P stays in registers. A warp's 16 rows of S and O come out in mma.sync's accumulator layout, so
+    /// The prefill kernel's two products on Hopper's warpgroup MMA (wgmma m64nNk16, sm_90a), FlashAttention-3's instruction:
+    /// each warpgroup of four warps owns 64 query rows, the tensor cores read the K tile (S = Q·Kᵀ, K-major) and the V tile
+    /// (O += P·V, V N-major: head dimensions contiguous) from shared memory through descriptors, Q from there too or, with
+    /// <c>q_operand: registers</c>, from the warps' fragments, and P stays in registers. A warp's 16 rows of S and O come out in mma.sync's accumulator layout, so
     /// <see cref="FlashTile.QueryRows"/>'s softmax, P fragments and epilogue serve both instructions unchanged. The tiles
     /// sit in the 128-byte swizzle atoms wgmma reads (<see cref="Swizzle"/>); the including kernel defines kAtomRowBytes.
     /// </summary>
@@ -48,7 +48,7 @@ __device__ __forceinline__ void wgmma_pv(float (&d)[kHeadDim / 8][4], const gc_u
 // Issues S = Q·Kᵀ for the warp's warpgroup (the wait is the caller's): its 64 query rows against the KEYS keys, kHeadDim / 16
 // k-steps of 32 bytes inside the swizzled 128-byte lines, 64-dimension atoms 1024 bytes apart, 8-row groups kAtomRowBytes
 // apart (K-major: the leading offset is unused). The warp's 16 rows land in s as mma.sync's would.
-// A k-step moves the descriptors' start address, which is their low field: one add, not a new descriptor.
+// A k-step moves a descriptor's start address, which is its low field: one add, not a new descriptor.
 __device__ __forceinline__ void scores_issue(float (&s)[kMTiles][KEYS / 8][4], const QOperand& q, gc_u32 k_address) {
     const unsigned long long k_desc = gc_wgmma_descriptor(k_address, 16, kAtomRowBytes);
     gc_wgmma_fence();

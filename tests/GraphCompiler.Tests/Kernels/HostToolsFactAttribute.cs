@@ -26,9 +26,10 @@ namespace GraphCompiler.Tests.Kernels
             run.ArgumentList.Add(Path.Combine(ReferenceFolder, script));
             foreach (var k in kernels) run.ArgumentList.Add(k);
             using var process = Process.Start(run)!;
-            string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+            var errors = process.StandardError.ReadToEndAsync();   // both at once: a full stderr pipe would stall the script
+            string output = process.StandardOutput.ReadToEnd();
             process.WaitForExit();
-            return (process.ExitCode, output);
+            return (process.ExitCode, output + errors.Result);
         }
 
         private static bool OnPath(string tool) =>

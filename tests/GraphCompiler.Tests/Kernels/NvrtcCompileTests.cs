@@ -78,6 +78,7 @@ namespace GraphCompiler.Tests.Kernels
         [InlineData("llama2-70b", 128, 128, 12, 2, true, false)]
         [InlineData("llama2-70b-gptq", 128, 64, 12, 2, true, false)]
         [InlineData("llama2-70b-gptq", 128, 128, 12, 3, true, false)]
+        [InlineData("llama2-70b-gptq", 128, 128, 12, 2, true, true)]
         [InlineData("small-llama", 64, 64, 8, 3, true, false)]
         public void A_wgmma_prefill_kernel_is_compiled_for_sm_90a_with_its_wgmmas_asynchronous(string spec, int blockM, int blockN, int warps, int stages, bool warpSpecialized,
             bool qInRegisters)

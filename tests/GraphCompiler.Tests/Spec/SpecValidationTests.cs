@@ -1010,7 +1010,11 @@ namespace GraphCompiler.Tests.Spec
             string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    prefill_attention:\n      block_m: 128\n      warps: 4\n      q_operand: registers\n";
             var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
             Assert.Contains("q_operand: registers is wgmma's choice", d.Message);
+            Assert.Contains("use 'mma: wgmma' or 'mma: wgmma_ws'", d.Message);
             AssertAt(d, yaml, "q_operand: registers", "registers");
+            // Below sm_90 there is no wgmma to ask for.
+            var ampere = Single(yaml.Replace("sm_90:", "sm_80:"), SpecDiagnosticIds.TileMmaShape);
+            Assert.Contains("sm_80 has mma.sync only: leave 'q_operand' out", ampere.Message);
         }
 
         [Fact]

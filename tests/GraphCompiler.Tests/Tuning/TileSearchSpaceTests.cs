@@ -83,6 +83,22 @@ namespace GraphCompiler.Tests.Tuning
         }
 
         [Fact]
+        public void The_tuner_reaches_q_in_registers_along_its_own_axis_and_leaves_it_with_mma_sync()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            var (valid, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.PrefillAttention);
+            var axes = GraphCompiler.Runtime.Tuning.TileTuner.Axes(TileFamily.PrefillAttention);
+            var start = spec.Tiles.For(GpuArch.Sm90);
+            var qOperand = Assert.Single(axes, a => a.Name == "q_operand");
+            var registers = qOperand.With(start, 1);
+            Assert.True(registers.PrefillAttention.QInRegisters);
+            Assert.Contains(registers, valid);
+            // mma.sync has no such choice: moving there from Q in registers gives a candidate the rules accept.
+            var mmaSync = Assert.Single(axes, a => a.Name == "mma").With(registers, (int)AttentionMma.MmaSync);
+            Assert.False(mmaSync.PrefillAttention.QInRegisters);
+        }
+
+        [Fact]
         public void Decode_gemms_search_sixteen_rows_their_batch_twins_wider_tiles_and_each_twin_pairs_with_one_family()
         {
             var spec = TestSpecs.Compile("llama2-70b").Spec;
