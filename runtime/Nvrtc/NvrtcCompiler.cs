@@ -92,7 +92,8 @@ namespace GraphCompiler.Runtime.Nvrtc
 
         /// <summary>Compiles one emitted kernel for <paramref name="arch"/> (sm_80, sm_89, sm_90, sm_90a; sm_90 is taken as sm_90a
         /// for a kernel that needs it) with line info.</summary>
-        public static KernelCompilation Compile(KernelSource kernel, string arch)
+        /// <param name="ptxasInfo">ptxas's resource lines in the log too (registers, stack frame, spill stores and loads).</param>
+        public static KernelCompilation Compile(KernelSource kernel, string arch, bool ptxasInfo = false)
         {
             if (kernel.Source is null) throw new ArgumentException($"{kernel.Name} has no source: {kernel.PendingReason}", nameof(kernel));
             arch = kernel.TargetFor(arch);
@@ -100,7 +101,7 @@ namespace GraphCompiler.Runtime.Nvrtc
             string fileName = kernel.FileName;
             Check(NvrtcNative.nvrtcCreateProgram(out IntPtr program, kernel.Source, fileName, 0, IntPtr.Zero, IntPtr.Zero),
                 "nvrtcCreateProgram", "the source could not be registered with NVRTC");
-            var options = Options(arch);
+            var options = ptxasInfo ? Options(arch).Append("--ptxas-options=-v").ToArray() : Options(arch);
             var optionPointers = options.Select(o => Marshal.StringToCoTaskMemUTF8(o)).ToArray();
             try
             {

@@ -96,6 +96,30 @@ namespace GraphCompiler.Tests.Kernels
             Assert.DoesNotContain("Potential Performance Loss", result.Log);
         }
 
+        /// <summary>No prefill tiling keeps a per-thread array in local memory: every array the kernel indexes is indexed in
+        /// fully unrolled loops, so it stays in registers. At 128 keys the softmax's halving loop did not unroll and its
+        /// 16 partial sums went through local memory every tile (wgmma_ws 128 × 128 ran 28–64% slower on the H200). The
+        /// frame allowed is sincosf's 28-byte scratch for huge angles (32 aligned) and the slots of whatever ptxas spilled.</summary>
+        [NvrtcTheory]
+        [InlineData("llama2-70b-gptq", 128, 128, 12, 2, AttentionMma.WgmmaWarpSpecialized)]
+        [InlineData("llama2-70b", 128, 128, 12, 2, AttentionMma.WgmmaWarpSpecialized)]
+        [InlineData("llama2-70b-gptq", 128, 128, 8, 2, AttentionMma.Wgmma)]
+        [InlineData("llama2-70b-gptq", 192, 64, 12, 4, AttentionMma.Wgmma)]
+        [InlineData("llama2-70b-gptq", 128, 128, 8, 2, AttentionMma.MmaSync)]
+        [InlineData("llama2-70b-gptq", 128, 48, 4, 2, AttentionMma.MmaSync)]
+        public void A_prefill_kernel_keeps_no_array_in_local_memory(string spec, int blockM, int blockN, int warps, int stages, AttentionMma mma)
+        {
+            var model = TestSpecs.Compile(spec);
+            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, blockN, warps, stages, mma) };
+            var result = NvrtcCompiler.Compile(KernelEmitters.Emit(kernel, tiles), "sm_90", ptxasInfo: true);
+            Assert.True(result.Succeeded, result.Log);
+            var m = System.Text.RegularExpressions.Regex.Match(result.Log, @"(\d+) bytes stack frame, (\d+) bytes spill stores");
+            Assert.True(m.Success, result.Log);
+            int frame = int.Parse(m.Groups[1].Value), spilled = int.Parse(m.Groups[2].Value);
+            Assert.True(frame <= 32 + (spilled + 7) / 8 * 8, $"{frame} bytes stack frame with {spilled} bytes spilled: an array went to local memory\n{result.Log}");
+        }
+
         /// <summary>The check above can fail: each 70B spec's ring kernel with its wait for S taken out reads accumulators while the wgmma
         /// runs, and NVRTC's log carries ptxas's note that it serialized them (C7514).</summary>
         [NvrtcTheory]
