@@ -154,9 +154,10 @@ namespace GraphCompiler.Spec
         public static int WgmmaWarps(int blockM, AttentionMma mma) =>
             blockM / 16 + (mma == AttentionMma.WgmmaWarpSpecialized ? ProducerWarps : 0);
 
-        /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening): at
-        /// 40, ptxas spilled 8–12 bytes in the loaders of a 128-key tile (NVRTC 12.4, both 70B specs; 24 spilled 40), at 48
-        /// nothing in any tiling of the 70B specs, and the computing threads still get 224.</summary>
+        /// <summary>Registers a loading thread keeps after setmaxnreg (its address arithmetic and an FP8 cache's widening),
+        /// NVRTC 12.4 on the 70B specs' 128 × 64 × 4 and 128 × 128 × 2 tilings: 40 spilled 8–12 bytes in the 128-key ones (24:
+        /// 40); 48 leaves 4 bytes in the fp16 128-key one only, 56 none there but 4 in FP8's 128 × 64. The computing threads of
+        /// 12 warps get 224 at 48 or 56; a spill in the loaders, which mostly wait, cost nothing measurable on the H200.</summary>
         public const int ProducerRegisters = 48;
 
         /// <summary>Registers a computing thread takes after setmaxnreg: what the loading warpgroup gives up, shared out in
