@@ -84,21 +84,13 @@ namespace GraphCompiler.Spec
                 Get(p, "block_m", d.PrefillAttention.BlockM, 16, 512), Get(p, "block_n", d.PrefillAttention.BlockN, 16, 512),
                 Get(p, "warps", d.PrefillAttention.Warps, 1, 32), Get(p, "stages", d.PrefillAttention.Stages, 1, 8),
                 // A family the spec writes is mma.sync unless it says wgmma: the Hopper default's wgmma would not fit its warps.
-                Mma(p, p is null ? d.PrefillAttention.Mma : AttentionMma.MmaSync),
-                QOperand(p, p is null && d.PrefillAttention.QInRegisters));
+                Choose(p, "mma", MmaChoices, p is null ? d.PrefillAttention.Mma : AttentionMma.MmaSync),
+                Choose(p, "q_operand", QOperandChoices, p is null && d.PrefillAttention.QInRegisters));
 
-            bool QOperand(MappingView? f, bool fallback)
+            T Choose<T>(MappingView? f, string key, (string Name, T Value)[] choices, T fallback) where T : struct
             {
-                if (f is null || !f.Has("q_operand")) return fallback;
-                var v = f.Choice("q_operand", QOperandChoices);
-                if (v is null) ok = false;
-                return v ?? fallback;
-            }
-
-            AttentionMma Mma(MappingView? f, AttentionMma fallback)
-            {
-                if (f is null || !f.Has("mma")) return fallback;
-                var v = f.Choice("mma", MmaChoices);
+                if (f is null || !f.Has(key)) return fallback;
+                var v = f.Choice(key, choices);
                 if (v is null) ok = false;
                 return v ?? fallback;
             }

@@ -19,17 +19,34 @@ namespace GraphCompiler.Tests.Kernels
             else if (ReferenceFolder.Length == 0) Skip = "tests/reference not found above " + AppContext.BaseDirectory;
         }
 
-        /// <summary>Runs tests/reference/<paramref name="script"/> on the .cu files: its exit code and everything it printed.</summary>
-        public static (int ExitCode, string Output) Run(string script, IEnumerable<string> kernels)
+        /// <summary>Runs tests/reference/<paramref name="script"/> on the kernels (each written to a .cu file of its name in
+        /// a temporary folder) and asserts that it succeeded with one "… 0 failures" line a kernel; returns what it printed.</summary>
+        public static string Run(string script, IReadOnlyList<(string Name, string Source)> kernels)
         {
-            var run = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-            run.ArgumentList.Add(Path.Combine(ReferenceFolder, script));
-            foreach (var k in kernels) run.ArgumentList.Add(k);
-            using var process = Process.Start(run)!;
-            var errors = process.StandardError.ReadToEndAsync();   // both at once: a full stderr pipe would stall the script
-            string output = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            return (process.ExitCode, output + errors.Result);
+            var folder = Directory.CreateTempSubdirectory("graphc-host-");
+            try
+            {
+                var run = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+                run.ArgumentList.Add(Path.Combine(ReferenceFolder, script));
+                foreach (var (name, source) in kernels)
+                {
+                    string file = Path.Combine(folder.FullName, name + ".cu");
+                    File.WriteAllText(file, source);
+                    run.ArgumentList.Add(file);
+                }
+                using var process = Process.Start(run)!;
+                var errors = process.StandardError.ReadToEndAsync();   // both at once: a full stderr pipe would stall the script
+                string output = process.StandardOutput.ReadToEnd();
+                process.WaitForExit();
+                output += errors.Result;
+                Assert.True(process.ExitCode == 0, output);
+                Assert.Equal(kernels.Count, output.Split('\n').Count(line => line.EndsWith(" 0 failures")));
+                return output;
+            }
+            finally
+            {
+                folder.Delete(recursive: true);
+            }
         }
 
         private static bool OnPath(string tool) =>
