@@ -8,8 +8,8 @@ namespace GraphCompiler.Kernels
 {
     /// <summary>
     /// One grid dimension as a function of the step: ceil(Symbol / Divisor) × Factor. Symbols: "1", "T" (tokens of the
-    /// step), "S" (sequences), "M" (a GEMM's rows: the rows of its input buffer, T or S), "q_blocks" (query tiles over
-    /// a ragged batch), "splits" (flash-decoding splits) and "gemm_ctas" (a GEMM's stream-K CTAs); the runtime supplies their
+    /// step), "S" (sequences), "M" (a GEMM's rows: the rows of its input buffer, T or S), "prefill_ctas" (prefill
+    /// attention's persistent CTAs), "splits" (flash-decoding splits) and "gemm_ctas" (a GEMM's stream-K CTAs); the runtime supplies their
     /// values per launch.
     /// </summary>
     public sealed record GridExtent(string Symbol, int Divisor, int Factor)

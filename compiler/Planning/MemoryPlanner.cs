@@ -110,11 +110,10 @@ namespace GraphCompiler.Planning
             long partials = shared.Select(x => GemmPartition.PartialFloats(x.Tiles,
                 x.Tiles.SplitK == 0 ? StreamKCtas(x.Kernel, x.Arch, x.Tiles) : GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * x.Tiles.SplitK) * 4).DefaultIfEmpty(0).Max();
             long counters = shared.Select(x => GemmPartition.Tiles(x.Tiles, x.Kernel.N, rows) * 4).DefaultIfEmpty(0).Max();
-            // Prefill attention: its tickets and a flag per (query tile, KV head), at the smallest block_m of any arch.
-            int qBlocks = PrefillAttentionFamily.MaxQueryTiles(tokens, seqs, spec.Tiles.Archs.Min(a => a.PrefillAttention.BlockM));
             var scratch = new[]
             {
-                ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts(qBlocks, m.NumKeyValueHeads) * 4),
+                // Prefill attention: its write ticket and counts.
+                ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts * 4),
                 // And each new token's RoPE angles, which a query tile's first write job leaves for its query heads.
                 ("prefill_attention_rope", PrefillAttentionFamily.RopeBytes(tokens, m.HeadDim)),
                 // Flash-decoding partials, for GPUs whose splits do not merge in a cluster.

@@ -15,10 +15,11 @@ namespace GraphCompiler.Spec
         {
             bool hopper = arch.ComputeCapability >= 90;
             bool smallSmem = arch.SharedMemoryPerBlockOptIn < 128 * 1024;
-            // FlashAttention-2's shape: 4 warps of 32 query rows, two CTAs an SM. On Hopper three wgmma warpgroups of 64 rows
-            // share each K/V tile on a ring of four stages (1.6× the mma.sync kernel at 8192 on an H200, tests/bench/NOTES.md),
-            // where their registers fit: head_dim up to 128.
-            var prefill = hopper && model.HeadDim <= 128 ? new PrefillAttentionTiles(192, 64, 12, 4, AttentionMma.Wgmma) : new PrefillAttentionTiles(128, 64, 4, 2);
+            // FlashAttention-2's shape: 4 warps of 32 query rows, two CTAs an SM. On Hopper FlashAttention-3's: a loading
+            // warpgroup and two wgmma warpgroups of 64 rows taking turns, four stages (1.6× the mma.sync kernel at 8192 on an
+            // H200, and past the ring of three warpgroups at every length once persistent, tests/bench/NOTES.md), where their
+            // registers fit: head_dim up to 128.
+            var prefill = hopper && model.HeadDim <= 128 ? new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized) : new PrefillAttentionTiles(128, 64, 4, 2);
             var decode = new DecodeAttentionTiles(64, 4, 2, 0);
             int prefillStages = hopper ? 4 : 3;
 

@@ -46,6 +46,13 @@ namespace GraphCompiler.Runtime.Compilation
             return new CudaKernel(source, compiled.Cubin!);
         }
 
+        /// <summary>CTAs of a kernel an SM holds at once (<see cref="CudaKernel.ResidentCtasPerSm"/>), asked of the loaded kernel.</summary>
+        public int ResidentCtasPerSm(KernelSource source)
+        {
+            using var kernel = Load(source);
+            return kernel.ResidentCtasPerSm;
+        }
+
         /// <summary>For a <see cref="LaunchShape.ClusterSpansZ"/> kernel, the clusters of each size up to
         /// <paramref name="largest"/> CTAs this GPU holds at once at each of its shared-memory growth's units
         /// (<see cref="CudaKernel.ClustersAtOnce"/>), asked of the loaded kernel once.</summary>

@@ -83,6 +83,21 @@ namespace GraphCompiler.Runtime.Cuda
                 shared, stream.Handle, pointers, null), $"cuLaunchKernel({Source.Name})");
         }
 
+        /// <summary>CTAs of this kernel an SM holds at once at its launches' shared memory, from the driver's occupancy query
+        /// (its registers as compiled, not an estimate); asked once.</summary>
+        public int ResidentCtasPerSm
+        {
+            get
+            {
+                if (_residentCtasPerSm == 0)
+                    CudaException.Check(CudaNative.cuOccupancyMaxActiveBlocksPerMultiprocessor(out _residentCtasPerSm, Function, Source.Launch.BlockThreads,
+                        (nuint)Source.Launch.SharedMemoryBytes), $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Source.Name})");
+                return _residentCtasPerSm;
+            }
+        }
+
+        private int _residentCtasPerSm;
+
         /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
         /// launch whose growth parameter is <paramref name="growthUnits"/>, 1 being no growth: <see cref="LaunchShape.SharedMemoryFor"/>)
         /// the GPU holds at once, from the driver's occupancy query (the kernel's registers, shared memory and the SMs of each

@@ -57,6 +57,7 @@ namespace GraphCompiler.Runtime.Cuda
         internal static partial int cuLaunchKernel(IntPtr function, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
             uint sharedMemoryBytes, IntPtr stream, void** parameters, void** extra);
 
+        [LibraryImport(Lib)] internal static partial int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, IntPtr function, int blockSize, nuint dynamicSharedMemoryBytes);
         [LibraryImport(Lib)] internal static partial int cuOccupancyMaxActiveClusters(out int clusters, IntPtr function, LaunchConfig* config);
         [LibraryImport(Lib)] internal static partial int cuLaunchKernelEx(LaunchConfig* config, IntPtr function, void** parameters, void** extra);
 

@@ -112,7 +112,7 @@ namespace GraphCompiler.Runtime.Execution
                     a["sync"] = Buffer("prefill_attention_sync");
                     a["rope"] = Buffer("prefill_attention_rope");
                     a["q_blocks"] = step.QueryTiles;
-                    grid["q_blocks"] = step.QueryTiles;
+                    grid["prefill_ctas"] = PrefillAttentionFamily.Ctas(step.QueryTiles, k.Heads, _device.Info.MultiprocessorCount, _kernels[k.Name].ResidentCtasPerSm);
                     break;
                 case DecodeAttentionKernel k:
                     a["qkv"] = Buffer(launch.Reads[0]);

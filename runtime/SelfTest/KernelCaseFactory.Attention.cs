@@ -125,6 +125,17 @@ namespace GraphCompiler.Runtime.SelfTest
         public KernelTestCase PrefillAttentionUniform(PrefillAttentionKernel k, int batch, int newTokens, int prefix) =>
             PrefillAttentionCase(k, _tiles.PrefillAttention, Enumerable.Repeat(newTokens, batch).ToArray(), Enumerable.Repeat(prefix, batch).ToArray());
 
+        /// <summary>CTAs of the prefill kernel of tiles <paramref name="t"/> an SM holds: the driver's count on a GPU, else the
+        /// tiles' register and shared-memory estimate.</summary>
+        private int PrefillResidentCtas(PrefillAttentionKernel k, PrefillAttentionTiles t)
+        {
+            var source = PrefillAttentionFamily.Plan(k, _tiles with { PrefillAttention = t });
+            if (ResidentCtasPerSm == null || !source.IsEmitted)
+                return _tiles.Arch.ResidentCtas(source.Launch.BlockThreads, t.RegistersPerThread(k.HeadDim), source.Launch.SharedMemoryBytes);
+            if (!_residentCtasPerSm.TryGetValue(source, out int resident)) _residentCtasPerSm[source] = resident = ResidentCtasPerSm(source);
+            return resident;
+        }
+
         /// <summary>Output rows the prefill reference computes in full below this many tokens; above, a sample of about this many.</summary>
         private const int FullyCheckedPrefillRows = 300, SampledPrefillRows = 96;
 
@@ -147,10 +158,10 @@ namespace GraphCompiler.Runtime.SelfTest
             RopedWrites(c.Input("qkv", qkv).Input("positions", positions).Input("cu_seqlens", cu).Input("tile_jobs", jobs), paged, rows, d, k.KvDType);
             paged.Bind(c, contexts);
             c.Output("out", new ushort[(long)tokens * width], OutputKind.Activation, checkedRows, width);
-            c.InOut("sync", new int[PrefillAttentionFamily.SyncInts(jobs.Length, k.KvHeads)], OutputKind.Exact);   // zero before and after a launch
+            c.InOut("sync", new int[PrefillAttentionFamily.SyncInts], OutputKind.Exact);   // zero before and after a launch
             c.Input("rope", new int[PrefillAttentionFamily.RopeBytes(tokens, d) / 4]);
             c.Scalars["q_blocks"] = jobs.Length;
-            c.Grid["q_blocks"] = jobs.Length;
+            c.Grid["prefill_ctas"] = PrefillAttentionFamily.Ctas(jobs.Length, k.Heads, _multiprocessors, PrefillResidentCtas(k, t));
             // Causal: the query at position p sees p + 1 keys; Q·Kᵀ and P·V are 2·d flops per (query, key) pair each.
             c.Flops = 4.0 * d * k.Heads * rows.Sum(r => r.Position + 1.0);
             c.BytesTouched = paged.ContextBytes + (long)tokens * (2 * stride + 2 * k.KvHeads * d * k.KvDType.SizeInBytes() + 2 * width);

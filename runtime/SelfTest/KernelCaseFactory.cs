@@ -38,6 +38,7 @@ namespace GraphCompiler.Runtime.SelfTest
             return new KernelCaseFactory(spec, seed, info.TileArch, info.MultiprocessorCount)
             {
                 ClustersAtOnce = source => gpu.ClustersAtOnce(source, info.TileArch.ClusterCtasMax),
+                ResidentCtasPerSm = gpu.ResidentCtasPerSm,
             };
         }
 
@@ -46,6 +47,12 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <summary>On a GPU, the clusters of each size a decode-attention kernel's launch holds at once (<see
         /// cref="Compilation.GpuKernels.ClustersAtOnce"/>), so the cases take the splits the runtime would; null off the GPU.</summary>
         public Func<Kernels.KernelSource, Func<int, int, int>>? ClustersAtOnce { get; init; }
+
+        /// <summary>On a GPU, the CTAs of a kernel an SM holds at once (<see cref="Compilation.GpuKernels.ResidentCtasPerSm"/>),
+        /// so persistent launches take the CTAs the runtime would; null off the GPU (the tiles' estimate instead).</summary>
+        public Func<Kernels.KernelSource, int>? ResidentCtasPerSm { get; init; }
+
+        private readonly Dictionary<Kernels.KernelSource, int> _residentCtasPerSm = new Dictionary<Kernels.KernelSource, int>();
 
         private readonly Dictionary<Kernels.KernelSource, Func<int, int, int>> _clustersAtOnce = new Dictionary<Kernels.KernelSource, Func<int, int, int>>();
 

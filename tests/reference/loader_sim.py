@@ -12,9 +12,8 @@ random block table, and that rows past the end copy zero bytes. No GPU needed (P
 """
 import os
 import re
-import subprocess
-import sys
-import tempfile
+
+from host_program import main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -123,7 +122,7 @@ def constant(source, name):
 
 def simulate(path):
     source = open(path).read()
-    call = re.search(r"load_kv<([^>]+)>\(kv_pool, blocks, g, ([^,]+),", source)
+    call = re.search(r"load_kv<([^>]+)>\(kv_pool,", source)
     constants = "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M))
     constants += "\n" + re.search(r"^typedef \w+ gc_cache;.*$", source, re.M).group(0)
     count = eval(re.sub(r"k\w+", lambda m: str(constant(source, m.group(0))), call.group(1)))
@@ -136,17 +135,11 @@ def simulate(path):
     program = (HARNESS.replace("CONSTANTS", constants).replace("FUNCTIONS", functions + loader)
                .replace("KEYS_NAME", keys).replace("COUNT", str(count))
                .replace("SWIZZLE", "code_swizzle" if fp8 else "swizzle"))
-    with tempfile.TemporaryDirectory() as folder:
-        cpp, exe = os.path.join(folder, "loader.cpp"), os.path.join(folder, "loader")
-        open(cpp, "w").write(program)
-        subprocess.run(["g++", "-std=c++20", "-O1", "-pthread", "-o", exe, cpp], check=True)
-        run = subprocess.run([exe], capture_output=True, text=True)
+    code, printed = run_program(program, std="c++20", flags=("-pthread",))
     print(f"{os.path.basename(path)}: {keys} = {constant(source, keys)} keys, {count} loaders, block_size {constant(source, 'kBlockSize')}, "
-          f"{constant(source, 'kLoadChunks')} chunks a row: {run.stdout.strip()}")
-    return run.returncode == 0
+          f"{constant(source, 'kLoadChunks')} chunks a row: {printed}")
+    return code == 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    sys.exit(0 if all([simulate(p) for p in sys.argv[1:]]) else 1)
+    main(__doc__, simulate)

@@ -10,9 +10,8 @@ gives their total (every part counted once), and with `max` the largest wherever
 """
 import os
 import re
-import subprocess
-import sys
-import tempfile
+
+from host_program import main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -49,16 +48,10 @@ def simulate(path):
     start = source.index("constexpr int kScoreParts")
     end = source.index("\n}\n", source.rindex("void fold_parts(")) + 3
     program = HARNESS.replace("CONSTANTS", constants).replace("TREE", source[start:end])
-    with tempfile.TemporaryDirectory() as folder:
-        cpp, exe = os.path.join(folder, "tree.cpp"), os.path.join(folder, "tree")
-        open(cpp, "w").write(program)
-        subprocess.run(["g++", "-std=c++17", "-O1", "-o", exe, cpp], check=True)
-        run = subprocess.run([exe], capture_output=True, text=True)
-    print(f"{os.path.basename(path)}: {run.stdout.strip()}")
-    return run.returncode == 0
+    code, printed = run_program(program)
+    print(f"{os.path.basename(path)}: {printed}")
+    return code == 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    sys.exit(0 if all([simulate(p) for p in sys.argv[1:]]) else 1)
+    main(__doc__, simulate)

@@ -8,9 +8,9 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Kernels.Attention
 {
     /// <summary>
-    /// FlashAttention-2 prefill (<see cref="PrefillAttentionEmitter"/>): block_m query rows of one head a CTA, over the
-    /// ragged batch's query tiles ("q_blocks") × query heads; the runtime lists the tiles (<see cref="TileJobs"/>) and
-    /// supplies the zeroed tickets and flags (<see cref="SyncInts"/>).
+    /// FlashAttention-2 prefill (<see cref="PrefillAttentionEmitter"/>): jobs of block_m query rows of one head, the ragged
+    /// batch's query tiles ("q_blocks") × query heads, shared out over persistent CTAs ("prefill_ctas": <see cref="Ctas"/>);
+    /// the runtime lists the tiles (<see cref="TileJobs"/>) and supplies the zeroed ticket and counts (<see cref="SyncInts"/>).
     /// </summary>
     public static class PrefillAttentionFamily
     {
@@ -18,7 +18,7 @@ namespace GraphCompiler.Kernels.Attention
         {
             var t = tiles.PrefillAttention;
             string? unsupported = PrefillAttentionEmitter.Unsupported(k);
-            var launch = new LaunchShape(GridExtent.Of("q_blocks"), GridExtent.Constant(k.Heads), GridExtent.One, t.Warps * 32,
+            var launch = new LaunchShape(GridExtent.Of("prefill_ctas"), GridExtent.One, GridExtent.One, t.Warps * 32,
                 PrefillAttentionEmitter.SharedMemoryBytes(k, t));
             return unsupported is null
                 ? PrefillAttentionEmitter.Emit(k, tiles, launch)
@@ -53,8 +53,16 @@ namespace GraphCompiler.Kernels.Attention
         /// <summary>Sequences a step, and query tiles a sequence, that a tile job can name (16 bits each).</summary>
         public const int MaxSequences = 1 << 16;
 
-        /// <summary>The sync ints a launch needs: write ticket, attention ticket, finished CTAs, a flag per (query tile, KV head).</summary>
-        public static int SyncInts(int qBlocks, int kvHeads) => 3 + qBlocks * kvHeads;
+        /// <summary>The sync ints a launch needs: the write ticket, the write jobs done, the CTAs finished.</summary>
+        public const int SyncInts = 3;
+
+        /// <summary>
+        /// The launch's CTAs: one per job up to as many as the GPU holds at once (<paramref name="residentCtasPerSm"/> on each
+        /// of <paramref name="multiprocessors"/>). Each CTA takes a fixed share of the jobs, so a CTA that had to wait for a
+        /// slot would start its whole share late: the count must not exceed what is resident.
+        /// </summary>
+        public static int Ctas(int qBlocks, int heads, int multiprocessors, int residentCtasPerSm) =>
+            (int)Math.Max(1, Math.Min((long)qBlocks * heads, (long)multiprocessors * Math.Max(1, residentCtasPerSm)));
 
         /// <summary>The <c>rope</c> scratch of a step of <paramref name="tokens"/> new tokens: a (cos, sin) pair of
         /// activation-dtype values (4 bytes) per rotation pair of each token.</summary>

@@ -11,21 +11,24 @@ namespace GraphCompiler.Kernels.Attention
     /// <list type="number">
     /// <item>Write jobs, one per (query tile, KV head): the tile's new K rows rotated (RoPE) and its V rows, rounded to
     /// kv_cache.dtype, into their blocks (the KV head 0 job also leaves the rows' RoPE cos and sin in the <c>rope</c>
-    /// scratch, so the query heads do not each compute them again); each job raises a flag when done. Every CTA takes
-    /// write jobs from a ticket until none are left before it waits on any flag, so each job is held by a running CTA
-    /// and finishes: no deadlock, whatever the scheduling.</item>
-    /// <item>Attention jobs, one per (query tile, query head), taken from a second ticket in the host's order (longest
-    /// causal work first): the Q tile rotated in the prologue (once the tile's KV head 0 job has left its angles), then
-    /// every K/V tile of positions 0 … the tile's last query read back from the cache through the block table (the
-    /// prefix of chunked prefill and the new rows alike, FP8 codes widened exactly), cp.async `stages` deep into
-    /// swizzled shared memory. Warps split the queries (FA2): S = Q·Kᵀ and
-    /// O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c> (sm_90a) on warpgroups of 64 rows that the
-    /// tensor cores feed from shared memory (Q from registers with <c>q_operand: registers</c>; <see cref="WarpgroupTile"/>; with four stages or more the stages are a ring
-    /// of mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K
-    /// scale, folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only
-    /// tiles crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
+    /// scratch, so the query heads do not each compute them again); each job counts itself done. Every CTA takes write
+    /// jobs from a ticket until none are left before it waits for the count, so each job is held by a running CTA and
+    /// finishes: no deadlock, whatever the scheduling.</item>
+    /// <item>Attention jobs, one per (query tile, query head), in the host's order (longest causal work first). The CTAs
+    /// are persistent (as many as the GPU holds at once, <see cref="PrefillAttentionFamily.Ctas"/>) and each takes a fixed
+    /// share of the jobs (<c>job_of_round</c>), so it knows its next job before it ends this one: no CTA launch, ticket or
+    /// flag between jobs, and on the ring and with warp specialization the next job's first K/V tiles load under this
+    /// one's last. A job: the Q tile rotated (the angles its write job left), each warp its own rows, then every K/V tile
+    /// of positions 0 … the tile's last query read back from the cache through the block table (the prefix of chunked
+    /// prefill and the new rows alike, FP8 codes widened exactly), cp.async `stages` deep into swizzled shared memory.
+    /// Warps split the queries (FA2): S = Q·Kᵀ and O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c>
+    /// (sm_90a) on warpgroups of 64 rows that the tensor cores feed from shared memory (Q from registers with
+    /// <c>q_operand: registers</c>; <see cref="WarpgroupTile"/>; with four stages or more the stages are a ring of
+    /// mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K scale,
+    /// folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only tiles
+    /// crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
     /// </list>
-    /// The last CTA to finish zeroes the tickets and flags for the next launch (and CUDA-graph replay). The reference is
+    /// The last CTA to finish zeroes the ticket and counts for the next launch (and CUDA-graph replay). The reference is
     /// CpuAttention's rule (RoPE as ElementwiseReference.Rope; scores over the cache as it holds them); this kernel rounds
     /// P to the activation dtype for the tensor cores, as FlashAttention does.
     /// </summary>
@@ -46,7 +49,7 @@ namespace GraphCompiler.Kernels.Attention
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
             var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
-                | (t.Ring || ws ? PreludeFeatures.Mbarrier : PreludeFeatures.None) | (ws ? PreludeFeatures.NamedBarrier : PreludeFeatures.None);
+                | (t.Ring || ws ? PreludeFeatures.Mbarrier | PreludeFeatures.NamedBarrier : PreludeFeatures.None);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
@@ -86,7 +89,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("const int* __restrict__", "tile_jobs", "query tiles, (sequence << 16) | tile, longest work first [q_blocks]");
             if (fp8) b.Parameter("const float* __restrict__", "kv_scale", "this layer's K and V cache scales [2] fp32");
             b.Parameter("gc_act* __restrict__", "out", "buffer attn_out [T, heads · head_dim]")
-             .Parameter("int* __restrict__", "sync", "write and attention tickets, finished CTAs, then a written flag per (query tile, KV head); zero between launches")
+             .Parameter("int* __restrict__", "sync", "write ticket, write jobs done, CTAs finished; zero between launches")
              .Parameter("gc_u32* __restrict__", "rope", "scratch [T, head_dim / 2]: each new token's RoPE (cos, sin) pairs in the activation dtype, for the query heads")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
@@ -94,27 +97,49 @@ namespace GraphCompiler.Kernels.Attention
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
-        /// <summary>The query-tile lookup of the ragged step.</summary>
-        private const string QueryTiles = @"// A query tile of the ragged step: its rows of qkv, its sequence's block table, and the cache position of its first query.
+        /// <summary>The query-tile lookup of the ragged step, and the jobs a CTA takes.</summary>
+        private const string QueryTiles = @"// A query tile of the ragged step: its rows of qkv and the cache position of its first query.
 struct QueryTile {
     int sequence;
     int index;      // tile within the sequence
-    int number;     // tile within the step, sequences in order: the written flags' index
     int row0;       // qkv row of the first query
     int rows;       // queries in the tile (the last tile of a sequence may be short)
     int position0;  // cache position of the first query: the cached prefix plus the tile's offset
 };
-__device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, const int* context_lens) {
+__device__ __forceinline__ QueryTile query_tile(int tile_job, const int* cu_seqlens, const int* context_lens) {
     QueryTile t;
-    t.sequence = job >> 16;
-    t.index = job & 0xFFFF;
-    t.number = t.index;
-    for (int s = 0; s < t.sequence; ++s) t.number += (cu_seqlens[s + 1] - cu_seqlens[s] + kBlockM - 1) / kBlockM;
+    t.sequence = tile_job >> 16;
+    t.index = tile_job & 0xFFFF;
     const int first = cu_seqlens[t.sequence], count = cu_seqlens[t.sequence + 1] - first;
     t.row0 = first + t.index * kBlockM;
     t.rows = min(kBlockM, count - t.index * kBlockM);
     t.position0 = context_lens[t.sequence] - count + t.index * kBlockM;
     return t;
+}
+
+// An attention job: a query tile of one query head, over the cache positions 0 .. its last query.
+struct Job {
+    QueryTile t;
+    int h, g;       // the query head and its KV head
+    int kv_end;     // positions read: 0 .. kv_end − 1
+    int kv_tiles;   // in tiles of kBlockN
+};
+__device__ __forceinline__ Job attention_job(int job, const int* tile_jobs, const int* cu_seqlens, const int* context_lens) {
+    Job j;
+    j.t = query_tile(tile_jobs[job / kHeads], cu_seqlens, context_lens);
+    j.h = job % kHeads;   // a tile's heads are consecutive jobs: a KV group's tiles stay hot in L2
+    j.g = j.h / kGroup;
+    j.kv_end = j.t.position0 + j.t.rows;
+    j.kv_tiles = (j.kv_end + kBlockN - 1) / kBlockN;
+    return j;
+}
+
+// The job CTA `cta` of `ctas` takes in round `round`: one of each round's `ctas` consecutive jobs, the rounds alternating
+// direction. The host lists the jobs longest first, so a CTA's longer job of one round pairs with a shorter one of the
+// next and every CTA's work comes out about even, with no ticket to wait for; each thread knows every job of its CTA.
+// At or past the launch's jobs: none left.
+__device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
+    return round * ctas + (round % 2 == 0 ? cta : ctas - 1 - cta);
 }
 
 ";
@@ -130,9 +155,8 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"    __shared__ int ticket, is_last;
     int* const write_ticket = sync;
-    int* const attention_ticket = sync + 1;
-    int* const finished = sync + 2;
-    int* const written = sync + 3;   // [q_blocks][kKvHeads]
+    int* const written = sync + 1;    // write jobs done
+    int* const finished = sync + 2;   // CTAs done
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
     // A KV head's slot of a cache position in the sequence's blocks (K: kv = g, V: kv = kKvHeads + g).
@@ -182,10 +206,10 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         }
         __threadfence();
         __syncthreads();
-        if (threadIdx.x == 0) atomicExch(written + t.number * kKvHeads + g, 1);
+        if (threadIdx.x == 0) atomicAdd(written, 1);
     }
 
-" + (ring || ws ? @"    // ---- The ring's mbarriers: a stage is full once its copies have landed, empty once every computing warp is done ----
+" + (ring || ws ? @"    // ---- The stages' mbarriers: a stage is full once its copies have landed, empty once every computing warp is done ----
     __shared__ __align__(8) unsigned long long ring[2 * kStages];
     const gc_u32 full_bar = gc_smem_address(ring), empty_bar = full_bar + 8 * kStages;
     if (threadIdx.x == 0)
@@ -194,115 +218,150 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
             gc_mbarrier_init(empty_bar + 8 * stage, " + (ws ? "kThreads / 32 - kProducerWarps" : "kThreads / 32") + @");
         }
 
-" : "") + @"    // ---- Attention job: a query tile of one head ----
-    if (threadIdx.x == 0) ticket = atomicAdd(attention_ticket, 1);
-    __syncthreads();
-    const int job = ticket;
-    const QueryTile t = query_tile(tile_jobs[job / kHeads], cu_seqlens, context_lens);
-    const int h = job % kHeads, g = h / kGroup;   // a tile's heads take consecutive tickets: a KV group's tiles stay hot in L2
-    const int* blocks = block_tables + (long long)t.sequence * max_blocks;
-    const int kv_end = t.position0 + t.rows;      // positions 0 .. the tile's last query
-    const int kv_tiles = (kv_end + kBlockN - 1) / kBlockN;
-
-    // ---- Wait for the write jobs this tile reads: its KV head's rows of the sequence's tiles up to this one, and the
-    // tile's angles (its KV head 0 job). A lane a flag: one round trip, not one a tile ----
-    if (warp == 0) {
-        for (int n = t.number - t.index + lane; n <= t.number; n += 32)
-            while (*reinterpret_cast<volatile int*>(written + n * kKvHeads + g) == 0) __nanosleep(64);
-        if (lane == 0)
-            while (*reinterpret_cast<volatile int*>(written + t.number * kKvHeads) == 0) __nanosleep(64);
+" : "") + @"    // ---- Every write job done before any attention job reads the cache and the angles. Each CTA took write jobs until none
+    // were left, so those still running are held by running CTAs: the wait ends, whatever the scheduling ----
+    if (threadIdx.x == 0) {
+        while (*reinterpret_cast<volatile int*>(written) < q_blocks * kKvHeads) __nanosleep(64);
         __threadfence();
     }
     __syncthreads();
 
-    // ---- K/V tiles of kBlockN positions through the block table, cp.async into stage `stage` (past kv_end: zeros) ----
+    // ---- Attention jobs, one per (query tile, query head): this CTA's are job_of_round(0, 1, …) until none are left ----
+    const int jobs = q_blocks * kHeads;
+    auto job_at = [&](int round) { return job_of_round(round, blockIdx.x, gridDim.x); };
+    auto job = [&](int index) { return attention_job(index, tile_jobs, cu_seqlens, context_lens); };
+    // K/V tile `tile` of a job through its sequence's block table, cp.async into stage `stage` (past kv_end: zeros).
     const gc_u32 stage_address = gc_smem_address(stage_s);
-    auto load_tile = [&](int tile, int stage) {
+    auto load_tile = [&](const Job& J, int tile, int stage) {
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, blocks, g, tile * kBlockN, kv_end, k_dst, k_dst + kTileBytes, threadIdx.x);
+        load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, block_tables + (long long)J.t.sequence * max_blocks, J.g, tile * kBlockN, J.kv_end,
+                                 k_dst, k_dst + kTileBytes, threadIdx.x);
     };
-" + (ws ? "" : "\n" + WarpState("warp") + (ring ? RingStart(fp8) : "    kv_pipeline_start(kv_tiles, load_tile);   // the first tiles in flight under the Q prologue\n")) + @"
-    // ---- Prologue: the Q tile rotated (RoPE) into shared memory, with the angles the tile's first write job left; rows
-    // past the sequence are zeros ----
-    for (int i = threadIdx.x; i < kBlockM * (kHalf / 8); i += kThreads) {
-        const int r = i / (kHalf / 8), c = i % (kHalf / 8);
-        gc_act8 lo = {}, hi = {};
-        if (r < t.rows) {
-            const uint4* from = reinterpret_cast<const uint4*>(rope + (long long)(t.row0 + r) * kHalf + c * 8);
-            const uint4 a = from[0], b = from[1];
-            const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-            gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + h * kHeadDim, c * 8,
-                            [&](int j, float& cs, float& sn) {
-                                cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
-                                sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));
-                            }, lo, hi);
+    // A computing warp's rows of a job's Q tile (row0 on), rotated (RoPE) with the angles the tile's first write job left,
+    // into q_s; rows past the sequence are zeros. Each warp reads only its own rows of Q" + (wgmma ? " (its warpgroup's, for wgmma)" : "") + @".
+    auto load_q = [&](const Job& J, int row0) {
+        for (int i = lane; i < kWarpRows * (kHalf / 8); i += 32) {
+            const int r = row0 + i / (kHalf / 8), c = i % (kHalf / 8);
+            gc_act8 lo = {}, hi = {};
+            if (r < J.t.rows) {
+                const uint4* from = reinterpret_cast<const uint4*>(rope + (long long)(J.t.row0 + r) * kHalf + c * 8);
+                const uint4 a = from[0], b = from[1];
+                const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                gc_rope_rotate8(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim, c * 8,
+                                [&](int j, float& cs, float& sn) {
+                                    cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
+                                    sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));
+                                }, lo, hi);
+            }
+            *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
+            *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
         }
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
-        *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
-    }
-" + (wgmma ? "    gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"    __syncthreads();
-" + (ws ? "" : QOperandOfWarp) + @"
-" + (ws ? WarpSpecialized(fp8) : (ring ? RingKvLoop(fp8) : KvLoop(fp8, wgmma)) + "\n" + Epilogue) + @"
-    // ---- The last CTA to finish zeroes the tickets and flags for the next launch ----
+    };
+
+" + (ws ? WarpSpecialized(fp8) : ring ? RingJobs(fp8) : BarrierJobs(fp8, wgmma)) + @"
+    // ---- The last CTA to finish zeroes the ticket and counts for the next launch ----
     __syncthreads();
     if (threadIdx.x == 0) {
         __threadfence();
         is_last = atomicAdd(finished, 1) == (int)(gridDim.x * gridDim.y) - 1;
     }
     __syncthreads();
-    if (is_last) {
-        for (int i = threadIdx.x; i < 3 + q_blocks * kKvHeads; i += kThreads) sync[i] = 0;
-    }
+    if (is_last && threadIdx.x < " + PrefillAttentionFamily.SyncInts + @") sync[threadIdx.x] = 0;
 ";
 
-        /// <summary>A computing warp's running state: O, the row maxima and sums, and where its rows start (from
-        /// <paramref name="computeWarp"/>, its index among the computing warps).</summary>
+        /// <summary>A computing warp's running state: O, the row maxima and sums (set per job by flash_init), and where its rows
+        /// start (from <paramref name="computeWarp"/>, its index among the computing warps).</summary>
         private static string WarpState(string computeWarp) => @"    float o[kMTiles][kHeadDim / 8][4];           // the output rows, fp32, MMA accumulator layout
     float row_max[kMTiles][2], row_sum[kMTiles][2];   // per thread, rows lane/4 and lane/4 + 8 of each MMA tile: raw max, scaled sum
-    flash_init(o, row_max, row_sum);
     const float score_scale = kScoreScale * k_scale;
     const int warp_row0 = " + computeWarp + @" * kWarpRows;
     const gc_u32 q_address = gc_smem_address(q_s);
 
 ";
 
-        /// <summary>Q·Kᵀ's Q operand for the warp's rows, once Q is in shared memory.</summary>
-        private const string QOperandOfWarp = "    const QOperand q = q_operand(q_address, warp_row0, lane);\n";
+        /// <summary>The head of a computing warp's job: the next job of its CTA, or out of the loop.</summary>
+        private const string NextJob = @"        const int index = job_at(round);
+        if (index >= jobs) break;
+        const Job J = job(index);
+";
 
-        /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores.</summary>
-        private const string Epilogue = @"    // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
+        /// <summary>A wgmma warp's rows of the job's Q, visible to the tensor cores once its warpgroup has written all 64 (named
+        /// barrier <c>barrier</c> of 128 threads), then Q·Kᵀ's operand and a fresh O.</summary>
+        private static string WarpgroupQ(string barrier) => @"        load_q(J, warp_row0);
+        gc_fence_proxy_async();
+        gc_barrier_sync(" + barrier + @", 128);
+        q = q_operand(q_address, warp_row0, lane);
+        flash_init(o, row_max, row_sum);
+";
+
+        /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores; then its rows of q_s
+        /// are free for the next job's Q.</summary>
+        private const string Epilogue = @"        // ---- Normalize (and apply the V scale), stage the warp's rows in its part of q_s, store 16-byte vectors ----
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
+        for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const float scale = v_scale / quad_sum(row_sum[mt][half]);
-            const int r = warp_row0 + mt * 16 + lane / 4 + 8 * half;
+            for (int half = 0; half < 2; ++half) {
+                const float scale = v_scale / quad_sum(row_sum[mt][half]);
+                const int r = warp_row0 + mt * 16 + lane / 4 + 8 * half;
 #pragma unroll
-            for (int dt = 0; dt < kHeadDim / 8; ++dt)
-                *reinterpret_cast<gc_u32*>(q_s + swizzle(r, dt) * 8 + 2 * (lane % 4)) =
-                    gc_pack_act2(o[mt][dt][2 * half] * scale, o[mt][dt][2 * half + 1] * scale);
+                for (int dt = 0; dt < kHeadDim / 8; ++dt)
+                    *reinterpret_cast<gc_u32*>(q_s + swizzle(r, dt) * 8 + 2 * (lane % 4)) =
+                        gc_pack_act2(o[mt][dt][2 * half] * scale, o[mt][dt][2 * half + 1] * scale);
+            }
+        __syncwarp();
+        for (int i = lane; i < kWarpRows * kChunks; i += 32) {
+            const int r = warp_row0 + i / kChunks, c = i % kChunks;
+            if (r < J.t.rows)
+                *reinterpret_cast<gc_act8*>(out + (long long)(J.t.row0 + r) * kHeads * kHeadDim + J.h * kHeadDim + c * 8) =
+                    *reinterpret_cast<const gc_act8*>(q_s + swizzle(r, c) * 8);
         }
-    __syncwarp();
-    for (int i = lane; i < kWarpRows * kChunks; i += 32) {
-        const int r = warp_row0 + i / kChunks, c = i % kChunks;
-        if (r < t.rows)
-            *reinterpret_cast<gc_act8*>(out + (long long)(t.row0 + r) * kHeads * kHeadDim + h * kHeadDim + c * 8) =
-                *reinterpret_cast<const gc_act8*>(q_s + swizzle(r, c) * 8);
+        __syncwarp();
+";
+
+        /// <summary>
+        /// The jobs one tile a step behind a block barrier (mma.sync, and wgmma below four stages): a job's first tiles issued
+        /// before its Q, then for each tile: wait for it, S = Q·Kᵀ, mask, softmax, O += P·V; a block barrier between jobs.
+        /// </summary>
+        private static string BarrierJobs(bool fp8, bool wgmma) => WarpState("warp") + @"    for (int round = 0;; ++round) {
+" + NextJob + @"        auto load = [&](int tile, int stage) { load_tile(J, tile, stage); };
+        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue
+        load_q(J, warp_row0);
+" + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        __syncthreads();
+        const QOperand q = q_operand(q_address, warp_row0, lane);
+        flash_init(o, row_max, row_sum);
+        for (int j = 0; j < J.kv_tiles; ++j) {
+            kv_pipeline_wait<true>(j, J.kv_tiles, load);   // the CTA loads each tile together: a block barrier
+" + (fp8 ? @"            widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
+" + (wgmma ? "            gc_fence_proxy_async();\n" : "") + @"            __syncthreads();
+            const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
+" : @"            const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
+") + @"
+            // ---- S = Q·Kᵀ for the warp's kWarpRows queries, masked where the tile crosses the diagonal or the context's end ----
+            float s[kMTiles][kBlockN / 8][4];
+            flash_scores(s, q, k_address, lane);
+            mask_scores(s, j * kBlockN, J.t.position0 + warp_row0, J.kv_end, lane);
+            // ---- Online softmax, then O += P·V ----
+            flash_softmax(s, row_max, row_sum, o, score_scale);
+            flash_pv(o, s, v_address, lane);
+            kv_pipeline_release<true>();
+        }
+" + Epilogue + @"        __syncthreads();   // every warp done with the stages before the next job's first tiles
     }
 ";
 
         /// <summary>
         /// Warp specialization (<c>mma: wgmma_ws</c>, FlashAttention-3's layout): warpgroup 0 gives up its registers and
-        /// loads — each tile into its stage once every computing warp has arrived on the stage's empty barrier, the copies
-        /// arriving on its full barrier as they land (an FP8 cache's loaders copy the codes at once, and widen them into the
-        /// stage's pair once its empty barrier says so, fence and arrive) — while the other warpgroups take the registers and compute: each issues tile j's
-        /// Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, rescales O once P·V has landed
-        /// and rounds tile j's P at once (S, P and O live together: the registers the loaders gave up; S's are free again
-        /// for the next tile, which is what lets block_n reach 128). The computing warpgroups take turns issuing their
-        /// products (FA3's ping-pong), so the tensor cores run one's while another is in its softmax.
+        /// loads — every tile of the CTA's jobs in turn, each into its stage once every computing warp has arrived on the
+        /// stage's empty barrier, the copies arriving on its full barrier as they land (an FP8 cache's loaders copy the codes at
+        /// once, and widen them into the stage's pair once its empty barrier says so, fence and arrive), so a job's first tiles
+        /// load under the job before — while the other warpgroups take the registers and compute: each loads its rows of the
+        /// job's Q, issues tile j's Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, rescales O
+        /// once P·V has landed and rounds tile j's P at once (S, P and O live together: the registers the loaders gave up; S's
+        /// are free again for the next tile, which is what lets block_n reach 128). The computing warpgroups take turns
+        /// issuing their products (FA3's ping-pong), so the tensor cores run one's while another is in its softmax.
         /// </summary>
         private static string WarpSpecialized(bool fp8) => @"    if (warp < kProducerWarps) {
-        // ---- The loading warpgroup ----
+        // ---- The loading warpgroup: stream tile n of the CTA's jobs goes to stage n % kStages ----
         gc_setmaxnreg_dec<kProducerRegisters>();
 " + (fp8 ? @"        // A tile's codes, landed (this thread's copies), widened into the stage's pair once every computing warp is done
         // with it, and fenced for the tensor cores.
@@ -315,102 +374,91 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
             gc_mbarrier_arrive(full_bar + 8 * stage);
         };
         // The codes' stage needs no wait: this thread widened its last codes (its own copies) a tile after loading them.
-        // Waiting for the pair before the load instead would deadlock two stages: tile j's wait for tile j − 2's release
-        // would come before tile j − 1's widening, which the computing warps need first.
-        for (int j = 0; j < kv_tiles; ++j) {
-            load_tile(j, j % kStages);
-            gc_cp_async_commit();
-            if (j > 0) {   // tile j − 1, while tile j is in flight
-                gc_cp_async_wait<1>();
-                widen(j - 1);
-            }
+        // Waiting for the pair before the load instead would deadlock two stages: tile n's wait for tile n − 2's release
+        // would come before tile n − 1's widening, which the computing warps need first.
+" : "") + @"        int n = 0;
+        for (int round = 0;; ++round) {
+" + CudaSourceBuilder.Indent(NextJob) + @"            for (int j = 0; j < J.kv_tiles; ++j, ++n) {
+" + (fp8 ? @"                load_tile(J, j, n % kStages);
+                gc_cp_async_commit();
+                if (n > 0) {   // tile n − 1, while tile n is in flight
+                    gc_cp_async_wait<1>();
+                    widen(n - 1);
+                }
+" : @"                if (n >= kStages) gc_mbarrier_wait(empty_bar + 8 * (n % kStages), ((n - kStages) / kStages) & 1);
+                load_tile(J, j, n % kStages);
+                gc_mbarrier_arrive_on_copies(full_bar + 8 * (n % kStages));
+") + @"            }
         }
-        gc_cp_async_wait<0>();
-        widen(kv_tiles - 1);
-" : @"        for (int j = 0; j < kv_tiles; ++j) {
-            if (j >= kStages) gc_mbarrier_wait(empty_bar + 8 * (j % kStages), ((j - kStages) / kStages) & 1);
-            load_tile(j, j % kStages);
-            gc_mbarrier_arrive_on_copies(full_bar + 8 * (j % kStages));
+" + (fp8 ? @"        if (n > 0) {
+            gc_cp_async_wait<0>();
+            widen(n - 1);
         }
-") + @"    } else {
+" : "") + @"    } else {
         // ---- The computing warpgroups ----
         gc_setmaxnreg_inc<kConsumerRegisters>();
-" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + QOperandOfWarp + TileAddresses(fp8) + StageBarriers(fp8) + @"
+" + CudaSourceBuilder.Indent(WarpState("(warp - kProducerWarps)") + TileAddresses(fp8) + StageBarriers(fp8) + @"
     // ---- Turns at the tensor cores (FA3's ping-pong): warpgroup c issues its products once c − 1 has issued its own, so
     // one warpgroup's softmax runs under another's products. Named barrier 1 + c is c's turn (its 128 threads wait, the
-    // previous warpgroup's 128 arrive); the last warpgroup hands warpgroup 0 its first turn, and keeps its own last one
-    // (every barrier then sees as many arrivals as waits) ----
+    // previous warpgroup's 128 arrive); at each job's start the last warpgroup hands warpgroup 0 its first turn, and it
+    // keeps its own last one (every barrier then sees as many arrivals as waits, job by job). Barrier 1 + kConsumerGroups
+    // + c is c's own, for its Q ----
     const int group = (warp - kProducerWarps) / 4;
     auto turn_wait = [&]() { if (kConsumerGroups > 1) gc_barrier_sync(1 + group, 256); };
     auto turn_pass = [&](bool last) {
         if (kConsumerGroups > 1 && !(last && group == kConsumerGroups - 1)) gc_barrier_arrive(1 + (group + 1) % kConsumerGroups, 256);
     };
-    if (kConsumerGroups > 1 && group == kConsumerGroups - 1) gc_barrier_arrive(1, 256);
-
-    // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale), P ----
+    QOperand q;
     float s[kMTiles][kBlockN / 8][4], alpha[kMTiles][2];
     gc_u32 p[kBlockN / 16][kMTiles][4];
-    full(0);
-    turn_wait();
-    scores_issue(s, q, k_tile(0));
-    turn_pass(false);
-    scores_wait(s);
-    mask_scores(s, 0, t.position0 + warp_row0, kv_end, lane);
-    softmax_scores(s, row_max, row_sum, score_scale, alpha);
-    p_tile(p, s);
-    for (int j = 1; j < kv_tiles; ++j) {
-        // ---- Tile j's S and tile j − 1's O += P·V on the tensor cores together ----
-        full(j);
-        turn_wait();
-        scores_issue(s, q, k_tile(j));
-        pv_issue(o, p, v_tile(j - 1));
-        turn_pass(false);
-        // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed, then P of tile j ----
-        gc_wgmma_wait<1>();
-        gc_wgmma_hold(s[0]);
-        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
-        softmax_scores(s, row_max, row_sum, score_scale, alpha);
-        pv_wait(o, p);
-        release(j - 1);
-        rescale_o(o, alpha);
-        p_tile(p, s);
-    }
-    // ---- The last tile's O += P·V ----
-    turn_wait();
-    pv_issue(o, p, v_tile(kv_tiles - 1));
-    turn_pass(true);
-    pv_wait(o, p);
-    release(kv_tiles - 1);
+    int n = 0;   // the stream tile of the job's first
+    for (int round = 0;; ++round) {
+" + NextJob + WarpgroupQ("1 + kConsumerGroups + group") + @"        if (kConsumerGroups > 1 && group == kConsumerGroups - 1) gc_barrier_arrive(1, 256);
 
-" + Epilogue) + @"    }
+        // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale), P ----
+        full(n);
+        turn_wait();
+        scores_issue(s, q, k_tile(n));
+        turn_pass(false);
+        scores_wait(s);
+        mask_scores(s, 0, J.t.position0 + warp_row0, J.kv_end, lane);
+        softmax_scores(s, row_max, row_sum, score_scale, alpha);
+        p_tile(p, s);
+        for (int j = 1; j < J.kv_tiles; ++j) {
+            // ---- Tile j's S and tile j − 1's O += P·V on the tensor cores together ----
+            full(n + j);
+            turn_wait();
+            scores_issue(s, q, k_tile(n + j));
+            pv_issue(o, p, v_tile(n + j - 1));
+            turn_pass(false);
+            // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed, then P of tile j ----
+            gc_wgmma_wait<1>();
+            gc_wgmma_hold(s[0]);
+            mask_scores(s, j * kBlockN, J.t.position0 + warp_row0, J.kv_end, lane);
+            softmax_scores(s, row_max, row_sum, score_scale, alpha);
+            pv_wait(o, p);
+            release(n + j - 1);
+            rescale_o(o, alpha);
+            p_tile(p, s);
+        }
+        // ---- The last tile's O += P·V ----
+        n += J.kv_tiles;
+        turn_wait();
+        pv_issue(o, p, v_tile(n - 1));
+        turn_pass(true);
+        pv_wait(o, p);
+        release(n - 1);
+
+" + Epilogue + @"    }
+") + @"    }
 ";
 
-        /// <summary>Where tile j's K and V are for the tensor cores with a stage a tile (the ring, warp specialization): an FP8
-        /// cache's widened pairs, or the stage itself.</summary>
+        /// <summary>Where stream tile n's K and V are for the tensor cores with a stage a tile (the ring, warp specialization):
+        /// an FP8 cache's widened pairs, or the stage itself.</summary>
         private static string TileAddresses(bool fp8) => fp8 ? @"    auto k_tile = [&](int tile) { return gc_smem_address(k_s) + (tile % kWidened) * 4 * kBlockN * kHeadDim; };   // widened K, then V
     auto v_tile = [&](int tile) { return k_tile(tile) + 2 * kBlockN * kHeadDim; };
 " : @"    auto k_tile = [&](int tile) { return stage_address + (tile % kStages) * 2 * kTileBytes; };
     auto v_tile = [&](int tile) { return k_tile(tile) + kTileBytes; };
-";
-
-        /// <summary>The K/V loop, one tile a step behind a block barrier (its first tiles issued before the Q prologue): wait
-        /// for tile j, S = Q·Kᵀ, mask, softmax, O += P·V.</summary>
-        private static string KvLoop(bool fp8, bool wgmma) => @"    for (int j = 0; j < kv_tiles; ++j) {
-        kv_pipeline_wait<true>(j, kv_tiles, load_tile);   // the CTA loads each tile together: a block barrier
-" + (fp8 ? @"        widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
-" + (wgmma ? "        gc_fence_proxy_async();\n" : "") + @"        __syncthreads();
-        const gc_u32 k_address = gc_smem_address(k_s), v_address = gc_smem_address(v_s);
-" : @"        const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
-") + @"
-        // ---- S = Q·Kᵀ for the warp's kWarpRows queries, masked where the tile crosses the diagonal or the context's end ----
-        float s[kMTiles][kBlockN / 8][4];
-        flash_scores(s, q, k_address, lane);
-        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
-        // ---- Online softmax, then O += P·V ----
-        flash_softmax(s, row_max, row_sum, o, score_scale);
-        flash_pv(o, s, v_address, lane);
-        kv_pipeline_release<true>();
-    }
 ";
 
         /// <summary>A computing warp's waits on the stages: a tile has landed (every copy of it), and this warp is done with a
@@ -425,14 +473,34 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
 ";
 
         /// <summary>
-        /// The wgmma K/V loop on a ring of mbarriers (stages ≥ 4) instead of a block barrier a tile, so warpgroups drift apart
-        /// and one's softmax overlaps another's products. Stage j % kStages holds tile j. Its "full" barrier completes when
-        /// every thread's copies of the tile have landed: for an fp16/bf16 cache the copies themselves arrive
-        /// (cp.async.mbarrier.arrive), no thread waits for them; an FP8 cache's thread waits for its own, widens them into one
-        /// of kWidened pairs, fences them for the tensor cores and arrives. Its "empty" barrier completes when every warp's
-        /// P·V has read it. The ring starts (<see cref="RingStart"/>) before the Q prologue, its first tiles in flight under it.
+        /// The wgmma jobs on a ring of mbarriers (stages ≥ 4) instead of a block barrier a tile, so warpgroups drift apart and
+        /// one's softmax overlaps another's products. The CTA's jobs are one stream of tiles, stream tile n in stage
+        /// n % kStages: its "full" barrier completes when every thread's copies of the tile have landed (for an fp16/bf16 cache
+        /// the copies themselves arrive, cp.async.mbarrier.arrive, no thread waits for them; an FP8 cache's thread waits for
+        /// its own, widens them into one of kWidened pairs, fences them for the tensor cores and arrives), its "empty" barrier
+        /// when every warp's P·V has read it. During tile n a warp refills the stage of tile n − 2 (once empty) with tile
+        /// n + kStages − 2, while its S of tile n is on the tensor cores: tiles are issued kStages − 2 ahead, across jobs, so
+        /// a job's first tiles load under the end of the one before, and a warpgroup can run more than a tile ahead of another.
+        /// Between jobs a warp only writes its rows out and loads its rows of the next Q; its warpgroup meets on a named
+        /// barrier, the others go on. (Tile j + 1's S issued beside tile j's P·V, one wait for both, makes ptxas serialize the
+        /// wgmmas at the ring's 168 registers (C7515): 12–19% slower on the H200.)
         /// </summary>
-        private static string RingStart(bool fp8) => TileAddresses(fp8) + StageBarriers(fp8) + (fp8 ? @"    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
+        private static string RingJobs(bool fp8) => WarpState("warp") + TileAddresses(fp8) + StageBarriers(fp8) + @"    // ---- The stream's next tile to issue: tile stream_tile of the job of round stream_round, the stream's tile `issued` ----
+    int stream_round = 0, stream_tile = 0, issued = 0;
+    bool streaming = job_at(0) < jobs;
+    Job stream{};
+    if (streaming) stream = job(job_at(0));
+    " + (fp8 ? "// This thread's copies of the stream's next tile, a copy group each call (empty past the last)." : "// This thread's copies of the stream's next tile; they arrive on its full barrier as they land.") + @"
+    auto issue = [&]() {
+        while (streaming && stream_tile == stream.kv_tiles) {
+            const int next = job_at(++stream_round);
+            streaming = next < jobs;
+            if (streaming) stream = job(next), stream_tile = 0;
+        }
+" + (fp8 ? @"        if (streaming) load_tile(stream, stream_tile++, issued++ % kStages);
+        gc_cp_async_commit();
+    };
+    // This thread's part of a tile has landed (all but the kStages − 3 newest copy groups): widen it, fence it for the
     // tensor cores, arrive. The pair it widens into last held tile − 3, which every warp is past.
     auto land = [&](int tile) {
         gc_cp_async_wait<kStages - 3>();
@@ -441,39 +509,30 @@ __device__ __forceinline__ QueryTile query_tile(int job, const int* cu_seqlens, 
         gc_fence_proxy_async();
         gc_mbarrier_arrive(full_bar + 8 * (tile % kStages));
     };
-    auto issue = [&](int tile) {
-        if (tile < kv_tiles) load_tile(tile, tile % kStages);
-        gc_cp_async_commit();
+" : @"        if (!streaming) return;
+        load_tile(stream, stream_tile++, issued % kStages);
+        gc_mbarrier_arrive_on_copies(full_bar + 8 * (issued++ % kStages));
     };
-" : @"    auto issue = [&](int tile) {   // this thread's copies of a tile; they arrive on its full barrier as they land
-        if (tile >= kv_tiles) return;
-        load_tile(tile, tile % kStages);
-        gc_mbarrier_arrive_on_copies(full_bar + 8 * (tile % kStages));
-    };
-") + @"    for (int tile = 0; tile < kStages - 2; ++tile) issue(tile);   // the first tiles in flight under the Q prologue
-";
-
-        /// <summary>
-        /// The ring's loop. During tile j a warp refills the stage of tile j − 2 (once empty) with tile j + kStages − 2, while
-        /// its S of tile j is on the tensor cores: tiles are issued kStages − 2 ahead, and a warpgroup can run more than a tile
-        /// ahead of another. (Tile j + 1's S issued beside tile j's P·V, one wait for both, makes ptxas serialize the wgmmas
-        /// at the ring's 168 registers (C7515): 12–19% slower on the H200.)
-        /// </summary>
-        private static string RingKvLoop(bool fp8) => (fp8 ? "    land(0);\n" : "") + @"    for (int j = 0; j < kv_tiles; ++j) {
-        // ---- S = Q·Kᵀ of tile j on the tensor cores, once every thread's part of it has landed ----
-        full(j);
-        float s[kMTiles][kBlockN / 8][4];
-        scores_issue(s, q, k_tile(j));
-        // ---- Meanwhile: tile j + kStages − 2 into tile j − 2's stage once every warp is done with it" + (fp8 ? "; tile j + 1 lands" : "") + @" ----
-        if (j >= 2) gc_mbarrier_wait(empty_bar + 8 * ((j - 2) % kStages), ((j - 2) / kStages) & 1);
-        issue(j + kStages - 2);
-" + (fp8 ? "        if (j + 1 < kv_tiles) land(j + 1);\n" : "") + @"        scores_wait(s);
-        // ---- Mask, online softmax, O += P·V; then this warp is done with the stage ----
-        mask_scores(s, j * kBlockN, t.position0 + warp_row0, kv_end, lane);
-        flash_softmax(s, row_max, row_sum, o, score_scale);
-        flash_pv(o, s, v_tile(j), lane);
-        release(j);
-    }
+") + @"    for (int tile = 0; tile < kStages - 2; ++tile) issue();   // the first tiles in flight under the first Q
+    QOperand q;
+    int n = 0;   // the stream tile being computed
+    for (int round = 0;; ++round) {
+" + NextJob + WarpgroupQ("1 + warp / 4") + (fp8 ? "        if (n == 0) land(0);\n" : "") + @"        for (int j = 0; j < J.kv_tiles; ++j, ++n) {
+            // ---- S = Q·Kᵀ of tile n on the tensor cores, once every thread's part of it has landed ----
+            full(n);
+            float s[kMTiles][kBlockN / 8][4];
+            scores_issue(s, q, k_tile(n));
+            // ---- Meanwhile: tile n + kStages − 2 into tile n − 2's stage once every warp is done with it" + (fp8 ? "; tile n + 1 lands" : "") + @" ----
+            if (n >= 2) gc_mbarrier_wait(empty_bar + 8 * ((n - 2) % kStages), ((n - 2) / kStages) & 1);
+            issue();
+" + (fp8 ? "            if (n + 1 < issued) land(n + 1);\n" : "") + @"            scores_wait(s);
+            // ---- Mask, online softmax, O += P·V; then this warp is done with the stage ----
+            mask_scores(s, j * kBlockN, J.t.position0 + warp_row0, J.kv_end, lane);
+            flash_softmax(s, row_max, row_sum, o, score_scale);
+            flash_pv(o, s, v_tile(n), lane);
+            release(n);
+        }
+" + Epilogue + @"    }
 ";
     }
 }

@@ -73,19 +73,21 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void Prefill_attention_is_emitted_with_its_launch_shape_and_shared_memory_from_the_tiles()
         {
-            // llama2-70b on sm_90: block_m 192, block_n 64, 12 warps (three wgmma warpgroups), a ring of 4 stages; FP8 cache,
-            // so the stages hold codes and three K/V pairs are widened next to them, all after 1024 bytes of alignment slack.
+            // llama2-70b on sm_90: block_m 128, block_n 64, 12 warps (a loading warpgroup and two wgmma warpgroups), 4 stages;
+            // FP8 cache, so the stages hold codes and a widened K/V pair each sits next to them, all after 1024 bytes of
+            // alignment slack. Persistent CTAs: as many as the GPU holds, not one per job.
             var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
             Assert.True(prefill.IsEmitted, prefill.PendingReason);
             Assert.True(prefill.ArchSpecific);
-            Assert.Equal(2 * 192 * 128 + 4 * 2 * 64 * 128 + 3 * 2 * 64 * 128 * 2 + 1024, prefill.Launch.SharedMemoryBytes);
+            Assert.Equal(2 * 128 * 128 + 4 * 2 * 64 * 128 + 4 * 2 * 64 * 128 * 2 + 1024, prefill.Launch.SharedMemoryBytes);
             Assert.Equal(384, prefill.Launch.BlockThreads);
-            Assert.Equal("(q_blocks, 64, 1)", prefill.Launch.GridText);
-            Assert.Contains("constexpr int kBlockM = 192;  // tiles.sm_90.prefill_attention.block_m", prefill.Source);
+            Assert.Equal("(prefill_ctas, 1, 1)", prefill.Launch.GridText);
+            Assert.Contains("constexpr int kBlockM = 128;  // tiles.sm_90.prefill_attention.block_m", prefill.Source);
             Assert.Contains("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", prefill.Source);
             Assert.Contains("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", prefill.Source);
             Assert.DoesNotContain("gc_mma_m16n8k16(", prefill.Source!.Substring(prefill.Source.IndexOf("end of prelude", StringComparison.Ordinal)));
             Assert.Contains("gc_mbarrier_wait(full_bar", prefill.Source);
+            Assert.Contains("gc_setmaxnreg_dec<kProducerRegisters>", prefill.Source);
             Assert.DoesNotContain("kv_pipeline_wait<true>(", prefill.Source);
 
             // small-llama on sm_80: fp16 cache read straight into the swizzled stages.

@@ -27,21 +27,28 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Fact]
-        public void The_sync_scratch_holds_three_counters_and_a_flag_per_tile_and_kv_head()
+        public void The_sync_scratch_holds_the_write_ticket_and_two_counts_whatever_the_step()
         {
-            Assert.Equal(3 + 17 * 8, PrefillAttentionFamily.SyncInts(17, 8));
-            // The memory plan reserves it for the largest step: 2048 tokens in tiles of the smallest block_m any
-            // architecture uses (128, the mma.sync architectures'; sm_90's wgmma tiles take 192) plus a partial tile for each
-            // further sequence (64 at most), for 8 KV heads.
+            // The write ticket, the write jobs done (which every attention job waits for) and the CTAs finished: the
+            // attention jobs need no ticket or flag of their own, each CTA knowing its share.
+            Assert.Equal(3, PrefillAttentionFamily.SyncInts);
             var plan = TestSpecs.Compile("llama2-70b").Memory;
-            Assert.Equal(4L * (3 + (16 + 63) * 8), plan.Workspace.Single(s => s.Name == "prefill_attention_sync").Bytes);
+            Assert.Equal(4L * 3, plan.Workspace.Single(s => s.Name == "prefill_attention_sync").Bytes);
         }
+
+        [Theory]
+        [InlineData(6, 64, 132, 1, 132)]     // S = 1024 at block_m 192: 384 jobs, one CTA an SM
+        [InlineData(1, 2, 132, 1, 2)]        // fewer jobs than SMs: a CTA a job
+        [InlineData(8, 64, 132, 2, 264)]     // two CTAs an SM
+        [InlineData(0, 64, 132, 1, 1)]       // no tile: one CTA, which finds no job and zeroes the counts
+        public void The_launch_has_a_cta_a_job_up_to_what_the_gpu_holds_at_once(int qBlocks, int heads, int sms, int perSm, int ctas) =>
+            Assert.Equal(ctas, PrefillAttentionFamily.Ctas(qBlocks, heads, sms, perSm));
 
         [Fact]
         public void Query_heads_rotate_with_the_angles_a_tiles_first_write_job_left_in_the_rope_scratch()
         {
             // sincosf per (token, rotation pair) once, not once per query head: the write job of KV head 0 stores each new
-            // token's (cos, sin) pairs, and a query tile reads them after that job's written flag.
+            // token's (cos, sin) pairs, and a query tile reads them once every write job is done.
             var plan = TestSpecs.Compile("llama2-70b").Memory;
             Assert.Equal(2048L * 64 * 4, plan.Workspace.Single(s => s.Name == "prefill_attention_rope").Bytes);
             var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
@@ -49,7 +56,7 @@ namespace GraphCompiler.Tests.Kernels
             string body = prefill.Source!.Substring(prefill.Source!.IndexOf("extern \"C\"", StringComparison.Ordinal));
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(body, @"gc_rope_cos_sin\("));
             Assert.Contains("if (g == 0) {", body);
-            Assert.True(body.IndexOf("written + t.number * kKvHeads) == 0", StringComparison.Ordinal)
+            Assert.True(body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads", StringComparison.Ordinal)
                         < body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal));
         }
 

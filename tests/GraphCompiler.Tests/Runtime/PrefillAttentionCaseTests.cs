@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
+using GraphCompiler.Kernels.Attention;
 using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Reference;
 using GraphCompiler.Runtime.SelfTest;
@@ -42,8 +43,9 @@ namespace GraphCompiler.Tests.Runtime
                 int tokens = news.Sum(), qBlocks = news.Sum(n => (n + blockM - 1) / blockM);
                 Assert.Equal(qBlocks, ((int[])c.Arrays["tile_jobs"]).Length);
                 Assert.Equal(qBlocks, c.Scalars["q_blocks"]);
-                Assert.Equal(qBlocks, c.Grid["q_blocks"]);
-                Assert.Equal(Enumerable.Repeat(0, 3 + qBlocks * k.KvHeads), (int[])c.Arrays["sync"]);
+                // A persistent CTA a job: the small model's jobs (4 heads, at most 9 tiles) are fewer than the SMs.
+                Assert.Equal(qBlocks * k.Heads, c.Grid["prefill_ctas"]);
+                Assert.Equal(new int[PrefillAttentionFamily.SyncInts], (int[])c.Arrays["sync"]);
                 Assert.Equal((long)tokens * (k.Heads + 2 * k.KvHeads) * k.HeadDim, c.Arrays["qkv"].Length);
                 Assert.Equal(fp8 ? typeof(byte[]) : typeof(ushort[]), c.Arrays["kv_pool"].GetType());
                 // Each sequence's rows continue its cached prefix: positions context − new .. context − 1.
@@ -51,6 +53,16 @@ namespace GraphCompiler.Tests.Runtime
                 var expected = news.SelectMany((n, s) => Enumerable.Range(contexts[s] - n, n));
                 Assert.Equal(expected, (int[])c.Arrays["positions"]);
             }
+        }
+
+        [Fact]
+        public void A_long_prompt_launches_as_many_persistent_ctas_as_the_sms_hold()
+        {
+            // llama2-70b's sm_90 tiles (wgmma_ws 128 × 64, 12 warps) hold one CTA an SM: 16 tiles × 64 heads share 132 CTAs.
+            var (k, factory, _) = Setup("llama2-70b", 3);
+            var chunk = Assert.Single(factory.For(k), c => c.Label == "S=1 new 2048 prefix 2048");
+            Assert.Equal(16, chunk.Scalars["q_blocks"]);
+            Assert.Equal(132, chunk.Grid["prefill_ctas"]);
         }
 
         [Fact]
