@@ -199,6 +199,7 @@ namespace GraphCompiler.Generator
                 var l = k.Launch;
                 var inits = new List<string>();
                 if (l.ClusterSpansZ) inits.Add("ClusterSpansZ = true");
+                if (l.Persistent) inits.Add("Persistent = true");
                 if (l.Growth is { } g) inits.Add($"Growth = new {G}Kernels.SharedMemoryGrowth({Str(g.Parameter)}, {g.BytesPerUnit}, {g.MaxUnits})");
                 string launch = $"new {G}Kernels.LaunchShape({Extent(l.X)}, {Extent(l.Y)}, {Extent(l.Z)}, {l.BlockThreads}, {l.SharedMemoryBytes})"
                     + (inits.Count > 0 ? " { " + string.Join(", ", inits) + " }" : "");

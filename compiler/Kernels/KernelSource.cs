@@ -42,6 +42,10 @@ namespace GraphCompiler.Kernels
         /// then read each other's shared memory (sm_90+; at Z = 1 a plain launch).</summary>
         public bool ClusterSpansZ { get; init; }
 
+        /// <summary>The grid is as many CTAs as the GPU holds at once, each taking a fixed share of the work (prefill
+        /// attention): the runtime asks the driver how many fit, and sets the kernel's shared-memory carveout so they do.</summary>
+        public bool Persistent { get; init; }
+
         /// <summary>Dynamic shared memory that grows with a scalar parameter of the kernel: <see cref="SharedMemoryBytes"/> at 1, or null.</summary>
         public SharedMemoryGrowth? Growth { get; init; }
 

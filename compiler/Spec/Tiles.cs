@@ -116,7 +116,7 @@ namespace GraphCompiler.Spec
         WgmmaWarpSpecialized,
     }
 
-    /// <summary>FlashAttention-2 prefill: query rows per CTA, K/V rows per step, warps (split along queries), cp.async
+    /// <summary>FlashAttention-2 prefill: query rows per job (a CTA's at a time), K/V rows per step, warps (split along queries), cp.async
     /// stages, the MMA instruction (<c>mma: mma_sync | wgmma | wgmma_ws</c>), and where wgmma's Q·Kᵀ takes Q from
     /// (<c>q_operand: shared | registers</c>: <see cref="QInRegisters"/>).</summary>
     /// <param name="QInRegisters">wgmma's Q·Kᵀ takes Q as register fragments, loaded once a query tile, instead of reading

@@ -22,6 +22,11 @@ namespace GraphCompiler.Runtime.Cuda
             if (source.Launch.MaxSharedMemoryBytes > 0)
                 CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionMaxDynamicSharedSizeBytes, source.Launch.MaxSharedMemoryBytes),
                     $"cuFuncSetAttribute({source.Name}, max dynamic shared memory {source.Launch.MaxSharedMemoryBytes})");
+            // A persistent launch sizes its grid by the occupancy query: the most shared memory an SM can give, so the launch
+            // holds the CTAs the query counted (a CTA that waits for a slot starts its whole share of the work late).
+            if (source.Launch.Persistent)
+                CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionPreferredSharedMemoryCarveout, CudaNative.SharedMemoryCarveoutMax),
+                    $"cuFuncSetAttribute({source.Name}, preferred shared memory carveout)");
             // Clusters of more than 8 CTAs (16 on H100 / H200) are non-portable: a kernel must opt in.
             if (source.Launch.ClusterSpansZ)
                 CudaException.Check(CudaNative.cuFuncSetAttribute(function, CudaNative.FunctionNonPortableClusterSizeAllowed, 1),
@@ -89,14 +94,14 @@ namespace GraphCompiler.Runtime.Cuda
         {
             get
             {
-                if (_residentCtasPerSm == 0)
-                    CudaException.Check(CudaNative.cuOccupancyMaxActiveBlocksPerMultiprocessor(out _residentCtasPerSm, Function, Source.Launch.BlockThreads,
-                        (nuint)Source.Launch.SharedMemoryBytes), $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Source.Name})");
-                return _residentCtasPerSm;
+                if (_residentCtasPerSm is { } known) return known;
+                CudaException.Check(CudaNative.cuOccupancyMaxActiveBlocksPerMultiprocessor(out int ctas, Function, Source.Launch.BlockThreads,
+                    (nuint)Source.Launch.SharedMemoryBytes), $"cuOccupancyMaxActiveBlocksPerMultiprocessor({Source.Name})");
+                return (_residentCtasPerSm = ctas).Value;
             }
         }
 
-        private int _residentCtasPerSm;
+        private int? _residentCtasPerSm;
 
         /// <summary>Clusters of <paramref name="clusterCtas"/> CTAs along z (a <see cref="LaunchShape.ClusterSpansZ"/>
         /// launch whose growth parameter is <paramref name="growthUnits"/>, 1 being no growth: <see cref="LaunchShape.SharedMemoryFor"/>)

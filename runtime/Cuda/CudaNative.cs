@@ -85,6 +85,8 @@ namespace GraphCompiler.Runtime.Cuda
         internal const int FunctionNumRegisters = 4;
         internal const int FunctionMaxDynamicSharedSizeBytes = 8;
         internal const int FunctionNonPortableClusterSizeAllowed = 14;
+        internal const int FunctionPreferredSharedMemoryCarveout = 9;
+        internal const int SharedMemoryCarveoutMax = 100;   // percent of the unified L1 / shared memory
 
         // CUlaunchAttributeID values, and CUclusterSchedulingPolicy's load balancing.
         internal const int LaunchAttributeClusterDimension = 4;

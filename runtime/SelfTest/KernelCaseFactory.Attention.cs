@@ -115,7 +115,11 @@ namespace GraphCompiler.Runtime.SelfTest
                 yield return PrefillAttentionCase(k, t, new[] { n }, new[] { 0 });
             if (longest > cap) yield return PrefillAttentionCase(k, t, new[] { cap }, new[] { longest - cap });
             var news = new[] { 1, 17, 200, 64, 5 }.Select(n => Math.Min(n, cap)).ToArray();
-            yield return PrefillAttentionCase(k, t, news, new[] { 0, 0, 37, 100, 300 }.Select((p, s) => Math.Min(p, longest - news[s])).ToArray());
+            var prefixes = new[] { 0, 0, 37, 100, 300 }.Select((p, s) => Math.Min(p, longest - news[s])).ToArray();
+            yield return PrefillAttentionCase(k, t, news, prefixes);
+            // The same batch on three CTAs: each runs several jobs, long and one-tile ones, on any GPU (the K/V streams
+            // across jobs, the turns job after job, a job's Q loaded where the last one's output was staged).
+            yield return PrefillAttentionCase(k, t, news, prefixes, ctas: 3);
         }
 
         /// <summary>
@@ -139,7 +143,8 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <summary>Output rows the prefill reference computes in full below this many tokens; above, a sample of about this many.</summary>
         private const int FullyCheckedPrefillRows = 300, SampledPrefillRows = 96;
 
-        private KernelTestCase PrefillAttentionCase(PrefillAttentionKernel k, PrefillAttentionTiles t, int[] newTokens, int[] prefixes)
+        /// <param name="ctas">The launch's CTAs where not as many as the GPU holds.</param>
+        private KernelTestCase PrefillAttentionCase(PrefillAttentionKernel k, PrefillAttentionTiles t, int[] newTokens, int[] prefixes, int? ctas = null)
         {
             int sequences = newTokens.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d, width = k.Heads * d;
             var contexts = newTokens.Select((n, s) => prefixes[s] + n).ToArray();
@@ -150,7 +155,7 @@ namespace GraphCompiler.Runtime.SelfTest
             var rows = Enumerable.Range(0, sequences).SelectMany(s => Enumerable.Range(0, newTokens[s]).Select(i => new PagedRow(cu[s] + i, s, prefixes[s] + i))).ToArray();
             var positions = rows.Select(r => r.Position).ToArray();
             var jobs = PrefillAttentionFamily.TileJobs(newTokens, contexts, t.BlockM);
-            var c = new KernelTestCase($"S={sequences} new {RangeText(newTokens)} prefix {RangeText(prefixes)}");
+            var c = new KernelTestCase($"S={sequences} new {RangeText(newTokens)} prefix {RangeText(prefixes)}" + (ctas is { } n ? $" on {n} CTAs" : ""));
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
             var qkv = Activations((long)tokens * stride, 1.0);
 
@@ -161,7 +166,7 @@ namespace GraphCompiler.Runtime.SelfTest
             c.InOut("sync", new int[PrefillAttentionFamily.SyncInts], OutputKind.Exact);   // zero before and after a launch
             c.Input("rope", new int[PrefillAttentionFamily.RopeBytes(tokens, d) / 4]);
             c.Scalars["q_blocks"] = jobs.Length;
-            c.Grid["prefill_ctas"] = PrefillAttentionFamily.Ctas(jobs.Length, k.Heads, _multiprocessors, PrefillResidentCtas(k, t));
+            c.Grid["prefill_ctas"] = Math.Min(ctas ?? int.MaxValue, PrefillAttentionFamily.Ctas(jobs.Length, k.Heads, _multiprocessors, PrefillResidentCtas(k, t)));
             // Causal: the query at position p sees p + 1 keys; Q·Kᵀ and P·V are 2·d flops per (query, key) pair each.
             c.Flops = 4.0 * d * k.Heads * rows.Sum(r => r.Position + 1.0);
             c.BytesTouched = paged.ContextBytes + (long)tokens * (2 * stride + 2 * k.KvHeads * d * k.KvDType.SizeInBytes() + 2 * width);

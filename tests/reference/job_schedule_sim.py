@@ -3,7 +3,8 @@
 
 The persistent CTAs of the prefill kernel take jobs by rounds, with no ticket: CTA c of `ctas` takes one job of each
 round's `ctas`, the rounds alternating direction. The function is cut out of the emitted .cu file and compiled with g++
-around shims. The checks, for job counts and CTA counts of short and long prompts and ragged steps: each job
+around shims. The checks, for the job counts of short and long prompts, fewer jobs than CTAs, and CTA counts that do
+not divide the jobs: each job
 0 .. jobs − 1 is taken by exactly one CTA, no CTA takes one past the last, and with causal jobs listed longest first (a
 query tile's heads together, each tile one block_m shorter than the one before) no CTA's keys exceed the mean (or the
 longest job, where a CTA has one) by more than three tiles: a schedule that does not alternate exceeds it by 4–50.

@@ -19,7 +19,7 @@ namespace GraphCompiler.Kernels.Attention
             var t = tiles.PrefillAttention;
             string? unsupported = PrefillAttentionEmitter.Unsupported(k);
             var launch = new LaunchShape(GridExtent.Of("prefill_ctas"), GridExtent.One, GridExtent.One, t.Warps * 32,
-                PrefillAttentionEmitter.SharedMemoryBytes(k, t));
+                PrefillAttentionEmitter.SharedMemoryBytes(k, t)) { Persistent = true };
             return unsupported is null
                 ? PrefillAttentionEmitter.Emit(k, tiles, launch)
                 : new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, unsupported);
@@ -27,7 +27,8 @@ namespace GraphCompiler.Kernels.Attention
 
         /// <summary>
         /// The step's query tiles as (sequence &lt;&lt; 16) | tile, longest causal work first (the tile's last query position,
-        /// which is how many keys it reads), so the longest CTAs start first and the short ones fill the tail.
+        /// which is how many keys it reads): the kernel's rounds of jobs alternate direction over this order, so each CTA's
+        /// long jobs pair with short ones.
         /// </summary>
         /// <param name="newTokens">New tokens of each sequence in this step.</param>
         /// <param name="contexts">Each sequence's tokens after the step: cached prefix plus new.</param>

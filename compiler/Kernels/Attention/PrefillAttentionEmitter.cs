@@ -53,7 +53,7 @@ namespace GraphCompiler.Kernels.Attention
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", k.Heads / k.KvHeads, "query heads per KV head (GQA)")
-                .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per CTA")
+                .Constant("kBlockM", t.BlockM, tileKey + ".block_m: query rows per job")
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: K/V rows per step")
                 .Constant("kThreads", t.Warps * 32, tileKey + (ws ? ".warps × 32: a loading warpgroup, then warps that split the queries" : ".warps × 32: warps split the queries"))
                 .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
@@ -226,7 +226,8 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     }
     __syncthreads();
 
-    // ---- Attention jobs, one per (query tile, query head): this CTA's are job_of_round(0, 1, …) until none are left ----
+    // ---- Attention jobs, one per (query tile, query head): this CTA's are job_of_round(round, blockIdx.x, gridDim.x) for
+    // round = 0, 1, … until none are left ----
     const int jobs = q_blocks * kHeads;
     auto job_at = [&](int round) { return job_of_round(round, blockIdx.x, gridDim.x); };
     auto job = [&](int index) { return attention_job(index, tile_jobs, cu_seqlens, context_lens); };

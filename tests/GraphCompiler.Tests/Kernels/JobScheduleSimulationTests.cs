@@ -7,7 +7,8 @@ namespace GraphCompiler.Tests.Kernels
 {
     /// <summary>
     /// The persistent prefill CTAs' job schedule, run on the host (tests/reference/job_schedule_sim.py): every job taken by
-    /// exactly one CTA, and each CTA's work within three tiles of the mean for short and long prompts and ragged steps.
+    /// exactly one CTA, and each CTA's work within three tiles of the mean for short and long prompts, fewer jobs than CTAs,
+    /// and CTA counts that do not divide the jobs.
     /// </summary>
     public class JobScheduleSimulationTests
     {
@@ -16,7 +17,7 @@ namespace GraphCompiler.Tests.Kernels
         {
             var model = TestSpecs.Compile("llama2-70b");
             var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
-            var kernels = new[] { GpuArch.Sm80, GpuArch.Sm90 }.Select(arch => ($"prefill-{arch.Name}", KernelEmitters.Emit(kernel, model.Spec.Tiles.For(arch)).Source!)).ToList();
+            var kernels = new[] { ("prefill", KernelEmitters.Emit(kernel, model.Spec.Tiles.For(GpuArch.Sm90)).Source!) };
 
             string output = HostToolsFactAttribute.Run("job_schedule_sim.py", kernels);
             Assert.Contains("43 tiles x 64 heads on 132 CTAs", output);

@@ -37,7 +37,7 @@ namespace GraphCompiler.Tests.Kernels
         }
 
         [Theory]
-        [InlineData(6, 64, 132, 1, 132)]     // S = 1024 at block_m 192: 384 jobs, one CTA an SM
+        [InlineData(8, 64, 132, 1, 132)]     // S = 1024 at block_m 128: 512 jobs, one CTA an SM
         [InlineData(1, 2, 132, 1, 2)]        // fewer jobs than SMs: a CTA a job
         [InlineData(8, 64, 132, 2, 264)]     // two CTAs an SM
         [InlineData(0, 64, 132, 1, 1)]       // no tile: one CTA, which finds no job and zeroes the counts
@@ -56,8 +56,9 @@ namespace GraphCompiler.Tests.Kernels
             string body = prefill.Source!.Substring(prefill.Source!.IndexOf("extern \"C\"", StringComparison.Ordinal));
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(body, @"gc_rope_cos_sin\("));
             Assert.Contains("if (g == 0) {", body);
-            Assert.True(body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads", StringComparison.Ordinal)
-                        < body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal));
+            int wait = body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads", StringComparison.Ordinal);
+            int read = body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal);
+            Assert.True(wait >= 0 && read > wait, $"the wait for every write job (at {wait}) comes before the angles are read (at {read})");
         }
 
         [Fact]
