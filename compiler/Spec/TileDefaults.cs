@@ -11,15 +11,17 @@ namespace GraphCompiler.Spec
     /// </summary>
     public static class TileDefaults
     {
-        public static ArchTiles For(GpuArch arch, ModelShape model, QuantizationSpec quantization)
+        public static ArchTiles For(GpuArch arch, ModelShape model, QuantizationSpec quantization, KvCacheSpec kv)
         {
             bool hopper = arch.ComputeCapability >= 90;
             bool smallSmem = arch.SharedMemoryPerBlockOptIn < 128 * 1024;
             // FlashAttention-2's shape: 4 warps of 32 query rows, two CTAs an SM. On Hopper FlashAttention-3's: a loading
-            // warpgroup and two wgmma warpgroups of 64 rows taking turns, four stages (1.6× the mma.sync kernel at 8192 on an
-            // H200, and past the ring of three warpgroups at every length once persistent, tests/bench/NOTES.md), where their
-            // registers fit: head_dim up to 128.
-            var prefill = hopper && model.HeadDim <= 128 ? new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized) : new PrefillAttentionTiles(128, 64, 4, 2);
+            // warpgroup and two wgmma warpgroups of 64 rows taking turns, where their registers fit (head_dim up to 128);
+            // 128-key tiles three deep with a 2-byte cache, 64-key tiles four deep with FP8, whose widened pairs would not
+            // fit three of 128 keys (H200, persistent: 500 and 386 TFLOP/s at 4096, tests/bench/NOTES.md).
+            var prefill = !(hopper && model.HeadDim <= 128) ? new PrefillAttentionTiles(128, 64, 4, 2)
+                : kv.IsFp8 ? new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized)
+                : new PrefillAttentionTiles(128, 128, 12, 3, AttentionMma.WgmmaWarpSpecialized);
             var decode = new DecodeAttentionTiles(64, 4, 2, 0);
             int prefillStages = hopper ? 4 : 3;
 

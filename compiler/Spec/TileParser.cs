@@ -50,7 +50,7 @@ namespace GraphCompiler.Spec
             var table = new List<ArchTiles>();
             foreach (var arch in GpuArch.All)
             {
-                var defaults = TileDefaults.For(arch, model, quantization);
+                var defaults = TileDefaults.For(arch, model, quantization, kv);
                 if (!written.TryGetValue(arch.Name, out var view))
                 {
                     table.Add(defaults);

@@ -847,6 +847,17 @@ namespace GraphCompiler.Tests.Spec
             Assert.Equal(QuantScheme.Bf16, result.Spec.Quantization.For(ModuleKind.EmbedTokens, 0));
         }
 
+        [Fact]
+        public void Hoppers_default_prefill_tiles_take_128_keys_three_deep_with_a_2_byte_cache_and_64_four_deep_with_fp8()
+        {
+            // FP8's widened pairs would not fit three stages of 128 keys: the default must pick by the cache dtype.
+            var fp16 = TestSpecs.Parse(TestSpecs.Minimal).Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
+            Assert.Equal(new PrefillAttentionTiles(128, 128, 12, 3, AttentionMma.WgmmaWarpSpecialized), fp16);
+            var fp8 = TestSpecs.Parse(TestSpecs.Minimal + "kv_cache:\n  dtype: fp8_e4m3\n").Spec!.Tiles.For(GpuArch.Sm90).PrefillAttention;
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized), fp8);
+            Assert.Equal(new PrefillAttentionTiles(128, 64, 4, 2), TestSpecs.Parse(TestSpecs.Minimal).Spec!.Tiles.For(GpuArch.Sm80).PrefillAttention);
+        }
+
         // ---------------------------------------------------------------- GC0026 group size vs K
 
         [Fact]
