@@ -133,11 +133,11 @@ namespace GraphCompiler.Runtime.SelfTest
         /// tiles' register and shared-memory estimate.</summary>
         private int PrefillResidentCtas(PrefillAttentionKernel k, PrefillAttentionTiles t)
         {
-            var source = PrefillAttentionFamily.Plan(k, _tiles with { PrefillAttention = t });
-            if (ResidentCtasPerSm == null || !source.IsEmitted)
-                return _tiles.Arch.ResidentCtas(source.Launch.BlockThreads, t.RegistersPerThread(k.HeadDim), source.Launch.SharedMemoryBytes);
-            if (!_residentCtasPerSm.TryGetValue(source, out int resident)) _residentCtasPerSm[source] = resident = ResidentCtasPerSm(source);
-            return resident;
+            if (_residentCtasPerSm.TryGetValue((k.Name, t), out int resident)) return resident;
+            var source = ResidentCtasPerSm == null ? null : PrefillAttentionFamily.Plan(k, _tiles with { PrefillAttention = t });
+            return _residentCtasPerSm[(k.Name, t)] = source is { IsEmitted: true }
+                ? ResidentCtasPerSm!(source)
+                : _tiles.Arch.ResidentCtas(t.Warps * 32, t.RegistersPerThread(k.HeadDim), PrefillAttentionEmitter.SharedMemoryBytes(k, t));
         }
 
         /// <summary>Output rows the prefill reference computes in full below this many tokens; above, a sample of about this many.</summary>

@@ -52,7 +52,7 @@ namespace GraphCompiler.Runtime.SelfTest
         /// so persistent launches take the CTAs the runtime would; null off the GPU (the tiles' estimate instead).</summary>
         public Func<Kernels.KernelSource, int>? ResidentCtasPerSm { get; init; }
 
-        private readonly Dictionary<Kernels.KernelSource, int> _residentCtasPerSm = new Dictionary<Kernels.KernelSource, int>();
+        private readonly Dictionary<(string Kernel, PrefillAttentionTiles Tiles), int> _residentCtasPerSm = new Dictionary<(string Kernel, PrefillAttentionTiles Tiles), int>();
 
         private readonly Dictionary<Kernels.KernelSource, Func<int, int, int>> _clustersAtOnce = new Dictionary<Kernels.KernelSource, Func<int, int, int>>();
 

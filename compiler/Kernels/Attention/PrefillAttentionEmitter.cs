@@ -286,14 +286,16 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
         const Job J = job(index);
 ";
 
-        /// <summary>A wgmma warp's rows of the job's Q, visible to the tensor cores once its warpgroup has written all 64 (named
-        /// barrier <c>barrier</c> of 128 threads), then Q·Kᵀ's operand and a fresh O.</summary>
-        private static string WarpgroupQ(string barrier) => @"        load_q(J, warp_row0);
-        gc_fence_proxy_async();
-        gc_barrier_sync(" + barrier + @", 128);
+        /// <summary>A computing warp's rows of the job's Q, visible to every warp that reads them once <paramref name="barrier"/>
+        /// has passed (fenced first for wgmma's tensor cores), then Q·Kᵀ's operand and a fresh O.</summary>
+        private static string JobQ(string barrier, bool wgmma) => @"        load_q(J, warp_row0);
+" + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        " + barrier + @";
         q = q_operand(q_address, warp_row0, lane);
         flash_init(o, row_max, row_sum);
 ";
+
+        /// <summary><see cref="JobQ"/> for a wgmma warpgroup that meets on its own named barrier of 128 threads: its 64 rows.</summary>
+        private static string WarpgroupQ(string barrier) => JobQ("gc_barrier_sync(" + barrier + ", 128)", wgmma: true);
 
         /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores; then its rows of q_s
         /// are free for the next job's Q.</summary>
@@ -323,14 +325,11 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
         /// The jobs one tile a step behind a block barrier (mma.sync, and wgmma below four stages): a job's first tiles issued
         /// before its Q, then for each tile: wait for it, S = Q·Kᵀ, mask, softmax, O += P·V; a block barrier between jobs.
         /// </summary>
-        private static string BarrierJobs(bool fp8, bool wgmma) => WarpState("warp") + @"    for (int round = 0;; ++round) {
+        private static string BarrierJobs(bool fp8, bool wgmma) => WarpState("warp") + @"    QOperand q;
+    for (int round = 0;; ++round) {
 " + NextJob + @"        auto load = [&](int tile, int stage) { load_tile(J, tile, stage); };
         kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue
-        load_q(J, warp_row0);
-" + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        __syncthreads();
-        const QOperand q = q_operand(q_address, warp_row0, lane);
-        flash_init(o, row_max, row_sum);
-        for (int j = 0; j < J.kv_tiles; ++j) {
+" + JobQ("__syncthreads()", wgmma) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
             kv_pipeline_wait<true>(j, J.kv_tiles, load);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"            widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
 " + (wgmma ? "            gc_fence_proxy_async();\n" : "") + @"            __syncthreads();
