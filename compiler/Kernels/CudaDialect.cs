@@ -48,6 +48,8 @@ namespace GraphCompiler.Kernels
         public const string CpAsync16 = "cp.async.cg.shared.global [%0], [%1], 16, %2;";
         public const string CpAsyncCommit = "cp.async.commit_group;";
         public const string CpAsyncWait = "cp.async.wait_group %0;";
+        /// <summary>The 128-byte line holding %0 fetched into L2, not waited on (a later load of it hits L2, not DRAM).</summary>
+        public const string PrefetchL2 = "prefetch.global.L2 [%0];";
         /// <summary>Four 8×8 b16 matrices from shared memory: lanes 8i..8i+7 give the row addresses of matrix i.</summary>
         public const string LdMatrixX4 = "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];";
         /// <summary>The same, transposed: lane l receives column l / 4 of rows 2·(l % 4) and 2·(l % 4) + 1 (a row-major B operand).</summary>

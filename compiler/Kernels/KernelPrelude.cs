@@ -18,6 +18,7 @@ namespace GraphCompiler.Kernels
         Mbarrier = 64,
         Cluster = 128,
         NamedBarrier = 256,
+        L2Prefetch = 512,
     }
 
     /// <summary>
@@ -263,6 +264,11 @@ __device__ __forceinline__ void gc_mbarrier_wait(gc_u32 bar, int parity) {
 // Named barriers between sets of warps: wait at barrier id until count threads have reached it, or arrive without waiting.
 __device__ __forceinline__ void gc_barrier_sync(int id, int count) { asm volatile(""" + CudaDialect.NamedBarrierSync + @""" :: ""r""(id), ""r""(count) : ""memory""); }
 __device__ __forceinline__ void gc_barrier_arrive(int id, int count) { asm volatile(""" + CudaDialect.NamedBarrierArrive + @""" :: ""r""(id), ""r""(count) : ""memory""); }
+");
+            if ((features & PreludeFeatures.L2Prefetch) != 0)
+                s.Append(@"
+// A line fetched into L2 ahead of its loads, not waited on.
+__device__ __forceinline__ void gc_prefetch_l2(const void* p) { asm volatile(""" + CudaDialect.PrefetchL2 + @""" :: ""l""(p)); }
 ");
             if ((features & PreludeFeatures.Cluster) != 0)
                 s.Append(@"

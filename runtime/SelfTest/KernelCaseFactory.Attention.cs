@@ -120,6 +120,9 @@ namespace GraphCompiler.Runtime.SelfTest
             // The same batch on three CTAs: each runs several jobs, long and one-tile ones, on any GPU (the K/V streams
             // across jobs, the turns job after job, a job's Q loaded where the last one's output was staged).
             yield return PrefillAttentionCase(k, t, news, prefixes, ctas: 3);
+            // Q and K four times the usual size: a row's scores spread over about ±60 in exp2 units, so its max keeps
+            // passing the softmax's reference by more than the lazy rescale's bound, tile after tile.
+            yield return PrefillAttentionCase(k, t, new[] { Math.Min(1000, cap) }, new[] { 0 }, sigma: 4.0);
         }
 
         /// <summary>
@@ -144,7 +147,9 @@ namespace GraphCompiler.Runtime.SelfTest
         private const int FullyCheckedPrefillRows = 300, SampledPrefillRows = 96;
 
         /// <param name="ctas">The launch's CTAs where not as many as the GPU holds.</param>
-        private KernelTestCase PrefillAttentionCase(PrefillAttentionKernel k, PrefillAttentionTiles t, int[] newTokens, int[] prefixes, int? ctas = null)
+        /// <param name="sigma">The new rows' (q, k, v) standard deviation.</param>
+        private KernelTestCase PrefillAttentionCase(PrefillAttentionKernel k, PrefillAttentionTiles t, int[] newTokens, int[] prefixes, int? ctas = null,
+                                                    double sigma = 1.0)
         {
             int sequences = newTokens.Length, d = k.HeadDim, stride = (k.Heads + 2 * k.KvHeads) * d, width = k.Heads * d;
             var contexts = newTokens.Select((n, s) => prefixes[s] + n).ToArray();
@@ -155,9 +160,10 @@ namespace GraphCompiler.Runtime.SelfTest
             var rows = Enumerable.Range(0, sequences).SelectMany(s => Enumerable.Range(0, newTokens[s]).Select(i => new PagedRow(cu[s] + i, s, prefixes[s] + i))).ToArray();
             var positions = rows.Select(r => r.Position).ToArray();
             var jobs = PrefillAttentionFamily.TileJobs(newTokens, contexts, t.BlockM);
-            var c = new KernelTestCase($"S={sequences} new {RangeText(newTokens)} prefix {RangeText(prefixes)}" + (ctas is { } n ? $" on {n} CTAs" : ""));
+            var c = new KernelTestCase($"S={sequences} new {RangeText(newTokens)} prefix {RangeText(prefixes)}" + (ctas is { } n ? $" on {n} CTAs" : "")
+                                       + (sigma != 1.0 ? $", q k v σ {sigma}" : ""));
             var paged = PagedPool(k.Heads, k.KvHeads, d, k.KvDType, k.BlockSize, contexts);
-            var qkv = Activations((long)tokens * stride, 1.0);
+            var qkv = Activations((long)tokens * stride, sigma);
 
             var checkedRows = PrefillCheckedRows(cu, t.BlockM);
             RopedWrites(c.Input("qkv", qkv).Input("positions", positions).Input("cu_seqlens", cu).Input("tile_jobs", jobs), paged, rows, d, k.KvDType);

@@ -5,8 +5,10 @@ Reads Nsight Compute's source page of one profiled launch as CSV (`ncu -i REPORT
 the report taken with `--set full`, which samples warp states per instruction) and groups the SASS instructions by how
 many times each was executed: a straight-line block runs every instruction the same number of times, so each count is
 one block (a loop body, a prologue, a per-tile load). For the largest blocks it prints their share of the executed
-instructions and of the warp-state samples, and their opcode mix, which is usually enough to tell which part of the
-kernel they are.
+instructions and of the warp-state samples, their opcode mix (usually enough to tell which part of the kernel they are)
+and their leading stall reasons; then the instructions with the most samples, each with its reasons and the instruction
+before it (a wait's samples land on the instruction after it: a branch after an mbarrier try-wait, the first use of a
+load).
 
     python3 tests/device/sass_blocks.py SOURCE.csv [BLOCKS]
 """
@@ -30,6 +32,21 @@ def opcode(source):
     return word.split(".")[0]
 
 
+def count_of(instruction):
+    return int(instruction["Instructions Executed"] or 0)
+
+
+def reasons(instruction):
+    """Warp-state samples by stall reason (issued or not), largest first."""
+    found = collections.Counter({k[len("stall_"):]: int(v or 0) for k, v in instruction.items()
+                                 if k.startswith("stall_") and "Not Issued" not in k})
+    return found
+
+
+def named(counter, sampled, top=4):
+    return ", ".join(f"{k} {v / sampled:.1%}" for k, v in counter.most_common(top) if v)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -39,7 +56,9 @@ def main():
     samples = collections.Counter()
     size = collections.Counter()
     mix = collections.defaultdict(collections.Counter)
+    stalls = collections.defaultdict(collections.Counter)
     for i in instructions:
+        stalls[count_of(i)].update(reasons(i))
         count = int(i["Instructions Executed"] or 0)
         executed[count] += count
         samples[count] += int(i["Warp Stall Sampling (All Samples)"] or 0)
@@ -50,7 +69,14 @@ def main():
     for count, n in executed.most_common(blocks):
         top = ", ".join(f"{op} {k}" for op, k in mix[count].most_common(6))
         print(f"  executed {count:9d} × {size[count]:4d} instructions: {n / total:6.1%} of instructions, "
-              f"{samples[count] / sampled:6.1%} of samples  ({top})")
+              f"{samples[count] / sampled:6.1%} of samples  ({top}); stalls: {named(stalls[count], sampled)}")
+    print("reasons over the whole kernel: " + named(sum(stalls.values(), collections.Counter()), sampled, 8))
+    print("instructions with the most samples:")
+    at = {id(i): n for n, i in enumerate(instructions)}
+    for i in sorted(instructions, key=lambda i: -int(i["Warp Stall Sampling (All Samples)"] or 0))[:blocks * 3]:
+        before = instructions[at[id(i)] - 1]["Source"].strip() if at[id(i)] else ""
+        print(f"  {int(i['Warp Stall Sampling (All Samples)'] or 0) / sampled:6.2%}  x{count_of(i):<9d} {i['Source'].strip()[:60]:60s}"
+              f"  [{named(reasons(i), sampled, 2)}]  after: {before[:50]}")
 
 
 if __name__ == "__main__":

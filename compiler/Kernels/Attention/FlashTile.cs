@@ -232,11 +232,17 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
             }
 }
 
-// Online softmax in exp2 units over one tile of (masked) raw scores: the running max stays in raw units, p = 2^(s·scale −
-// max·scale) in one fma and ex2, O rescaled once" + (deferredRescale ? " (by the caller: alpha holds the factors)" : "") + @"; row_sum holds this thread's columns (the quad adds up at the end).
-// Max and sum are trees, not chains: each step would wait on the one before it.
-" + PartTree + (deferredRescale ? @"__device__ __forceinline__ void softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
-                                               float score_scale, float (&alpha)[kMTiles][2]) {" : @"__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+// Online softmax in exp2 units over one tile of (masked) raw scores: p = 2^(s·scale − max·scale) in one fma and ex2
+// against a row's reference max, kept in raw units. A row moves its reference only once its max passes it by more than
+// kLazyRescale, and only then are its sum and O rescaled
+// " + (deferredRescale ? "(O by the caller, with the factors in alpha, where this returns true: some row of the warp moved)." : "(O in a branch the whole warp takes or skips).") + @"
+// So p stays below 2^kLazyRescale (as exact in fp16/bf16 as below 1, far from fp32's range), and once a row's largest
+// scores have been seen, its tiles skip the rescale (FlashAttention-4's lazy rescale). row_sum holds this thread's
+// columns (the quad adds up at the end). Max and sum are trees, not chains: each step would wait on the one before it.
+constexpr float kLazyRescale = 8.0f;
+" + PartTree + (deferredRescale ? @"__device__ __forceinline__ bool softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
+                                               float score_scale, float (&alpha)[kMTiles][2]) {
+    bool moved = false;" : @"__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
                                               float (&o)[kMTiles][kHeadDim / 8][4], float score_scale) {") + @"
 #pragma unroll
     for (int mt = 0; mt < kMTiles; ++mt) {
@@ -249,9 +255,14 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
             float m = fmaxf(row_max[mt][half], part[0]);
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-            const float base = m == __int_as_float(0xff800000u) ? 0.0f : m * score_scale;   // a row with nothing visible yet stays at zero
-            ALPHA_DEF = fast_exp2(fmaf(row_max[mt][half], score_scale, -base));
-            row_max[mt][half] = m;
+            const bool move = (m - row_max[mt][half]) * score_scale > kLazyRescale;   // false while both are −∞ (NaN)
+            ALPHA_DEF = 1.0f;
+            if (move) {
+                ALPHA = fast_exp2(fmaf(row_max[mt][half], score_scale, -m * score_scale));
+                row_max[mt][half] = m;
+            }
+            // A row with nothing visible yet stays at zero.
+            const float base = row_max[mt][half] == __int_as_float(0xff800000u) ? 0.0f : row_max[mt][half] * score_scale;
 #pragma unroll
             for (int nt = 0; nt < KEYS / 8; ++nt) {
                 s[mt][nt][2 * half] = fast_exp2(fmaf(s[mt][nt][2 * half], score_scale, -base));
@@ -260,14 +271,16 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
             }
             fold_parts(part, [](float a, float b) { return a + b; });
             row_sum[mt][half] = row_sum[mt][half] * ALPHA + part[0];
-" + (deferredRescale ? "" : @"#pragma unroll
-            for (int dt = 0; dt < kHeadDim / 8; ++dt) {
-                o[mt][dt][2 * half] *= alpha;
-                o[mt][dt][2 * half + 1] *= alpha;
-            }
+" + (deferredRescale ? @"            moved |= move;
+" : @"            if (__any_sync(0xffffffffu, move))
+#pragma unroll
+                for (int dt = 0; dt < kHeadDim / 8; ++dt) {
+                    o[mt][dt][2 * half] *= alpha;
+                    o[mt][dt][2 * half + 1] *= alpha;
+                }
 ") + @"        }
     }
-}
+" + (deferredRescale ? "    return __any_sync(0xffffffffu, moved);\n" : "") + @"}
 
 " + (deferredRescale ? @"// O's rows times the factors softmax_scores handed back.
 __device__ __forceinline__ void rescale_o(float (&o)[kMTiles][kHeadDim / 8][4], const float (&alpha)[kMTiles][2]) {
@@ -280,7 +293,7 @@ __device__ __forceinline__ void rescale_o(float (&o)[kMTiles][kHeadDim / 8][4], 
 }
 
 " : "") + products).Replace("WIDEN", widen).Replace("KEYS", keys)
-              .Replace("ALPHA_DEF", deferredRescale ? "alpha[mt][half]" : "const float alpha").Replace("ALPHA", deferredRescale ? "alpha[mt][half]" : "alpha");
+              .Replace("ALPHA_DEF", deferredRescale ? "alpha[mt][half]" : "float alpha").Replace("ALPHA", deferredRescale ? "alpha[mt][half]" : "alpha");
         }
 
         /// <summary>The softmax's tree over a row's KEYS / 8 parts (this thread's max, then its sum).</summary>

@@ -48,7 +48,7 @@ namespace GraphCompiler.Kernels.Attention
             bool wgmma = t.Wgmma, ws = t.WarpSpecialized;
             var cache = CudaDialect.Of(k.KvDType);
             string tileKey = "tiles." + tiles.Arch.Name + ".prefill_attention";
-            var features = PreludeFeatures.TensorCore | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
+            var features = PreludeFeatures.TensorCore | PreludeFeatures.L2Prefetch | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None) | (wgmma ? PreludeFeatures.Wgmma : PreludeFeatures.None)
                 | (t.Ring || ws ? PreludeFeatures.Mbarrier | PreludeFeatures.NamedBarrier : PreludeFeatures.None);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, features)
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
@@ -258,6 +258,17 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
             *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
         }
     };
+    // Rows row0 .. row0 + rows − 1 of a job's Q and their angles fetched into L2 by `thread` of `count`, not waited on:
+    // issued for the next job under the current one, so its Q prologue reads L2 instead of DRAM.
+    auto prefetch_q = [&](const Job& J, int row0, int rows, int thread, int count) {
+        constexpr int kQLines = (kHeadDim * 2 + 127) / 128, kRopeLines = (kHalf * 4 + 127) / 128, kLines = kQLines + kRopeLines;
+        for (int i = thread; i < rows * kLines; i += count) {
+            const int r = row0 + i / kLines, line = i % kLines;
+            if (r < J.t.rows)
+                gc_prefetch_l2(line < kQLines ? (const void*)(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim + line * 64)
+                                              : (const void*)(rope + (long long)(J.t.row0 + r) * kHalf + (line - kQLines) * 32));
+        }
+    };
 
 " + (ws ? WarpSpecialized(fp8) : ring ? RingJobs(fp8) : BarrierJobs(fp8, wgmma)) + @"
     // ---- The last CTA to finish zeroes the ticket and counts for the next launch ----
@@ -287,15 +298,16 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
 ";
 
         /// <summary>A computing warp's rows of the job's Q, visible to every warp that reads them once <paramref name="barrier"/>
-        /// has passed (fenced first for wgmma's tensor cores), then Q·Kᵀ's operand and a fresh O.</summary>
-        private static string JobQ(string barrier, bool wgmma) => @"        load_q(J, warp_row0);
+        /// has passed (fenced first for wgmma's tensor cores), then Q·Kᵀ's operand and a fresh O; with
+        /// <paramref name="prefetchNext"/>, the warp's rows of the next job's Q fetched into L2.</summary>
+        private static string JobQ(string barrier, bool wgmma, bool prefetchNext) => @"        load_q(J, warp_row0);
 " + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        " + barrier + @";
         q = q_operand(q_address, warp_row0, lane);
         flash_init(o, row_max, row_sum);
-";
+" + (prefetchNext ? "        if (job_at(round + 1) < jobs) prefetch_q(job(job_at(round + 1)), warp_row0, kWarpRows, lane, 32);   // the next job's Q into L2 under this one\n" : "");
 
         /// <summary><see cref="JobQ"/> for a wgmma warpgroup that meets on its own named barrier of 128 threads: its 64 rows.</summary>
-        private static string WarpgroupQ(string barrier) => JobQ("gc_barrier_sync(" + barrier + ", 128)", wgmma: true);
+        private static string WarpgroupQ(string barrier, bool prefetchNext) => JobQ("gc_barrier_sync(" + barrier + ", 128)", wgmma: true, prefetchNext);
 
         /// <summary>A computing warp's rows out: normalized, through its part of q_s, 16-byte stores; then its rows of q_s
         /// are free for the next job's Q.</summary>
@@ -329,7 +341,7 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     for (int round = 0;; ++round) {
 " + NextJob + @"        auto load = [&](int tile, int stage) { load_tile(J, tile, stage); };
         kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue
-" + JobQ("__syncthreads()", wgmma) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
+" + JobQ("__syncthreads()", wgmma, prefetchNext: true) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
             kv_pipeline_wait<true>(j, J.kv_tiles, load);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"            widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
 " + (wgmma ? "            gc_fence_proxy_async();\n" : "") + @"            __syncthreads();
@@ -354,11 +366,12 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
         /// loads — every tile of the CTA's jobs in turn, each into its stage once every computing warp has arrived on the
         /// stage's empty barrier, the copies arriving on its full barrier as they land (an FP8 cache's loaders copy the codes at
         /// once, and widen them into the stage's pair once its empty barrier says so, fence and arrive), so a job's first tiles
-        /// load under the job before — while the other warpgroups take the registers and compute: each loads its rows of the
-        /// job's Q, issues tile j's Q·Kᵀ together with tile j − 1's P·V, masks and softmaxes tile j while both run, rescales O
-        /// once P·V has landed and rounds tile j's P at once (S, P and O live together: the registers the loaders gave up; S's
-        /// are free again for the next tile, which is what lets block_n reach 128). The computing warpgroups take turns
-        /// issuing their products (FA3's ping-pong), so the tensor cores run one's while another is in its softmax.
+        /// load under the job before, and a job's Q is fetched into L2 as its first tiles load — while the other warpgroups take
+        /// the registers and compute: each loads its rows of the job's Q, issues tile j's Q·Kᵀ together with tile j − 1's
+        /// P·V, masks and softmaxes tile j while both run, rescales O (where a row's max moved) once P·V has landed and rounds
+        /// tile j's P at once (S, P and O live together: the registers the loaders gave up; S's are free again for the next
+        /// tile, which is what lets block_n reach 128). The computing warpgroups take turns issuing their products (FA3's
+        /// ping-pong), so the tensor cores run one's while another is in its softmax.
         /// </summary>
         private static string WarpSpecialized(bool fp8) => @"    if (warp < kProducerWarps) {
         // ---- The loading warpgroup: stream tile n of the CTA's jobs goes to stage n % kStages ----
@@ -378,7 +391,9 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
         // would come before tile n − 1's widening, which the computing warps need first.
 " : "") + @"        int n = 0;
         for (int round = 0;; ++round) {
-" + CudaSourceBuilder.Indent(NextJob) + @"            for (int j = 0; j < J.kv_tiles; ++j, ++n) {
+" + CudaSourceBuilder.Indent(NextJob) + @"            // The job's Q into L2 as its first tiles load: the computing warps reach it a few tiles later.
+            if (round > 0) prefetch_q(J, 0, kBlockM, threadIdx.x, kProducerWarps * 32);
+            for (int j = 0; j < J.kv_tiles; ++j, ++n) {
 " + (fp8 ? @"                load_tile(J, j, n % kStages);
                 gc_cp_async_commit();
                 if (n > 0) {   // tile n − 1, while tile n is in flight
@@ -413,7 +428,7 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     gc_u32 p[kBlockN / 16][kMTiles][4];
     int n = 0;   // the stream tile of the job's first
     for (int round = 0;; ++round) {
-" + NextJob + WarpgroupQ("1 + kConsumerGroups + group") + @"        if (kConsumerGroups > 1 && group == kConsumerGroups - 1) gc_barrier_arrive(1, 256);
+" + NextJob + WarpgroupQ("1 + kConsumerGroups + group", prefetchNext: false) + @"        if (kConsumerGroups > 1 && group == kConsumerGroups - 1) gc_barrier_arrive(1, 256);
 
         // ---- Tile 0: S, mask, softmax (O is still zero: nothing to rescale), P ----
         full(n);
@@ -431,14 +446,14 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
             scores_issue(s, q, k_tile(n + j));
             pv_issue(o, p, v_tile(n + j - 1));
             turn_pass(false);
-            // ---- Tile j's mask and softmax while P·V runs; O takes the new max once P·V has landed, then P of tile j ----
+            // ---- Tile j's mask and softmax while P·V runs; O takes a moved max once P·V has landed, then P of tile j ----
             gc_wgmma_wait<1>();
             gc_wgmma_hold(s[0]);
             mask_scores(s, j * kBlockN, J.t.position0 + warp_row0, J.kv_end, lane);
-            softmax_scores(s, row_max, row_sum, score_scale, alpha);
+            const bool rescale = softmax_scores(s, row_max, row_sum, score_scale, alpha);
             pv_wait(o, p);
             release(n + j - 1);
-            rescale_o(o, alpha);
+            if (rescale) rescale_o(o, alpha);
             p_tile(p, s);
         }
         // ---- The last tile's O += P·V ----
@@ -517,7 +532,7 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     QOperand q;
     int n = 0;   // the stream tile being computed
     for (int round = 0;; ++round) {
-" + NextJob + WarpgroupQ("1 + warp / 4") + (fp8 ? "        if (n == 0) land(0);\n" : "") + @"        for (int j = 0; j < J.kv_tiles; ++j, ++n) {
+" + NextJob + WarpgroupQ("1 + warp / 4", prefetchNext: true) + (fp8 ? "        if (n == 0) land(0);\n" : "") + @"        for (int j = 0; j < J.kv_tiles; ++j, ++n) {
             // ---- S = Q·Kᵀ of tile n on the tensor cores, once every thread's part of it has landed ----
             full(n);
             float s[kMTiles][kBlockN / 8][4];
