@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using GraphCompiler.Common;
 using GraphCompiler.Spec;
 
@@ -239,7 +240,7 @@ __device__ __forceinline__ void mask_scores(float (&s)[kMTiles][KEYS / 8][4], in
 // So p stays below 2^kLazyRescale (as exact in fp16/bf16 as below 1, far from fp32's range), and once a row's largest
 // scores have been seen, its tiles skip the rescale (FlashAttention-4's lazy rescale). row_sum holds this thread's
 // columns (the quad adds up at the end). Max and sum are trees, not chains: each step would wait on the one before it.
-constexpr float kLazyRescale = 8.0f;
+constexpr float kLazyRescale = " + LazyRescale.ToString("0.0", CultureInfo.InvariantCulture) + @"f;
 " + PartTree + (deferredRescale ? @"__device__ __forceinline__ bool softmax_scores(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
                                                float score_scale, float (&alpha)[kMTiles][2]) {
     bool moved = false;" : @"__device__ __forceinline__ void flash_softmax(float (&s)[kMTiles][KEYS / 8][4], float (&row_max)[kMTiles][2], float (&row_sum)[kMTiles][2],
@@ -295,6 +296,10 @@ __device__ __forceinline__ void rescale_o(float (&o)[kMTiles][kHeadDim / 8][4], 
 " : "") + products).Replace("WIDEN", widen).Replace("KEYS", keys)
               .Replace("ALPHA_DEF", deferredRescale ? "alpha[mt][half]" : "float alpha").Replace("ALPHA", deferredRescale ? "alpha[mt][half]" : "alpha");
         }
+
+        /// <summary>How far (in exp2 units) a tile's max may pass a row's reference max before the softmax moves the reference
+        /// and rescales O: p then stays below 2^8.</summary>
+        public const double LazyRescale = 8.0;
 
         /// <summary>The softmax's tree over a row's KEYS / 8 parts (this thread's max, then its sum).</summary>
         private const string PartTree = @"// Folds a row's parts into part[0], widths halving, a template level each: every level's loop then has a constant trip

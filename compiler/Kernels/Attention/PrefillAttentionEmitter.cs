@@ -259,7 +259,8 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
         }
     };
     // Rows row0 .. row0 + rows − 1 of a job's Q and their angles fetched into L2 by `thread` of `count`, not waited on:
-    // issued for the next job under the current one, so its Q prologue reads L2 instead of DRAM.
+    // issued ahead of the job's Q prologue (by the loaders as they start its tiles, or by a computing warp during the job
+    // before), so the prologue reads L2 instead of DRAM.
     auto prefetch_q = [&](const Job& J, int row0, int rows, int thread, int count) {
         constexpr int kQLines = (kHeadDim * 2 + 127) / 128, kRopeLines = (kHalf * 4 + 127) / 128, kLines = kQLines + kRopeLines;
         for (int i = thread; i < rows * kLines; i += count) {

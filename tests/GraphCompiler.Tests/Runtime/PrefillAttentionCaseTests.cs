@@ -60,8 +60,8 @@ namespace GraphCompiler.Tests.Runtime
         [Fact]
         public void Only_the_wide_score_case_moves_a_rows_softmax_reference_after_its_first_tile()
         {
-            // The kernel's softmax keeps a row's reference max until a tile's max passes it by more than kLazyRescale (8 in
-            // exp2 units), and rescales O only then: the σ 4 case must take that path in many rows, or the selftest never
+            // The kernel's softmax keeps a row's reference max until a tile's max passes it by more than kLazyRescale
+            // (FlashTile.LazyRescale exp2 units), and rescales O only then: the σ 4 case must take that path in many rows, or the selftest never
             // checks it; the σ 1 case of the same prompt (rows' scores within a few units) almost never does.
             var (k, factory, _) = Setup("small-llama", 5);
             int blockN = TestSpecs.Compile("small-llama").Spec.Tiles.For(GpuArch.Sm90).PrefillAttention.BlockN;
@@ -86,7 +86,7 @@ namespace GraphCompiler.Tests.Runtime
                             tileMax = Math.Max(tileMax, score * scale);
                             if ((j + 1) % blockN != 0 && j != i) continue;
                             if (j < blockN) reference = tileMax;
-                            else if (tileMax - reference > 8) (reference, moved) = (tileMax, true);
+                            else if (tileMax - reference > FlashTile.LazyRescale) (reference, moved) = (tileMax, true);
                             tileMax = double.NegativeInfinity;
                         }
                         rows++;
