@@ -2,6 +2,8 @@ using System;
 using System.IO;
 using System.Linq;
 using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Kernels;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Tests
@@ -23,6 +25,15 @@ namespace GraphCompiler.Tests
             var (parse, model) = ModelCompiler.Compile(PathOf(name), Text(name));
             Assert.True(model != null, string.Join("\n", parse.Diagnostics));
             return model!;
+        }
+
+        /// <summary>The model's prefill-attention kernel emitted for <paramref name="arch"/>, with its tiles there or
+        /// <paramref name="tiles"/>.</summary>
+        public static KernelSource EmitPrefill(CompiledModel model, GpuArch arch, PrefillAttentionTiles? tiles = null)
+        {
+            var kernel = model.Plan.Kernels.OfType<PrefillAttentionKernel>().First();
+            var archTiles = model.Spec.Tiles.For(arch);
+            return KernelEmitters.Emit(kernel, tiles is null ? archTiles : archTiles with { PrefillAttention = tiles });
         }
 
         /// <summary>A minimal valid spec (small shape) for rule tests; sections can be appended or replaced.</summary>

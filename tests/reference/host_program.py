@@ -1,9 +1,15 @@
 """What the host simulations share: a C++ program made of kernel text cut from an emitted .cu file, built with g++ and
-run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py)."""
+run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py, online_softmax_sim.py)."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
+
+
+def int_constants(source):
+    """The emitted file's `constexpr int kName = value;` lines (its tile and shape constants), for a program's head."""
+    return "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M))
 
 
 def run_program(program, std="c++17", flags=()):

@@ -13,7 +13,7 @@ random block table, and that rows past the end copy zero bytes. No GPU needed (P
 import os
 import re
 
-from host_program import main, run_program
+from host_program import int_constants, main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -123,7 +123,7 @@ def constant(source, name):
 def simulate(path):
     source = open(path).read()
     call = re.search(r"load_kv<([^>]+)>\(kv_pool,", source)
-    constants = "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M))
+    constants = int_constants(source)
     constants += "\n" + re.search(r"^typedef \w+ gc_cache;.*$", source, re.M).group(0)
     count = eval(re.sub(r"k\w+", lambda m: str(constant(source, m.group(0))), call.group(1)))
     functions = cut_function(source, "__device__ __forceinline__ int swizzle(")

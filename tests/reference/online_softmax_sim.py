@@ -18,7 +18,7 @@ where the scores spread. No GPU needed (OnlineSoftmaxSimulationTests runs it):
 import os
 import re
 
-from host_program import main, run_program
+from host_program import int_constants, main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -184,8 +184,7 @@ int main() {
 
 def simulate(path):
     source = open(path).read()
-    constants = "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M)
-                          + re.findall(r"^constexpr float kLazyRescale = .*$", source, re.M))
+    constants = int_constants(source) + "\n" + re.search(r"^constexpr float kLazyRescale = .*$", source, re.M).group(0)
     start = source.index("constexpr int kScoreParts")
     deferred = "bool softmax_scores(" in source
     last = source.index("void rescale_o(") if deferred else source.index("void flash_softmax(")

@@ -9,9 +9,8 @@ gives their total (every part counted once), and with `max` the largest wherever
     graphc emit SPEC --arch sm_90 --out DIR; python3 tests/reference/part_tree_sim.py DIR/prefill_attention_*.cu
 """
 import os
-import re
 
-from host_program import main, run_program
+from host_program import int_constants, main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -44,7 +43,7 @@ int main() {
 
 def simulate(path):
     source = open(path).read()
-    constants = "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M))
+    constants = int_constants(source)
     start = source.index("constexpr int kScoreParts")
     end = source.index("\n}\n", source.rindex("void fold_parts(")) + 3
     program = HARNESS.replace("CONSTANTS", constants).replace("TREE", source[start:end])

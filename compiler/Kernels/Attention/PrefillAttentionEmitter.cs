@@ -25,8 +25,9 @@ namespace GraphCompiler.Kernels.Attention
     /// (sm_90a) on warpgroups of 64 rows that the tensor cores feed from shared memory (Q from registers with
     /// <c>q_operand: registers</c>; <see cref="WarpgroupTile"/>; with four stages or more the stages are a ring of
     /// mbarriers, not a block barrier a tile), the online softmax in exp2 units (log2 e and 1/√d, and the FP8 K scale,
-    /// folded into one multiply) rescales O once per tile, P stays in registers as the A operand of P·V, and only tiles
-    /// crossing the diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
+    /// folded into one multiply) rescales O only where a row's max moved past its reference
+    /// (<see cref="FlashTile.LazyRescale"/>), P stays in registers as the A operand of P·V, and only tiles crossing the
+    /// diagonal (or the context's end) are masked. O(N) memory: no score matrix leaves the registers.</item>
     /// </list>
     /// The last CTA to finish zeroes the ticket and counts for the next launch (and CUDA-graph replay). The reference is
     /// CpuAttention's rule (RoPE as ElementwiseReference.Rope; scores over the cache as it holds them); this kernel rounds

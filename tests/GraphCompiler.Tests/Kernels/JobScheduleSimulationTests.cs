@@ -1,5 +1,3 @@
-using System.Linq;
-using GraphCompiler.Kernels;
 using GraphCompiler.Spec;
 using Xunit;
 
@@ -16,8 +14,7 @@ namespace GraphCompiler.Tests.Kernels
         public void Every_prefill_job_is_taken_once_and_the_ctas_work_comes_out_even()
         {
             var model = TestSpecs.Compile("llama2-70b");
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
-            var kernels = new[] { ("prefill", KernelEmitters.Emit(kernel, model.Spec.Tiles.For(GpuArch.Sm90)).Source!) };
+            var kernels = new[] { ("prefill", TestSpecs.EmitPrefill(model, GpuArch.Sm90).Source!) };
 
             string output = HostToolsFactAttribute.Run("job_schedule_sim.py", kernels);
             Assert.Contains("43 tiles x 64 heads on 132 CTAs", output);

@@ -33,9 +33,7 @@ namespace GraphCompiler.Tests.Kernels
         {
             // One loading warpgroup and two computing ones (128 query rows), four stages; not a shipped spec's tiles yet.
             var model = TestSpecs.Compile(spec);
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
-            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized) };
-            var source = GraphCompiler.Kernels.KernelEmitters.Emit(kernel, tiles);
+            var source = TestSpecs.EmitPrefill(model, GpuArch.Sm90, new PrefillAttentionTiles(128, 64, 12, 4, AttentionMma.WgmmaWarpSpecialized));
             Assert.True(source.ArchSpecific);
             Assert.Contains("gc_setmaxnreg_dec<kProducerRegisters>();", source.Source);
             Assert.Contains("constexpr int kConsumerRegisters = 224;", source.Source);

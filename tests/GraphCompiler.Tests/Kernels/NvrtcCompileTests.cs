@@ -84,10 +84,8 @@ namespace GraphCompiler.Tests.Kernels
             bool qInRegisters)
         {
             var model = TestSpecs.Compile(spec);
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
             var mma = warpSpecialized ? AttentionMma.WgmmaWarpSpecialized : AttentionMma.Wgmma;
-            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, blockN, warps, stages, mma, qInRegisters) };
-            var source = KernelEmitters.Emit(kernel, tiles);
+            var source = TestSpecs.EmitPrefill(model, GpuArch.Sm90, new PrefillAttentionTiles(blockM, blockN, warps, stages, mma, qInRegisters));
             Assert.True(source.ArchSpecific);
             Assert.Contains("wgmma.mma_async", source.Source);
             var result = NvrtcCompiler.Compile(source, "sm_90");
@@ -110,9 +108,7 @@ namespace GraphCompiler.Tests.Kernels
         public void A_prefill_kernel_keeps_no_array_in_local_memory(string spec, int blockM, int blockN, int warps, int stages, AttentionMma mma)
         {
             var model = TestSpecs.Compile(spec);
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
-            var tiles = model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = new PrefillAttentionTiles(blockM, blockN, warps, stages, mma) };
-            var result = NvrtcCompiler.Compile(KernelEmitters.Emit(kernel, tiles), "sm_90", ptxasInfo: true);
+            var result = NvrtcCompiler.Compile(TestSpecs.EmitPrefill(model, GpuArch.Sm90, new PrefillAttentionTiles(blockM, blockN, warps, stages, mma)), "sm_90", ptxasInfo: true);
             Assert.True(result.Succeeded, result.Log);
             var m = System.Text.RegularExpressions.Regex.Match(result.Log, @"(\d+) bytes stack frame, (\d+) bytes spill stores");
             Assert.True(m.Success, result.Log);

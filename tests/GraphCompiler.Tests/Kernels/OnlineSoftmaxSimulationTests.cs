@@ -1,5 +1,4 @@
 using System.Linq;
-using GraphCompiler.Kernels;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Tests.Kernels
@@ -19,7 +18,6 @@ namespace GraphCompiler.Tests.Kernels
         public void The_lazily_rescaled_softmax_gives_float64_attention_and_keeps_p_below_its_bound()
         {
             var model = TestSpecs.Compile("llama2-70b-gptq");
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
             var tilings = new[]
             {
                 (GpuArch.Sm80, new PrefillAttentionTiles(128, 64, 4, 2)),
@@ -28,7 +26,7 @@ namespace GraphCompiler.Tests.Kernels
                 (GpuArch.Sm90, new PrefillAttentionTiles(128, 128, 12, 3, AttentionMma.WgmmaWarpSpecialized)),
             };
             var kernels = tilings.Select((t, i) =>
-                ($"prefill-{i}-{t.Item2.Mma}-{t.Item2.BlockM}x{t.Item2.BlockN}", KernelEmitters.Emit(kernel, model.Spec.Tiles.For(t.Item1) with { PrefillAttention = t.Item2 }).Source!)).ToList();
+                ($"prefill-{i}-{t.Item2.Mma}-{t.Item2.BlockM}x{t.Item2.BlockN}", TestSpecs.EmitPrefill(model, t.Item1, t.Item2).Source!)).ToList();
 
             string output = HostToolsFactAttribute.Run("online_softmax_sim.py", kernels);
             Assert.Equal(3, output.Split('\n').Count(line => line.Contains("(flash_softmax) wide:") && !line.Contains("references moved 0")));

@@ -1,5 +1,4 @@
 using System.Linq;
-using GraphCompiler.Kernels;
 using GraphCompiler.Spec;
 
 namespace GraphCompiler.Tests.Kernels
@@ -15,7 +14,6 @@ namespace GraphCompiler.Tests.Kernels
         public void The_softmax_folds_every_part_of_a_row_at_every_block_n()
         {
             var model = TestSpecs.Compile("llama2-70b-gptq");
-            var kernel = model.Plan.Kernels.OfType<Graph.PrefillAttentionKernel>().First();
             var tilings = new[]
             {
                 new PrefillAttentionTiles(128, 16, 4, 2), new PrefillAttentionTiles(128, 48, 4, 2), new PrefillAttentionTiles(128, 80, 4, 2),
@@ -24,7 +22,7 @@ namespace GraphCompiler.Tests.Kernels
                 new PrefillAttentionTiles(128, 128, 12, 2, AttentionMma.WgmmaWarpSpecialized),
             };
             var kernels = tilings.Select((t, i) =>
-                ($"prefill-{i}-block_n-{t.BlockN}", KernelEmitters.Emit(kernel, model.Spec.Tiles.For(GpuArch.Sm90) with { PrefillAttention = t }).Source!)).ToList();
+                ($"prefill-{i}-block_n-{t.BlockN}", TestSpecs.EmitPrefill(model, GpuArch.Sm90, t).Source!)).ToList();
 
             string output = HostToolsFactAttribute.Run("part_tree_sim.py", kernels);
             Assert.Contains(": 6 parts, 0 failures", output);
