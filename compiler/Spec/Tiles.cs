@@ -177,6 +177,20 @@ namespace GraphCompiler.Spec
             2 * BlockM * headDim + Stages * 2 * BlockN * headDim * cacheElementBytes
             + (cacheElementBytes == 1 ? WidenedPairs * 2 * BlockN * headDim * 2 : 0) + (Wgmma ? WgmmaAlignment : 0);
 
+        /// <summary>Query rows of one write job (a query tile's new K and V rows of one KV head into the cache): a quarter of
+        /// the CTA's threads, rounded down to a power of two that divides block_m, so a thread's loads of a job are a few 16-byte
+        /// vectors issued together, and the write jobs of a short step still reach every CTA (S = 1024 on llama2-70b: 8 query
+        /// tiles × 8 KV heads, 64 jobs of 128 rows, would keep 200 of mma.sync's 264 CTAs waiting).</summary>
+        public int WriteRows
+        {
+            get
+            {
+                int rows = 8;
+                while (rows * 2 <= Warps * 8 && BlockM % (rows * 2) == 0) rows *= 2;
+                return rows;
+            }
+        }
+
         /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>
         public string FlowMapping() =>
             $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + Mma switch

@@ -1,5 +1,6 @@
 """What the host simulations share: a C++ program made of kernel text cut from an emitted .cu file, built with g++ and
-run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py, online_softmax_sim.py)."""
+run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py, online_softmax_sim.py,
+write_jobs_sim.py)."""
 import os
 import re
 import subprocess
@@ -12,6 +13,25 @@ def int_constants(source):
     return "\n".join(re.findall(r"^constexpr int k\w+ = -?\d+;.*$", source, re.M))
 
 
+def cut_function(source, signature):
+    """The text of the function whose definition starts at `signature` (template line included), braces balanced."""
+    start = source.index(signature)
+    template = source.rfind("template <int kCount>", 0, start)
+    if template != -1 and source[template:start].strip() == "template <int kCount>":
+        start = template
+    depth, i = 0, source.index("{", source.index(signature))
+    while True:
+        depth += {"{": 1, "}": -1}.get(source[i], 0)
+        i += 1
+        if depth == 0:
+            return source[start:i] + "\n"
+
+
+def constant(source, name):
+    """The value of the emitted file's `constexpr int` of that name."""
+    return int(re.search(r"constexpr int %s = (-?\d+);" % name, source).group(1))
+
+
 def run_program(program, std="c++17", flags=()):
     """Builds `program` with g++ -O1 and runs it: (exit code, what it printed)."""
     with tempfile.TemporaryDirectory() as folder:
@@ -21,6 +41,14 @@ def run_program(program, std="c++17", flags=()):
         subprocess.run(["g++", f"-std={std}", "-O1", *flags, "-o", exe, cpp], check=True)
         run = subprocess.run([exe], capture_output=True, text=True)
     return run.returncode, run.stdout.strip()
+
+
+def run_threads(path, program, summary):
+    """Builds and runs a program whose CUDA threads are host threads (C++20, -pthread); prints the .cu file's name, the
+    summary and what the program printed; true where it passed."""
+    code, printed = run_program(program, std="c++20", flags=("-pthread",))
+    print(f"{os.path.basename(path)}: {summary}: {printed}")
+    return code == 0
 
 
 def main(doc, simulate):

@@ -10,10 +10,9 @@ random block table, and that rows past the end copy zero bytes. No GPU needed (P
 
     graphc emit SPEC --arch sm_90 --out DIR; python3 tests/reference/loader_sim.py DIR/prefill_attention_*.cu DIR/decode_attention_*.cu
 """
-import os
 import re
 
-from host_program import int_constants, main, run_program
+from host_program import constant, cut_function, int_constants, main, run_threads
 
 HARNESS = r"""
 #include <algorithm>
@@ -102,24 +101,6 @@ int main() {
 """
 
 
-def cut_function(source, signature):
-    """The text of the function whose definition starts at `signature` (template line included), braces balanced."""
-    start = source.index(signature)
-    template = source.rfind("template <int kCount>", 0, start)
-    if template != -1 and source[template:start].strip() == "template <int kCount>":
-        start = template
-    depth, i = 0, source.index("{", source.index(signature))
-    while True:
-        depth += {"{": 1, "}": -1}.get(source[i], 0)
-        i += 1
-        if depth == 0:
-            return source[start:i] + "\n"
-
-
-def constant(source, name):
-    return int(re.search(r"constexpr int %s = (-?\d+);" % name, source).group(1))
-
-
 def simulate(path):
     source = open(path).read()
     call = re.search(r"load_kv<([^>]+)>\(kv_pool,", source)
@@ -135,10 +116,8 @@ def simulate(path):
     program = (HARNESS.replace("CONSTANTS", constants).replace("FUNCTIONS", functions + loader)
                .replace("KEYS_NAME", keys).replace("COUNT", str(count))
                .replace("SWIZZLE", "code_swizzle" if fp8 else "swizzle"))
-    code, printed = run_program(program, std="c++20", flags=("-pthread",))
-    print(f"{os.path.basename(path)}: {keys} = {constant(source, keys)} keys, {count} loaders, block_size {constant(source, 'kBlockSize')}, "
-          f"{constant(source, 'kLoadChunks')} chunks a row: {printed}")
-    return code == 0
+    return run_threads(path, program, f"{keys} = {constant(source, keys)} keys, {count} loaders, block_size {constant(source, 'kBlockSize')}, "
+                                      f"{constant(source, 'kLoadChunks')} chunks a row")
 
 
 if __name__ == "__main__":

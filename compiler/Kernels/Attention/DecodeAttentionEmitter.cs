@@ -486,7 +486,7 @@ namespace GraphCompiler.Kernels.Attention
                 gc_act* const k_row = new_k + u * kHeadDim;
                 auto cached_cos_sin = [&](int p, float& c, float& sn) { c = rope_cos[u * kHalf + p]; sn = rope_sin[u * kHalf + p]; };
                 float x1[8], x2[8];   // the rotated K as the activation dtype holds it
-                gc_rope_rotate8(k_row, d0, cached_cos_sin, x1, x2);
+                gc_rope_rotate8(gc_rope_load(k_row, d0), d0, cached_cos_sin, x1, x2);
                 if (slot) {
                     store_row8(slot + d0, k_scale, x1);
                     store_row8(slot + d0 + kHalf, k_scale, x2);
@@ -522,7 +522,10 @@ namespace GraphCompiler.Kernels.Attention
             const int token = first_query + r / kGroup;
             auto cached_cos_sin = [&](int p, float& c, float& sn) { c = rope_cos[token * kHalf + p]; sn = rope_sin[token * kHalf + p]; };
 #pragma unroll
-            for (int c = 0; c < 2; ++c) gc_rope_rotate8(rows_s + r * kHeadDim, step * 16 + c * 8, cached_cos_sin, lo[c], hi[c]);
+            for (int c = 0; c < 2; ++c) {
+                const int d0 = step * 16 + c * 8;
+                gc_rope_rotate8(gc_rope_load(rows_s + r * kHeadDim, d0), d0, cached_cos_sin, lo[c], hi[c]);
+            }
             if (holds_new)
                 for (int u = 0; u <= token; ++u) {
                     const gc_act* const k_row = new_k + u * kHeadDim + step * 16;

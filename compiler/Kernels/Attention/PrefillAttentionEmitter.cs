@@ -9,11 +9,12 @@ namespace GraphCompiler.Kernels.Attention
     /// <summary>
     /// FlashAttention-2 prefill over the paged KV cache, with RoPE and the cache write fused in. One launch does both:
     /// <list type="number">
-    /// <item>Write jobs, one per (query tile, KV head): the tile's new K rows rotated (RoPE) and its V rows, rounded to
-    /// kv_cache.dtype, into their blocks (the KV head 0 job also leaves the rows' RoPE cos and sin in the <c>rope</c>
-    /// scratch, so the query heads do not each compute them again); each job counts itself done. Every CTA takes write
-    /// jobs from a ticket until none are left before it waits for the count, so each job is held by a running CTA and
-    /// finishes: no deadlock, whatever the scheduling.</item>
+    /// <item>Write jobs, one per <see cref="PrefillAttentionTiles.WriteRows"/> rows of a (query tile, KV head): the rows'
+    /// new K rotated (RoPE) and their V, rounded to kv_cache.dtype, into their blocks (the KV head 0 jobs also leave the
+    /// rows' RoPE cos and sin in the <c>rope</c> scratch, so the query heads do not each compute them again), every load
+    /// of a thread's items issued before any is used. Every CTA takes write jobs from a ticket until none are left, then
+    /// counts the ones it did and waits for the count of all, so each job is held by a running CTA and finishes: no
+    /// deadlock, whatever the scheduling.</item>
     /// <item>Attention jobs, one per (query tile, query head), in the host's order (longest causal work first). The CTAs
     /// are persistent (as many as the GPU holds at once, <see cref="PrefillAttentionFamily.Ctas"/>) and each takes a fixed
     /// share of the jobs (<c>job_of_round</c>), so it knows its next job before it ends this one: no CTA launch, ticket or
@@ -58,6 +59,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: K/V rows per step")
                 .Constant("kThreads", t.Warps * 32, tileKey + (ws ? ".warps × 32: a loading warpgroup, then warps that split the queries" : ".warps × 32: warps split the queries"))
                 .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
+                .Constant("kWriteRows", t.WriteRows, "query rows of a write job (PrefillAttentionTiles.WriteRows)")
                 .Constant("kWarpRows", t.BlockM / t.ComputeWarps, ws ? "query rows per computing warp" : "query rows per warp")
                 .Constant("kMTiles", t.BlockM / t.ComputeWarps / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
@@ -80,7 +82,8 @@ namespace GraphCompiler.Kernels.Attention
              .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: false))
              .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, wgmma))
              .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products, deferredRescale: ws))
-             .Raw(QueryTiles);
+             .Raw(QueryTiles)
+             .Raw(WriteJobs());
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
              .Parameter("const int* __restrict__", "positions", "input positions [T] (RoPE angles)")
@@ -145,6 +148,100 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
 
 ";
 
+        /// <summary>The write jobs (the step's new K and V rows into the cache), which every CTA runs before its attention jobs.</summary>
+        private static string WriteJobs() => @"// The write jobs: the step's new K (rotated) and V rows into the cache, kWriteRows rows of one (query tile, KV head) a job
+// (small, so that a short step's writes still reach every CTA); the KV head 0 jobs also leave the rows' RoPE angles for the
+// query heads. A CTA takes jobs from a ticket (sync[0]) until none are left, the next ticket claimed under the job before
+// it, and counts its jobs done (sync[1]) once, after one fence: a fence and a count a job cost mma.sync 1–3% at 2048–8192
+// (H200). A thread issues every load of its items before it rotates or stores any: one round trip a job.
+__device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, const int* __restrict__ positions, gc_cache* __restrict__ kv_pool,
+        const int* __restrict__ block_tables, int max_blocks, const int* __restrict__ cu_seqlens, const int* __restrict__ context_lens,
+        const int* __restrict__ tile_jobs, int* __restrict__ sync, gc_u32* __restrict__ rope, int q_blocks, float k_scale, float v_scale) {
+    __shared__ int ticket[2];   // this job's and the next one's
+    int* const write_ticket = sync;
+    int* const written = sync + 1;
+    // A KV head's slot of a cache position, given the id of the block that holds it (K: kv = g, V: kv = kKvHeads + g).
+    auto slot = [&](int block, int position, int kv) {
+        return kv_pool + ((long long)block * 2 * kKvHeads + kv) * kHeadRun + (position % kBlockSize) * kHeadDim;
+    };
+    constexpr int kWriteParts = kBlockM / kWriteRows;                                  // write jobs a (query tile, KV head)
+    constexpr int kWriteK = (kWriteRows * (kHalf / 8) + kThreads - 1) / kThreads;     // K items a thread: eight rotation pairs each
+    constexpr int kWriteV = (kWriteRows * kChunks + kThreads - 1) / kThreads;         // V items a thread: a 16-byte chunk each
+    if (threadIdx.x == 0) ticket[0] = atomicAdd(write_ticket, 1);
+    __syncthreads();
+    int done = 0;
+    for (int n = 0;; ++n) {
+        const int w = ticket[n % 2];
+        if (w >= q_blocks * kKvHeads * kWriteParts) break;
+        if (threadIdx.x == 0) ticket[(n + 1) % 2] = atomicAdd(write_ticket, 1);   // the next job's ticket, under this one
+        const QueryTile t = query_tile(tile_jobs[w / (kKvHeads * kWriteParts)], cu_seqlens, context_lens);
+        const int g = w / kWriteParts % kKvHeads, r0 = w % kWriteParts * kWriteRows;
+        const int* blocks = block_tables + (long long)t.sequence * max_blocks;
+        // A thread's u-th K item (row, first of its eight pairs) and V item (row, 16-byte chunk), and whether it has one.
+        auto k_row = [&](int u) { return r0 + ((int)threadIdx.x + u * kThreads) / (kHalf / 8); };
+        auto k_d0 = [&](int u) { return ((int)threadIdx.x + u * kThreads) % (kHalf / 8) * 8; };
+        auto v_row = [&](int u) { return r0 + ((int)threadIdx.x + u * kThreads) / kChunks; };
+        auto v_d0 = [&](int u) { return ((int)threadIdx.x + u * kThreads) % kChunks * 8; };
+        auto k_item = [&](int u) { return (int)threadIdx.x + u * kThreads < kWriteRows * (kHalf / 8) && k_row(u) < t.rows; };
+        auto v_item = [&](int u) { return (int)threadIdx.x + u * kThreads < kWriteRows * kChunks && v_row(u) < t.rows; };
+        gc_rope_halves k_in[kWriteK];
+        gc_act8 v_in[kWriteV];
+        int k_position[kWriteK], k_block[kWriteK], v_block[kWriteV];
+#pragma unroll
+        for (int u = 0; u < kWriteK; ++u)
+            if (k_item(u)) {
+                const int r = k_row(u);
+                k_position[u] = positions[t.row0 + r];
+                k_block[u] = blocks[(t.position0 + r) / kBlockSize];
+                k_in[u] = gc_rope_load(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim, k_d0(u));
+            }
+#pragma unroll
+        for (int u = 0; u < kWriteV; ++u)
+            if (v_item(u)) {
+                const int r = v_row(u);
+                v_block[u] = blocks[(t.position0 + r) / kBlockSize];
+                v_in[u] = *reinterpret_cast<const gc_act8*>(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + kKvHeads + g) * kHeadDim + v_d0(u));
+            }
+#pragma unroll
+        for (int u = 0; u < kWriteK; ++u)
+            if (k_item(u)) {
+                const int r = k_row(u), d0 = k_d0(u);
+                float cs[8], sn[8];
+                gc_u32 pairs[8];
+#pragma unroll
+                for (int e = 0; e < 8; ++e) {
+                    gc_rope_cos_sin((float)k_position[u], d0 + e, cs[e], sn[e]);
+                    pairs[e] = (gc_u32)gc_f32_to_act(cs[e]) | (gc_u32)gc_f32_to_act(sn[e]) << 16;   // exact: both already rounded
+                }
+                if (g == 0) {   // the tile's KV head 0 jobs leave the angles, which its query heads would each compute again
+                    uint4* to = reinterpret_cast<uint4*>(rope + (long long)(t.row0 + r) * kHalf + d0);
+                    to[0] = make_uint4(pairs[0], pairs[1], pairs[2], pairs[3]);
+                    to[1] = make_uint4(pairs[4], pairs[5], pairs[6], pairs[7]);
+                }
+                float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
+                gc_rope_rotate8(k_in[u], d0, [&](int j, float& c, float& s) { c = cs[j - d0]; s = sn[j - d0]; }, x1, x2);
+                gc_cache* dst = slot(k_block[u], t.position0 + r, g) + d0;
+                store_row8(dst, k_scale, x1);
+                store_row8(dst + kHalf, k_scale, x2);
+            }
+#pragma unroll
+        for (int u = 0; u < kWriteV; ++u)
+            if (v_item(u)) {
+                float v[8];
+#pragma unroll
+                for (int e = 0; e < 8; ++e) v[e] = gc_act_to_f32(v_in[u].v[e]);
+                store_row8(slot(v_block[u], t.position0 + v_row(u), kKvHeads + g) + v_d0(u), v_scale, v);
+            }
+        ++done;
+        __syncthreads();   // every thread has read ticket[n % 2], and the next job's ticket is in
+    }
+    __threadfence();   // the CTA's jobs counted once, their stores visible first
+    __syncthreads();
+    if (threadIdx.x == 0 && done > 0) atomicAdd(written, done);
+}
+
+";
+
         private static string Body(bool fp8, bool wgmma, bool ring, bool ws) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
     unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
 " : @"    extern __shared__ __align__(128) unsigned char smem[];
@@ -154,61 +251,12 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     gc_act* v_s = k_s + kBlockN * kHeadDim;
     const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
-") + @"    __shared__ int ticket, is_last;
-    int* const write_ticket = sync;
+") + @"    __shared__ int is_last;
     int* const written = sync + 1;    // write jobs done
     int* const finished = sync + 2;   // CTAs done
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-    // A KV head's slot of a cache position in the sequence's blocks (K: kv = g, V: kv = kKvHeads + g).
-    auto slot = [&](const int* blocks, int position, int kv) {
-        return kv_pool + ((long long)blocks[position / kBlockSize] * 2 * kKvHeads + kv) * kHeadRun + (position % kBlockSize) * kHeadDim;
-    };
-
-    // ---- Write jobs: the step's new K (rotated) and V rows into the cache, one (query tile, KV head) a job ----
-    for (;;) {
-        if (threadIdx.x == 0) ticket = atomicAdd(write_ticket, 1);
-        __syncthreads();
-        const int w = ticket;
-        __syncthreads();
-        if (w >= q_blocks * kKvHeads) break;
-        const QueryTile t = query_tile(tile_jobs[w / kKvHeads], cu_seqlens, context_lens);
-        const int g = w % kKvHeads;
-        const int* blocks = block_tables + (long long)t.sequence * max_blocks;
-        for (int i = threadIdx.x; i < t.rows * (kHalf / 8); i += kThreads) {   // eight rotation pairs an item
-            const int r = i / (kHalf / 8), d0 = i % (kHalf / 8) * 8;
-            const float position = (float)positions[t.row0 + r];
-            float cs[8], sn[8];
-            gc_u32 pairs[8];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                gc_rope_cos_sin(position, d0 + e, cs[e], sn[e]);
-                pairs[e] = (gc_u32)gc_f32_to_act(cs[e]) | (gc_u32)gc_f32_to_act(sn[e]) << 16;   // exact: both already rounded
-            }
-            if (g == 0) {   // the tile's first job leaves the angles, which its query heads would each compute again
-                uint4* to = reinterpret_cast<uint4*>(rope + (long long)(t.row0 + r) * kHalf + d0);
-                to[0] = make_uint4(pairs[0], pairs[1], pairs[2], pairs[3]);
-                to[1] = make_uint4(pairs[4], pairs[5], pairs[6], pairs[7]);
-            }
-            float x1[8], x2[8];   // the rotated K as the activation dtype holds it, then as the cache does
-            gc_rope_rotate8(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + g) * kHeadDim, d0,
-                            [&](int j, float& c, float& s) { c = cs[j - d0]; s = sn[j - d0]; }, x1, x2);
-            gc_cache* dst = slot(blocks, t.position0 + r, g) + d0;
-            store_row8(dst, k_scale, x1);
-            store_row8(dst + kHalf, k_scale, x2);
-        }
-        for (int i = threadIdx.x; i < t.rows * kChunks; i += kThreads) {
-            const int r = i / kChunks, d0 = i % kChunks * 8;
-            const gc_act8 x = *reinterpret_cast<const gc_act8*>(qkv + (long long)(t.row0 + r) * kQkvStride + (kHeads + kKvHeads + g) * kHeadDim + d0);
-            float v[8];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) v[e] = gc_act_to_f32(x.v[e]);
-            store_row8(slot(blocks, t.position0 + r, kKvHeads + g) + d0, v_scale, v);
-        }
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) atomicAdd(written, 1);
-    }
+    write_new_rows(qkv, positions, kv_pool, block_tables, max_blocks, cu_seqlens, context_lens, tile_jobs, sync, rope, q_blocks, k_scale, v_scale);
 
 " + (ring || ws ? @"    // ---- The stages' mbarriers: a stage is full once its copies have landed, empty once every computing warp is done ----
     __shared__ __align__(8) unsigned long long ring[2 * kStages];
@@ -222,7 +270,7 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
 " : "") + @"    // ---- Every write job done before any attention job reads the cache and the angles. Each CTA took write jobs until none
     // were left, so those still running are held by running CTAs: the wait ends, whatever the scheduling ----
     if (threadIdx.x == 0) {
-        while (*reinterpret_cast<volatile int*>(written) < q_blocks * kKvHeads) __nanosleep(64);
+        while (*reinterpret_cast<volatile int*>(written) < q_blocks * kKvHeads * (kBlockM / kWriteRows)) __nanosleep(64);
         __threadfence();
     }
     __syncthreads();
@@ -249,7 +297,7 @@ __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
                 const uint4* from = reinterpret_cast<const uint4*>(rope + (long long)(J.t.row0 + r) * kHalf + c * 8);
                 const uint4 a = from[0], b = from[1];
                 const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                gc_rope_rotate8(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim, c * 8,
+                gc_rope_rotate8(gc_rope_load(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim, c * 8), c * 8,
                                 [&](int j, float& cs, float& sn) {
                                     cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
                                     sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));

@@ -76,24 +76,28 @@ __device__ __forceinline__ void gc_rope_rotate(float& x1, float& x2, float c, fl
     x1 = r1;
     x2 = r2;
 }
-// Eight pairs of a head's row (elements d0..d0+7 and their partners d0+kHalf..) rotated with cos_sin(i, c, s), before
-// the activation dtype's rounding of the sums.
+// A head row's elements d0..d0+7 and their partners d0+kHalf..: what RoPE rotates together, one 16-byte load each half.
+// Separate from the rotation so that a caller can issue several rows' loads before it rotates any.
+struct gc_rope_halves { gc_act8 lo, hi; };
+__device__ __forceinline__ gc_rope_halves gc_rope_load(const gc_act* head_row, int d0) {
+    return { *reinterpret_cast<const gc_act8*>(head_row + d0), *reinterpret_cast<const gc_act8*>(head_row + d0 + kHalf) };
+}
+// The eight pairs rotated with cos_sin(i, c, s), before the activation dtype's rounding of the sums.
 template <typename CosSin>
-__device__ __forceinline__ void gc_rope_pairs8(const gc_act* head_row, int d0, CosSin cos_sin, float x1[8], float x2[8]) {
-    const gc_act8 lo = *reinterpret_cast<const gc_act8*>(head_row + d0), hi = *reinterpret_cast<const gc_act8*>(head_row + d0 + kHalf);
+__device__ __forceinline__ void gc_rope_pairs8(const gc_rope_halves& x, int d0, CosSin cos_sin, float x1[8], float x2[8]) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
         float c, s;
         cos_sin(d0 + e, c, s);
-        x1[e] = gc_act_to_f32(lo.v[e]);
-        x2[e] = gc_act_to_f32(hi.v[e]);
+        x1[e] = gc_act_to_f32(x.lo.v[e]);
+        x2[e] = gc_act_to_f32(x.hi.v[e]);
         gc_rope_rotate(x1[e], x2[e], c, s);
     }
 }
 // The eight rotated pairs as the activation dtype holds them, in fp32 (K, before the cache's own rounding)…
 template <typename CosSin>
-__device__ __forceinline__ void gc_rope_rotate8(const gc_act* head_row, int d0, CosSin cos_sin, float x1[8], float x2[8]) {
-    gc_rope_pairs8(head_row, d0, cos_sin, x1, x2);
+__device__ __forceinline__ void gc_rope_rotate8(const gc_rope_halves& x, int d0, CosSin cos_sin, float x1[8], float x2[8]) {
+    gc_rope_pairs8(x, d0, cos_sin, x1, x2);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
         x1[e] = gc_round_act(x1[e]);
@@ -102,9 +106,9 @@ __device__ __forceinline__ void gc_rope_rotate8(const gc_act* head_row, int d0, 
 }
 // … or in the activation dtype (Q, into shared memory).
 template <typename CosSin>
-__device__ __forceinline__ void gc_rope_rotate8(const gc_act* head_row, int d0, CosSin cos_sin, gc_act8& lo, gc_act8& hi) {
+__device__ __forceinline__ void gc_rope_rotate8(const gc_rope_halves& x, int d0, CosSin cos_sin, gc_act8& lo, gc_act8& hi) {
     float x1[8], x2[8];
-    gc_rope_pairs8(head_row, d0, cos_sin, x1, x2);
+    gc_rope_pairs8(x, d0, cos_sin, x1, x2);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
         lo.v[e] = gc_f32_to_act(x1[e]);

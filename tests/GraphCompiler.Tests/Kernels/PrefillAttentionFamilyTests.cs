@@ -44,19 +44,38 @@ namespace GraphCompiler.Tests.Kernels
         public void The_launch_has_a_cta_a_job_up_to_what_the_gpu_holds_at_once(int qBlocks, int heads, int sms, int perSm, int ctas) =>
             Assert.Equal(ctas, PrefillAttentionFamily.Ctas(qBlocks, heads, sms, perSm));
 
+        [Theory]
+        [InlineData(128, 64, 4, AttentionMma.MmaSync, 32)]               // sm_80's tiles: 128 threads, four jobs a query tile
+        [InlineData(128, 128, 12, AttentionMma.WgmmaWarpSpecialized, 64)]  // 384 threads: 96 would not divide block_m
+        [InlineData(192, 64, 12, AttentionMma.Wgmma, 64)]
+        [InlineData(64, 64, 4, AttentionMma.MmaSync, 32)]
+        [InlineData(16, 64, 1, AttentionMma.MmaSync, 8)]
+        public void A_write_job_takes_a_quarter_of_the_threads_in_rows_dividing_the_query_tile(int blockM, int blockN, int warps, AttentionMma mma, int rows)
+        {
+            var tiles = new PrefillAttentionTiles(blockM, blockN, warps, 2, mma);
+            Assert.Equal(rows, tiles.WriteRows);
+            Assert.Equal(0, blockM % tiles.WriteRows);
+            var source = TestSpecs.EmitPrefill(TestSpecs.Compile("llama2-70b-gptq"), GpuArch.Sm90, tiles).Source;
+            Assert.Contains($"constexpr int kWriteRows = {rows};", source);
+        }
+
         [Fact]
         public void Query_heads_rotate_with_the_angles_a_tiles_first_write_job_left_in_the_rope_scratch()
         {
-            // sincosf per (token, rotation pair) once, not once per query head: the write job of KV head 0 stores each new
+            // sincosf per (token, rotation pair) once, not once per query head: the write jobs of KV head 0 store each new
             // token's (cos, sin) pairs, and a query tile reads them once every write job is done.
             var plan = TestSpecs.Compile("llama2-70b").Memory;
             Assert.Equal(2048L * 64 * 4, plan.Workspace.Single(s => s.Name == "prefill_attention_rope").Bytes);
             var prefill = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("prefill_attention"));
             Assert.Contains(prefill.Parameters, p => p.Name == "rope");
-            string body = prefill.Source!.Substring(prefill.Source!.IndexOf("extern \"C\"", StringComparison.Ordinal));
-            Assert.Single(System.Text.RegularExpressions.Regex.Matches(body, @"gc_rope_cos_sin\("));
-            Assert.Contains("if (g == 0) {", body);
+            string source = prefill.Source!;
+            int writes = source.IndexOf("void write_new_rows(", StringComparison.Ordinal), kernel = source.IndexOf("extern \"C\"", StringComparison.Ordinal);
+            string writer = source.Substring(writes, kernel - writes), body = source.Substring(kernel);
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(writer + body, @"gc_rope_cos_sin\("));
+            Assert.Contains("if (g == 0) {", writer);
+            int write = body.IndexOf("write_new_rows(", StringComparison.Ordinal);
             int wait = body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads", StringComparison.Ordinal);
+            Assert.True(write >= 0 && wait > write, "the kernel runs the write jobs, then waits for every one of them");
             int read = body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal);
             Assert.True(wait >= 0 && read > wait, $"the wait for every write job (at {wait}) comes before the angles are read (at {read})");
         }

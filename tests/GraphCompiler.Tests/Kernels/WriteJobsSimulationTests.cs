@@ -1,0 +1,36 @@
+using System.Collections.Generic;
+using System.Linq;
+using GraphCompiler.Compilation;
+using GraphCompiler.Graph;
+using GraphCompiler.Spec;
+using Xunit;
+
+namespace GraphCompiler.Tests.Kernels
+{
+    /// <summary>
+    /// The prefill kernel's write jobs (<c>write_new_rows</c>) as emitted, run on the host by tests/reference/write_jobs_sim.py
+    /// (g++, three CTAs of host threads taking tickets at once): every new row's K and V of every KV head written once into
+    /// its block, each element from its own qkv element and rotated with its own row's angles, nothing else written, the
+    /// angles left for the query heads, and every job counted done.
+    /// </summary>
+    public class WriteJobsSimulationTests
+    {
+        [HostToolsFact]
+        public void Every_new_row_is_written_into_the_cache_once_whatever_CTA_takes_its_job()
+        {
+            var kernels = new List<(string Name, string Source)>();
+            void Emit(string spec, GpuArch arch) =>
+                kernels.AddRange(TestSpecs.Compile(spec).KernelsFor(arch).Where(k => k.IsEmitted && k.Family == KernelFamily.PrefillAttention)
+                    .Select(k => ($"{spec}-{arch.Name}-{k.Name}", k.Source!)));
+            Emit("llama2-70b", GpuArch.Sm90);        // FP8 cache, 384 threads: jobs of 64 rows
+            Emit("llama2-70b-gptq", GpuArch.Sm80);   // fp16 cache, mma.sync's 128 threads: jobs of 32 rows
+            Emit("small-llama", GpuArch.Sm90);       // head_dim 64
+            Assert.Equal(3, kernels.Count);
+            Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWriteRows = 32;"));
+            Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWriteRows = 64;"));
+
+            string output = HostToolsFactAttribute.Run("write_jobs_sim.py", kernels);
+            Assert.Contains("192 jobs on 3 CTAs", output);   // llama2-70b-gptq's 6 query tiles × 8 KV heads × 4 jobs of 32 rows
+        }
+    }
+}
