@@ -114,7 +114,7 @@ namespace GraphCompiler.Planning
             {
                 // Prefill attention: its write ticket and counts.
                 ("prefill_attention_sync", (long)PrefillAttentionFamily.SyncInts * 4),
-                // And each new token's RoPE angles, which a query tile's first write job leaves for its query heads.
+                // And each new token's RoPE angles, which the KV head 0 write jobs leave for the query heads.
                 ("prefill_attention_rope", PrefillAttentionFamily.RopeBytes(tokens, m.HeadDim)),
                 // Flash-decoding partials, for GPUs whose splits do not merge in a cluster.
                 ("decode_split_partials", DecodeAttentionFamily.SplitPartialBytes(seqs, m.NumAttentionHeads, m.HeadDim, m.DType, splits)),

@@ -32,14 +32,18 @@ def constant(source, name):
     return int(re.search(r"constexpr int %s = (-?\d+);" % name, source).group(1))
 
 
-def run_program(program, std="c++17", flags=()):
-    """Builds `program` with g++ -O1 and runs it: (exit code, what it printed)."""
+def run_program(program, std="c++17", flags=(), timeout=300):
+    """Builds `program` with g++ -O1 and runs it: (exit code, what it printed); a run past `timeout` seconds (threads
+    deadlocked on a barrier) fails."""
     with tempfile.TemporaryDirectory() as folder:
         cpp, exe = os.path.join(folder, "program.cpp"), os.path.join(folder, "program")
         with open(cpp, "w") as f:
             f.write(program)
         subprocess.run(["g++", f"-std={std}", "-O1", *flags, "-o", exe, cpp], check=True)
-        run = subprocess.run([exe], capture_output=True, text=True)
+        try:
+            run = subprocess.run([exe], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return 1, f"no end after {timeout} s (deadlocked?)"
     return run.returncode, run.stdout.strip()
 
 

@@ -77,6 +77,7 @@ int main() {
         for (int t = 0; t * kBlockM < steps[s][1]; ++t) tile_jobs.push_back(s << 16 | t);
     }
     const int rows = cu_seqlens.back(), q_blocks = (int)tile_jobs.size(), blocks_n = sequences * max_blocks;
+    if ((long long)rows * kQkvStride >= 1 << 24) { std::printf("%d rows of %d: offsets past a float's exact integers\n", rows, kQkvStride); return 1; }
     std::vector<int> ids(blocks_n);
     for (int i = 0; i < blocks_n; ++i) ids[i] = i;
     std::shuffle(ids.begin(), ids.end(), std::mt19937(11));
@@ -127,7 +128,7 @@ int main() {
     for (size_t at = 0; at < pool.size(); ++at)
         if (!expected[at] && write_count[at] != 0 && failures++ < 5) std::printf("slot %zu written, no new row's\n", at);
     if (wrong_rotations) { ++failures; std::printf("%d elements rotated with another row's angles\n", wrong_rotations.load()); }
-    const int jobs = q_blocks * kKvHeads * (kBlockM / kWriteRows);
+    const int jobs = q_blocks * kKvHeads * kWriteParts;   // what the kernel's wait counts to
     if (sync[1] != jobs) { ++failures; std::printf("%d jobs counted done of %d\n", sync[1], jobs); }
     std::printf("%d rows, %d tiles, %d jobs on %d CTAs: %d elements checked, %d failures\n", rows, q_blocks, jobs, kCtas, checked, failures);
     return failures != 0;
@@ -143,6 +144,7 @@ def simulate(path):
     query_tile = source[source.index("struct QueryTile {"):source.index("};", source.index("struct QueryTile {")) + 3]
     query_tile += cut_function(source, "__device__ __forceinline__ QueryTile query_tile(")
     writer = cut_function(source, "__device__ __forceinline__ void write_new_rows(")
+    assert "__shared__ int ticket[2];" in writer, "write_new_rows' tickets are not where the harness expects them"
     writer = writer.replace("__shared__ int ticket[2];", "int* ticket = sim_ticket[tl_cta];")   # each CTA its own
     program = HARNESS.replace("CONSTANTS", constants).replace("ROPE_LOAD", rope_load).replace("FUNCTIONS", query_tile + writer)
     return run_threads(path, program, f"{constant(source, 'kThreads')} threads, {constant(source, 'kWriteRows')} rows a job, "

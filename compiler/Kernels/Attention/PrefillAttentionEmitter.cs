@@ -19,7 +19,7 @@ namespace GraphCompiler.Kernels.Attention
     /// are persistent (as many as the GPU holds at once, <see cref="PrefillAttentionFamily.Ctas"/>) and each takes a fixed
     /// share of the jobs (<c>job_of_round</c>), so it knows its next job before it ends this one: no CTA launch, ticket or
     /// flag between jobs, and on the ring and with warp specialization the next job's first K/V tiles load under this
-    /// one's last. A job: the Q tile rotated (the angles its write job left), each warp its own rows, then every K/V tile
+    /// one's last. A job: the Q tile rotated (the angles the KV head 0 write jobs left), each warp its own rows, then every K/V tile
     /// of positions 0 … the tile's last query read back from the cache through the block table (the prefix of chunked
     /// prefill and the new rows alike, FP8 codes widened exactly), cp.async `stages` deep into swizzled shared memory.
     /// Warps split the queries (FA2): S = Q·Kᵀ and O += P·V on mma.sync m16n8k16 with ldmatrix, or with <c>mma: wgmma</c>
@@ -60,6 +60,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kThreads", t.Warps * 32, tileKey + (ws ? ".warps × 32: a loading warpgroup, then warps that split the queries" : ".warps × 32: warps split the queries"))
                 .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
                 .Constant("kWriteRows", t.WriteRows, "query rows of a write job (PrefillAttentionTiles.WriteRows)")
+                .Constant("kWriteParts", t.BlockM / t.WriteRows, "write jobs a (query tile, KV head): q_blocks × kKvHeads × kWriteParts in all")
                 .Constant("kWarpRows", t.BlockM / t.ComputeWarps, ws ? "query rows per computing warp" : "query rows per warp")
                 .Constant("kMTiles", t.BlockM / t.ComputeWarps / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
@@ -164,7 +165,6 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
     auto slot = [&](int block, int position, int kv) {
         return kv_pool + ((long long)block * 2 * kKvHeads + kv) * kHeadRun + (position % kBlockSize) * kHeadDim;
     };
-    constexpr int kWriteParts = kBlockM / kWriteRows;                                  // write jobs a (query tile, KV head)
     constexpr int kWriteK = (kWriteRows * (kHalf / 8) + kThreads - 1) / kThreads;     // K items a thread: eight rotation pairs each
     constexpr int kWriteV = (kWriteRows * kChunks + kThreads - 1) / kThreads;         // V items a thread: a 16-byte chunk each
     if (threadIdx.x == 0) ticket[0] = atomicAdd(write_ticket, 1);
@@ -270,7 +270,7 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
 " : "") + @"    // ---- Every write job done before any attention job reads the cache and the angles. Each CTA took write jobs until none
     // were left, so those still running are held by running CTAs: the wait ends, whatever the scheduling ----
     if (threadIdx.x == 0) {
-        while (*reinterpret_cast<volatile int*>(written) < q_blocks * kKvHeads * (kBlockM / kWriteRows)) __nanosleep(64);
+        while (*reinterpret_cast<volatile int*>(written) < q_blocks * kKvHeads * kWriteParts) __nanosleep(64);
         __threadfence();
     }
     __syncthreads();
@@ -287,7 +287,7 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, block_tables + (long long)J.t.sequence * max_blocks, J.g, tile * kBlockN, J.kv_end,
                                  k_dst, k_dst + kTileBytes, threadIdx.x);
     };
-    // A computing warp's rows of a job's Q tile (row0 on), rotated (RoPE) with the angles the tile's first write job left,
+    // A computing warp's rows of a job's Q tile (row0 on), rotated (RoPE) with the angles the KV head 0 write jobs left,
     // into q_s; rows past the sequence are zeros. Each warp reads only its own rows of Q" + (wgmma ? " (its warpgroup's, for wgmma)" : "") + @".
     auto load_q = [&](const Job& J, int row0) {
         for (int i = lane; i < kWarpRows * (kHalf / 8); i += 32) {

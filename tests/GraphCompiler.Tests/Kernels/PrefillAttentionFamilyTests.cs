@@ -57,10 +57,12 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Equal(0, blockM % tiles.WriteRows);
             var source = TestSpecs.EmitPrefill(TestSpecs.Compile("llama2-70b-gptq"), GpuArch.Sm90, tiles).Source;
             Assert.Contains($"constexpr int kWriteRows = {rows};", source);
+            Assert.Contains($"constexpr int kWriteParts = {blockM / rows};", source);
+            Assert.Contains("if (w >= q_blocks * kKvHeads * kWriteParts) break;", source);
         }
 
         [Fact]
-        public void Query_heads_rotate_with_the_angles_a_tiles_first_write_job_left_in_the_rope_scratch()
+        public void Query_heads_rotate_with_the_angles_the_kv_head_0_write_jobs_left_in_the_rope_scratch()
         {
             // sincosf per (token, rotation pair) once, not once per query head: the write jobs of KV head 0 store each new
             // token's (cos, sin) pairs, and a query tile reads them once every write job is done.
@@ -74,7 +76,7 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(writer + body, @"gc_rope_cos_sin\("));
             Assert.Contains("if (g == 0) {", writer);
             int write = body.IndexOf("write_new_rows(", StringComparison.Ordinal);
-            int wait = body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads", StringComparison.Ordinal);
+            int wait = body.IndexOf("volatile int*>(written) < q_blocks * kKvHeads * kWriteParts)", StringComparison.Ordinal);   // every job: the count write_new_rows takes
             Assert.True(write >= 0 && wait > write, "the kernel runs the write jobs, then waits for every one of them");
             int read = body.IndexOf("reinterpret_cast<const uint4*>(rope +", StringComparison.Ordinal);
             Assert.True(wait >= 0 && read > wait, $"the wait for every write job (at {wait}) comes before the angles are read (at {read})");

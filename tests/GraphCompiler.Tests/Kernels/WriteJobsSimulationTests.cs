@@ -25,7 +25,11 @@ namespace GraphCompiler.Tests.Kernels
             Emit("llama2-70b", GpuArch.Sm90);        // FP8 cache, 384 threads: jobs of 64 rows
             Emit("llama2-70b-gptq", GpuArch.Sm80);   // fp16 cache, mma.sync's 128 threads: jobs of 32 rows
             Emit("small-llama", GpuArch.Sm90);       // head_dim 64
-            Assert.Equal(3, kernels.Count);
+            var gptq = TestSpecs.Compile("llama2-70b-gptq");   // three jobs a query tile; a query tile of 64 rows
+            kernels.Add(("ring-192", TestSpecs.EmitPrefill(gptq, GpuArch.Sm90, new PrefillAttentionTiles(192, 64, 12, 4, AttentionMma.Wgmma)).Source!));
+            kernels.Add(("mma-64", TestSpecs.EmitPrefill(gptq, GpuArch.Sm80, new PrefillAttentionTiles(64, 64, 4, 2)).Source!));
+            Assert.Equal(5, kernels.Count);
+            Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWriteParts = 3;"));
             Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWriteRows = 32;"));
             Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWriteRows = 64;"));
 
