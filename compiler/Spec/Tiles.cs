@@ -191,6 +191,18 @@ namespace GraphCompiler.Spec
             }
         }
 
+        /// <summary>Query rows a warp stages the RoPE angles of at once in the block-barrier loop (mma.sync, and wgmma below
+        /// four stages) over an fp16 or bf16 cache: a job's Q is copied in with its angles, every copy in flight, and the angles
+        /// ((cos, sin) pairs of 2-byte halves: head_dim × 2 bytes a row) go to the K/V stage the job's first tiles leave free,
+        /// the last. A warp's rows where every warp's fit (the 70B specs' 128 × 64 × 4), else the largest divisor of them that
+        /// does, in rounds (a row a warp always fits: the stage holds 2 × block_n ≥ 32 rows of angles, a CTA at most 32 warps).</summary>
+        public int QRoundRows(int headDim)
+        {
+            int warpRows = BlockM / ComputeWarps, rows = warpRows;
+            while (rows > 1 && (warpRows % rows != 0 || Warps * rows * headDim * 2 > 2 * BlockN * headDim * 2)) rows--;
+            return rows;
+        }
+
         /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>
         public string FlowMapping() =>
             $"{{ block_m: {BlockM}, block_n: {BlockN}, warps: {Warps}, stages: {Stages}" + Mma switch

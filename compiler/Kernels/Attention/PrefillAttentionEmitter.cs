@@ -73,6 +73,11 @@ namespace GraphCompiler.Kernels.Attention
                  .Constant("kProducerRegisters", PrefillAttentionTiles.ProducerRegisters, "a loading thread's registers after setmaxnreg")
                  .Constant("kConsumerRegisters", t.ConsumerRegisters, "a computing thread's: what the loaders give up, shared out")
                  .Constant("kConsumerGroups", t.ComputeWarps / 4, "computing warpgroups, taking turns at the tensor cores");
+            // The block-barrier loop copies a job's Q in and rotates it in shared memory where the cache is fp16 or bf16; with an
+            // FP8 cache it keeps load_q's loads, which NVRTC 13 allocated 1–4% faster there (H200, tests/bench/NOTES.md).
+            int qRounds = t.Ring || ws || fp8 ? 0 : t.BlockM / t.ComputeWarps / t.QRoundRows(k.HeadDim);
+            if (qRounds > 0)
+                b.Constant("kQRoundRows", t.QRoundRows(k.HeadDim), "a warp's query rows whose RoPE angles the free K/V stage holds (PrefillAttentionTiles.QRoundRows)");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
@@ -84,6 +89,7 @@ namespace GraphCompiler.Kernels.Attention
              .Raw(FlashTile.Loader("kBlockN", k.Activation, k.KvDType, wgmma))
              .Raw(FlashTile.QueryRows("kBlockN", k.KvDType, products, deferredRescale: ws))
              .Raw(QueryTiles)
+             .Raw(RotateQuery)
              .Raw(WriteJobs());
 
             b.Parameter("const gc_act* __restrict__", "qkv", "buffer qkv [T, q | k | v] before RoPE")
@@ -98,7 +104,7 @@ namespace GraphCompiler.Kernels.Attention
              .Parameter("gc_u32* __restrict__", "rope", "scratch [T, head_dim / 2]: each new token's RoPE (cos, sin) pairs in the activation dtype, for the query heads")
              .Parameter("int", "q_blocks", "query tiles of the step");
 
-            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring, ws), "1");
+            string source = b.Finish("kThreads", Body(fp8, wgmma, t.Ring, ws, qRounds), "1");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null) { ArchSpecific = wgmma };
         }
 
@@ -145,6 +151,19 @@ __device__ __forceinline__ Job attention_job(int job, const int* tile_jobs, cons
 // At or past the launch's jobs: none left.
 __device__ __forceinline__ int job_of_round(int round, int cta, int ctas) {
     return round * ctas + (round % 2 == 0 ? cta : ctas - 1 - cta);
+}
+
+";
+
+        /// <summary>A query row's RoPE with the angles the write jobs left.</summary>
+        private const string RotateQuery = @"// A query row's dimensions 8c .. 8c + 7 and their partners kHalf on (x) rotated with their angles: (cos, sin) pairs in the
+// activation dtype, as the KV head 0 write jobs leave them (a: pairs 8c .. 8c + 3, b: the next four).
+__device__ __forceinline__ void rotate_q8(const gc_rope_halves& x, int c, const uint4& a, const uint4& b, gc_act8& lo, gc_act8& hi) {
+    const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    gc_rope_rotate8(x, c * 8, [&](int j, float& cs, float& sn) {
+                        cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
+                        sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));
+                    }, lo, hi);
 }
 
 ";
@@ -242,7 +261,7 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
 
 ";
 
-        private static string Body(bool fp8, bool wgmma, bool ring, bool ws) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
+        private static string Body(bool fp8, bool wgmma, bool ring, bool ws, int qRounds) => (wgmma ? @"    extern __shared__ __align__(128) unsigned char smem_window[];
     unsigned char* smem = smem_window + (-gc_smem_address(smem_window) & (" + PrefillAttentionTiles.WgmmaAlignment + @" - 1));   // wgmma: the swizzle atoms' 1024-byte period
 " : @"    extern __shared__ __align__(128) unsigned char smem[];
 ") + @"    gc_act* q_s = reinterpret_cast<gc_act*>(smem);                      // [kBlockM][kHeadDim] swizzled: Q, then the output tile
@@ -287,7 +306,7 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         load_kv<" + (ws ? "kProducerWarps * 32" : "kThreads") + @">(kv_pool, block_tables + (long long)J.t.sequence * max_blocks, J.g, tile * kBlockN, J.kv_end,
                                  k_dst, k_dst + kTileBytes, threadIdx.x);
     };
-    // A computing warp's rows of a job's Q tile (row0 on), rotated (RoPE) with the angles the KV head 0 write jobs left,
+" + (qRounds == 0 ? @"    // A computing warp's rows of a job's Q tile (row0 on), rotated (RoPE) with the angles the KV head 0 write jobs left,
     // into q_s; rows past the sequence are zeros. Each warp reads only its own rows of Q" + (wgmma ? " (its warpgroup's, for wgmma)" : "") + @".
     auto load_q = [&](const Job& J, int row0) {
         for (int i = lane; i < kWarpRows * (kHalf / 8); i += 32) {
@@ -295,19 +314,47 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
             gc_act8 lo = {}, hi = {};
             if (r < J.t.rows) {
                 const uint4* from = reinterpret_cast<const uint4*>(rope + (long long)(J.t.row0 + r) * kHalf + c * 8);
-                const uint4 a = from[0], b = from[1];
-                const gc_u32 pairs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                gc_rope_rotate8(gc_rope_load(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim, c * 8), c * 8,
-                                [&](int j, float& cs, float& sn) {
-                                    cs = gc_act_to_f32((gc_act)(pairs[j - c * 8] & 0xffffu));
-                                    sn = gc_act_to_f32((gc_act)(pairs[j - c * 8] >> 16));
-                                }, lo, hi);
+                rotate_q8(gc_rope_load(qkv + (long long)(J.t.row0 + r) * kQkvStride + J.h * kHeadDim, c * 8), c, from[0], from[1], lo, hi);
             }
             *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8) = lo;
             *reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8) = hi;
         }
     };
-    // Rows row0 .. row0 + rows − 1 of a job's Q and their angles fetched into L2 by `thread` of `count`, not waited on:
+" : @"    // A warp's rows of a job's Q tile (row0 on) copied into q_s as they are, and their RoPE angles (those the KV head 0 write
+    // jobs left) into angles_s, kQRoundRows rows at a time: the K/V stage the job's first tiles leave free, the last. Every
+    // copy is in flight at once, one round trip where load_q takes one a row chunk; rows past the sequence copy zeros (their
+    // source address stays inside qkv and the scratch). The copy loops stay rolled: unrolled, ptxas (NVRTC 13) hoists their
+    // addresses out of the job loop and spills 48 bytes around the tile loop (1–3% slower on the H200).
+    gc_u32* const angles_s = reinterpret_cast<gc_u32*>(stage_s + (kStages - 1) * 2 * kTileBytes) + warp * kQRoundRows * kHalf;
+    auto copy_q = [&](const Job& J, int row0) {
+#pragma unroll 1
+        for (int i = lane; i < kWarpRows * kChunks; i += 32) {
+            const int r = row0 + i / kChunks, c = i % kChunks;
+            gc_cp_async16(gc_smem_address(q_s + swizzle(r, c) * 8), qkv + (long long)(J.t.row0 + min(r, J.t.rows - 1)) * kQkvStride + J.h * kHeadDim + c * 8,
+                          r < J.t.rows ? 16 : 0);
+        }
+    };
+    auto copy_angles = [&](const Job& J, int row0) {
+#pragma unroll 1
+        for (int i = lane; i < kQRoundRows * (kHalf / 4); i += 32) {
+            const int r = row0 + i / (kHalf / 4);
+            gc_cp_async16(gc_smem_address(angles_s + i * 4), rope + (long long)(J.t.row0 + min(r, J.t.rows - 1)) * kHalf + i % (kHalf / 4) * 4,
+                          r < J.t.rows ? 16 : 0);
+        }
+    };
+    // Rows row0 .. row0 + kQRoundRows − 1 of q_s rotated in place with the staged angles (a zero row stays zero), once the
+    // warp's copies have landed.
+    auto rotate_q = [&](int row0) {
+        for (int i = lane; i < kQRoundRows * (kHalf / 8); i += 32) {
+            const int r = row0 + i / (kHalf / 8), c = i % (kHalf / 8);
+            gc_act8* const lo = reinterpret_cast<gc_act8*>(q_s + swizzle(r, c) * 8);
+            gc_act8* const hi = reinterpret_cast<gc_act8*>(q_s + swizzle(r, c + kChunks / 2) * 8);
+            const uint4* const from = reinterpret_cast<const uint4*>(angles_s + i * 8);
+            const gc_rope_halves x = {*lo, *hi};
+            rotate_q8(x, c, from[0], from[1], *lo, *hi);
+        }
+    };
+") + @"    // Rows row0 .. row0 + rows − 1 of a job's Q and their angles fetched into L2 by `thread` of `count`, not waited on:
     // issued ahead of the job's Q prologue (by the loaders as they start its tiles, or by a computing warp during the job
     // before), so the prologue reads L2 instead of DRAM.
     auto prefetch_q = [&](const Job& J, int row0, int rows, int thread, int count) {
@@ -320,7 +367,7 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         }
     };
 
-" + (ws ? WarpSpecialized(fp8) : ring ? RingJobs(fp8) : BarrierJobs(fp8, wgmma)) + @"
+" + (ws ? WarpSpecialized(fp8) : ring ? RingJobs(fp8) : BarrierJobs(fp8, wgmma, qRounds)) + @"
     // ---- The last CTA to finish zeroes the ticket and counts for the next launch ----
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -347,11 +394,11 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         const Job J = job(index);
 ";
 
-        /// <summary>A computing warp's rows of the job's Q, visible to every warp that reads them once <paramref name="barrier"/>
-        /// has passed (fenced first for wgmma's tensor cores), then Q·Kᵀ's operand and a fresh O; with
-        /// <paramref name="prefetchNext"/>, the warp's rows of the next job's Q fetched into L2.</summary>
-        private static string JobQ(string barrier, bool wgmma, bool prefetchNext) => @"        load_q(J, warp_row0);
-" + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        " + barrier + @";
+        /// <summary>A computing warp's rows of the job's Q (<paramref name="load"/>: load_q's by default), visible to every warp
+        /// that reads them once <paramref name="barrier"/> has passed (fenced first for wgmma's tensor cores), then Q·Kᵀ's
+        /// operand and a fresh O; with <paramref name="prefetchNext"/>, the warp's rows of the next job's Q fetched into L2.</summary>
+        private static string JobQ(string barrier, bool wgmma, bool prefetchNext, string load = "        load_q(J, warp_row0);\n") => load
+            + (wgmma ? "        gc_fence_proxy_async();   // Q, before the tensor cores read it\n" : "") + @"        " + barrier + @";
         q = q_operand(q_address, warp_row0, lane);
         flash_init(o, row_max, row_sum);
 " + (prefetchNext ? "        if (job_at(round + 1) < jobs) prefetch_q(job(job_at(round + 1)), warp_row0, kWarpRows, lane, 32);   // the next job's Q into L2 under this one\n" : "");
@@ -385,13 +432,15 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
 
         /// <summary>
         /// The jobs one tile a step behind a block barrier (mma.sync, and wgmma below four stages): a job's first tiles issued
-        /// before its Q, then for each tile: wait for it, S = Q·Kᵀ, mask, softmax, O += P·V; a block barrier between jobs.
+        /// under its Q prologue (<see cref="CopiedQ"/> over an fp16 or bf16 cache, load_q over FP8), then for each tile: wait
+        /// for it, S = Q·Kᵀ, mask, softmax, O += P·V; a block barrier between jobs. <paramref name="qRounds"/>: rounds of
+        /// kQRoundRows rows a warp's angles take (<see cref="PrefillAttentionTiles.QRoundRows"/>), or 0 for load_q.
         /// </summary>
-        private static string BarrierJobs(bool fp8, bool wgmma) => WarpState("warp") + @"    QOperand q;
+        private static string BarrierJobs(bool fp8, bool wgmma, int qRounds) => WarpState("warp") + @"    QOperand q;
     for (int round = 0;; ++round) {
 " + NextJob + @"        auto load = [&](int tile, int stage) { load_tile(J, tile, stage); };
-        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue
-" + JobQ("__syncthreads()", wgmma, prefetchNext: true) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
+" + (qRounds == 0 ? "        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue\n" + JobQ("__syncthreads()", wgmma, prefetchNext: true)
+                  : JobQ("__syncthreads()", wgmma, prefetchNext: true, load: CopiedQ(qRounds))) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
             kv_pipeline_wait<true>(j, J.kv_tiles, load);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"            widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
 " + (wgmma ? "            gc_fence_proxy_async();\n" : "") + @"            __syncthreads();
@@ -410,6 +459,26 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
 " + Epilogue + @"        __syncthreads();   // every warp done with the stages before the next job's first tiles
     }
 ";
+
+        /// <summary>A warp's rows of the job's Q copied in with their angles ahead of the job's first tiles, so a wait for the
+        /// copies is not a wait for the tiles, then rotated in place; in <paramref name="rounds"/> of kQRoundRows rows where
+        /// the free stage holds fewer angles than a warp's rows.</summary>
+        private static string CopiedQ(int rounds) => @"        copy_q(J, warp_row0);
+        copy_angles(J, warp_row0);
+        gc_cp_async_commit();
+        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue
+        gc_cp_async_wait<kStages - 1>();        // this thread's Q copies: the first tiles' groups came after them
+        __syncwarp();
+        rotate_q(warp_row0);
+" + (rounds == 1 ? "" : @"        for (int part = 1; part < kWarpRows / kQRoundRows; ++part) {
+            __syncwarp();   // the last round's angles read
+            copy_angles(J, warp_row0 + part * kQRoundRows);
+            gc_cp_async_commit();
+            gc_cp_async_wait<0>();
+            __syncwarp();
+            rotate_q(warp_row0 + part * kQRoundRows);
+        }
+");
 
         /// <summary>
         /// Warp specialization (<c>mma: wgmma_ws</c>, FlashAttention-3's layout): warpgroup 0 gives up its registers and
