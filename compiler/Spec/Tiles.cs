@@ -192,15 +192,19 @@ namespace GraphCompiler.Spec
         }
 
         /// <summary>Query rows a warp stages the RoPE angles of at once in the block-barrier loop (mma.sync, and wgmma below
-        /// four stages) over an fp16 or bf16 cache: a job's Q is copied in with its angles, every copy in flight, and the angles
-        /// ((cos, sin) pairs of 2-byte halves: head_dim × 2 bytes a row) go to the K/V stage the job's first tiles leave free,
-        /// the last. A warp's rows where every warp's fit (the 70B specs' 128 × 64 × 4), else the largest divisor of them that
-        /// does, in rounds (a row a warp always fits: the stage holds 2 × block_n ≥ 32 rows of angles, a CTA at most 32 warps).</summary>
-        public int QRoundRows(int headDim)
+        /// four stages) over an fp16 or bf16 cache: a job's Q is copied in with its angles, and the angles go to the K/V stage
+        /// the job's first tiles leave free, the last. A row of angles ((cos, sin) pairs of 2-byte halves) is head_dim × 2
+        /// bytes, as a K or V row is, so the stage holds 2 × block_n rows of them. A warp's rows where every warp's fit (the
+        /// 70B specs' 128 × 64 × 4), else the largest divisor of them that does, in rounds (a row a warp always fits:
+        /// 2 × block_n ≥ 32 rows, a CTA at most 32 warps).</summary>
+        public int QRoundRows
         {
-            int warpRows = BlockM / ComputeWarps, rows = warpRows;
-            while (rows > 1 && (warpRows % rows != 0 || Warps * rows * headDim * 2 > 2 * BlockN * headDim * 2)) rows--;
-            return rows;
+            get
+            {
+                int warpRows = BlockM / ComputeWarps, rows = warpRows;
+                while (rows > 1 && (warpRows % rows != 0 || ComputeWarps * rows > 2 * BlockN)) rows--;
+                return rows;
+            }
         }
 
         /// <summary>The spec's flow mapping of these tiles, as `graphc tune` writes it.</summary>

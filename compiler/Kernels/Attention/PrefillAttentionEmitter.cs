@@ -75,9 +75,9 @@ namespace GraphCompiler.Kernels.Attention
                  .Constant("kConsumerGroups", t.ComputeWarps / 4, "computing warpgroups, taking turns at the tensor cores");
             // The block-barrier loop copies a job's Q in and rotates it in shared memory where the cache is fp16 or bf16; with an
             // FP8 cache it keeps load_q's loads, which NVRTC 13 allocated 1–4% faster there (H200, tests/bench/NOTES.md).
-            int qRounds = t.Ring || ws || fp8 ? 0 : t.BlockM / t.ComputeWarps / t.QRoundRows(k.HeadDim);
+            int qRounds = t.Ring || ws || fp8 ? 0 : t.BlockM / t.ComputeWarps / t.QRoundRows;
             if (qRounds > 0)
-                b.Constant("kQRoundRows", t.QRoundRows(k.HeadDim), "a warp's query rows whose RoPE angles the free K/V stage holds (PrefillAttentionTiles.QRoundRows)");
+                b.Constant("kQRoundRows", t.QRoundRows, "a warp's query rows whose RoPE angles the free K/V stage holds (PrefillAttentionTiles.QRoundRows)");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
@@ -321,11 +321,13 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         }
     };
 " : @"    // A warp's rows of a job's Q tile (row0 on) copied into q_s as they are, and their RoPE angles (those the KV head 0 write
-    // jobs left) into angles_s, kQRoundRows rows at a time: the K/V stage the job's first tiles leave free, the last. Every
-    // copy is in flight at once, one round trip where load_q takes one a row chunk; rows past the sequence copy zeros (their
-    // source address stays inside qkv and the scratch). The copy loops stay rolled: unrolled, ptxas (NVRTC 13) hoists their
-    // addresses out of the job loop and spills 48 bytes around the tile loop (1–3% slower on the H200).
+    // jobs left) into angles_s, kQRoundRows rows at a time: the K/V stage the job's first tiles leave free, the last. A
+    // round's copies are in flight at once, one round trip where load_q takes one a row chunk; rows past the sequence copy
+    // zeros (their source address is the tile's last row: a job has at least one, PrefillAttentionFamily.TileJobs). The copy
+    // loops stay rolled: unrolled, ptxas (NVRTC 13) hoists their addresses out of the job loop and spills 48 bytes around the
+    // tile loop (1–3% slower on the H200).
     gc_u32* const angles_s = reinterpret_cast<gc_u32*>(stage_s + (kStages - 1) * 2 * kTileBytes) + warp * kQRoundRows * kHalf;
+    static_assert(kThreads / 32 * kQRoundRows * kHalf * 4 <= 2 * kTileBytes, ""every warp's angles of a round fit the free stage"");
     auto copy_q = [&](const Job& J, int row0) {
 #pragma unroll 1
         for (int i = lane; i < kWarpRows * kChunks; i += 32) {
@@ -456,13 +458,14 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
             flash_pv(o, s, v_address, lane);
             kv_pipeline_release<true>();
         }
-" + Epilogue + @"        __syncthreads();   // every warp done with the stages before the next job's first tiles
+" + Epilogue + @"        __syncthreads();   // every warp done with the stages and q_s before the next job's Q and first tiles land in them
     }
 ";
 
-        /// <summary>A warp's rows of the job's Q copied in with their angles ahead of the job's first tiles, so a wait for the
-        /// copies is not a wait for the tiles, then rotated in place; in <paramref name="rounds"/> of kQRoundRows rows where
-        /// the free stage holds fewer angles than a warp's rows.</summary>
+        /// <summary>A warp's rows of the job's Q copied in with their angles as a cp.async group ahead of the job's first
+        /// tiles', so the wait for the copies leaves the tiles in flight, then rotated in place; where the free stage holds
+        /// fewer angles than a warp's rows, in <paramref name="rounds"/> of kQRoundRows rows, each later round's copies the
+        /// newest group, so their wait is for the first tiles too (no shipped tiling takes a second round).</summary>
         private static string CopiedQ(int rounds) => @"        copy_q(J, warp_row0);
         copy_angles(J, warp_row0);
         gc_cp_async_commit();
