@@ -149,6 +149,9 @@ namespace GraphCompiler.Spec
         /// <summary>The warps that hold query rows: all of them, or all but the loading warpgroup.</summary>
         public int ComputeWarps => WarpSpecialized ? Warps - ProducerWarps : Warps;
 
+        /// <summary>Query rows of a job each computing warp holds.</summary>
+        public int WarpRows => BlockM / ComputeWarps;
+
         /// <summary>The warps a wgmma tiling of <paramref name="blockM"/> query rows takes: one per 16 rows (a warpgroup per
         /// 64), plus the loading warpgroup with warp specialization.</summary>
         public static int WgmmaWarps(int blockM, AttentionMma mma) =>
@@ -201,8 +204,8 @@ namespace GraphCompiler.Spec
         {
             get
             {
-                int warpRows = BlockM / ComputeWarps, rows = warpRows;
-                while (rows > 1 && (warpRows % rows != 0 || ComputeWarps * rows > 2 * BlockN)) rows--;
+                int rows = WarpRows;
+                while (rows > 1 && (WarpRows % rows != 0 || ComputeWarps * rows > 2 * BlockN)) rows--;
                 return rows;
             }
         }
@@ -223,8 +226,7 @@ namespace GraphCompiler.Spec
         /// ring at head_dim 128, no spill), so they count head_dim / 16.</summary>
         public int RegistersPerThread(int headDim)
         {
-            int rowsPerWarp = BlockM / ComputeWarps;
-            int accumulators = rowsPerWarp * headDim / 32 + rowsPerWarp * BlockN / 32;
+            int accumulators = WarpRows * headDim / 32 + WarpRows * BlockN / 32;
             return Mma switch
             {
                 AttentionMma.Wgmma or AttentionMma.WgmmaWarpSpecialized => accumulators + BlockN / 4 + 48 + (QInRegisters ? headDim / 16 : 0),   // S, P and O

@@ -148,13 +148,8 @@ int main() {
 def cut_lambdas(source):
     """From `angles_s` through the end of the `rotate_q` lambda."""
     start = source.index("    gc_u32* const angles_s =")
-    rotate = source.index("    auto rotate_q = [&](int row0) {", start)
-    depth, i = 0, source.index("{", rotate)
-    while True:
-        depth += {"{": 1, "}": -1}.get(source[i], 0)
-        i += 1
-        if depth == 0:
-            return source[start:source.index("\n", i) + 1]
+    rotate = "    auto rotate_q = [&](int row0) {"
+    return source[start:source.index(rotate, start)] + cut_function(source, rotate).rstrip("\n") + ";\n"
 
 
 def cut_prologue(source):

@@ -44,8 +44,8 @@ namespace GraphCompiler.Kernels.Attention
         public static KernelSource Emit(PrefillAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {
             var t = tiles.PrefillAttention;
-            if (t.Wgmma && t.BlockM / t.ComputeWarps != 16)
-                throw new ArgumentException($"wgmma tiles give each computing warp 16 query rows; {t.FlowMapping()} gives {t.BlockM / t.ComputeWarps} (TileValidator's GC0051)", nameof(tiles));
+            if (t.Wgmma && t.WarpRows != 16)
+                throw new ArgumentException($"wgmma tiles give each computing warp 16 query rows; {t.FlowMapping()} gives {t.WarpRows} (TileValidator's GC0051)", nameof(tiles));
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             bool wgmma = t.Wgmma, ws = t.WarpSpecialized;
             var cache = CudaDialect.Of(k.KvDType);
@@ -61,8 +61,8 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kStages", t.Stages, tileKey + ".stages: K/V tiles in flight")
                 .Constant("kWriteRows", t.WriteRows, "query rows of a write job (PrefillAttentionTiles.WriteRows)")
                 .Constant("kWriteParts", t.BlockM / t.WriteRows, "write jobs a (query tile, KV head): q_blocks × kKvHeads × kWriteParts in all")
-                .Constant("kWarpRows", t.BlockM / t.ComputeWarps, ws ? "query rows per computing warp" : "query rows per warp")
-                .Constant("kMTiles", t.BlockM / t.ComputeWarps / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
+                .Constant("kWarpRows", t.WarpRows, ws ? "query rows per computing warp" : "query rows per warp")
+                .Constant("kMTiles", t.WarpRows / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units");
@@ -75,14 +75,14 @@ namespace GraphCompiler.Kernels.Attention
                  .Constant("kConsumerGroups", t.ComputeWarps / 4, "computing warpgroups, taking turns at the tensor cores");
             // The block-barrier loop copies a job's Q in and rotates it in shared memory where the cache is fp16 or bf16; with an
             // FP8 cache it keeps load_q's loads, which NVRTC 13 allocated 1–4% faster there (H200, tests/bench/NOTES.md).
-            int qRounds = t.Ring || ws || fp8 ? 0 : t.BlockM / t.ComputeWarps / t.QRoundRows;
+            int qRounds = t.Ring || ws || fp8 ? 0 : t.WarpRows / t.QRoundRows;
             if (qRounds > 0)
                 b.Constant("kQRoundRows", t.QRoundRows, "a warp's query rows whose RoPE angles the free K/V stage holds (PrefillAttentionTiles.QRoundRows)");
             if (wgmma) b.Constant("kAtomRowBytes", k.HeadDim / 64 * 1024, "8 rows of a wgmma-swizzled tile: head_dim / 64 atoms of 1024 bytes");
             // Two 16-row MMA tiles a warp fill 255 registers: Q·Kᵀ's k-steps unroll by two (llama2-70b-gptq on sm_80 spills 56
             // bytes fully unrolled, 12 not unrolled, none by two; 2–5% faster than not unrolled on the H200).
             string products = wgmma ? WarpgroupTile.Products("kBlockN", t.BlockN, k.HeadDim, k.Activation, t.QInRegisters)
-                : FlashTile.MmaSyncProducts(t.BlockM / t.ComputeWarps / 16 == 1 ? 0 : 2);
+                : FlashTile.MmaSyncProducts(t.WarpRows / 16 == 1 ? 0 : 2);
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
              .Raw(RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim))
              .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: false))
@@ -441,8 +441,8 @@ __device__ __forceinline__ void write_new_rows(const gc_act* __restrict__ qkv, c
         private static string BarrierJobs(bool fp8, bool wgmma, int qRounds) => WarpState("warp") + @"    QOperand q;
     for (int round = 0;; ++round) {
 " + NextJob + @"        auto load = [&](int tile, int stage) { load_tile(J, tile, stage); };
-" + (qRounds == 0 ? "        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue\n" + JobQ("__syncthreads()", wgmma, prefetchNext: true)
-                  : JobQ("__syncthreads()", wgmma, prefetchNext: true, load: CopiedQ(qRounds))) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
+" + JobQ("__syncthreads()", wgmma, prefetchNext: true, load: qRounds == 0 ? "        kv_pipeline_start(J.kv_tiles, load);   // the first tiles in flight under the Q prologue\n        load_q(J, warp_row0);\n"
+                                                                           : CopiedQ(qRounds)) + @"        for (int j = 0; j < J.kv_tiles; ++j) {
             kv_pipeline_wait<true>(j, J.kv_tiles, load);   // the CTA loads each tile together: a block barrier
 " + (fp8 ? @"            widen_kv(stage_s + (j % kStages) * 2 * kTileBytes, k_s, v_s, threadIdx.x, kThreads);   // FP8: codes to the activation dtype
 " + (wgmma ? "            gc_fence_proxy_async();\n" : "") + @"            __syncthreads();
