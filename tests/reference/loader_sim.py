@@ -6,7 +6,8 @@ The loader's text, its swizzle and the kernel's constants are cut out of the emi
 `gc_cp_async16` records the copy. For tiles starting at every seventh multiple of the tile's keys over a 4096-token
 context (an odd step, so a tile that can start mid-block does), and context ends inside and past the tile, the check is
 that each (row, chunk) of the tile's K and V is copied exactly once, to its swizzled slot, from the row's block through a
-random block table, and that rows past the end copy zero bytes. No GPU needed (PagedLoaderSimulationTests runs it):
+random block table, and that rows past the end copy zero bytes (a tile inside the context takes the loader's branch
+without row tests, the last one the other). No GPU needed (PagedLoaderSimulationTests runs it):
 
     graphc emit SPEC --arch sm_90 --out DIR; python3 tests/reference/loader_sim.py DIR/prefill_attention_*.cu DIR/decode_attention_*.cu
 """
@@ -51,6 +52,7 @@ void gc_cp_async16(gc_u32 dst, const void* src, int bytes) {
     auto& c = copies[dst];
     c.src = (const gc_cache*)src - pool_base; c.bytes = bytes; c.count++;
 }
+const char* mad_wide(int a, int b, const char* p) { return p + (long long)a * b; }   // PTX mad.wide.s32
 FUNCTIONS
 int main() {
     const int keys = KEYS_NAME, count = COUNT, blocks_n = 4096 / kBlockSize + 4;
@@ -112,7 +114,7 @@ def simulate(path):
     if fp8:
         functions += cut_function(source, "__device__ __forceinline__ int code_swizzle(")
     loader = cut_function(source, "__device__ __forceinline__ void load_kv(")
-    keys = re.search(r"pass < \((k\w+) \+ kRows", loader).group(1)
+    keys = re.search(r"kPasses = \((k\w+) \+ kRows", loader).group(1)
     program = (HARNESS.replace("CONSTANTS", constants).replace("FUNCTIONS", functions + loader)
                .replace("KEYS_NAME", keys).replace("COUNT", str(count))
                .replace("SWIZZLE", "code_swizzle" if fp8 else "swizzle"))

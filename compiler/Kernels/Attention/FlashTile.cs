@@ -83,6 +83,13 @@ __device__ __forceinline__ int swizzle(int row, int chunk) { return row * kChunk
     return y;
 }
 
+// p + a · b bytes.
+__device__ __forceinline__ const char* mad_wide(int a, int b, const char* p) {
+    const char* d;
+    asm(""" + CudaDialect.MadWideS32 + @""" : ""=l""(d) : ""r""(a), ""r""(b), ""l""(p));
+    return d;
+}
+
 // K and V of positions first .. first + KEYS − 1 of KV head g through the block table, cp.async by kCount threads (whole
 // warps, `thread` the caller's index among them) into k_dst / v_dst (swizzled" + (fp8 ? " codes" : "") + @"); positions from `end` on are zeros.
 // `first` is a multiple of KEYS, so the tile's rows lie in at most kSpan cache blocks from block0 on: lane b loads block
@@ -92,11 +99,17 @@ template <int kCount>
 __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* blocks, int g, int first, int end,
                                         gc_u32 k_dst, gc_u32 v_dst, int thread) {
     constexpr int kRows = kCount / kLoadChunks;   // rows a pass covers
+    constexpr int kPasses = (KEYS + kRows - 1) / kRows;
     constexpr bool kWholeBlocks = KEYS % kBlockSize == 0;   // the tile starts on a block boundary
     constexpr int kSpan = kWholeBlocks ? KEYS / kBlockSize
                         : kBlockSize % KEYS == 0 ? 1          // the tile lies inside one block
                         : KEYS / kBlockSize + 2;              // it may straddle a boundary
     constexpr bool kShuffled = kSpan <= 32;   // a block id a lane; past that, a load a row
+    // Passes whose places are known at compile time but for the thread's own row: pass p lies in block p·kRows / kBlockSize
+    // of the tile, (p·kRows) % kBlockSize rows past the thread's row, and (whole groups of 8 rows) at the same swizzle.
+    // A block's passes then share one address and differ by constants, instead of a 64-bit multiply-add each.
+    constexpr bool kFixedPasses = kShuffled && kRows % 8 == 0 && (kSpan == 1 || kWholeBlocks && kBlockSize % kRows == 0);
+    constexpr int kRowBytes = kHeadDim * sizeof(gc_cache), kBlockBytes = 2 * kKvHeads * kHeadRun * sizeof(gc_cache);
     static_assert(kCount % 32 == 0 && kCount % kLoadChunks == 0, ""whole warps, whole rows a pass"");
     const unsigned c = thread % kLoadChunks, r0 = thread % kCount / kLoadChunks, lane = thread % 32;
     __builtin_assume(r0 < kRows);
@@ -104,18 +117,38 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
     const unsigned row0 = kWholeBlocks ? 0u : first % kBlockSize;   // where in block0 the tile starts
     const int id = kShuffled && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
     const gc_cache* head = kv_pool + g * kHeadRun + c * (16 / sizeof(gc_cache));
-#pragma unroll
-    for (int pass = 0; pass < (KEYS + kRows - 1) / kRows; ++pass) {
-        const unsigned r = r0 + pass * kRows, in_tile = row0 + r;
-        int block;
-        if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
-        else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;
-        if (KEYS % kRows != 0 && r >= KEYS) break;   // the last pass's rows past the tile
-        // Rows past the context copy nothing (their address, in block 0 or their own block, stays inside the pool).
-        const gc_cache* k_src = head + (long long)block * (2 * kKvHeads * kHeadRun) + in_tile % kBlockSize * kHeadDim;
-        const int at = " + (fp8 ? "code_swizzle(r, c)" : "swizzle(r, c)") + @" * 16, bytes = (int)r < rows ? 16 : 0;
+    // A pass's two copies: its row's K and, kKvHeads · kHeadRun elements on, V. Rows past the context copy nothing (their
+    // address, in block 0 or their own block, stays inside the pool).
+    const auto copy = [&](int pass, const gc_cache* k_src, bool full) {
+        const unsigned r = r0 + pass * kRows;
+        if (KEYS % kRows != 0 && r >= KEYS) return;   // the last pass's rows past the tile
+        const int at = " + (fp8 ? "code_swizzle(r, c)" : "swizzle(r, c)") + @" * 16, bytes = full || (int)r < rows ? 16 : 0;
         gc_cp_async16(k_dst + at, k_src, bytes);
         gc_cp_async16(v_dst + at, k_src + kKvHeads * kHeadRun, bytes);
+    };
+    if constexpr (kFixedPasses) {
+        const char* const row = reinterpret_cast<const char*>(head + (row0 + r0) * kHeadDim);   // the thread's, in block 0
+        const auto copy_fixed = [&](int pass, bool full) {
+            const char* const block = mad_wide(__shfl_sync(0xffffffffu, id, pass * kRows / kBlockSize), kBlockBytes, row);
+            copy(pass, reinterpret_cast<const gc_cache*>(block + pass * kRows % kBlockSize * kRowBytes), full);
+        };
+        // A tile inside the context (all but a sequence's last) copies every row: no row test a pass.
+        if (rows >= KEYS) {
+#pragma unroll
+            for (int pass = 0; pass < kPasses; ++pass) copy_fixed(pass, true);
+        } else {
+#pragma unroll
+            for (int pass = 0; pass < kPasses; ++pass) copy_fixed(pass, false);
+        }
+    } else {
+#pragma unroll
+        for (int pass = 0; pass < kPasses; ++pass) {
+            const unsigned r = r0 + pass * kRows, in_tile = row0 + r;
+            int block;
+            if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
+            else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;
+            copy(pass, head + (long long)block * (2 * kKvHeads * kHeadRun) + in_tile % kBlockSize * kHeadDim, false);
+        }
     }
 }
 
@@ -333,23 +366,34 @@ __device__ __forceinline__ void zero_scores(float (&s)[kMTiles][KEYS / 8][4]) {
             for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.0f;
 }
 
-// Q for a warp's products: its rows of the swizzled Q tile, read through ldmatrix a k-step at a time.
-struct QOperand { gc_u32 address; int row0; };
-__device__ __forceinline__ QOperand q_operand(gc_u32 q_address, int q_row0, int lane) { return { q_address, q_row0 }; }
+// A lane's ldmatrix address in a swizzled tile, as bytes from the tile: its row's, then its chunk h (0 or 1) swizzled.
+// The rows a lane reads keep row % 8 == lane % 8 at every step (their first rows are multiples of 8), so a step's XOR
+// touches only the chunk: chunk 2s + h of step s lands at chunk_step(at, s). Rows are 128-byte multiples, so the XOR
+// of the row's bytes and the swizzled chunk's stays inside the chunk's bits.
+__device__ __forceinline__ gc_u32 ldmatrix_lane(int row, int h) { return swizzle(row, h) * 16; }
+// (2s + h) ^ (row % 8) = 8·(s / 4) + ((2·(s % 4)) ^ h ^ (row % 8)): in bytes, 128·(s / 4) past an XOR with 32·(s % 4).
+__device__ __forceinline__ gc_u32 chunk_step(gc_u32 at, int s) { return (at ^ (s % 4 * 32)) + s / 4 * 128; }
 
-// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (rows q.row0 .. of the swizzled Q) against the KEYS keys of
+// Q for a warp's products: its rows of the swizzled Q tile, read through ldmatrix a k-step at a time.
+struct QOperand { gc_u32 address; gc_u32 lane; };
+__device__ __forceinline__ QOperand q_operand(gc_u32 q_address, int q_row0, int lane) {
+    return { q_address, ldmatrix_lane(q_row0 + lane % 16, lane / 16) };
+}
+
+// S = Q·Kᵀ for one warp: its kMTiles 16-row tiles of queries (its rows of the swizzled Q, q) against the KEYS keys of
 // the swizzled K tile; scores in the MMA accumulator layout (rows lane/4 and lane/4 + 8, columns 2·(lane%4) + {0, 1}).
 __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], const QOperand& q, gc_u32 k_address, int lane) {
     zero_scores(s);
+    const gc_u32 k_lane = ldmatrix_lane(lane % 8 + lane / 16 * 8, lane / 8 % 2);
 " + (kStepUnroll == 0 ? "#pragma unroll\n" : $"#pragma unroll {kStepUnroll}\n") + @"    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+        const gc_u32 q_at = q.address + chunk_step(q.lane, ks), k_at = k_address + chunk_step(k_lane, ks);
         gc_u32 a[kMTiles][4];
 #pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt)
-            gc_ldmatrix_x4(a[mt], q.address + swizzle(q.row0 + mt * 16 + lane % 16, 2 * ks + lane / 16) * 16);
+        for (int mt = 0; mt < kMTiles; ++mt) gc_ldmatrix_x4(a[mt], q_at + mt * 16 * kChunks * 16);
 #pragma unroll
         for (int np = 0; np < KEYS / 16; ++np) {   // keys 16np .. 16np + 15: two n-tiles of 8
             gc_u32 kb[4];
-            gc_ldmatrix_x4(kb, k_address + swizzle(16 * np + lane % 8 + lane / 16 * 8, 2 * ks + lane / 8 % 2) * 16);
+            gc_ldmatrix_x4(kb, k_at + np * 16 * kChunks * 16);
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt) {
                 gc_mma_m16n8k16(s[mt][2 * np], a[mt], kb[0], kb[1]);
@@ -361,6 +405,7 @@ __device__ __forceinline__ void flash_scores(float (&s)[kMTiles][KEYS / 8][4], c
 
 // O += P·V: P from the S registers as A fragments (16 keys a step), V through ldmatrix.trans from the swizzled V tile.
 __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], const float (&s)[kMTiles][KEYS / 8][4], gc_u32 v_address, int lane) {
+    const gc_u32 v_lane = ldmatrix_lane(lane % 8 + lane / 8 % 2 * 8, lane / 16);
 #pragma unroll
     for (int kk = 0; kk < KEYS / 16; ++kk) {
         gc_u32 p[kMTiles][4];
@@ -368,7 +413,7 @@ __device__ __forceinline__ void flash_pv(float (&o)[kMTiles][kHeadDim / 8][4], c
 #pragma unroll
         for (int dp = 0; dp < kHeadDim / 16; ++dp) {   // dims 16dp .. 16dp + 15: two n-tiles of 8
             gc_u32 vb[4];
-            gc_ldmatrix_x4_trans(vb, v_address + swizzle(16 * kk + lane % 8 + lane / 8 % 2 * 8, 2 * dp + lane / 16) * 16);
+            gc_ldmatrix_x4_trans(vb, v_address + kk * 16 * kChunks * 16 + chunk_step(v_lane, dp));
 #pragma unroll
             for (int mt = 0; mt < kMTiles; ++mt) {
                 gc_mma_m16n8k16(o[mt][2 * dp], p[mt], vb[0], vb[1]);

@@ -21,7 +21,7 @@ namespace GraphCompiler.Tests.Kernels
                 kernels.AddRange(model.KernelsFor(arch).Where(k => k.IsEmitted && k.Family is KernelFamily.PrefillAttention or KernelFamily.DecodeAttention)
                     .Select(k => ($"{label}-{arch.Name}-{k.Name}", k.Source!)));
             Emit(TestSpecs.Compile("llama2-70b"), GpuArch.Sm90, "shipped");        // FP8 cache: the ring's 384 loaders, code tiles
-            Emit(TestSpecs.Compile("llama2-70b-gptq"), GpuArch.Sm80, "shipped");   // fp16 cache: mma.sync's 128 loaders, decode's 32
+            Emit(TestSpecs.Compile("llama2-70b-gptq"), GpuArch.Sm80, "shipped");   // fp16 cache: mma.sync's 128 loaders (fixed passes, two a page), decode's 32
             // A tile of 48 keys over blocks of 32 starts mid-block every other tile and spans up to three blocks.
             string straddling = TestSpecs.Text("llama2-70b-gptq").Replace("  block_size: 16", "  block_size: 32")
                 .Replace("prefill_attention: { block_m: 192, block_n: 64,", "prefill_attention: { block_m: 192, block_n: 48,")
@@ -29,7 +29,12 @@ namespace GraphCompiler.Tests.Kernels
             var (parse, model) = ModelCompiler.Compile("straddling.yaml", straddling);
             Assert.True(model != null, string.Join("\n", parse.Diagnostics));
             Emit(model!, GpuArch.Sm90, "straddling");
-            Assert.Equal(6, kernels.Count);
+            // Pages of 128 tokens: mma.sync's 64-key tiles lie inside one page, from its start or its middle.
+            string onePage = TestSpecs.Text("llama2-70b-gptq").Replace("  block_size: 16", "  block_size: 128");
+            var (onePageParse, onePageModel) = ModelCompiler.Compile("one-page.yaml", onePage);
+            Assert.True(onePageModel != null, string.Join("\n", onePageParse.Diagnostics));
+            Emit(onePageModel!, GpuArch.Sm80, "one-page");
+            Assert.Equal(8, kernels.Count);
             Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWarpKeys = 48;"));
 
             HostToolsFactAttribute.Run("loader_sim.py", kernels);
