@@ -1,6 +1,6 @@
 """What the host simulations share: a C++ program made of kernel text cut from an emitted .cu file, built with g++ and
 run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py, online_softmax_sim.py,
-write_jobs_sim.py, q_copy_sim.py)."""
+write_jobs_sim.py, q_copy_sim.py, ldmatrix_address_sim.py)."""
 import os
 import re
 import subprocess

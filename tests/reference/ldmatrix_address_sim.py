@@ -13,10 +13,10 @@ chunk 2·dp + l / 16). No GPU needed (LdmatrixAddressSimulationTests runs it):
 
     graphc emit SPEC --arch sm_80 --out DIR; python3 tests/reference/ldmatrix_address_sim.py DIR/prefill_attention_*.cu
 """
+import os
 import re
 
 from host_program import constant, cut_function, int_constants, main, run_program
-import os
 
 HARNESS = r"""
 #include <cstdio>
