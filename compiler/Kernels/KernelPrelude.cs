@@ -162,6 +162,9 @@ __device__ __forceinline__ gc_u32 gc_smem_address(const void* p) {
 __device__ __forceinline__ void gc_cp_async16(gc_u32 dst, const void* src, int src_bytes) {
     asm volatile(""" + CudaDialect.CpAsync16 + @""" :: ""r""(dst), ""l""(src), ""r""(src_bytes));
 }
+__device__ __forceinline__ void gc_cp_async4(gc_u32 dst, const void* src) {
+    asm volatile(""" + CudaDialect.CpAsync4 + @""" :: ""r""(dst), ""l""(src));
+}
 __device__ __forceinline__ void gc_cp_async_commit() { asm volatile(""" + CudaDialect.CpAsyncCommit + @""" ::: ""memory""); }
 template <int kPending>
 __device__ __forceinline__ void gc_cp_async_wait() { asm volatile(""" + CudaDialect.CpAsyncWait + @""" :: ""n""(kPending) : ""memory""); }

@@ -32,9 +32,9 @@ namespace GraphCompiler.Runtime.SelfTest
             yield return DecodeAttentionCase(k, t, Enumerable.Range(0, batch).Select(_ => _random.Next(1, Math.Min(longest, 2048) + 1)).ToArray());
             if (batch >= most && longest >= most)
                 yield return DecodeAttentionCase(k, t, new[] { longest }, new[] { most });
-            var steps = Enumerable.Range(1, Math.Min(most, longest)).Where(n => n * (n + 1) / 2 <= batch).ToArray();   // 1, 2, ... within max_num_seqs tokens
-            if (steps.Length > 1)
-                yield return DecodeAttentionCase(k, t, steps.Select(n => _random.Next(n, Math.Min(longest, 2048) + 1)).ToArray(), steps.Reverse().ToArray());
+            var steps = Enumerable.Range(1, Math.Min(most, longest)).Where(n => n * (n + 1) / 2 <= batch).Reverse().ToArray();   // ..., 2, 1 within max_num_seqs tokens
+            if (steps.Length > 1)   // each sequence's context holds its own step tokens
+                yield return DecodeAttentionCase(k, t, steps.Select(n => _random.Next(n, Math.Min(longest, 2048) + 1)).ToArray(), steps);
         }
 
         /// <summary>A batch of <paramref name="batch"/> sequences all at <paramref name="context"/> tokens (the benchmark's

@@ -12,13 +12,15 @@ namespace GraphCompiler.Kernels.Attention
     /// (<see cref="KeysAsRowsTile"/>: Sᵀ = K·Qᵀ, Oᵀ += Vᵀ·Pᵀ, keys as rows), so each KV byte is read once per group and chunk.
     /// A sequence brings 1 to <see cref="DecodeQueries.MaxStepTokens"/> tokens to a step (its next token, or that and draft
     /// tokens to verify: every token's output, each seeing the step's tokens up to itself); a chunk is as many tokens as
-    /// the group's column tiles hold. The split's cached context is cut into tiles of block_n / warps positions and each
-    /// warp takes every warps-th tile on its own — its own cp.async stages through the block table (<see cref="KvCacheLayout"/>,
-    /// <see cref="FlashTile.Loader"/>), the scores, online softmax and P·V in registers (an FP8 cache's codes widened there
-    /// on their way from ldmatrix to the MMA) — with no block barrier until the warps' partial results are merged. The step's
-    /// tokens are written into their blocks (from the qkv rows, in the cache dtype) for the steps after this one; the last
-    /// split takes them from the qkv rows instead, rounded as the cache holds them, as one more partial in its merge, so no
-    /// split waits for the writes and every split's first tiles are in flight before its prologue. With several splits, on
+    /// the group's column tiles hold. Split z takes the cached context's block_n tiles z, z + splits, … and each warp the
+    /// warp-th block_n / warps positions of each, on its own — its own cp.async stages through the block table
+    /// (<see cref="KvCacheLayout"/>, <see cref="FlashTile.Loader"/>; the block ids of 32 tiles at a time read into its lanes
+    /// at the start, before the context length, so no load waits for a table read), the scores, online softmax and P·V in
+    /// registers (an FP8 cache's codes widened there on their way from ldmatrix to the MMA) — with no block barrier until
+    /// the warps' partial results are merged. The last split takes the step's tokens from the qkv rows, rounded as the
+    /// cache holds them, as one more partial in its merge, and writes them into their blocks after its loop for the steps
+    /// after this one, so no split waits for the writes (nor any prologue for the block table's entries of them), and
+    /// every split's first tiles are in flight before its prologue. With several splits, on
     /// GPUs with thread-block clusters (sm_90+) a (sequence, chunk, KV head)'s splits are one cluster: each pushes its (acc,
     /// max, sum) into the shared memory of the CTAs that own each share of the output, and after one cluster barrier each
     /// owner combines its share. Below sm_90 each writes its rows normalized, in the activation dtype, and their (max, sum)
@@ -33,9 +35,12 @@ namespace GraphCompiler.Kernels.Attention
             FlashTile.Unsupported(k.HeadDim, k.WriteFp8)
             ?? (k.Heads / k.KvHeads > 32 ? $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (four 8-column MMA tiles)" : null);
 
-        /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps.</summary>
+        /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps in at
+        /// most 32 cache blocks (their ids ride in a warp's lanes).</summary>
         public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
-            t.BlockN % (16 * t.Warps) == 0 ? null : $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}";
+            t.BlockN % (16 * t.Warps) != 0 ? $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}"
+            : FlashTile.TileSpan(t.BlockN / t.Warps, k.BlockSize) > 32 ? $"a warp's {t.BlockN / t.Warps} positions lie in more than 32 cache blocks of {k.BlockSize} tokens (one id a lane): use fewer block_n or more warps"
+            : null;
 
         public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int stepTokens = 1) =>
             t.SharedMemoryBytes(k.HeadDim, k.Queries, k.KvDType.SizeInBytes(), DecodeAttentionFamily.MergeClusterCtas(arch), stepTokens);
@@ -60,10 +65,13 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kBlockN", t.BlockN, tileKey + ".block_n: positions a CTA step covers")
                 .Constant("kWarps", t.Warps, tileKey + ".warps: split the positions")
                 .Constant("kThreads", t.Warps * 32, "warps × 32")
+                .Constant("kMinBlocks", DecodeAttentionFamily.ResidentCtasPerSm(k, t, tiles.Arch), "CTAs an SM holds, as the runtime's split count counts on them (DecodeAttentionFamily.ResidentCtasPerSm): registers kept to fit")
                 .Constant("kWarpKeys", warpKeys, "positions of one warp's tile")
                 .Constant("kStages", t.Stages, tileKey + ".stages: a warp's K/V tiles in flight")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
+                .Constant("kTileSpan", FlashTile.TileSpan(warpKeys, k.BlockSize), "cache blocks a warp's tile lies in, at most")
+                .Constant("kIdTiles", 32 / FlashTile.TileSpan(warpKeys, k.BlockSize), "tiles whose block ids a warp's lanes hold at once")
                 .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, q, cache.Bytes), "a warp's region: its stages, then its partial result")
                 .Constant("kStepTokensAt", t.StepTokensAt(k.HeadDim, q, cache.Bytes, DecodeAttentionFamily.MergeClusterCtas(tiles.Arch)),
                     "the step tokens' part, sized by the launch: step_tokens × (K and V rows, scores, RoPE angles)")
@@ -79,6 +87,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: true))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
                 .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType))
+                .Raw(WarpTiles)
                 .Raw(FlashTile.QueryStore(codeOrder: fp8))
                 .Raw(KeysAsRowsTile.DeviceFunctions("kWarpKeys", k.KvDType))
                 .Raw(StepKeyDot);
@@ -97,7 +106,7 @@ namespace GraphCompiler.Kernels.Attention
             b.Parameter("int", "sequences", "S")
              .Parameter("int", "step_tokens", "the most tokens a sequence brings to this step, 1 to " + DecodeQueries.MaxStepTokens + ": CTAs along y are S × ⌈step_tokens / kQueryTokens⌉, and the launch's shared memory holds as many step tokens");
 
-            string source = b.Finish("kThreads", Body(fp8, k.WithRope, cluster));
+            string source = b.Finish("kThreads", Body(fp8, k.WithRope, cluster), "kMinBlocks");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
 
@@ -122,6 +131,14 @@ namespace GraphCompiler.Kernels.Attention
     const int s = blockIdx.y / chunks, chunk = blockIdx.y % chunks;
     if (s >= sequences) return;
     const float neg_inf = __int_as_float(0xff800000u);
+
+    // ---- The block ids of the warp's first tiles before anything else: where they lie does not wait for the context length ----
+    const int* blocks = block_tables + (long long)s * max_blocks;
+    WarpTiles tiles_w{blocks, max_blocks, lane, (z * kWarps + warp) * kWarpKeys, (int)gridDim.z * kBlockN};
+    tiles_w.start();
+" + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
+" : @"    const float k_scale = 1.0f, v_scale = 1.0f;
+") + @"    const float score_scale = kScoreScale * k_scale;
 
     // ---- The sequence's rows of this step (its next token, or that and draft tokens to verify); this CTA's queries are
     // its step tokens first_query .. first_query + n_query − 1, each seeing the step's tokens up to itself ----
@@ -155,12 +172,10 @@ namespace GraphCompiler.Kernels.Attention
     gc_cp_async_commit();
 " + (rope ? @"    const float position0 = (float)positions[first_row];   // the step's first token; the others follow it
 " : "") + @"
-    // ---- This split's positions: the cached context in tiles of kBlockN, spread evenly over the splits that get any ----
+    // ---- This split's positions: the cached context's kBlockN tiles, every gridDim.z-th from tile z; splits past the
+    // context's tiles get none ----
     const int context = context_lens[s], cached = context - step_len;
-    const int tiles = max(1, (cached + kBlockN - 1) / kBlockN);
-    const int used = min((int)gridDim.z, tiles);
-    const int tiles_per_split = (tiles + used - 1) / used;
-    const int splits = (tiles + tiles_per_split - 1) / tiles_per_split;
+    const int splits = min((int)gridDim.z, max(1, (cached + kBlockN - 1) / kBlockN));
     if (z >= splits) {
         gc_cp_async_wait<0>();   // nothing lands in shared memory after the CTA is gone
 " + (cluster ? @"        if (gridDim.z > 1) {   // a cluster's barriers count every CTA of it, these too
@@ -169,27 +184,23 @@ namespace GraphCompiler.Kernels.Attention
         }
 " : "") + @"        return;
     }
-    const int begin = z * tiles_per_split * kBlockN, end = min(cached, (z + 1) * tiles_per_split * kBlockN);
-    const int* blocks = block_tables + (long long)s * max_blocks;
-" + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
-" : @"    const float k_scale = 1.0f, v_scale = 1.0f;
-") + @"    const float score_scale = kScoreScale * k_scale;
+    tiles_w.limit(cached);
 
-    // ---- Each warp its own tiles of kWarpKeys positions (every kWarps-th of the split) from the cache, kStages deep, no
-    // block barrier; the step's tokens are not read back: the last split merges them from their rows ----
+    // ---- Each warp its own tiles of kWarpKeys positions (the warp-th of each of the split's) from the cache, kStages deep,
+    // no block barrier; the step's tokens are not read back: the last split merges them from their rows ----
     const bool holds_new = z == splits - 1;
-    const int write_block = holds_new && threadIdx.x < n_query ? blocks[(cached + first_query + threadIdx.x) / kBlockSize] : 0;
-    const int warp_tiles = ((end - begin + kWarpKeys - 1) / kWarpKeys - warp + kWarps - 1) / kWarps;
+    const int warp_tiles = tiles_w.count();
     const gc_u32 stage_address = gc_smem_address(warp_s), q_address = gc_smem_address(q_s);
-    auto first_of = [&](int j) { return begin + (warp + j * kWarps) * kWarpKeys; };
-    auto load_tile = [&](int j, int stage) {
+    auto load_tile = [&](int j, int stage) {   // in order: j = 0, 1, …
+        const int id_lane = tiles_w.id_lane(j);
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
-        load_kv<32>(kv_pool, blocks, g, first_of(j), end, k_dst, k_dst + kTileBytes, lane);
+        load_kv_ids<32>(kv_pool, blocks, tiles_w.ids, id_lane, g, tiles_w.first(j), cached, k_dst, k_dst + kTileBytes, lane);
     };
+    if (holds_new && threadIdx.x < n_query)   // the blocks the CTA's own tokens go to, copied in with the first tiles: read after the loop
+        gc_cp_async4(gc_smem_address(write_blocks + threadIdx.x), blocks + (cached + first_query + threadIdx.x) / kBlockSize);
     kv_pipeline_start(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
 
-    gc_cp_async_wait<kStages - 1>();   // this thread's staged rows: the pipeline's kStages − 1 groups came after them
-    if (holds_new && threadIdx.x < n_query) write_blocks[threadIdx.x] = write_block;
+" + (rope ? RopeAngles : "") + @"    gc_cp_async_wait<kStages - 1>();   // this thread's staged rows: the pipeline's kStages − 1 groups came after them
 " + (rope ? RopePrologue : PlainPrologue) + @"    __syncthreads();
 
     gc_u32 qb[kNTiles][kHeadDim / 16][2];
@@ -199,17 +210,17 @@ namespace GraphCompiler.Kernels.Attention
     for (int j = 0; j < warp_tiles; ++j) {
         kv_pipeline_wait<false>(j, warp_tiles, load_tile);   // the warp's own stages: a warp barrier
         const gc_u32 k_address = stage_address + (j % kStages) * 2 * kTileBytes, v_address = k_address + kTileBytes;
-        const int t0 = first_of(j);
+        const int t0 = tiles_w.first(j);
         float st[kWarpKeys / 16][kNTiles][4];
         decode_scores(st, qb, k_address, lane);
-        if (t0 + kWarpKeys > end) {   // the split's last tile: positions past its end
+        if (t0 + kWarpKeys > cached) {   // the context's last tile: positions past its end
 #pragma unroll
             for (int kt = 0; kt < kWarpKeys / 16; ++kt)
 #pragma unroll
                 for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        if (t0 + 16 * kt + lane / 4 + 8 * (e / 2) >= end) st[kt][nt][e] = neg_inf;
+                        if (t0 + 16 * kt + lane / 4 + 8 * (e / 2) >= cached) st[kt][nt][e] = neg_inf;
         }
         decode_softmax(st, m_run, l_run, ot, score_scale);
         decode_pv(ot, st, v_address, lane);
@@ -239,6 +250,18 @@ namespace GraphCompiler.Kernels.Attention
             }
         }
     __syncthreads();
+
+    // ---- The CTA's own step tokens into their blocks for the steps after this one: the codes the prologue left in
+    // place, stored here so that no prologue waits for the block table's entries of them ----
+    if (holds_new)
+        for (int i = threadIdx.x; i < 2 * n_query * kChunks; i += kThreads) {
+            const int v = i / (n_query * kChunks), u = first_query + i / kChunks % n_query, d0 = i % kChunks * 8;   // v = 0: K, 1: V
+            const gc_act8 x = *reinterpret_cast<const gc_act8*>(new_k + (v * step_tokens + u) * kHeadDim + d0);
+            float f[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+            store_row8(kv_pool + ((long long)write_blocks[u - first_query] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (cached + u) % kBlockSize * kHeadDim + d0, 1.0f, f);   // a code's value: scale 1
+        }
 
     // ---- Per column: its scores against the step tokens it sees, summed from their parts (in exp2 units); the merged max
     // over the warps and those tokens (each one more partial of one key: its score is its max, its p is 1); then each
@@ -431,23 +454,17 @@ namespace GraphCompiler.Kernels.Attention
 
         private const string PlainPrologue = @"    __syncthreads();
 
-    // ---- The step tokens' K and V: what the cache holds of them, in place (the queries meet those); the CTA's own tokens
-    // into their blocks for the steps after this one ----
+    // ---- The step tokens' K and V: what the cache holds of them, in place (the queries meet those; the CTA's own tokens
+    // go from there into their blocks after the loop) ----
     if (holds_new) {
-        for (int i = threadIdx.x; i < 2 * n_new * kChunks; i += kThreads) {
-            const int v = i / (n_new * kChunks), u = i / kChunks % n_new, d0 = i % kChunks * 8;   // v = 0: K, 1: V
-            gc_act* const x = new_k + (v * step_tokens + u) * kHeadDim + d0;
-            const float scale = v ? v_scale : k_scale;
-            gc_act8 raw = *reinterpret_cast<const gc_act8*>(x);
-            float f[8];
+        for (int i = threadIdx.x; i < n_new * kHalf; i += kThreads) {   // elements p and p + kHalf of K and V a thread: four codes, not eight in a row
+            gc_act* const k_row = new_k + i / kHalf * kHeadDim;
+            gc_act* const v_row = new_v + i / kHalf * kHeadDim;
 #pragma unroll
-            for (int e = 0; e < 8; ++e) {
-                f[e] = gc_act_to_f32(raw.v[e]);
-                raw.v[e] = gc_f32_to_act(as_code(f[e], scale));   // exact: the code's value fits the activation dtype
+            for (int h = 0, p = i % kHalf; h < 2; ++h, p += kHalf) {   // exact: a code's value fits the activation dtype
+                k_row[p] = gc_f32_to_act(as_code(gc_act_to_f32(k_row[p]), k_scale));
+                v_row[p] = gc_f32_to_act(as_code(gc_act_to_f32(v_row[p]), v_scale));
             }
-            *reinterpret_cast<gc_act8*>(x) = raw;
-            if (u >= first_query)
-                store_row8(kv_pool + ((long long)write_blocks[u - first_query] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (cached + u) % kBlockSize * kHeadDim + d0, scale, f);
         }
         __syncthreads();   // the step tokens' K codes, before the queries meet them
     }
@@ -468,47 +485,28 @@ namespace GraphCompiler.Kernels.Attention
     }
 ";
 
-        private const string RopePrologue = @"    // The step tokens' cos and sin per rotation pair, once a CTA: the queries and the K rows use them.
+        /// <summary>The step tokens' angles, computed while their rows are still in flight.</summary>
+        private const string RopeAngles = @"    // The step tokens' cos and sin per rotation pair, once a CTA: the queries and the K rows use them.
     float* const rope_cos = new_score_s + kColumns * step_tokens * kScoreParts;   // [step_tokens][kHalf]
     float* const rope_sin = rope_cos + step_tokens * kHalf;
     for (int i = threadIdx.x; i < n_new * kHalf; i += kThreads) gc_rope_cos_sin(position0 + (float)(i / kHalf), i % kHalf, rope_cos[i], rope_sin[i]);
-    __syncthreads();
+";
 
-    // ---- The step tokens' K (rotated, RoPE) and V: what the cache holds of them, in place (the queries meet those); the
-    // CTA's own tokens into their blocks for the steps after this one ----
+        private const string RopePrologue = @"    __syncthreads();
+
+    // ---- The step tokens' K (rotated, RoPE) and V: what the cache holds of them, in place (the queries meet those; the
+    // CTA's own tokens go from there into their blocks after the loop) ----
     if (holds_new) {
-        for (int i = threadIdx.x; i < n_new * (kChunks / 2 + kChunks); i += kThreads) {   // a token's K in eight rotation pairs a thread, then its V
-            const int u = i / (kChunks / 2 + kChunks), j = i % (kChunks / 2 + kChunks);
-            gc_cache* const slot = u >= first_query
-                ? kv_pool + ((long long)write_blocks[u - first_query] * 2 * kKvHeads + g) * kHeadRun + (cached + u) % kBlockSize * kHeadDim : nullptr;
-            if (j < kChunks / 2) {
-                const int d0 = j * 8;
-                gc_act* const k_row = new_k + u * kHeadDim;
-                auto cached_cos_sin = [&](int p, float& c, float& sn) { c = rope_cos[u * kHalf + p]; sn = rope_sin[u * kHalf + p]; };
-                float x1[8], x2[8];   // the rotated K as the activation dtype holds it
-                gc_rope_rotate8(gc_rope_load(k_row, d0), d0, cached_cos_sin, x1, x2);
-                if (slot) {
-                    store_row8(slot + d0, k_scale, x1);
-                    store_row8(slot + d0 + kHalf, k_scale, x2);
-                }
-#pragma unroll
-                for (int e = 0; e < 8; ++e) {   // exact: a code's value fits the activation dtype
-                    k_row[d0 + e] = gc_f32_to_act(as_code(x1[e], k_scale));
-                    k_row[d0 + kHalf + e] = gc_f32_to_act(as_code(x2[e], k_scale));
-                }
-            } else {
-                const int d0 = (j - kChunks / 2) * 8;
-                gc_act* const x = new_v + u * kHeadDim + d0;
-                gc_act8 raw = *reinterpret_cast<const gc_act8*>(x);
-                float f[8];
-#pragma unroll
-                for (int e = 0; e < 8; ++e) {
-                    f[e] = gc_act_to_f32(raw.v[e]);
-                    raw.v[e] = gc_f32_to_act(as_code(f[e], v_scale));
-                }
-                *reinterpret_cast<gc_act8*>(x) = raw;
-                if (slot) store_row8(slot + kKvHeads * kHeadRun + d0, v_scale, f);
-            }
+        for (int i = threadIdx.x; i < n_new * kHalf; i += kThreads) {   // a rotation pair of K and V a thread: four codes, not sixteen in a row
+            gc_act* const k_row = new_k + i / kHalf * kHeadDim;
+            gc_act* const v_row = new_v + i / kHalf * kHeadDim;
+            const int p = i % kHalf;
+            float x1 = gc_act_to_f32(k_row[p]), x2 = gc_act_to_f32(k_row[p + kHalf]);
+            gc_rope_rotate(x1, x2, rope_cos[i], rope_sin[i]);
+            k_row[p] = gc_f32_to_act(as_code(gc_round_act(x1), k_scale));   // exact: a code's value fits the activation dtype
+            k_row[p + kHalf] = gc_f32_to_act(as_code(gc_round_act(x2), k_scale));
+            v_row[p] = gc_f32_to_act(as_code(gc_act_to_f32(v_row[p]), v_scale));
+            v_row[p + kHalf] = gc_f32_to_act(as_code(gc_act_to_f32(v_row[p + kHalf]), v_scale));
         }
         __syncthreads();   // the step tokens' K codes, before the queries meet them
     }
@@ -536,6 +534,44 @@ namespace GraphCompiler.Kernels.Attention
         store_q16(q_s, r, step, lo[0], lo[1]);
         store_q16(q_s, r, step + kChunks / 4, hi[0], hi[1]);
     }
+";
+
+        /// <summary>Where a warp's K/V tiles lie in the context and the block ids they need (tests/reference/loader_sim.py runs
+        /// it on the host).</summary>
+        private const string WarpTiles = @"// Where a warp's K/V tiles lie and the block ids they need. Split z takes the context's kBlockN tiles z, z + gridDim.z, …
+// and warp w the w-th kWarpKeys positions of each, so no tile's place waits for the context length, and the splits'
+// shares differ by a tile at most. Lane i holds the id of block i % kTileSpan of tile i / kTileSpan of the current round
+// of kIdTiles tiles (next_ids: the round after), read from the sequence's block-table row before the context length is
+// known, then 0 past the context (those rows' copies stay inside the pool): the loads need no block-table round trip.
+static_assert(kTileSpan <= 32, ""a warp's tile lies in at most 32 cache blocks: an id a lane"");
+struct WarpTiles {
+    const int* blocks;   // the sequence's block-table row
+    int max_blocks, lane, first0, stride;   // tile j's first position: first0 + j · stride
+    int cached = 0x7fffffff, ids = 0, next_ids = 0;   // the cached positions, once known
+    __device__ int first(int j) const { return first0 + j * stride; }
+    __device__ int block(int j0) const { return first(j0 + lane / kTileSpan) / kBlockSize + lane % kTileSpan; }   // the lane's, round from j0
+    __device__ int read(int j0) const {
+        const int b = block(j0);
+        return lane < kIdTiles * kTileSpan && b < max_blocks && b * kBlockSize < cached ? blocks[b] : 0;
+    }
+    __device__ void start() { ids = read(0); next_ids = read(kIdTiles); }
+    __device__ void limit(int cached_) {
+        cached = cached_;
+        if (block(0) * kBlockSize >= cached) ids = 0;
+        if (block(kIdTiles) * kBlockSize >= cached) next_ids = 0;
+    }
+    __device__ int count() const { return cached > first0 ? (cached - first0 + stride - 1) / stride : 0; }   // tiles in the context
+    // Before tile j, in order: the lane holding its first block's id. A round's first tile moves to the next round and
+    // reads the one after.
+    __device__ int id_lane(int j) {
+        if (j % kIdTiles == 0 && j > 0) {
+            ids = next_ids;
+            next_ids = read(j + kIdTiles);
+        }
+        return j % kIdTiles * kTileSpan;
+    }
+};
+
 ";
 
         /// <summary>A query's eight elements against eight of a step token's key, as the cache holds it.</summary>

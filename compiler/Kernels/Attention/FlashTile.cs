@@ -11,7 +11,8 @@ namespace GraphCompiler.Kernels.Attention
     /// decode kernel's warps each on its own. The prefill kernel computes on query rows (<see cref="QueryRows"/>: S = Q·Kᵀ for
     /// a warp's 16-row query tiles, the online softmax in exp2 units, O += P·V with P in registers); the decode kernel on key
     /// rows (<see cref="KeysAsRowsTile"/>). The including kernel defines kHeadDim, kChunks, kKvHeads, kBlockSize, kHeadRun,
-    /// kLoadChunks, kStages (and for the query rows kMTiles), the key-tile constant named by <c>keys</c>, and gc_cache.
+    /// kLoadChunks, kStages, kTileSpan (<see cref="TileSpan"/>; and for the query rows kMTiles), the key-tile constant named by
+    /// <c>keys</c>, and gc_cache.
     /// </summary>
     internal static class FlashTile
     {
@@ -58,6 +59,12 @@ __device__ __forceinline__ int code_swizzle(int row, int chunk) {
 
 ";
 
+        /// <summary>The cache blocks a K/V tile of <paramref name="keys"/> positions, starting at a multiple of them, lies in at
+        /// most (the loader's kTileSpan): its own blocks where it starts on a block boundary, one where it lies inside a
+        /// block, else two more than it covers (it may straddle a boundary).</summary>
+        public static int TileSpan(int keys, int blockSize) =>
+            keys % blockSize == 0 ? keys / blockSize : blockSize % keys == 0 ? 1 : keys / blockSize + 2;
+
         /// <summary>Why an attention kernel built on these functions cannot be emitted, or null: the rules the prefill and
         /// decode kernels share.</summary>
         public static string? Unsupported(int headDim, bool writeFp8) =>
@@ -92,30 +99,26 @@ __device__ __forceinline__ const char* mad_wide(int a, int b, const char* p) {
 
 // K and V of positions first .. first + KEYS − 1 of KV head g through the block table, cp.async by kCount threads (whole
 // warps, `thread` the caller's index among them) into k_dst / v_dst (swizzled" + (fp8 ? " codes" : "") + @"); positions from `end` on are zeros.
-// `first` is a multiple of KEYS, so the tile's rows lie in at most kSpan cache blocks from block0 on: lane b loads block
-// b's id once, and each pass of kCount / kLoadChunks rows takes its row's id by shuffle rather than a load and a division
-// of its own (up to 32 blocks a tile, one a lane).
+// `first` is a multiple of KEYS, so the tile's rows lie in at most kTileSpan cache blocks from block0 on. Up to 32 of them,
+// lane id_lane + b of the warp holds block b's id in `ids` (0 past the context), and each pass of kCount / kLoadChunks rows
+// takes its row's id by shuffle rather than a load and a division of its own; past 32, a pass loads its row's id.
 template <int kCount>
-__device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* blocks, int g, int first, int end,
-                                        gc_u32 k_dst, gc_u32 v_dst, int thread) {
+__device__ __forceinline__ void load_kv_ids(const gc_cache* kv_pool, const int* blocks, int ids, int id_lane, int g, int first,
+                                            int end, gc_u32 k_dst, gc_u32 v_dst, int thread) {
     constexpr int kRows = kCount / kLoadChunks;   // rows a pass covers
     constexpr int kPasses = (KEYS + kRows - 1) / kRows;
     constexpr bool kWholeBlocks = KEYS % kBlockSize == 0;   // the tile starts on a block boundary
-    constexpr int kSpan = kWholeBlocks ? KEYS / kBlockSize
-                        : kBlockSize % KEYS == 0 ? 1          // the tile lies inside one block
-                        : KEYS / kBlockSize + 2;              // it may straddle a boundary
-    constexpr bool kShuffled = kSpan <= 32;   // a block id a lane; past that, a load a row
+    constexpr bool kShuffled = kTileSpan <= 32;   // a block id a lane; past that, a load a row
     // Passes whose places are known at compile time but for the thread's own row: pass p lies in block p·kRows / kBlockSize
     // of the tile, (p·kRows) % kBlockSize rows past the thread's row, and (whole groups of 8 rows) at the same swizzle.
     // A block's passes then share one address and differ by constants, instead of a 64-bit multiply-add each.
-    constexpr bool kFixedPasses = kShuffled && kRows % 8 == 0 && (kSpan == 1 || kWholeBlocks && kBlockSize % kRows == 0);
+    constexpr bool kFixedPasses = kShuffled && kRows % 8 == 0 && (kTileSpan == 1 || kWholeBlocks && kBlockSize % kRows == 0);
     constexpr int kRowBytes = kHeadDim * sizeof(gc_cache), kBlockBytes = 2 * kKvHeads * kHeadRun * sizeof(gc_cache);
     static_assert(kCount % 32 == 0 && kCount % kLoadChunks == 0, ""whole warps, whole rows a pass"");
-    const unsigned c = thread % kLoadChunks, r0 = thread % kCount / kLoadChunks, lane = thread % 32;
+    const unsigned c = thread % kLoadChunks, r0 = thread % kCount / kLoadChunks;
     __builtin_assume(r0 < kRows);
     const int block0 = first / kBlockSize, rows = end - first;
     const unsigned row0 = kWholeBlocks ? 0u : first % kBlockSize;   // where in block0 the tile starts
-    const int id = kShuffled && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
     const gc_cache* head = kv_pool + g * kHeadRun + c * (16 / sizeof(gc_cache));
     // A pass's two copies: its row's K and, kKvHeads · kHeadRun elements on, V. Rows past the context copy nothing (their
     // address, in block 0 or their own block, stays inside the pool).
@@ -129,7 +132,7 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
     if constexpr (kFixedPasses) {
         const char* const row = reinterpret_cast<const char*>(head + (row0 + r0) * kHeadDim);   // the thread's, in block 0
         const auto copy_fixed = [&](int pass, bool full) {
-            const char* const block = mad_wide(__shfl_sync(0xffffffffu, id, pass * kRows / kBlockSize), kBlockBytes, row);
+            const char* const block = mad_wide(__shfl_sync(0xffffffffu, ids, id_lane + pass * kRows / kBlockSize), kBlockBytes, row);
             copy(pass, reinterpret_cast<const gc_cache*>(block + pass * kRows % kBlockSize * kRowBytes), full);
         };
         // A tile inside the context (all but a sequence's last) copies every row: no row test a pass.
@@ -145,11 +148,21 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
         for (int pass = 0; pass < kPasses; ++pass) {
             const unsigned r = r0 + pass * kRows, in_tile = row0 + r;
             int block;
-            if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);
+            if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, ids, id_lane + in_tile / kBlockSize);
             else block = (int)r < rows ? blocks[block0 + in_tile / kBlockSize] : 0;
             copy(pass, head + (long long)block * (2 * kKvHeads * kHeadRun) + in_tile % kBlockSize * kHeadDim, false);
         }
     }
+}
+
+// The same, lane b of the warp reading block b's id from the block table first.
+template <int kCount>
+__device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* blocks, int g, int first, int end,
+                                        gc_u32 k_dst, gc_u32 v_dst, int thread) {
+    const unsigned lane = thread % 32;
+    const int block0 = first / kBlockSize;
+    const int id = kTileSpan <= 32 && lane < kTileSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;
+    load_kv_ids<kCount>(kv_pool, blocks, id, 0, g, first, end, k_dst, v_dst, thread);
 }
 
 // The K/V pipeline, kStages deep, over `tiles` tiles; load(tile, stage) issues one tile's copies. Its loaders are one

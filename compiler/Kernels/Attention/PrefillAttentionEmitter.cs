@@ -65,6 +65,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kMTiles", t.WarpRows / 16, ws ? "16-row MMA tiles per computing warp" : "16-row MMA tiles per warp")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", t.BlockN * k.HeadDim * cache.Bytes, "one K or V tile as the cache stores it")
+                .Constant("kTileSpan", FlashTile.TileSpan(t.BlockN, k.BlockSize), "cache blocks a K/V tile lies in, at most")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units");
             if (fp8 && t.Ring) b.Constant("kWidened", PrefillAttentionTiles.RingWidened, "widened K/V pairs: tile j + 1 is widened during tile j, once every warp is done with tile j − 2");
             if (fp8 && ws) b.Constant("kWidened", t.WidenedPairs, "widened K/V pairs: one a stage, freed with it");

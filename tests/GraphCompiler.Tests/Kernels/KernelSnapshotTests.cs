@@ -133,7 +133,7 @@ namespace GraphCompiler.Tests.Kernels
             // their (max, sum) where the query rows were.
             var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm89).Single(k => k.Name.StartsWith("decode_attention"));
             Assert.Contains("const int context = context_lens[s], cached = context - step_len;", decode.Source);
-            Assert.Contains("load_kv<32>(kv_pool, blocks, g, first_of(j), end,", decode.Source);
+            Assert.Contains("load_kv_ids<32>(kv_pool, blocks, tiles_w.ids, id_lane, g, tiles_w.first(j), cached,", decode.Source);
             Assert.DoesNotContain("__threadfence", decode.Source);
             Assert.Contains("constexpr int kMergeSplits = 16;", decode.Source);
             Assert.Contains("gc_act* const rows_round = reinterpret_cast<gc_act*>(regions);", decode.Source);
@@ -141,9 +141,13 @@ namespace GraphCompiler.Tests.Kernels
             Assert.False(decode.Launch.ClusterSpansZ);
             Assert.Contains(decode.Parameters, p => p.Name == "partials");
             Assert.Contains(decode.Parameters, p => p.Name == "split_counters");
-            // The staged rows are copied before the context length is read, so they land under its round trip.
-            Assert.True(decode.Source!.IndexOf("gc_cp_async16(gc_smem_address(dst + c * 8)", System.StringComparison.Ordinal)
-                < decode.Source.IndexOf("context_lens[s]", System.StringComparison.Ordinal));
+            // The block ids of the warp's first tiles are read, and the staged rows copied, before the context length is
+            // read, so they land under its round trip; the last split's blocks for the step's tokens come with the first
+            // tiles (cp.async), so no prologue waits for them.
+            int context = decode.Source!.IndexOf("context_lens[s]", System.StringComparison.Ordinal);
+            Assert.True(decode.Source.IndexOf("tiles_w.start();", System.StringComparison.Ordinal) < context);
+            Assert.True(decode.Source.IndexOf("gc_cp_async16(gc_smem_address(dst + c * 8)", System.StringComparison.Ordinal) < context);
+            Assert.Contains("gc_cp_async4(gc_smem_address(write_blocks + threadIdx.x), blocks + (cached + first_query + threadIdx.x) / kBlockSize);", decode.Source);
         }
 
         [Fact]

@@ -7,14 +7,17 @@ using GraphCompiler.Spec;
 namespace GraphCompiler.Tests.Kernels
 {
     /// <summary>
-    /// The attention kernels' paged K/V loader (<c>load_kv</c>) as emitted, run on the host by tests/reference/loader_sim.py
-    /// (g++, a thread per loader, a warp's shuffles as barriers): every (row, chunk) of a tile's K and V copied once, to its
-    /// swizzled slot, from the row's block, and nothing from past the context.
+    /// The attention kernels' paged K/V loader (<c>load_kv</c>, <c>load_kv_ids</c>) as emitted, run on the host by
+    /// tests/reference/loader_sim.py (g++, a thread per loader, a warp's shuffles as barriers): every (row, chunk) of a tile's
+    /// K and V copied once, to its swizzled slot, from the row's block, and nothing from past the context. The decode
+    /// kernels' warps also run their whole schedule (<c>WarpTiles</c>: split z's tiles z, z + splits, …, block ids read into
+    /// the lanes before the context length, 32 tiles' worth a round): every position of a context copied once over the
+    /// splits, for several split counts and lengths past one and two rounds, and no table entry past the context used.
     /// </summary>
     public class PagedLoaderSimulationTests
     {
         [HostToolsFact]
-        public void The_paged_loader_copies_every_row_of_a_tile_once_from_its_block()
+        public void The_paged_loader_copies_every_row_of_a_tile_once_from_its_block_and_the_decode_splits_every_position_once()
         {
             var kernels = new List<(string Name, string Source)>();
             void Emit(CompiledModel model, GpuArch arch, string label) =>
@@ -37,7 +40,9 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Equal(8, kernels.Count);
             Assert.Contains(kernels, k => k.Source.Contains("constexpr int kWarpKeys = 48;"));
 
-            HostToolsFactAttribute.Run("loader_sim.py", kernels);
+            int decoders = kernels.Count(k => k.Source.Contains("struct WarpTiles {"));
+            Assert.Equal(4, decoders);
+            HostToolsFactAttribute.Run("loader_sim.py", kernels, kernels.Count + decoders);   // a decode kernel's schedule is a second check
         }
     }
 }

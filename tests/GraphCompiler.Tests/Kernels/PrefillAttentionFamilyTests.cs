@@ -121,8 +121,9 @@ namespace GraphCompiler.Tests.Kernels
             foreach (var arch in new[] { GpuArch.Sm80, GpuArch.Sm90 })
             {
                 var source = TestSpecs.Compile("llama2-70b").KernelsFor(arch).Single(k => k.Name.StartsWith("prefill_attention")).Source!;
-                Assert.Contains("const int id = kShuffled && lane < kSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;", source);
-                Assert.Contains("if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, id, in_tile / kBlockSize);", source);
+                Assert.Contains("const int id = kTileSpan <= 32 && lane < kTileSpan && (block0 + (int)lane) * kBlockSize < end ? blocks[block0 + lane] : 0;", source);
+                Assert.Contains("load_kv_ids<kCount>(kv_pool, blocks, id, 0, g, first, end, k_dst, v_dst, thread);", source);
+                Assert.Contains("if constexpr (kShuffled) block = __shfl_sync(0xffffffffu, ids, id_lane + in_tile / kBlockSize);", source);
                 Assert.DoesNotContain("blocks[position / kBlockSize]", source.Substring(0, source.IndexOf("extern \"C\"", StringComparison.Ordinal)));
             }
         }

@@ -26,6 +26,19 @@ namespace GraphCompiler.Tests.Runtime
         }
 
         [Fact]
+        public void The_ragged_verification_step_gives_every_sequence_a_context_that_holds_its_step_tokens()
+        {
+            // `selftest --kernels prefill_attention,decode_attention --seed 9352` drew a context of 3 for a sequence bringing
+            // 5 tokens when contexts and step counts were paired in opposite orders (the case stopped on a negative position).
+            var model = TestSpecs.Compile("small-llama-fp8kv");
+            var factory = new KernelCaseFactory(model.Spec, 9352);
+            var labels = model.KernelsFor(GpuArch.Sm90)
+                .Where(k => k.IsEmitted && k.Family is GraphCompiler.Graph.KernelFamily.PrefillAttention or GraphCompiler.Graph.KernelFamily.DecodeAttention)
+                .SelectMany(k => factory.For(model.Kernel(k.Name)).Select(c => c.Label)).ToList();
+            Assert.Contains(labels, l => l.Contains("step tokens 1..5"));
+        }
+
+        [Fact]
         public void Decode_attention_tuning_adds_the_benchmarks_uniform_steps_with_the_candidates_splits()
         {
             // small-llama: max_seq_len 1024, max_num_seqs 16, so 1 × 1024, 4 × 512 and 16 × 256 after the selftest's four.

@@ -1209,6 +1209,16 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Decode_block_n_whose_warp_tile_spans_more_than_32_cache_blocks_is_GC0054()
+        {
+            // 272 positions a warp over pages of 8 tokens: 34 block ids, one a lane of a warp of 32.
+            string yaml = TestSpecs.Minimal + "kv_cache:\n  block_size: 8\ntiles:\n  sm_90:\n    decode_attention:\n      block_n: 272\n      warps: 1\n      stages: 1\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileDoesNotDivideShape);
+            Assert.Contains("a warp's 272 positions (block_n 272 / 1 warps) lie in 34 cache blocks of 8 tokens; at most 32", d.Message);
+            AssertAt(d, yaml, "block_n: 272", "272");
+        }
+
+        [Fact]
         public void Split_k_not_dividing_K_is_GC0054_at_split_k()
         {
             // K = 256 in 64-wide steps is 4 steps; 3 splits cannot share them.
