@@ -14,14 +14,14 @@ namespace GraphCompiler.Kernels.Attention
     /// tokens to verify: every token's output, each seeing the step's tokens up to itself); a chunk is as many tokens as
     /// the group's column tiles hold. Split z takes the cached context's block_n tiles z, z + splits, … and each warp the
     /// warp-th block_n / warps positions of each, on its own — its own cp.async stages through the block table
-    /// (<see cref="KvCacheLayout"/>, <see cref="FlashTile.Loader"/>; the block ids of 32 tiles at a time read into its lanes
-    /// at the start, before the context length, so no load waits for a table read), the scores, online softmax and P·V in
-    /// registers (an FP8 cache's codes widened there on their way from ldmatrix to the MMA) — with no block barrier until
-    /// the warps' partial results are merged. The last split takes the step's tokens from the qkv rows, rounded as the
-    /// cache holds them, as one more partial in its merge, and writes them into their blocks after its loop for the steps
-    /// after this one, so no split waits for the writes (nor any prologue for the block table's entries of them), and
-    /// every split's first tiles are in flight before its prologue. With several splits, on
-    /// GPUs with thread-block clusters (sm_90+) a (sequence, chunk, KV head)'s splits are one cluster: each pushes its (acc,
+    /// (<see cref="KvCacheLayout"/>, <see cref="FlashTile.Loader"/>; the block ids of its tiles, a lane each, read at the
+    /// start before the context length and a round ahead after, so no load waits for a table read), the scores, online
+    /// softmax and P·V in registers (an FP8 cache's codes widened there on their way from ldmatrix to the MMA) — with no
+    /// block barrier until the warps' partial results are merged. The last split takes the step's tokens from the qkv
+    /// rows, rounded as the cache holds them, as one more partial in its merge, and writes them into their blocks after
+    /// its loop for the steps after this one, so no split waits for the writes (nor any prologue for the block table's
+    /// entries of them), and every split's first tiles are in flight before its prologue. With several splits, on GPUs
+    /// with thread-block clusters (sm_90+) a (sequence, chunk, KV head)'s splits are one cluster: each pushes its (acc,
     /// max, sum) into the shared memory of the CTAs that own each share of the output, and after one cluster barrier each
     /// owner combines its share. Below sm_90 each writes its rows normalized, in the activation dtype, and their (max, sum)
     /// to global memory, and the last to arrive copies them into its warp regions, as many splits a round as those hold
