@@ -89,9 +89,9 @@ namespace GraphCompiler.Spec
             else if (q.Warps > 0 && q.BlockN % (16 * q.Warps) != 0)
                 Fail(SpecDiagnosticIds.TileMmaShape, TileFamily.DecodeAttention, "block_n",
                     $"block_n {q.BlockN} must be a multiple of 16 × warps = {16 * q.Warps}: each warp takes tiles of whole 16-position MMA steps");
-            else if (q.Warps > 0 && Kernels.Attention.FlashTile.TileSpan(q.BlockN / q.Warps, kv.BlockSize) > 32)
+            else if (q.Warps > 0 && Kernels.Attention.FlashTile.TileSpan(q.BlockN / q.Warps, kv.BlockSize) is var span && span > 32)
                 Fail(SpecDiagnosticIds.TileDoesNotDivideShape, TileFamily.DecodeAttention, "block_n",
-                    $"a warp's {q.BlockN / q.Warps} positions (block_n {q.BlockN} / {q.Warps} warps) lie in {Kernels.Attention.FlashTile.TileSpan(q.BlockN / q.Warps, kv.BlockSize)} cache blocks of {kv.BlockSize} tokens; at most 32 (a block id a lane): use a smaller block_n, more warps or a larger kv_cache.block_size");
+                    $"a warp's {q.BlockN / q.Warps} positions (block_n {q.BlockN} / {q.Warps} warps) lie in {span} cache blocks of {kv.BlockSize} tokens; at most 32 (a block id a lane): use a smaller block_n, more warps or a larger kv_cache.block_size");
             if (q.Splits > Kernels.Attention.DecodeAttentionFamily.MaxSplits(arch))
                 Fail(SpecDiagnosticIds.OutOfRange, TileFamily.DecodeAttention, "splits",
                     $"splits {q.Splits}: on {arch.Name} a (sequence, KV head)'s splits merge in one thread-block cluster, at most {arch.ClusterCtasMax} CTAs; use at most {arch.ClusterCtasMax}, or 0 to let the runtime choose");

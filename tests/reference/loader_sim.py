@@ -59,6 +59,11 @@ void gc_cp_async16(gc_u32 dst, const void* src, int bytes) {
     c.src = (const gc_cache*)src - pool_base; c.bytes = bytes; c.count++;
 }
 const char* mad_wide(int a, int b, const char* p) { return p + (long long)a * b; }   // PTX mad.wide.s32
+// Where chunk c of a position's K (kv 0) or V (kv 1) of the simulated head sits in the pool, through the block table.
+long long pool_offset(const std::vector<int>& table, int position, int c, int kv) {
+    return ((long long)table[position / kBlockSize] * 2 * kKvHeads + kSimHead) * kHeadRun + kv * kKvHeads * kHeadRun
+           + (position % kBlockSize) * kHeadDim + c * (16 / sizeof(gc_cache));
+}
 FUNCTIONS
 """
 
@@ -89,12 +94,10 @@ int main() {
             for (int r = 0; r < keys; ++r)
                 for (int c = 0; c < kLoadChunks; ++c) {
                     const int position = first + r, at = SWIZZLE(r, c) * 16;
-                    const long long k = ((long long)table[position / kBlockSize] * 2 * kKvHeads + kSimHead) * kHeadRun
-                                        + (position % kBlockSize) * kHeadDim + c * (16 / sizeof(gc_cache));
                     const bool valid = position < end;
                     for (int kv = 0; kv < 2; ++kv) {
                         auto it = copies.find((kv ? v_dst : k_dst) + at);
-                        const long long want = k + kv * kKvHeads * kHeadRun;
+                        const long long want = pool_offset(table, position, c, kv);
                         ++expected; ++checked;
                         if (it == copies.end() || it->second.count != 1 || it->second.bytes != (valid ? 16 : 0)
                             || (valid && it->second.src != want)) {
@@ -127,8 +130,8 @@ int main() {
     for (int launched : {1, 3, 8})   // one split: 33 and 65 tiles a warp at the last two contexts, past one and two rounds
         for (int cached : {0, 1, kWarpKeys - 1, kWarpKeys + 1, kBlockN, kBlockN + 1, 3 * kBlockN + 5, 1000, 32 * kBlockN + 7, 64 * kBlockN + 1}) {
             if (cached >= kMaxTiles * launched * kBlockN) continue;
-            const int max_blocks = (cached + kBlockSize - 1) / kBlockSize + 3, pool_blocks = max_blocks;
-            std::vector<gc_cache> pool((size_t)pool_blocks * 2 * kKvHeads * kHeadRun);
+            const int max_blocks = (cached + kBlockSize - 1) / kBlockSize + 3;
+            std::vector<gc_cache> pool((size_t)max_blocks * 2 * kKvHeads * kHeadRun);
             pool_base = pool.data();
             std::vector<int> table(max_blocks);
             for (int i = 0; i < max_blocks; ++i) table[i] = i;
@@ -166,9 +169,7 @@ int main() {
                 ++checked;
                 bool ok = copy.count == 1 && copy.src >= 0 && copy.src < inside;
                 if (position < cached) {
-                    const long long want = ((long long)table[position / kBlockSize] * 2 * kKvHeads + kSimHead) * kHeadRun
-                                           + (position % kBlockSize) * kHeadDim + c * (16 / sizeof(gc_cache)) + kv * kKvHeads * kHeadRun;
-                    ok = ok && copy.bytes == 16 && copy.src == want;
+                    ok = ok && copy.bytes == 16 && copy.src == pool_offset(table, position, c, kv);
                     if (ok) ++seen[((size_t)position * kLoadChunks + c) * 2 + kv];
                 } else {
                     ok = ok && copy.bytes == 0;

@@ -51,7 +51,7 @@ namespace GraphCompiler.Kernels.Attention
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             var cache = CudaDialect.Of(k.KvDType);
             var q = k.Queries;
-            int warpKeys = t.BlockN / t.Warps;
+            int warpKeys = t.BlockN / t.Warps, span = FlashTile.TileSpan(warpKeys, k.BlockSize);
             string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
             bool cluster = DecodeAttentionFamily.MergesInCluster(tiles.Arch);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation,
@@ -70,8 +70,8 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kStages", t.Stages, tileKey + ".stages: a warp's K/V tiles in flight")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
-                .Constant("kTileSpan", FlashTile.TileSpan(warpKeys, k.BlockSize), "cache blocks a warp's tile lies in, at most")
-                .Constant("kIdTiles", 32 / FlashTile.TileSpan(warpKeys, k.BlockSize), "tiles whose block ids a warp's lanes hold at once")
+                .Constant("kTileSpan", span, "cache blocks a warp's tile lies in, at most")
+                .Constant("kIdTiles", 32 / span, "tiles whose block ids a warp's lanes hold at once")
                 .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, q, cache.Bytes), "a warp's region: its stages, then its partial result")
                 .Constant("kStepTokensAt", t.StepTokensAt(k.HeadDim, q, cache.Bytes, DecodeAttentionFamily.MergeClusterCtas(tiles.Arch)),
                     "the step tokens' part, sized by the launch: step_tokens × (K and V rows, scores, RoPE angles)")
@@ -550,15 +550,16 @@ struct WarpTiles {
     int cached = 0x7fffffff, ids = 0, next_ids = 0;   // the cached positions, once known
     __device__ int first(int j) const { return first0 + j * stride; }
     __device__ int block(int j0) const { return first(j0 + lane / kTileSpan) / kBlockSize + lane % kTileSpan; }   // the lane's, round from j0
+    __device__ bool in_context(int b) const { return b * kBlockSize < cached; }
     __device__ int read(int j0) const {
         const int b = block(j0);
-        return lane < kIdTiles * kTileSpan && b < max_blocks && b * kBlockSize < cached ? blocks[b] : 0;
+        return lane < kIdTiles * kTileSpan && b < max_blocks && in_context(b) ? blocks[b] : 0;
     }
     __device__ void start() { ids = read(0); next_ids = read(kIdTiles); }
     __device__ void limit(int cached_) {
         cached = cached_;
-        if (block(0) * kBlockSize >= cached) ids = 0;
-        if (block(kIdTiles) * kBlockSize >= cached) next_ids = 0;
+        if (!in_context(block(0))) ids = 0;
+        if (!in_context(block(kIdTiles))) next_ids = 0;
     }
     __device__ int count() const { return cached > first0 ? (cached - first0 + stride - 1) / stride : 0; }   // tiles in the context
     // Before tile j, in order: the lane holding its first block's id. A round's first tile moves to the next round and
