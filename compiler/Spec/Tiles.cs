@@ -271,13 +271,18 @@ namespace GraphCompiler.Spec
         public int WarpKeys => BlockN / Math.Max(1, Warps);
 
         /// <summary>A warp's region: its stages of K and V tiles as the cache stores them (FP8 codes are widened in
-        /// registers), or its partial result [8 · column tiles][d + 2] fp32 where that is larger.</summary>
+        /// registers), or its partial result [8 · column tiles][PartStride] fp32 where that is larger.</summary>
         public int WarpBytes(int headDim, DecodeQueries q, int cacheElementBytes) =>
-            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * q.ColumnTiles * (headDim + 2) * 4);
+            Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * q.ColumnTiles * PartStride(headDim) * 4);
 
-        /// <summary>The CTA's queries (2-byte activations, 8-column MMA tiles), every warp's region (warp 0's also takes the
-        /// merged result, and without clusters in the last split the other splits' partials), the CTA's query rows as they
-        /// are (2-byte activations), the merged max and sum per column fp32; where the splits merge in a thread-block cluster
+        /// <summary>Floats a column of a warp's partial result takes: its O (d), max and sum, padded so that each column's
+        /// row starts on a 16-byte boundary (the merge reads eight dimensions at a time).</summary>
+        public static int PartStride(int headDim) => headDim + 4;
+
+        /// <summary>The CTA's queries (2-byte activations, 8-column MMA tiles), every warp's region (its stages, then its
+        /// partial result; without clusters, in the last split, the other splits' partials), the CTA's query rows as they
+        /// are (2-byte activations; without clusters, the last split's merge puts the splits' (max, sum) there); where the
+        /// splits merge in a thread-block cluster
         /// of at most <paramref name="clusterCtas"/> CTAs (1: through global memory), then from a 16-byte boundary
         /// (<see cref="ClusterStagingAt"/>) what the other splits push (<see cref="ClusterStagingBytes"/>); last, from
         /// <see cref="StepTokensAt"/>, <see cref="StepTokenBytes"/> for each of the launch's <paramref name="stepTokens"/>
@@ -309,7 +314,7 @@ namespace GraphCompiler.Spec
         public static int QueryRowBytes(int headDim, DecodeQueries q) => q.Columns * headDim * 2;
 
         private int LocalBytes(int headDim, DecodeQueries q, int cacheElementBytes) =>
-            8 * q.ColumnTiles * headDim * 2 + Warps * WarpBytes(headDim, q, cacheElementBytes) + QueryRowBytes(headDim, q) + 2 * q.Columns * 4;
+            8 * q.ColumnTiles * headDim * 2 + Warps * WarpBytes(headDim, q, cacheElementBytes) + QueryRowBytes(headDim, q);
 
         /// <summary>Per 8-column tile the Qᵀ fragments (d / 8), the Oᵀ accumulators (d / 4) and the Sᵀ ones (a quarter
         /// of the warp's keys), plus fragments and addressing.</summary>

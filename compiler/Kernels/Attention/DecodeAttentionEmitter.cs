@@ -17,15 +17,17 @@ namespace GraphCompiler.Kernels.Attention
     /// (<see cref="KvCacheLayout"/>, <see cref="FlashTile.Loader"/>; the block ids of its tiles, a lane each, read at the
     /// start before the context length and a round ahead after, so no load waits for a table read), the scores, online
     /// softmax and P·V in registers (an FP8 cache's codes widened there on their way from ldmatrix to the MMA) — with no
-    /// block barrier until the warps' partial results are merged. The last split takes the step's tokens from the qkv
-    /// rows, rounded as the cache holds them, as one more partial in its merge, and writes them into their blocks after
-    /// its loop for the steps after this one, so no split waits for the writes (nor any prologue for the block table's
-    /// entries of them), and every split's first tiles are in flight before its prologue. With several splits, on GPUs
-    /// with thread-block clusters (sm_90+) a (sequence, chunk, KV head)'s splits are one cluster: each pushes its (acc,
-    /// max, sum) into the shared memory of the CTAs that own each share of the output, and after one cluster barrier each
-    /// owner combines its share. Below sm_90 each writes its rows normalized, in the activation dtype, and their (max, sum)
-    /// to global memory, and the last to arrive copies them into its warp regions, as many splits a round as those hold
-    /// with every copy in flight, and combines them in one online-softmax pass.
+    /// block barrier until the warps' partial results land; then, after one barrier, a thread an item (eight dimensions
+    /// of a column) merges it over the warps in one pass and stores it, or hands it on to the splits' merge. The last split
+    /// takes the step's tokens from the qkv rows, rounded as the cache holds them, as one more partial in that pass, and
+    /// its warp 0 writes them into their blocks for the steps after this one once their entries land (a cp.async group of
+    /// their own), so no split waits for the writes nor any prologue for those entries, and every split's first tiles are
+    /// in flight before its prologue. With several splits, on GPUs with thread-block clusters (sm_90+) a (sequence, chunk,
+    /// KV head)'s splits are one cluster: each pushes its items' (acc, max, sum) into the shared memory of the CTAs that
+    /// own them, and after one cluster barrier each owner combines its items (a few lanes an item). Below sm_90 each
+    /// writes its items normalized, in the activation dtype, and their (max, sum) to global memory, and the last to arrive
+    /// copies them into its warp regions, as many splits a round as those hold with every copy in flight, and combines
+    /// them in one online-softmax pass.
     /// The CPU reference is CpuAttention's rule; this kernel rounds P to the activation dtype for the tensor cores.
     /// </summary>
     public static class DecodeAttentionEmitter
@@ -73,6 +75,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kTileSpan", span, "cache blocks a warp's tile lies in, at most")
                 .Constant("kIdTiles", 32 / span, "tiles whose block ids a warp's lanes hold at once")
                 .Constant("kWarpBytes", t.WarpBytes(k.HeadDim, q, cache.Bytes), "a warp's region: its stages, then its partial result")
+                .Constant("kPartStride", DecodeAttentionTiles.PartStride(k.HeadDim), "floats a column of a warp's partial result takes: O, max, sum, on 16-byte boundaries")
                 .Constant("kStepTokensAt", t.StepTokensAt(k.HeadDim, q, cache.Bytes, DecodeAttentionFamily.MergeClusterCtas(tiles.Arch)),
                     "the step tokens' part, sized by the launch: step_tokens × (K and V rows, scores, RoPE angles)")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
@@ -116,8 +119,6 @@ namespace GraphCompiler.Kernels.Attention
     unsigned char* const regions = smem + kQBytes;                                   // kWarps regions of kWarpBytes
     unsigned char* warp_s = regions + warp * kWarpBytes;
     gc_act* rows_s = reinterpret_cast<gc_act*>(regions + kWarps * kWarpBytes);     // the CTA's query rows as they are [kColumns]
-    float* m_s = reinterpret_cast<float*>(rows_s + kColumns * kHeadDim);           // merged max per column (exp2 units)
-    float* l_s = m_s + kColumns;                                                     // merged sum per column
     // The step tokens' part, step_tokens deep: their K and V rows (then, in place, what the cache holds of them), each
     // column's scores against them in parts [kColumns][step_tokens][kScoreParts], their RoPE cos and sin.
     gc_act* const new_k = reinterpret_cast<gc_act*>(smem + kStepTokensAt);
@@ -196,12 +197,28 @@ namespace GraphCompiler.Kernels.Attention
         const gc_u32 k_dst = stage_address + stage * 2 * kTileBytes;
         load_kv_ids<32>(kv_pool, blocks, tiles_w.ids, id_lane, g, tiles_w.first(j), cached, k_dst, k_dst + kTileBytes, lane);
     };
-    if (holds_new && threadIdx.x < n_query)   // the blocks the CTA's own tokens go to, copied in with the first tiles: read after the loop
+    if (holds_new && threadIdx.x < n_query)   // the blocks the CTA's own tokens go to, a group of their own ahead of the first tiles
         gc_cp_async4(gc_smem_address(write_blocks + threadIdx.x), blocks + (cached + first_query + threadIdx.x) / kBlockSize);
+    gc_cp_async_commit();
     kv_pipeline_start(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
 
-" + (rope ? RopeAngles : "") + @"    gc_cp_async_wait<kStages - 1>();   // this thread's staged rows: the pipeline's kStages − 1 groups came after them
+" + (rope ? RopeAngles : "") + @"    gc_cp_async_wait<kStages>();   // this thread's staged rows: the write blocks' group and the pipeline's kStages − 1 came after them
 " + (rope ? RopePrologue : PlainPrologue) + @"    __syncthreads();
+
+    // ---- The CTA's own step tokens into their blocks for the steps after this one: the codes the prologue left in
+    // place, stored by one warp once the blocks' entries land, while the other warps start on their tiles ----
+    if (holds_new && warp == 0) {
+        gc_cp_async_wait<kStages - 1>();   // the entries: only the pipeline's groups came after them
+        __syncwarp();
+        for (int i = lane; i < 2 * n_query * kChunks; i += 32) {
+            const int v = i / (n_query * kChunks), u = first_query + i / kChunks % n_query, d0 = i % kChunks * 8;   // v = 0: K, 1: V
+            const gc_act8 x = *reinterpret_cast<const gc_act8*>(new_k + (v * step_tokens + u) * kHeadDim + d0);
+            float f[8];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
+            store_row8(kv_pool + ((long long)write_blocks[u - first_query] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (cached + u) % kBlockSize * kHeadDim + d0, 1.0f, f);   // a code's value: scale 1
+        }
+    }
 
     gc_u32 qb[kNTiles][kHeadDim / 16][2];
     q_fragments(qb, q_address, lane);
@@ -229,7 +246,7 @@ namespace GraphCompiler.Kernels.Attention
     gc_cp_async_wait<0>();
     __syncwarp();   // the stages are free: the warp's partial result goes there
 
-    // ---- Warp partials [8 · kNTiles][kHeadDim + 2]: O unnormalized, the max in exp2 units, the sum; merged per column into warp 0's ----
+    // ---- Warp partials [8 · kNTiles][kPartStride]: O unnormalized, the max in exp2 units, the sum ----
     float* part = reinterpret_cast<float*>(warp_s);
 #pragma unroll
     for (int nt = 0; nt < kNTiles; ++nt)
@@ -238,100 +255,77 @@ namespace GraphCompiler.Kernels.Attention
             float l = l_run[nt][hh];   // over the lane's keys, then the eight lanes sharing lane % 4
 #pragma unroll
             for (int width = 4; width < 32; width *= 2) l += __shfl_xor_sync(0xffffffffu, l, width);
-            float* r = part + (8 * nt + 2 * (lane % 4) + hh) * (kHeadDim + 2);
+            float* r = part + (8 * nt + 2 * (lane % 4) + hh) * kPartStride;
 #pragma unroll
             for (int mt = 0; mt < kHeadDim / 16; ++mt) {
                 r[o_dim(mt, lane / 4)] = ot[mt][nt][hh];
                 r[o_dim(mt, lane / 4 + 8)] = ot[mt][nt][2 + hh];
             }
-            if (lane < 4) {
-                r[kHeadDim] = m_run[nt][hh] * score_scale;
-                r[kHeadDim + 1] = l;
-            }
+            if (lane < 4) *reinterpret_cast<float2*>(r + kHeadDim) = make_float2(m_run[nt][hh] * score_scale, l);
         }
     __syncthreads();
 
-    // ---- The CTA's own step tokens into their blocks for the steps after this one: the codes the prologue left in
-    // place, stored here so that no prologue waits for the block table's entries of them ----
-    if (holds_new)
-        for (int i = threadIdx.x; i < 2 * n_query * kChunks; i += kThreads) {
-            const int v = i / (n_query * kChunks), u = first_query + i / kChunks % n_query, d0 = i % kChunks * 8;   // v = 0: K, 1: V
-            const gc_act8 x = *reinterpret_cast<const gc_act8*>(new_k + (v * step_tokens + u) * kHeadDim + d0);
-            float f[8];
-#pragma unroll
-            for (int e = 0; e < 8; ++e) f[e] = gc_act_to_f32(x.v[e]);
-            store_row8(kv_pool + ((long long)write_blocks[u - first_query] * 2 * kKvHeads + v * kKvHeads + g) * kHeadRun + (cached + u) % kBlockSize * kHeadDim + d0, 1.0f, f);   // a code's value: scale 1
-        }
-
-    // ---- Per column: its scores against the step tokens it sees, summed from their parts (in exp2 units); the merged max
-    // over the warps and those tokens (each one more partial of one key: its score is its max, its p is 1); then each
-    // one's weight in place of its max or score, and the merged sum ----
-    if (threadIdx.x < n_cols) {
-        const int h = threadIdx.x;
-        float* const scores = new_score_s + h * step_tokens * kScoreParts;
-        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
-        float m = neg_inf, l = 0.0f;
-        for (int u = 0; u < seen; ++u) {
-            float score = 0.0f;
-#pragma unroll
-            for (int part = 0; part < kScoreParts; ++part) score += scores[u * kScoreParts + part];
-            scores[u * kScoreParts] = score *= score_scale;
-            m = fmaxf(m, score);
-        }
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, reinterpret_cast<const float*>(regions + w * kWarpBytes)[h * (kHeadDim + 2) + kHeadDim]);
-        for (int u = 0; u < seen; ++u) l += scores[u * kScoreParts] = exp2f(scores[u * kScoreParts] - m);
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-            float* const r = reinterpret_cast<float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
-            r[kHeadDim] = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
-            l = fmaf(r[kHeadDim + 1], r[kHeadDim], l);
-        }
-        m_s[h] = m;
-        l_s[h] = l;
-    }
-    __syncthreads();
-    float* const merged = reinterpret_cast<float*>(regions);   // warp 0's partial, rescaled in place
-    for (int i = threadIdx.x; i < n_cols * kHeadDim; i += kThreads) {
-        const int h = i / kHeadDim, d = i % kHeadDim;   // column h: step token first_query + h / kGroup, head h % kGroup of the group
-        const float* const scores = new_score_s + h * step_tokens * kScoreParts;
-        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
-        float acc = 0.0f;
-        for (int u = 0; u < seen; ++u) acc = fmaf(gc_act_to_f32(new_v[u * kHeadDim + d]), scores[u * kScoreParts], acc);
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-            const float* r = reinterpret_cast<const float*>(regions + w * kWarpBytes) + h * (kHeadDim + 2);
-            acc = fmaf(r[d], r[kHeadDim], acc);
-        }
-        merged[h * (kHeadDim + 2) + d] = acc * v_scale;   // only this thread reads that element
-    }
-    __syncthreads();
-
-    // ---- One split: normalize and store. Several: combine the splits' (acc, max, sum) ----
+    // ---- The CTA's result an item a thread (eight output dimensions of a column), merged in one pass over the warps'
+    // partials and the step tokens the column sees (each one more partial of one key: its score is its max, its p is 1),
+    // then stored (one split) or handed on to the splits' merge ----
     auto out_row = [&](int h) {   // column h's output row
         return out + ((long long)(first_row + first_query + h / kGroup) * kHeads + g * kGroup + h % kGroup) * kHeadDim;
     };
-    if (splits == 1) {
-        for (int i = threadIdx.x; i < n_cols * kHeadDim; i += kThreads) out_row(i / kHeadDim)[i % kHeadDim] = gc_f32_to_act(merged[i / kHeadDim * (kHeadDim + 2) + i % kHeadDim] / l_s[i / kHeadDim]);
-" + (cluster ? @"        if (gridDim.z > 1) gc_cluster_wait();
-" : "") + @"        return;
-    }
+    auto step_score = [&](int h, int u) {   // column h's score against step token u, its parts summed, in exp2 units
+        const float* const parts = new_score_s + (h * step_tokens + u) * kScoreParts;
+        float score = 0.0f;
+#pragma unroll
+        for (int p = 0; p < kScoreParts; ++p) score += parts[p];
+        return score * score_scale;
+    };
+    const int n_items = n_cols * kChunks;
+" + (cluster ? ClusterMergeStart : GlobalMergeStart) + @"    for (int i = threadIdx.x; i < n_items; i += kThreads) {
+        const int h = i / kChunks, d0 = i % kChunks * 8;   // column h: step token first_query + h / kGroup, head h % kGroup of the group
+        const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
+        const float* const column = reinterpret_cast<const float*>(regions) + h * kPartStride;   // in warp 0's region
+        float m = neg_inf;
+        for (int u = 0; u < seen; ++u) m = fmaxf(m, step_score(h, u));
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) m = fmaxf(m, column[w * (kWarpBytes / 4) + kHeadDim]);
+        float l = 0.0f, acc[8] = {};
+        for (int u = 0; u < seen; ++u) {
+            const float p = exp2f(step_score(h, u) - m);
+            const gc_act8 x = *reinterpret_cast<const gc_act8*>(new_v + u * kHeadDim + d0);
+            l += p;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[e] = fmaf(gc_act_to_f32(x.v[e]), p, acc[e]);
+        }
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) {
+            const float* const r = column + w * (kWarpBytes / 4);
+            const float weight = exp2f(r[kHeadDim] - m);   // a warp with no positions has max −∞: weight 0
+            l = fmaf(r[kHeadDim + 1], weight, l);
+            fma8(acc, r + d0, weight);
+        }
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[e] *= v_scale;
+        if (splits == 1) {
+            store_normalized8(out_row(h) + d0, acc, l);
+            continue;
+        }
+" + (cluster ? ClusterMergeItem : GlobalMergeItem) + @"    }
 " + (cluster ? ClusterMerge : GlobalMerge);
 
-        private const string GlobalMerge = @"    // ---- Several splits, no clusters: publish (acc, max, sum) to global memory; the last to arrive combines them ----
-    // Partials: each split's output rows normalized, in the activation dtype as the output is (half the bytes the last split
-    // reads) [tokens · heads][splits][kHeadDim], then their (max, sum) fp32.
+        /// <summary>Without clusters, each split's item goes to global memory: its rows normalized, in the activation dtype as
+        /// the output is (half the bytes the last split reads), then their (max, sum) fp32.</summary>
+        private const string GlobalMergeStart = @"    // Several splits, no clusters: each writes its items to global memory, and the last to arrive combines them.
     auto head_row = [&](int h) { return (long long)(first_row + first_query + h / kGroup) * kHeads + g * kGroup + h % kGroup; };   // column h's
-    gc_act* const split_rows = reinterpret_cast<gc_act*>(partials);
-    float* const split_stats = reinterpret_cast<float*>(split_rows + (long long)tokens * kHeads * gridDim.z * kHeadDim);
-    for (int i = threadIdx.x; i < n_cols * kChunks; i += kThreads) {
-        const int h = i / kChunks, d = i % kChunks * 8;
-        gc_act8 x;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) x.v[e] = gc_f32_to_act(merged[h * (kHeadDim + 2) + d + e] / l_s[h]);
-        *reinterpret_cast<gc_act8*>(split_rows + (head_row(h) * gridDim.z + z) * kHeadDim + d) = x;
-    }
-    if (threadIdx.x < n_cols) *reinterpret_cast<float2*>(split_stats + (head_row(threadIdx.x) * gridDim.z + z) * 2) = make_float2(m_s[threadIdx.x], l_s[threadIdx.x]);
+    gc_act* const split_rows = reinterpret_cast<gc_act*>(partials);   // [tokens · heads][splits][kHeadDim]
+    float* const split_stats = reinterpret_cast<float*>(split_rows + (long long)tokens * kHeads * gridDim.z * kHeadDim);   // [tokens · heads][splits] (max, sum)
+";
+
+        private const string GlobalMergeItem = @"        store_normalized8(split_rows + (head_row(h) * gridDim.z + z) * kHeadDim + d0, acc, l);
+        if (d0 == 0) *reinterpret_cast<float2*>(split_stats + (head_row(h) * gridDim.z + z) * 2) = make_float2(m, l);
+";
+
+        private const string GlobalMerge = @"    if (splits == 1) return;
+
+    // ---- Several splits, no clusters: the last to arrive combines the partials ----
     gc_fence_acq_rel();   // released before the arrival
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -389,66 +383,61 @@ namespace GraphCompiler.Kernels.Attention
     for (int k = 0; k < kThreadItems; ++k) {
         const int i = threadIdx.x + k * kThreads;
         if (i >= items) break;
-        gc_act8 o;   // column i / kChunks, dimensions 8 · (i % kChunks) on
-#pragma unroll
-        for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[k][e] / l[k]);
-        *reinterpret_cast<gc_act8*>(out_row(i / kChunks) + i % kChunks * 8) = o;
+        store_normalized8(out_row(i / kChunks) + i % kChunks * 8, acc[k], l[k]);   // column i / kChunks, dimensions 8 · (i % kChunks) on
     }
 ";
 
-        private const string ClusterMerge = @"    // ---- Several splits: the launch's cluster is this (sequence and chunk, KV head)'s splits, rank q split q. Each CTA owns
-    // every splits-th output item (8 dimensions of a column) and every split pushes its (acc, max, sum) for those into the owner's
-    // staging through distributed shared memory: stores, which nobody waits on, then one cluster barrier, and each owner
-    // combines its items from its own shared memory, a group of lanes (a power of two ≥ splits) a split each ----
+        /// <summary>With clusters, a (sequence and chunk, KV head)'s splits are the launch's cluster (rank q split q): each CTA
+        /// owns every splits-th item and every split pushes its (acc, max, sum) for those into the owner's staging through
+        /// distributed shared memory — stores, which nobody waits on, then one cluster barrier, and each owner combines its
+        /// items from its own shared memory, a group of lanes (a power of two ≥ splits) a split each.</summary>
+        private const string ClusterMergeStart = @"    // Several splits: this (sequence and chunk, KV head)'s splits are the launch's cluster, rank q split q. CTA q owns
+    // items q, q + splits, …; each split pushes its (acc, max, sum) of them into the owner's staging, then one cluster
+    // barrier, and each owner combines its items from its own shared memory.
     if (gc_cluster_ctas() != gridDim.z) __trap();   // the runtime launches clusters of (1, 1, splits)
     constexpr int kItems = kColumns * kChunks;
-    const int n_items = n_cols * kChunks;
     float* const staged_rows = reinterpret_cast<float*>(smem + kStagingAt);   // [slot · splits + split][8]: this CTA's items as each split has them
     float* const staged_stats = staged_rows + (kItems + kClusterCtas - 1) * 8;  // [kColumns][kClusterCtas] (max, sum) of every split
     const gc_u32 rows_address = gc_smem_address(staged_rows), stats_address = gc_smem_address(staged_stats);
-    gc_cluster_wait();   // every CTA of the cluster has started: its staging exists
-    for (int i = threadIdx.x; i < n_items; i += kThreads) {
-        const int owner = i % splits, slot = i / splits;
-        const gc_u32 to = gc_cluster_address(rows_address + (slot * splits + z) * 32, owner);
-        const float* from = merged + i / kChunks * (kHeadDim + 2) + i % kChunks * 8;
-        gc_store_cluster4(to, from);
-        gc_store_cluster4(to + 16, from + 4);
-    }
-    for (int i = threadIdx.x; i < n_cols * splits; i += kThreads) {   // every column's (max, sum) to every split
-        const int h = i % n_cols;
-        gc_store_cluster2(gc_cluster_address(stats_address + (h * kClusterCtas + z) * 8, i / n_cols), m_s[h], l_s[h]);
-    }
-    gc_cluster_sync();   // every push has landed
-    const int lanes = 1 << (32 - __clz(splits - 1)), q = threadIdx.x % lanes;
+    if (gridDim.z > 1) gc_cluster_wait();   // every CTA of the cluster has started: its staging exists
+";
+
+        private const string ClusterMergeItem = @"        const gc_u32 to = gc_cluster_address(rows_address + (i / splits * splits + z) * 32, i % splits);   // owner i % splits, slot i / splits
+        gc_store_cluster4(to, acc);
+        gc_store_cluster4(to + 16, acc + 4);
+        for (int owner = d0 / 8; owner < splits; owner += kChunks)   // the column's (max, sum) to every split
+            gc_store_cluster2(gc_cluster_address(stats_address + (h * kClusterCtas + z) * 8, owner), m, l);
+";
+
+        private const string ClusterMerge = @"    if (splits == 1) return;
+
+    // ---- Several splits, in a cluster: each owner combines its items once every push has landed ----
+    gc_cluster_sync();
+    // An item's splits among a few lanes, each taking every lanes-th in one online pass, then log2(lanes) shuffle rounds:
+    // short chains both ways (one lane for 16 splits, or a lane a split for 5, each took twice as long)
+    const int lanes = splits > 8 ? 4 : splits > 4 ? 2 : 1, lane_q = threadIdx.x % lanes;
     const int items = (n_items - z + splits - 1) / splits;   // this CTA's: z, z + splits, ...
     for (int slot0 = 0; slot0 < items; slot0 += kThreads / lanes) {   // the same trip count in every lane: the shuffles take them all
         const int slot = slot0 + threadIdx.x / lanes, item = z + slot * splits, h = item / kChunks;
-        float m = neg_inf, l = 0.0f, acc[8] = {};
-        if (slot < items && q < splits) {
-            const float4 lo = *reinterpret_cast<const float4*>(staged_rows + (slot * splits + q) * 8);
-            const float4 hi = *reinterpret_cast<const float4*>(staged_rows + (slot * splits + q) * 8 + 4);
-            acc[0] = lo.x; acc[1] = lo.y; acc[2] = lo.z; acc[3] = lo.w;
-            acc[4] = hi.x; acc[5] = hi.y; acc[6] = hi.z; acc[7] = hi.w;
-            m = staged_stats[(h * kClusterCtas + q) * 2];
-            l = staged_stats[(h * kClusterCtas + q) * 2 + 1];
-        }
-        float top = m;
+        const bool live = slot < items;
+        const float2* const stats = reinterpret_cast<const float2*>(staged_stats) + h * kClusterCtas;
+        const float* const rows = staged_rows + slot * splits * 8;
+        float top = neg_inf, l = 0.0f, acc[8] = {};
+        if (live)
+            for (int q = lane_q; q < splits; q += lanes) top = fmaxf(top, stats[q].x);
         for (int width = 1; width < lanes; width *= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, width));
-        const float w = m == neg_inf ? 0.0f : exp2f(m - top);   // lanes past the splits, and slots past the items, weigh 0
-        l *= w;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[e] *= w;
+        if (live)
+            for (int q = lane_q; q < splits; q += lanes) {
+                const float w = exp2f(stats[q].x - top);   // every split's max is finite: its first tile holds a position
+                l = fmaf(stats[q].y, w, l);
+                fma8(acc, rows + q * 8, w);
+            }
         for (int width = 1; width < lanes; width *= 2) {
             l += __shfl_xor_sync(0xffffffffu, l, width);
 #pragma unroll
             for (int e = 0; e < 8; ++e) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], width);
         }
-        if (slot < items && q == 0) {
-            gc_act8 o;
-#pragma unroll
-            for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[e] / l);
-            *reinterpret_cast<gc_act8*>(out_row(h) + item % kChunks * 8) = o;
-        }
+        if (live && lane_q == 0) store_normalized8(out_row(h) + item % kChunks * 8, acc, l);
     }
 ";
 
@@ -575,7 +564,8 @@ struct WarpTiles {
 
 ";
 
-        /// <summary>A query's eight elements against eight of a step token's key, as the cache holds it.</summary>
+        /// <summary>A query's eight elements against eight of a step token's key, as the cache holds it; eight output sums
+        /// normalized.</summary>
         private const string StepKeyDot = @"// Eight query elements dotted with eight of a step token's key (what the cache holds of it, in the activation dtype).
 __device__ __forceinline__ float dot8(const gc_act8& q, const gc_act* k) {
     const gc_act8 x = *reinterpret_cast<const gc_act8*>(k);
@@ -583,6 +573,23 @@ __device__ __forceinline__ float dot8(const gc_act8& q, const gc_act* k) {
 #pragma unroll
     for (int e = 0; e < 8; ++e) sum = fmaf(gc_act_to_f32(q.v[e]), gc_act_to_f32(x.v[e]), sum);
     return sum;
+}
+
+// Eight accumulators plus w times eight floats (16-byte aligned: two vector loads).
+__device__ __forceinline__ void fma8(float (&acc)[8], const float* x, float w) {
+    const float4 lo = *reinterpret_cast<const float4*>(x), hi = *reinterpret_cast<const float4*>(x + 4);
+    acc[0] = fmaf(lo.x, w, acc[0]); acc[1] = fmaf(lo.y, w, acc[1]); acc[2] = fmaf(lo.z, w, acc[2]); acc[3] = fmaf(lo.w, w, acc[3]);
+    acc[4] = fmaf(hi.x, w, acc[4]); acc[5] = fmaf(hi.y, w, acc[5]); acc[6] = fmaf(hi.z, w, acc[6]); acc[7] = fmaf(hi.w, w, acc[7]);
+}
+
+// Eight output sums over their softmax sum, as activations in one 16-byte store: one division and eight products, not
+// eight divisions each behind its slow-path branch (the tail is a chain of dependent steps; 3% of the kernel at 16 × 2048).
+__device__ __forceinline__ void store_normalized8(gc_act* dst, const float* acc, float l) {
+    const float inv = 1.0f / l;
+    gc_act8 o;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o.v[e] = gc_f32_to_act(acc[e] * inv);
+    *reinterpret_cast<gc_act8*>(dst) = o;
 }
 
 ";
