@@ -1,11 +1,23 @@
 """What the host simulations share: a C++ program made of kernel text cut from an emitted .cu file, built with g++ and
 run, and a command line of .cu files (part_tree_sim.py, loader_sim.py, job_schedule_sim.py, online_softmax_sim.py,
-write_jobs_sim.py, q_copy_sim.py, ldmatrix_address_sim.py)."""
+write_jobs_sim.py, q_copy_sim.py, ldmatrix_address_sim.py, split_combine_sim.py)."""
 import os
 import re
 import subprocess
 import sys
 import tempfile
+
+# A warp's lanes as host threads: a barrier of the 32 (a sim's shuffles exchange through slots between two of them), and
+# the mutex the sims also guard their shared counts with.
+WARP_BARRIER = r"""static std::mutex mutex;
+static std::condition_variable turned;
+static int arrived = 0, generation = 0;
+static void warp_barrier() {
+    std::unique_lock<std::mutex> lock(mutex);
+    int mine = generation;
+    if (++arrived == 32) { arrived = 0; ++generation; turned.notify_all(); }
+    else turned.wait(lock, [&] { return generation != mine; });
+}"""
 
 
 def int_constants(source):

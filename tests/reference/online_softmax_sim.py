@@ -18,7 +18,7 @@ where the scores spread. No GPU needed (OnlineSoftmaxSimulationTests runs it):
 import os
 import re
 
-from host_program import int_constants, main, run_program
+from host_program import WARP_BARRIER, int_constants, main, run_program
 
 HARNESS = r"""
 #include <algorithm>
@@ -36,18 +36,10 @@ static float __int_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retur
 static float fast_exp2(float x) { return std::exp2(x); }
 
 // One warp: a barrier of the 32 lane threads, and the slots the exchanges go through.
-static std::mutex mutex;
-static std::condition_variable turned;
-static int arrived = 0, generation = 0;
+WARP_BARRIER
 static float slot_f[32];
 static bool slot_b[32];
 static thread_local int lane_id;
-static void warp_barrier() {
-    std::unique_lock<std::mutex> lock(mutex);
-    int mine = generation;
-    if (++arrived == 32) { arrived = 0; ++generation; turned.notify_all(); }
-    else turned.wait(lock, [&] { return generation != mine; });
-}
 static float __shfl_xor_sync(unsigned, float x, int mask) {
     slot_f[lane_id] = x;
     warp_barrier();
@@ -189,7 +181,8 @@ def simulate(path):
     deferred = "bool softmax_scores(" in source
     last = source.index("void rescale_o(") if deferred else source.index("void flash_softmax(")
     end = source.index("\n}\n", last) + 3
-    program = HARNESS.replace("CONSTANTS", constants).replace("SOFTMAX", source[start:end])
+    program = (HARNESS.replace("WARP_BARRIER", WARP_BARRIER).replace("CONSTANTS", constants)
+               .replace("SOFTMAX", source[start:end]))
     code, printed = run_program(program, flags=("-pthread",) + (("-DDEFERRED",) if deferred else ()))
     name = os.path.basename(path)
     print("\n".join(f"{name} ({'softmax_scores' if deferred else 'flash_softmax'}) {line}" for line in printed.splitlines()))

@@ -93,7 +93,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Raw(WarpTiles)
                 .Raw(FlashTile.QueryStore(codeOrder: fp8))
                 .Raw(KeysAsRowsTile.DeviceFunctions("kWarpKeys", k.KvDType))
-                .Raw(StepKeyDot);
+                .Raw(EightWide);
 
             b.Parameter("const gc_act* __restrict__", "qkv", k.WithRope ? "buffer qkv [T, q | k | v], rotated here" : "buffer qkv [T, q | k | v], RoPE applied");
             if (k.WithRope) b.Parameter("const int* __restrict__", "positions", "buffer positions [T]: each step token's position");
@@ -390,7 +390,7 @@ namespace GraphCompiler.Kernels.Attention
         /// <summary>With clusters, a (sequence and chunk, KV head)'s splits are the launch's cluster (rank q split q): each CTA
         /// owns every splits-th item and every split pushes its (acc, max, sum) for those into the owner's staging through
         /// distributed shared memory — stores, which nobody waits on, then one cluster barrier, and each owner combines its
-        /// items from its own shared memory, a group of lanes (a power of two ≥ splits) a split each.</summary>
+        /// items from its own shared memory, a few lanes an item.</summary>
         private const string ClusterMergeStart = @"    // Several splits: this (sequence and chunk, KV head)'s splits are the launch's cluster, rank q split q. CTA q owns
     // items q, q + splits, …; each split pushes its (acc, max, sum) of them into the owner's staging, then one cluster
     // barrier, and each owner combines its items from its own shared memory.
@@ -564,9 +564,9 @@ struct WarpTiles {
 
 ";
 
-        /// <summary>A query's eight elements against eight of a step token's key, as the cache holds it; eight output sums
-        /// normalized.</summary>
-        private const string StepKeyDot = @"// Eight query elements dotted with eight of a step token's key (what the cache holds of it, in the activation dtype).
+        /// <summary>Eight wide: a query's elements against a step token's key as the cache holds it, accumulators plus a
+        /// weighted row, output sums normalized and stored.</summary>
+        private const string EightWide = @"// Eight query elements dotted with eight of a step token's key (what the cache holds of it, in the activation dtype).
 __device__ __forceinline__ float dot8(const gc_act8& q, const gc_act* k) {
     const gc_act8 x = *reinterpret_cast<const gc_act8*>(k);
     float sum = 0.0f;
