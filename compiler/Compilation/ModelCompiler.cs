@@ -47,11 +47,13 @@ namespace GraphCompiler.Compilation
         public FusedKernel Kernel(string name) =>
             AllKernels.FirstOrDefault(k => k.Name == name) ?? throw new System.ArgumentException("no kernel named " + name, nameof(name));
 
-        /// <summary>Every kernel of the plan, then the dequantization kernels and the sampler, emitted for <paramref name="arch"/> with its tiles.</summary>
+        /// <summary>Every kernel of the plan that <paramref name="arch"/> runs (a decode attention's wide twin only where its
+        /// tiles name one), then the dequantization kernels and the sampler, emitted with the arch's tiles.</summary>
         public IReadOnlyList<KernelSource> KernelsFor(GpuArch arch)
         {
             var tiles = Spec.Tiles.For(arch);
-            return AllKernels.Select(k => KernelEmitters.Emit(k, tiles)).ToList();
+            return AllKernels.Where(k => k is not DecodeAttentionKernel { Wide: true } || tiles.DecodeAttentionWide != null)
+                .Select(k => KernelEmitters.Emit(k, tiles)).ToList();
         }
     }
 

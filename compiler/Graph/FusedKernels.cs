@@ -108,9 +108,12 @@ namespace GraphCompiler.Graph
     }
 
     /// <summary>Paged decode attention (flash-decoding split-K), GQA-grouped, with the new token's K/V written first; with
-    /// <see cref="WithRope"/> the new token's Q and K are rotated (RoPE, θ = <see cref="Theta"/>) as they are read.</summary>
+    /// <see cref="WithRope"/> the new token's Q and K are rotated (RoPE, θ = <see cref="Theta"/>) as they are read. With
+    /// <see cref="Wide"/> it is the twin on the wide tiles (<see cref="ArchTiles.DecodeAttentionWide"/>) that steps of few
+    /// sequences launch instead.</summary>
     public sealed record DecodeAttentionKernel(
-        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta, bool WithRope, bool WriteFp8)
+        string Name, int Heads, int KvHeads, int HeadDim, DType Activation, DType KvDType, int BlockSize, double Theta, bool WithRope, bool WriteFp8,
+        bool Wide = false)
         : FusedKernel(Name)
     {
         public override KernelFamily Family => KernelFamily.DecodeAttention;
@@ -118,8 +121,14 @@ namespace GraphCompiler.Graph
         /// <summary>The query columns a CTA takes: its GQA group for each of its step tokens.</summary>
         public DecodeQueries Queries => new DecodeQueries(Heads / KvHeads);
 
+        /// <summary>The tile family this kernel is emitted with.</summary>
+        public TileFamily Tiles => Wide ? TileFamily.DecodeAttentionWide : TileFamily.DecodeAttention;
+
+        /// <summary>The same attention on the wide tiles; the plan carries it where a spec names them.</summary>
+        public DecodeAttentionKernel WideTwin() => this with { Name = Name + "_wide", Wide = true };
+
         public override string Summary => $"decode attention ({(WithRope ? "RoPE + " : "")}KV write + paged split-K) q {Heads}, kv {KvHeads}, d {HeadDim}, cache {KvDType.SpecName()}"
-            + (WriteFp8 ? " → FP8 per-token" : "");
+            + (WriteFp8 ? " → FP8 per-token" : "") + (Wide ? " (decode steps of few sequences: wide CTAs)" : "");
     }
 
     /// <summary>

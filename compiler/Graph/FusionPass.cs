@@ -202,6 +202,8 @@ namespace GraphCompiler.Graph
                     ? new PrefillAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta, fp8)
                     : new DecodeAttentionKernel(name, _m.NumAttentionHeads, _m.NumKeyValueHeads, _m.HeadDim, _m.DType, kv.DType, kv.BlockSize, _m.RopeTheta, withRope, fp8);
                 Add(k);
+                // The wide twin serves decode steps of few sequences, where a spec names its tiles for some architecture.
+                if (k is DecodeAttentionKernel decode && _spec.Tiles.Archs.Any(a => a.DecodeAttentionWide != null)) Add(decode.WideTwin());
                 var reads = withRope ? new[] { Use("qkv"), Use("positions") } : new[] { Use("qkv") };
                 return Launch(k, fused, reads, fp8 ? Fp8Outputs(attention.Outputs[0]) : new[] { Use(attention.Outputs[0]) });
             }

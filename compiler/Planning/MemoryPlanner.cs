@@ -29,7 +29,7 @@ namespace GraphCompiler.Planning
         public const double DefaultPcieBytesPerSecond = 25e9;
 
         /// <summary>Context splits the decode partials hold per (sequence, query head): the runtime never launches more.</summary>
-        public static int DecodeSplitCapacity(ModelSpec spec) => Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => a.DecodeAttention.Splits));
+        public static int DecodeSplitCapacity(ModelSpec spec) => Math.Max(PlannedDecodeSplits, spec.Tiles.Archs.Max(a => Math.Max(a.DecodeAttention.Splits, a.DecodeAttentionWide?.Splits ?? 0)));
 
         /// <param name="ranks">The GPUs <paramref name="spec"/> (one rank's) is a part of; the plan records it.</param>
         public static MemoryPlan Build(ModelSpec spec, KernelPlan kernels, int ranks = 1)

@@ -95,10 +95,12 @@ namespace GraphCompiler.Spec
                 return v ?? fallback;
             }
 
-            var q = Family(TileFamily.DecodeAttention, DecodeKeys);
-            var decode = new DecodeAttentionTiles(
-                Get(q, "block_n", d.DecodeAttention.BlockN, 8, 1024), Get(q, "warps", d.DecodeAttention.Warps, 1, 32),
-                Get(q, "stages", d.DecodeAttention.Stages, 1, 8), Get(q, "splits", d.DecodeAttention.Splits, 0, 256));
+            DecodeAttentionTiles Decode(MappingView? q, DecodeAttentionTiles fallback) => new DecodeAttentionTiles(
+                Get(q, "block_n", fallback.BlockN, 8, 1024), Get(q, "warps", fallback.Warps, 1, 32),
+                Get(q, "stages", fallback.Stages, 1, 8), Get(q, "splits", fallback.Splits, 0, 256));
+            var decode = Decode(Family(TileFamily.DecodeAttention, DecodeKeys), d.DecodeAttention);
+            // The wide twin exists only where the spec names it; the keys it leaves out are decode_attention's.
+            var wide = Family(TileFamily.DecodeAttentionWide, DecodeKeys) is { } w ? Decode(w, decode) : null;
 
             GemmTiles Gemm(TileFamily family)
             {
@@ -115,7 +117,8 @@ namespace GraphCompiler.Spec
             var tiles = new ArchTiles(d.Arch, FromSpec: true, prefill, decode,
                 Gemm(TileFamily.GemmDenseDecode), Gemm(TileFamily.GemmDenseDecodeBatch), Gemm(TileFamily.GemmDensePrefill),
                 Gemm(TileFamily.GemmInt4Decode), Gemm(TileFamily.GemmInt4DecodeBatch), Gemm(TileFamily.GemmInt4Prefill),
-                Gemm(TileFamily.GemmFp8Decode), Gemm(TileFamily.GemmFp8DecodeBatch), Gemm(TileFamily.GemmFp8Prefill), elementwise);
+                Gemm(TileFamily.GemmFp8Decode), Gemm(TileFamily.GemmFp8DecodeBatch), Gemm(TileFamily.GemmFp8Prefill), elementwise)
+            { DecodeAttentionWide = wide };
             return ok ? tiles : null;
         }
     }

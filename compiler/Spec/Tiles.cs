@@ -8,6 +8,7 @@ namespace GraphCompiler.Spec
     {
         PrefillAttention,
         DecodeAttention,
+        DecodeAttentionWide,
         GemmDenseDecode,
         GemmDenseDecodeBatch,
         GemmDensePrefill,
@@ -28,6 +29,7 @@ namespace GraphCompiler.Spec
         {
             TileFamily.PrefillAttention => "prefill_attention",
             TileFamily.DecodeAttention => "decode_attention",
+            TileFamily.DecodeAttentionWide => "decode_attention_wide",
             TileFamily.GemmDenseDecode => "gemm_dense_decode",
             TileFamily.GemmDenseDecodeBatch => "gemm_dense_decode_batch",
             TileFamily.GemmDensePrefill => "gemm_dense_prefill",
@@ -45,13 +47,16 @@ namespace GraphCompiler.Spec
         public static string? Phase(this TileFamily family) => family switch
         {
             TileFamily.PrefillAttention => "prefill",
-            TileFamily.DecodeAttention => "decode",
+            TileFamily.DecodeAttention or TileFamily.DecodeAttentionWide => "decode",
             TileFamily.Elementwise => null,
             _ => family.IsDecodeGemm() ? "decode" : "prefill",
         };
 
         public static bool IsGemm(this TileFamily family) =>
-            family is not (TileFamily.PrefillAttention or TileFamily.DecodeAttention or TileFamily.Elementwise);
+            family is not (TileFamily.PrefillAttention or TileFamily.DecodeAttention or TileFamily.DecodeAttentionWide or TileFamily.Elementwise);
+
+        /// <summary>A decode-attention family: the spec's tiles for every step, or their wide twin for steps of few sequences.</summary>
+        public static bool IsDecodeAttention(this TileFamily family) => family is TileFamily.DecodeAttention or TileFamily.DecodeAttentionWide;
 
         /// <summary>A GEMM family of decode steps: the few-row tiles, or their twin for steps of many sequences.</summary>
         public static bool IsDecodeGemm(this TileFamily family) =>
@@ -365,6 +370,31 @@ namespace GraphCompiler.Spec
         GemmTiles GemmFp8Prefill,
         ElementwiseTiles Elementwise)
     {
+        /// <summary>
+        /// decode_attention's twin for decode steps of few sequences (<c>decode_attention_wide</c>): CTAs of more warps, so a
+        /// step whose (KV head, sequence) pairs leave most of the GPU's slots empty streams its context with fewer splits and
+        /// fewer merges (H200, FP8 cache, 16 × 2048: one CTA of 8 warps a pair 21.5 µs against 5 splits of 4 warps 23.5).
+        /// Only a spec names it, with decode_attention's values for the keys it leaves out; null where it does not, and then
+        /// decode_attention serves every step.
+        /// </summary>
+        public DecodeAttentionTiles? DecodeAttentionWide { get; init; }
+
+        /// <summary>A decode-attention family's tiles.</summary>
+        public DecodeAttentionTiles Decode(TileFamily family) => family switch
+        {
+            TileFamily.DecodeAttention => DecodeAttention,
+            TileFamily.DecodeAttentionWide => DecodeAttentionWide ?? throw new InvalidOperationException($"tiles.{Arch.Name} names no decode_attention_wide"),
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a decode-attention family"),
+        };
+
+        /// <summary>These tiles with one decode-attention family's replaced (a tuning candidate).</summary>
+        public ArchTiles WithDecode(TileFamily family, DecodeAttentionTiles tiles) => family switch
+        {
+            TileFamily.DecodeAttention => this with { DecodeAttention = tiles },
+            TileFamily.DecodeAttentionWide => this with { DecodeAttentionWide = tiles },
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, "not a decode-attention family"),
+        };
+
         /// <summary>These tiles with one GEMM family's replaced (a tuning candidate).</summary>
         public ArchTiles WithGemm(TileFamily family, GemmTiles tiles) => family switch
         {

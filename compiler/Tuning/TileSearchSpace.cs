@@ -51,12 +51,12 @@ namespace GraphCompiler.Tuning
                                 foreach (int st in GemmStages)
                                     yield return baseline.WithGemm(family, new GemmTiles(bm, bn, bk, w, st, decode ? 0 : 1));
             }
-            else if (family == TileFamily.DecodeAttention)
+            else if (family.IsDecodeAttention())
             {
                 foreach (int bn in AttentionBlockN)
                     foreach (int w in AttentionWarps)
                         foreach (int st in AttentionStages)
-                            yield return baseline with { DecodeAttention = new DecodeAttentionTiles(bn, w, st, 0) };
+                            yield return baseline.WithDecode(family, new DecodeAttentionTiles(bn, w, st, 0));
             }
             else if (family == TileFamily.PrefillAttention)
             {
@@ -103,9 +103,9 @@ namespace GraphCompiler.Tuning
                 var t = tiles.Gemm(family);
                 return $"{{ block_m: {t.BlockM}, block_n: {t.BlockN}, block_k: {t.BlockK}, warps: {t.Warps}, stages: {t.Stages}, split_k: {t.SplitK} }}";
             }
-            if (family == TileFamily.DecodeAttention)
+            if (family.IsDecodeAttention())
             {
-                var d = tiles.DecodeAttention;
+                var d = tiles.Decode(family);
                 return $"{{ block_n: {d.BlockN}, warps: {d.Warps}, stages: {d.Stages}, splits: {d.Splits} }}";
             }
             if (family == TileFamily.PrefillAttention)

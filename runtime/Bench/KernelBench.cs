@@ -93,12 +93,14 @@ namespace GraphCompiler.Runtime.Bench
             rows <= maxNumSeqs ? TileFamilies.GemmFamily(method, prefill: false).ForRows(tiles, rows) : TileFamilies.GemmFamily(method, prefill: true);
 
         /// <summary>
-        /// Each decode-attention kernel of the model at (batch, context) points, every sequence at that context: checked
-        /// against the CPU reference, then timed; bytes are the KV actually read plus the qkv rows and outputs.
+        /// The model's decode attention at (batch, context) points, every sequence at that context, on the kernel a decode
+        /// step of that batch launches (the plan's or its wide twin): checked against the CPU reference, then timed; bytes
+        /// are the KV actually read plus the qkv rows and outputs.
         /// </summary>
         public IEnumerable<KernelTiming> RunDecodeAttentionSweep(CompiledModel model, IReadOnlyList<(int Batch, int Context)> points,
             KernelCaseFactory cases, double copyBandwidth, CudaStream stream) =>
-            CheckedSweep(model, KernelFamily.DecodeAttention, points, (k, p) => cases.DecodeAttentionUniform((DecodeAttentionKernel)k, p.Batch, p.Size), copyBandwidth, stream);
+            CheckedSweep(model, KernelFamily.DecodeAttention, points, (k, p) => cases.DecodeAttentionUniform((DecodeAttentionKernel)k, p.Batch, p.Size), copyBandwidth, stream,
+                (k, p) => cases.LaunchedFor((DecodeAttentionKernel)k, p.Batch));
 
         /// <summary>
         /// Each prefill-attention kernel of the model at (batch, tokens) points, every sequence a whole prompt of that many
@@ -108,16 +110,20 @@ namespace GraphCompiler.Runtime.Bench
             KernelCaseFactory cases, double copyBandwidth, CudaStream stream) =>
             CheckedSweep(model, KernelFamily.PrefillAttention, points, (k, p) => cases.PrefillAttentionUniform((PrefillAttentionKernel)k, p.Batch, p.Size, 0), copyBandwidth, stream);
 
-        /// <summary>Each emitted kernel of a family at each point, its case checked against the CPU reference, then timed.</summary>
+        /// <summary>Each emitted kernel of a family at each point it serves (every point, where <paramref name="serves"/> is
+        /// null), its case checked against the CPU reference, then timed.</summary>
         private IEnumerable<KernelTiming> CheckedSweep(CompiledModel model, KernelFamily family, IReadOnlyList<(int Batch, int Size)> points,
-            Func<FusedKernel, (int Batch, int Size), KernelTestCase> caseAt, double copyBandwidth, CudaStream stream)
+            Func<FusedKernel, (int Batch, int Size), KernelTestCase> caseAt, double copyBandwidth, CudaStream stream,
+            Func<FusedKernel, (int Batch, int Size), bool>? serves = null)
         {
             var runner = new SelfTestRunner(_kernels);
             foreach (var source in _kernels.Emitted(model).Where(s => s.Family == family))
             {
-                using var kernel = _kernels.Load(source);
                 var descriptor = model.Kernel(source.Name);
-                foreach (var point in points)
+                var served = points.Where(p => serves?.Invoke(descriptor, p) ?? true).ToList();
+                if (served.Count == 0) continue;
+                using var kernel = _kernels.Load(source);
+                foreach (var point in served)
                 {
                     var testCase = caseAt(descriptor, point);
                     yield return Timing(kernel, testCase, copyBandwidth, stream, runner.RunCase(kernel, testCase, model.Spec.Model.DType, stream, viaGraph: false));

@@ -21,7 +21,8 @@ namespace GraphCompiler.Runtime.Execution
         /// One launch's arguments, by the kernel's parameter names, and its grid symbols: plan buffers are workspace slots,
         /// weights come by layer and module (norms by the op they serve), the KV pool and its scales are the layer's part,
         /// step inputs and scratch are the model's own. What each parameter binds is in its KernelParameter.Binds. The
-        /// kernel is the launch's, or for a few-row decode GEMM with more rows than its block_m, its batch twin.
+        /// kernel is the launch's, or for a few-row decode GEMM with more rows than its block_m, its batch twin, and for decode
+        /// attention of few sequences its wide twin.
         /// </summary>
         private (CudaKernel Kernel, Dictionary<string, object> Arguments, Dictionary<string, long> Grid) Bind(PlannedLaunch launch, int layer, StepShape step)
         {
@@ -114,7 +115,10 @@ namespace GraphCompiler.Runtime.Execution
                     a["q_blocks"] = step.QueryTiles;
                     grid["prefill_ctas"] = PrefillAttentionFamily.Ctas(step.QueryTiles, k.Heads, _device.Info.MultiprocessorCount, _kernels[k.Name].ResidentCtasPerSm);
                     break;
-                case DecodeAttentionKernel k:
+                case DecodeAttentionKernel d:
+                {
+                    var k = DecodeKernel(d, step.Sequences, step.StepTokens);
+                    descriptor = k;
                     a["qkv"] = Buffer(launch.Reads[0]);
                     if (k.WithRope) a["positions"] = Buffer(launch.Reads[1]);
                     BindCache(a, k.KvDType, layer);
@@ -132,6 +136,7 @@ namespace GraphCompiler.Runtime.Execution
                     grid["query_chunks"] = step.Sequences * (long)k.Queries.ChunksFor(step.StepTokens);
                     grid["splits"] = step.Splits;
                     break;
+                }
                 default:
                     throw new NotSupportedException($"the GPU backend cannot launch {launch.Kernel}");
             }
@@ -161,13 +166,18 @@ namespace GraphCompiler.Runtime.Execution
             return (ctas, GemmPartition.PartialFloats(t, ctas), GemmPartition.Tiles(t, k.N, rows));
         }
 
-        /// <summary>Flash-decoding splits for a decode step: what the family chooses for the longest context the step may
-        /// have (the kernel gives short contexts fewer; clusters of splits as many as the GPU holds at once), within the
-        /// partials the memory plan reserved.</summary>
+        /// <summary>The decode-attention kernel a step of <paramref name="sequences"/> launches: the plan's, or its wide twin
+        /// (<see cref="DecodeAttentionFamily.ForStep"/>).</summary>
+        private DecodeAttentionKernel DecodeKernel(DecodeAttentionKernel k, int sequences, int stepTokens) =>
+            DecodeAttentionFamily.ForStep(k, _tiles, sequences * k.Queries.ChunksFor(stepTokens), _device.Info.MultiprocessorCount, stepTokens);
+
+        /// <summary>Flash-decoding splits for a decode step: what the family chooses, on the tiles of the kernel the step
+        /// launches, for the longest context the step may have (the kernel gives short contexts fewer; clusters of splits as
+        /// many as the GPU holds at once), within the partials the memory plan reserved.</summary>
         private int DecodeSplits(int sequences, int stepTokens, int longestContext) =>
-            _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault() is { } k
+            _model.Plan.Kernels.OfType<DecodeAttentionKernel>().FirstOrDefault(d => !d.Wide) is { } plan && DecodeKernel(plan, sequences, stepTokens) is var k
                 ? Math.Min(Planning.MemoryPlanner.DecodeSplitCapacity(_model.Spec),
-                    DecodeAttentionFamily.ChooseSplits(k, _tiles.DecodeAttention, _tiles.Arch, sequences * k.Queries.ChunksFor(stepTokens), longestContext, _device.Info.MultiprocessorCount,
+                    DecodeAttentionFamily.ChooseSplits(k, _tiles.Decode(k.Tiles), _tiles.Arch, sequences * k.Queries.ChunksFor(stepTokens), longestContext, _device.Info.MultiprocessorCount,
                         stepTokens, _kernels[k.Name].ClustersAtOnce))
                 : 1;
     }

@@ -611,7 +611,8 @@ namespace GraphCompiler.Runtime.Execution
         {
             var launched = new[] { _plan.Prefill, _plan.Decode }.SelectMany(p => p.InOrder()).Select(x => _plan.Kernel(x.Launch.Kernel)).Distinct().ToList();
             var used = new HashSet<string>(launched.Select(k => k.Name)
-                .Concat(launched.OfType<GemmKernel>().Select(g => g.ForRows(_tiles, _model.Spec.Limits.MaxNumSeqs).Name)))
+                .Concat(launched.OfType<GemmKernel>().Select(g => g.ForRows(_tiles, _model.Spec.Limits.MaxNumSeqs).Name))
+                .Concat(launched.OfType<DecodeAttentionKernel>().Where(_ => _tiles.DecodeAttentionWide != null).Select(k => k.WideTwin().Name)))
             { _model.Sampling.Name };
             var sources = _model.KernelsFor(_tiles.Arch).Where(k => used.Contains(k.Name)).ToList();
             foreach (var source in sources.Where(s => !s.IsEmitted))

@@ -24,7 +24,7 @@ namespace GraphCompiler.Runtime.SelfTest
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
         public IEnumerable<KernelTestCase> DecodeAttention(DecodeAttentionKernel k, DecodeAttentionTiles? tiles = null)
         {
-            var t = tiles ?? _tiles.DecodeAttention;
+            var t = tiles ?? _tiles.Decode(k.Tiles);
             int longest = _spec.Limits.MaxSeqLen, batch = _spec.Limits.MaxNumSeqs, most = DecodeQueries.MaxStepTokens;
             yield return DecodeAttentionCase(k, t, new[] { 1 });
             yield return DecodeAttentionCase(k, t, new[] { longest });
@@ -41,18 +41,26 @@ namespace GraphCompiler.Runtime.SelfTest
         /// points), each bringing <paramref name="stepTokens"/> of them to the step.</summary>
         /// <param name="tiles">The tiles the kernel was emitted with, where not the spec's (a tuning candidate).</param>
         public KernelTestCase DecodeAttentionUniform(DecodeAttentionKernel k, int batch, int context, DecodeAttentionTiles? tiles = null, int stepTokens = 1) =>
-            DecodeAttentionCase(k, tiles ?? _tiles.DecodeAttention, Enumerable.Repeat(context, batch).ToArray(), Enumerable.Repeat(stepTokens, batch).ToArray());
+            DecodeAttentionCase(k, tiles ?? _tiles.Decode(k.Tiles), Enumerable.Repeat(context, batch).ToArray(), Enumerable.Repeat(stepTokens, batch).ToArray());
+
+        /// <summary>Whether a decode step of <paramref name="batch"/> sequences, a token each, launches <paramref name="k"/>
+        /// rather than its twin (<see cref="DecodeAttentionFamily.ForStep"/>).</summary>
+        public bool LaunchedFor(DecodeAttentionKernel k, int batch) =>
+            k.Wide == DecodeAttentionFamily.WideServes(k, _tiles, batch * k.Queries.ChunksFor(1), _multiprocessors);
 
         /// <summary>
         /// The decode steps a tuning candidate is timed on: the selftest's cases and the three uniform steps issue #5
         /// benchmarks, scaled to the spec's limits — one sequence at max_seq_len, a quarter of max_num_seqs at half of it,
         /// max_num_seqs at a quarter (Llama-2-70B: 1 × 4096, 16 × 2048, 64 × 1024). Full uniform batches are where the
-        /// launch's CTAs meet the GPU's resident slots (a second, part-filled wave), which random contexts hide.
+        /// launch's CTAs meet the GPU's resident slots (a second, part-filled wave), which random contexts hide. The wide
+        /// twin is timed on those of them it would serve (<see cref="DecodeAttentionFamily.ForStep"/> with these tiles).
         /// </summary>
         public IEnumerable<KernelTestCase> DecodeAttentionTuning(DecodeAttentionKernel k, DecodeAttentionTiles tiles)
         {
             int longest = _spec.Limits.MaxSeqLen, batch = _spec.Limits.MaxNumSeqs;
-            var uniform = new[] { (1, longest), (Math.Max(1, batch / 4), Math.Max(1, longest / 2)), (batch, Math.Max(1, longest / 4)) }.Distinct();
+            var candidate = _tiles.WithDecode(k.Tiles, tiles);
+            var uniform = new[] { (1, longest), (Math.Max(1, batch / 4), Math.Max(1, longest / 2)), (batch, Math.Max(1, longest / 4)) }.Distinct()
+                .Where(p => !k.Wide || DecodeAttentionFamily.WideServes(k, candidate, p.Item1, _multiprocessors));
             return DecodeAttention(k, tiles).Concat(uniform.Select(p => DecodeAttentionUniform(k, p.Item1, p.Item2, tiles)));
         }
 
@@ -66,7 +74,7 @@ namespace GraphCompiler.Runtime.SelfTest
             Func<int, int, int>? clustersAtOnce = null;
             if (DecodeAttentionFamily.MergesInCluster(_tiles.Arch) && ClustersAtOnce != null)
             {
-                var source = DecodeAttentionFamily.Plan(k, _tiles with { DecodeAttention = t });
+                var source = DecodeAttentionFamily.Plan(k, _tiles.WithDecode(k.Tiles, t));
                 if (!_clustersAtOnce.TryGetValue(source, out clustersAtOnce)) _clustersAtOnce[source] = clustersAtOnce = ClustersAtOnce(source);
             }
             int splits = DecodeAttentionFamily.ChooseSplits(k, t, _tiles.Arch, chunks, contexts.Max(), _multiprocessors, most, clustersAtOnce);

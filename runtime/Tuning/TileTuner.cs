@@ -92,7 +92,7 @@ namespace GraphCompiler.Runtime.Tuning
         private IEnumerable<KernelTestCase> Cases(FusedKernel kernel, ArchTiles tiles) => kernel switch
         {
             GemmKernel g => _cases.Gemm(g, _cases.GemmRowCounts(g), tiles),
-            DecodeAttentionKernel a => _cases.DecodeAttentionTuning(a, tiles.DecodeAttention),
+            DecodeAttentionKernel a => _cases.DecodeAttentionTuning(a, tiles.Decode(a.Tiles)),
             PrefillAttentionKernel p => _cases.PrefillAttention(p, tiles.PrefillAttention),
             _ => Array.Empty<KernelTestCase>(),
         };
@@ -100,7 +100,7 @@ namespace GraphCompiler.Runtime.Tuning
         private static TileFamily? Family(FusedKernel kernel) => kernel switch
         {
             GemmKernel g => g.Tiles,
-            DecodeAttentionKernel => TileFamily.DecodeAttention,
+            DecodeAttentionKernel a => a.Tiles,
             PrefillAttentionKernel => TileFamily.PrefillAttention,
             _ => null,
         };
@@ -116,13 +116,17 @@ namespace GraphCompiler.Runtime.Tuning
         /// <summary>The axes the search moves along, with TileSearchSpace's values.</summary>
         internal static IReadOnlyList<Axis<ArchTiles>> Axes(TileFamily family)
         {
-            if (family == TileFamily.DecodeAttention)
+            if (family.IsDecodeAttention())
+            {
+                Axis<ArchTiles> Decode(string name, IReadOnlyList<int> values, Func<DecodeAttentionTiles, int, DecodeAttentionTiles> set) =>
+                    new Axis<ArchTiles>(name, values, (t, v) => t.WithDecode(family, set(t.Decode(family), v)));
                 return new[]
                 {
-                    new Axis<ArchTiles>("block_n", TileSearchSpace.AttentionBlockN, (t, v) => t with { DecodeAttention = t.DecodeAttention with { BlockN = v } }),
-                    new Axis<ArchTiles>("warps", TileSearchSpace.AttentionWarps, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Warps = v } }),
-                    new Axis<ArchTiles>("stages", TileSearchSpace.AttentionStages, (t, v) => t with { DecodeAttention = t.DecodeAttention with { Stages = v } }),
+                    Decode("block_n", TileSearchSpace.AttentionBlockN, (d, v) => d with { BlockN = v }),
+                    Decode("warps", TileSearchSpace.AttentionWarps, (d, v) => d with { Warps = v }),
+                    Decode("stages", TileSearchSpace.AttentionStages, (d, v) => d with { Stages = v }),
                 };
+            }
             if (family == TileFamily.PrefillAttention)
                 return new[]
                 {

@@ -80,7 +80,7 @@ namespace GraphCompiler.Kernels.Attention
     {
         public static KernelSource Plan(DecodeAttentionKernel k, ArchTiles tiles)
         {
-            var t = tiles.DecodeAttention;
+            var t = tiles.Decode(k.Tiles);
             string? unsupported = DecodeAttentionEmitter.Unsupported(k) ?? DecodeAttentionEmitter.TilesUnsupported(k, t);
             var launch = new LaunchShape(GridExtent.Constant(k.KvHeads), GridExtent.Of("query_chunks"),
                 t.Splits > 0 ? GridExtent.Constant(t.Splits) : GridExtent.Of("splits"), t.Warps * 32,
@@ -93,6 +93,22 @@ namespace GraphCompiler.Kernels.Attention
                 ? DecodeAttentionEmitter.Emit(k, tiles, launch)
                 : new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, null, EquatableArray<KernelParameter>.Empty, launch, unsupported);
         }
+
+        /// <summary>
+        /// The kernel a decode step launches: <paramref name="k"/>'s wide twin where the architecture has wide tiles and
+        /// their CTAs hold the step's (KV head, query chunk) pairs at once, one CTA a pair (so the step needs no more splits
+        /// than the slots left over give it, and no second wave); else <paramref name="k"/>, whose narrow CTAs fill the GPU
+        /// with more splits or take many sequences in one wave (H200, FP8 cache, 64 × 1024: 512 pairs, 36.5 µs on 4 warps a
+        /// CTA, 39.5 on 8).
+        /// </summary>
+        /// <param name="queryChunks">The launch's CTAs along y: sequences × <see cref="DecodeQueries.ChunksFor"/> their most step tokens.</param>
+        public static DecodeAttentionKernel ForStep(DecodeAttentionKernel k, ArchTiles tiles, int queryChunks, int multiprocessors, int stepTokens = 1) =>
+            !k.Wide && WideServes(k, tiles, queryChunks, multiprocessors, stepTokens) ? k.WideTwin() : k;
+
+        /// <summary>Whether <paramref name="tiles"/> have wide tiles whose CTAs hold the step's pairs at once (<see cref="ForStep"/>).</summary>
+        public static bool WideServes(DecodeAttentionKernel k, ArchTiles tiles, int queryChunks, int multiprocessors, int stepTokens = 1) =>
+            tiles.DecodeAttentionWide is { } wide
+            && (long)k.KvHeads * queryChunks <= (long)multiprocessors * ResidentCtasPerSm(k, wide, tiles.Arch, stepTokens);
 
         /// <summary>Whether the splits of a (sequence, KV head) form one thread-block cluster and merge through its shared
         /// memory (sm_90+), so a launch has at most <see cref="GpuArch.ClusterCtasMax"/> splits; else they merge through

@@ -49,12 +49,12 @@ namespace GraphCompiler.Kernels.Attention
 
         public static KernelSource Emit(DecodeAttentionKernel k, ArchTiles tiles, LaunchShape launch)
         {
-            var t = tiles.DecodeAttention;
+            var t = tiles.Decode(k.Tiles);
             bool fp8 = k.KvDType is DType.F8E4M3 or DType.F8E5M2;
             var cache = CudaDialect.Of(k.KvDType);
             var q = k.Queries;
             int warpKeys = t.BlockN / t.Warps, span = FlashTile.TileSpan(warpKeys, k.BlockSize);
-            string tileKey = "tiles." + tiles.Arch.Name + ".decode_attention";
+            string tileKey = "tiles." + tiles.Arch.Name + "." + k.Tiles.SpecName();
             bool cluster = DecodeAttentionFamily.MergesInCluster(tiles.Arch);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation,
                     PreludeFeatures.TensorCore | (cluster ? PreludeFeatures.Cluster : PreludeFeatures.CrossCta) | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))

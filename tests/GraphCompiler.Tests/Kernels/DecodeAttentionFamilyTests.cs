@@ -1,3 +1,4 @@
+using System.Linq;
 using GraphCompiler.Common;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Attention;
@@ -65,6 +66,36 @@ namespace GraphCompiler.Tests.Kernels
         [Fact]
         public void A_spec_that_fixes_the_splits_gets_them() =>
             Assert.Equal(5, DecodeAttentionFamily.ChooseSplits(Kernel, Tiles with { Splits = 5 }, GpuArch.Sm90, 64, 1024, 132));
+
+        [Theory]
+        [InlineData(1, true)]     // 8 (KV head, sequence) pairs
+        [InlineData(16, true)]    // 128 pairs: 8-warp CTAs of ~94 registers, 2 an SM, 264 slots
+        [InlineData(33, true)]    // 264 pairs: every slot, one wave
+        [InlineData(34, false)]   // 272: a second wave of wide CTAs, where the narrow ones take every pair at once
+        [InlineData(64, false)]
+        public void A_step_launches_the_wide_twin_where_its_ctas_hold_every_pair_at_once(int sequences, bool wide)
+        {
+            var tiles = TestSpecs.Compile("llama2-70b").Spec.Tiles.For(GpuArch.Sm90) with { DecodeAttention = Tiles, DecodeAttentionWide = new DecodeAttentionTiles(128, 8, 2, 0) };
+            Assert.Equal(2, DecodeAttentionFamily.ResidentCtasPerSm(Kernel, tiles.DecodeAttentionWide!, GpuArch.Sm90));
+            var launched = DecodeAttentionFamily.ForStep(Kernel, tiles, sequences, 132);
+            Assert.Equal(wide, launched.Wide);
+            Assert.Equal(wide ? "decode_wide" : "decode", launched.Name);
+            // Without wide tiles every step takes the spec's.
+            Assert.Same(Kernel, DecodeAttentionFamily.ForStep(Kernel, tiles with { DecodeAttentionWide = null }, sequences, 132));
+        }
+
+        [Fact]
+        public void The_wide_twin_is_planned_where_a_spec_names_its_tiles_and_emitted_only_for_those_archs()
+        {
+            // llama2-70b names decode_attention_wide for sm_90 only: sm_89 runs decode_attention alone; llama2-7b names none.
+            var model = TestSpecs.Compile("llama2-70b");
+            var twin = Assert.Single(model.Plan.Kernels.OfType<DecodeAttentionKernel>(), k => k.Wide);
+            Assert.EndsWith("_wide", twin.Name);
+            var sm90 = model.KernelsFor(GpuArch.Sm90).Single(k => k.Name == twin.Name);
+            Assert.Contains("constexpr int kWarps = 8;  // tiles.sm_90.decode_attention_wide.warps", sm90.Source);
+            Assert.DoesNotContain(model.KernelsFor(GpuArch.Sm89), k => k.Name == twin.Name);
+            Assert.DoesNotContain(TestSpecs.Compile("llama2-7b").Plan.Kernels.OfType<DecodeAttentionKernel>(), k => k.Wide);
+        }
 
         /// <summary>A CTA's columns are whole GQA groups of step tokens, as many as its 8-column tiles hold.</summary>
         [Theory]

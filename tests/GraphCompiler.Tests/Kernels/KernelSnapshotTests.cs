@@ -18,6 +18,10 @@ namespace GraphCompiler.Tests.Kernels
             return data;
         }
 
+        /// <summary>llama2-70b's decode attention on its decode_attention tiles (not the wide twin).</summary>
+        private static GraphCompiler.Kernels.KernelSource Llama70bDecode(GpuArch arch) =>
+            TestSpecs.Compile("llama2-70b").KernelsFor(arch).Single(k => k.Name.StartsWith("decode_attention", StringComparison.Ordinal) && !k.Name.EndsWith("_wide", StringComparison.Ordinal));
+
         [Theory]
         [MemberData(nameof(Kernels))]
         public void Emitted_kernel_matches_its_snapshot(string spec, string arch, string kernel)
@@ -104,7 +108,7 @@ namespace GraphCompiler.Tests.Kernels
             // llama2-70b on sm_90: block_n 64 over 4 warps (16 positions a warp tile), 2 stages, FP8 cache (its codes widened in
             // registers, so a warp's region is its stages of codes, or its partial result where larger), 8 query heads a group:
             // one 8-column MMA tile, keys as rows (Sᵀ = K·Qᵀ, Pᵀ transposed in registers).
-            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            var decode = Llama70bDecode(GpuArch.Sm90);
             Assert.True(decode.IsEmitted, decode.PendingReason);
             int warpRegion = System.Math.Max(2 * 2 * 16 * 128, 8 * (128 + 4) * 4);   // a partial's column: O, max, sum, padded to 16 bytes
             // … the CTA's 8 query rows as they are; then, on a 16-byte boundary, the staging other splits
@@ -131,7 +135,7 @@ namespace GraphCompiler.Tests.Kernels
             // no fence): the splits cover the cached positions only. Below sm_90 the last split takes the other splits' rows
             // (in the activation dtype) through its warp regions: 32 KB of FP8 stages hold 16 splits' rows of 8 heads × 128,
             // their (max, sum) where the query rows were.
-            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm89).Single(k => k.Name.StartsWith("decode_attention"));
+            var decode = Llama70bDecode(GpuArch.Sm89);
             Assert.Contains("const int context = context_lens[s], cached = context - step_len;", decode.Source);
             Assert.Contains("load_kv_ids<32>(kv_pool, blocks, tiles_w.ids, id_lane, g, tiles_w.first(j), cached,", decode.Source);
             Assert.DoesNotContain("__threadfence", decode.Source);
@@ -156,7 +160,7 @@ namespace GraphCompiler.Tests.Kernels
             // A (sequence, KV head)'s splits are one thread-block cluster: no partials in global memory, no arrival counter;
             // the launch asks for clusters along z, and the kernel checks it got them. Each split pushes the owners' items
             // into their shared memory (stores, no remote reads) and one barrier later each owner combines its own.
-            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name.StartsWith("decode_attention"));
+            var decode = Llama70bDecode(GpuArch.Sm90);
             Assert.True(decode.Launch.ClusterSpansZ);
             Assert.DoesNotContain(decode.Parameters, p => p.Name is "partials" or "split_counters");
             Assert.Contains("if (gc_cluster_ctas() != gridDim.z) __trap();", decode.Source);
@@ -181,7 +185,7 @@ namespace GraphCompiler.Tests.Kernels
             // The tail runs once a CTA, as a chain of dependent steps with DRAM idle: after its loop a warp writes its partial,
             // one block barrier, then each thread merges an item (eight dimensions of a column) over the warps and the step
             // tokens and stores, pushes or writes it at once. An output's eight sums take one reciprocal, not eight divisions.
-            var decode = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Find(arch)!).Single(k => k.Name.StartsWith("decode_attention"));
+            var decode = Llama70bDecode(GpuArch.Find(arch)!);
             string source = decode.Source!;
             int loopEnd = source.IndexOf("__syncwarp();   // the stages are free", System.StringComparison.Ordinal);
             int items = source.IndexOf("for (int i = threadIdx.x; i < n_items; i += kThreads) {", System.StringComparison.Ordinal);

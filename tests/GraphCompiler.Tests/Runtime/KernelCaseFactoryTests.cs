@@ -52,6 +52,23 @@ namespace GraphCompiler.Tests.Runtime
         }
 
         [Fact]
+        public void The_bench_times_each_decode_point_on_the_kernel_the_step_launches_and_tunes_the_wide_twin_on_its_own_points()
+        {
+            // llama2-70b on an H200's 132 SMs: its wide twin (2 CTAs an SM) takes steps of up to 33 sequences (8 KV heads).
+            var model = TestSpecs.Compile("llama2-70b");
+            var kernels = model.Plan.Kernels.OfType<GraphCompiler.Graph.DecodeAttentionKernel>().ToList();
+            var (narrow, wide) = (kernels.Single(k => !k.Wide), kernels.Single(k => k.Wide));
+            var factory = new KernelCaseFactory(model.Spec, 1);
+            Assert.Equal(new[] { false, false, true }, new[] { 1, 16, 64 }.Select(b => factory.LaunchedFor(narrow, b)));
+            Assert.Equal(new[] { true, true, false }, new[] { 1, 16, 64 }.Select(b => factory.LaunchedFor(wide, b)));
+            // Tuning the twin adds 1 × 4096 and 16 × 2048, not 64 × 1024, which it never serves.
+            var tiles = model.Spec.Tiles.For(GpuArch.Sm90).DecodeAttentionWide!;
+            var labels = factory.DecodeAttentionTuning(wide, tiles).Select(c => c.Label).ToList();
+            Assert.Equal(factory.DecodeAttention(wide, tiles).Count() + 2, labels.Count);
+            Assert.DoesNotContain(labels, l => l.StartsWith("S=64 context 1024..1024", StringComparison.Ordinal));
+        }
+
+        [Fact]
         public void Row_counts_cover_one_odd_sizes_and_the_specs_decode_and_prefill_steps()
         {
             var factory = new KernelCaseFactory(TestSpecs.Compile("llama2-70b").Spec, 1);

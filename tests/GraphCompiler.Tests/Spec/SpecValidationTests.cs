@@ -1219,6 +1219,26 @@ namespace GraphCompiler.Tests.Spec
         }
 
         [Fact]
+        public void Wide_decode_tiles_take_decode_attention_values_for_the_keys_they_leave_out()
+        {
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    decode_attention: { block_n: 64, warps: 4, stages: 3 }\n    decode_attention_wide: { block_n: 128, warps: 8 }\n";
+            var result = TestSpecs.Parse(yaml);
+            Assert.Empty(result.Diagnostics);
+            Assert.Equal(new DecodeAttentionTiles(128, 8, 3, 0), result.Spec!.Tiles.For(GpuArch.Sm90).DecodeAttentionWide);
+            Assert.Null(result.Spec.Tiles.For(GpuArch.Sm89).DecodeAttentionWide);   // only where the spec names them
+        }
+
+        [Fact]
+        public void Wide_decode_tiles_are_checked_as_decode_tiles_at_their_own_keys()
+        {
+            // The narrow tiles are valid; the wide twin's block_n gives its 8 warps 8 positions each: GC0051 at its block_n.
+            string yaml = TestSpecs.Minimal + "tiles:\n  sm_90:\n    decode_attention_wide:\n      block_n: 64\n      warps: 8\n";
+            var d = Single(yaml, SpecDiagnosticIds.TileMmaShape);
+            Assert.StartsWith("sm_90 decode_attention_wide: block_n 64 must be a multiple of 16 × warps = 128", d.Message);
+            AssertAt(d, yaml, "block_n: 64", "64");
+        }
+
+        [Fact]
         public void Split_k_not_dividing_K_is_GC0054_at_split_k()
         {
             // K = 256 in 64-wide steps is 4 steps; 3 splits cannot share them.

@@ -28,7 +28,7 @@ namespace GraphCompiler.Tests.Tuning
         public void The_spec_tiles_are_among_the_valid_candidates_so_tuning_never_does_worse_than_the_default()
         {
             var spec = TestSpecs.Compile("llama2-70b").Spec;
-            foreach (var family in new[] { TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode, TileFamily.DecodeAttention, TileFamily.PrefillAttention })
+            foreach (var family in new[] { TileFamily.GemmInt4Decode, TileFamily.GemmFp8Decode, TileFamily.DecodeAttention, TileFamily.DecodeAttentionWide, TileFamily.PrefillAttention })
             {
                 var (valid, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, family);
                 string current = TileSearchSpace.Describe(spec.Tiles.For(GpuArch.Sm90), family);
@@ -46,6 +46,15 @@ namespace GraphCompiler.Tests.Tuning
             Assert.Equal(TileSearchSpace.AttentionStages.Count, p.Count);
             Assert.All(p, x => Assert.Contains("multiple of 16 × warps = 64", x.Reason));
             Assert.Contains(valid, t => t.DecodeAttention.BlockN == 64 && t.DecodeAttention.Warps == 4 && t.DecodeAttention.Stages == 3);
+        }
+
+        [Fact]
+        public void Wide_decode_candidates_vary_the_twin_and_keep_the_spec_decode_tiles()
+        {
+            var spec = TestSpecs.Compile("llama2-70b").Spec;
+            var (valid, _) = TileSearchSpace.Prune(spec, GpuArch.Sm90, TileFamily.DecodeAttentionWide);
+            Assert.All(valid, t => Assert.Equal(spec.Tiles.For(GpuArch.Sm90).DecodeAttention, t.DecodeAttention));
+            Assert.Contains(valid, t => TileSearchSpace.Describe(t, TileFamily.DecodeAttentionWide) == "{ block_n: 256, warps: 8, stages: 2, splits: 0 }");
         }
 
         [Fact]
