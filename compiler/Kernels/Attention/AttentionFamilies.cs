@@ -145,6 +145,9 @@ namespace GraphCompiler.Kernels.Attention
         /// memory), and the splits come down until they fit (H200, fp16 cache, 2 × 4096: 16 clusters of 16 where 15 fit took
         /// 24.4 µs against 17.0 for the global merge). Slots and clusters are those of the launch's own shared memory, which
         /// grows with <paramref name="stepTokens"/>: a verification step's CTAs may fit fewer to an SM than a decode step's.
+        /// The wide twin's splits fill the SMs once, a CTA each: its stages keep an SM's loads in flight on their own, and a
+        /// second CTA an SM would only add splits and their merge (H200, FP8 cache, 16 × 2048 on 128 × 8 warps × 3 stages:
+        /// one split 20.7 µs, two 21.9).
         /// </summary>
         /// <param name="queryChunks">The launch's CTAs along y: sequences × <see cref="DecodeQueries.ChunksFor"/> their most step tokens.</param>
         /// <param name="stepTokens">The most tokens a sequence brings to the step (the kernel's step_tokens).</param>
@@ -154,7 +157,7 @@ namespace GraphCompiler.Kernels.Attention
         {
             if (t.Splits > 0) return t.Splits;
             int pairs = k.KvHeads * queryChunks, tiles = (longestContext + t.BlockN - 1) / t.BlockN;
-            int slots = multiprocessors * ResidentCtasPerSm(k, t, arch, stepTokens);
+            int slots = multiprocessors * (k.Wide ? 1 : ResidentCtasPerSm(k, t, arch, stepTokens));
             int splits = Math.Max(1, Math.Min(Math.Min(slots / pairs, tiles / MinTilesPerSplit), MaxSplits(arch)));
             if (MergesInCluster(arch) && clustersAtOnce != null)
                 while (splits > 1 && clustersAtOnce(splits, stepTokens) < pairs) splits--;

@@ -70,6 +70,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kMinBlocks", DecodeAttentionFamily.ResidentCtasPerSm(k, t, tiles.Arch), "CTAs an SM holds, as the runtime's split count counts on them (DecodeAttentionFamily.ResidentCtasPerSm): registers kept to fit")
                 .Constant("kWarpKeys", warpKeys, "positions of one warp's tile")
                 .Constant("kStages", t.Stages, tileKey + ".stages: a warp's K/V tiles in flight")
+                .Constant("kHeldBack", DecodeAttentionTiles.HeldBack(t.Stages), "of a warp's kStages − 1 first tiles, those issued once the step's rows land (DecodeAttentionTiles.HeldBack)")
                 .Constant("kLoadChunks", k.HeadDim * cache.Bytes / 16, "16-byte chunks of a cache row")
                 .Constant("kTileBytes", warpKeys * k.HeadDim * cache.Bytes, "one warp's K or V tile as the cache stores it")
                 .Constant("kTileSpan", span, "cache blocks a warp's tile lies in, at most")
@@ -200,9 +201,10 @@ namespace GraphCompiler.Kernels.Attention
     if (holds_new && threadIdx.x < n_query)   // the blocks the CTA's own tokens go to, a group of their own ahead of the first tiles
         gc_cp_async4(gc_smem_address(write_blocks + threadIdx.x), blocks + (cached + first_query + threadIdx.x) / kBlockSize);
     gc_cp_async_commit();
-    kv_pipeline_start(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
+    kv_pipeline_start<0, kStages - 1 - kHeldBack>(warp_tiles, load_tile);   // the first tiles in flight under the prologue's round trips
 
-" + (rope ? RopeAngles : "") + @"    gc_cp_async_wait<kStages>();   // this thread's staged rows: the write blocks' group and the pipeline's kStages − 1 came after them
+" + (rope ? RopeAngles : "") + @"    gc_cp_async_wait<kStages - kHeldBack>();   // this thread's staged rows: the write blocks' group and the first tiles came after them
+    kv_pipeline_start<kStages - 1 - kHeldBack, kStages - 1>(warp_tiles, load_tile);   // the held-back first tiles, under the prologue's work
 " + (rope ? RopePrologue : PlainPrologue) + @"    __syncthreads();
 
     // ---- The CTA's own step tokens into their blocks for the steps after this one: the codes the prologue left in

@@ -166,11 +166,12 @@ __device__ __forceinline__ void load_kv(const gc_cache* kv_pool, const int* bloc
 }
 
 // The K/V pipeline, kStages deep, over `tiles` tiles; load(tile, stage) issues one tile's copies. Its loaders are one
-// warp (kBlock false: __syncwarp) or the whole CTA (__syncthreads). kv_pipeline_start issues the first kStages − 1 tiles.
-template <typename Load>
+// warp (kBlock false: __syncwarp) or the whole CTA (__syncthreads). kv_pipeline_start issues the first kStages − 1 tiles
+// (kFrom .. kTo − 1 of them, where a caller issues them in two parts).
+template <int kFrom = 0, int kTo = kStages - 1, typename Load>
 __device__ __forceinline__ void kv_pipeline_start(int tiles, Load load) {
 #pragma unroll
-    for (int stage = 0; stage < kStages - 1; ++stage) {
+    for (int stage = kFrom; stage < kTo; ++stage) {
         if (stage < tiles) load(stage, stage);
         gc_cp_async_commit();
     }

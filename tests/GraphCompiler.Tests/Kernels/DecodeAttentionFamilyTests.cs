@@ -84,6 +84,18 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Same(Kernel, DecodeAttentionFamily.ForStep(Kernel, tiles with { DecodeAttentionWide = null }, sequences, 132));
         }
 
+        [Theory]
+        [InlineData(1, 4096, 8)]    // 8 pairs: 16 splits would fill the SMs, but 4096 / 128 / 4 caps at 8
+        [InlineData(8, 2048, 2)]    // 64 pairs: two CTAs a pair fill 128 SMs
+        [InlineData(16, 2048, 1)]   // 128 pairs: a CTA each, though an SM holds two of them
+        public void The_wide_twin_splits_fill_the_sms_once_a_cta_each(int sequences, int context, int expected)
+        {
+            var wide = Kernel.WideTwin();
+            var tiles = new DecodeAttentionTiles(128, 8, 3, 0);
+            Assert.Equal(2, DecodeAttentionFamily.ResidentCtasPerSm(wide, tiles, GpuArch.Sm90));
+            Assert.Equal(expected, DecodeAttentionFamily.ChooseSplits(wide, tiles, GpuArch.Sm90, sequences, context, 132));
+        }
+
         [Fact]
         public void The_wide_twin_is_planned_where_a_spec_names_its_tiles_and_emitted_only_for_those_archs()
         {

@@ -196,5 +196,22 @@ namespace GraphCompiler.Tests.Kernels
             Assert.DoesNotContain("/ l)", source);
             Assert.DoesNotContain("/ l[k])", source);
         }
+
+        [Fact]
+        public void Decode_attention_with_three_stages_issues_its_second_first_tile_once_the_step_rows_land()
+        {
+            // Every CTA's first tiles go out at once and queue ahead of the step's rows, which the prologue waits on: with 3
+            // stages one of the two first tiles waits for the rows (the twin, 128 × 8 warps × 3), with 2 the one goes at once.
+            var model = TestSpecs.Compile("llama2-70b");
+            string wide = model.KernelsFor(GpuArch.Sm90).Single(k => k.Name.EndsWith("_wide", StringComparison.Ordinal)).Source!;
+            Assert.Contains("constexpr int kStages = 3;", wide);
+            Assert.Contains("constexpr int kHeldBack = 1;", wide);
+            int entry = wide.IndexOf("kv_pipeline_start<0, kStages - 1 - kHeldBack>(warp_tiles, load_tile);", StringComparison.Ordinal);
+            int rows = wide.IndexOf("gc_cp_async_wait<kStages - kHeldBack>();   // this thread's staged rows", StringComparison.Ordinal);
+            int held = wide.IndexOf("kv_pipeline_start<kStages - 1 - kHeldBack, kStages - 1>(warp_tiles, load_tile);", StringComparison.Ordinal);
+            int prologue = wide.IndexOf("// ---- The step tokens' K (rotated, RoPE) and V", StringComparison.Ordinal);
+            Assert.True(entry > 0 && rows > entry && held > rows && prologue > held, $"{entry} {rows} {held} {prologue}");
+            Assert.Contains("constexpr int kHeldBack = 0;", Llama70bDecode(GpuArch.Sm90).Source);
+        }
     }
 }
