@@ -82,17 +82,7 @@ namespace GraphCompiler.Spec
             void ValidateDecode(TileFamily family, DecodeAttentionTiles q)
             {
                 CheckWarps(family, q.Warps);
-                if (q.BlockN % 16 != 0)
-                    Fail(SpecDiagnosticIds.TileMmaShape, family, "block_n", $"block_n {q.BlockN} must be a multiple of 16");
-                else if (q.BlockN % kv.BlockSize != 0 && kv.BlockSize % q.BlockN != 0)
-                    Fail(SpecDiagnosticIds.TileDoesNotDivideShape, family, "block_n",
-                        $"block_n {q.BlockN} and kv_cache.block_size {kv.BlockSize} must divide one another, so a step reads whole pages");
-                else if (q.Warps > 0 && q.BlockN % (16 * q.Warps) != 0)
-                    Fail(SpecDiagnosticIds.TileMmaShape, family, "block_n",
-                        $"block_n {q.BlockN} must be a multiple of 16 × warps = {16 * q.Warps}: each warp takes tiles of whole 16-position MMA steps");
-                else if (q.Warps > 0 && Kernels.Attention.FlashTile.TileSpan(q.BlockN / q.Warps, kv.BlockSize) is var span && span > 32)
-                    Fail(SpecDiagnosticIds.TileDoesNotDivideShape, family, "block_n",
-                        $"a warp's {q.BlockN / q.Warps} positions (block_n {q.BlockN} / {q.Warps} warps) lie in {span} cache blocks of {kv.BlockSize} tokens; at most 32 (a block id a lane): use a smaller block_n, more warps or a larger kv_cache.block_size");
+                if (q.BlockNRule(kv.BlockSize) is { } broken) Fail(broken.Id, family, "block_n", broken.Message);
                 if (q.Splits > Kernels.Attention.DecodeAttentionFamily.MaxSplits(arch))
                     Fail(SpecDiagnosticIds.OutOfRange, family, "splits",
                         $"splits {q.Splits}: on {arch.Name} a (sequence, KV head)'s splits merge in one thread-block cluster, at most {arch.ClusterCtasMax} CTAs; use at most {arch.ClusterCtasMax}, or 0 to let the runtime choose");

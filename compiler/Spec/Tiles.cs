@@ -280,6 +280,25 @@ namespace GraphCompiler.Spec
         public int WarpBytes(int headDim, DecodeQueries q, int cacheElementBytes) =>
             Math.Max(Stages * 2 * WarpKeys * headDim * cacheElementBytes, 8 * q.ColumnTiles * PartStride(headDim) * 4);
 
+        /// <summary>
+        /// The first rule block_n and warps break over cache blocks of <paramref name="blockSize"/> tokens, as a diagnostic id
+        /// and message, or null: a step reads whole pages, each warp's tile is whole 16-position MMA steps, and it lies in at
+        /// most 32 blocks (their ids ride in a warp's lanes). The validator reports it at the spec's block_n; the emitter
+        /// refuses tiles that did not come through it (a tuning candidate).
+        /// </summary>
+        public (string Id, string Message)? BlockNRule(int blockSize)
+        {
+            if (BlockN % 16 != 0)
+                return (SpecDiagnosticIds.TileMmaShape, $"block_n {BlockN} must be a multiple of 16");
+            if (BlockN % blockSize != 0 && blockSize % BlockN != 0)
+                return (SpecDiagnosticIds.TileDoesNotDivideShape, $"block_n {BlockN} and kv_cache.block_size {blockSize} must divide one another, so a step reads whole pages");
+            if (Warps > 0 && BlockN % (16 * Warps) != 0)
+                return (SpecDiagnosticIds.TileMmaShape, $"block_n {BlockN} must be a multiple of 16 × warps = {16 * Warps}: each warp takes tiles of whole 16-position MMA steps");
+            if (Warps > 0 && Kernels.Attention.FlashTile.TileSpan(WarpKeys, blockSize) is var span && span > 32)
+                return (SpecDiagnosticIds.TileDoesNotDivideShape, $"a warp's {WarpKeys} positions (block_n {BlockN} / {Warps} warps) lie in {span} cache blocks of {blockSize} tokens; at most 32 (a block id a lane): use a smaller block_n, more warps or a larger kv_cache.block_size");
+            return null;
+        }
+
         /// <summary>Of a warp's stages − 1 first tiles, how many the decode kernel issues only once the step's rows have
         /// landed: one where there are two or more. Every CTA's first tiles go out at once, and what queues ahead of the
         /// rows delays them, while the prologue waits on the rows (H200, 3 stages, 16 × 2048: 20.3 µs against 21.0 with
@@ -380,7 +399,8 @@ namespace GraphCompiler.Spec
         /// <summary>
         /// decode_attention's twin for decode steps of few sequences (<c>decode_attention_wide</c>): CTAs of more warps, so a
         /// step whose (KV head, sequence) pairs leave most of the GPU's slots empty streams its context with fewer splits and
-        /// fewer merges (H200, FP8 cache, 16 × 2048: one CTA of 8 warps a pair 21.5 µs against 5 splits of 4 warps 23.5).
+        /// fewer merges (H200, FP8 cache, 16 × 2048: a CTA of 128 × 8 warps × 3 stages a pair, 20.9 µs, against 5 splits of
+        /// 64 × 4 warps, 23.7).
         /// Only a spec names it, with decode_attention's values for the keys it leaves out; null where it does not, and then
         /// decode_attention serves every step.
         /// </summary>

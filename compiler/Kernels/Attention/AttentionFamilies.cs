@@ -96,10 +96,9 @@ namespace GraphCompiler.Kernels.Attention
 
         /// <summary>
         /// The kernel a decode step launches: <paramref name="k"/>'s wide twin where the architecture has wide tiles and
-        /// their CTAs hold the step's (KV head, query chunk) pairs at once, one CTA a pair (so the step needs no more splits
-        /// than the slots left over give it, and no second wave); else <paramref name="k"/>, whose narrow CTAs fill the GPU
-        /// with more splits or take many sequences in one wave (H200, FP8 cache, 64 × 1024: 512 pairs, 36.5 µs on 4 warps a
-        /// CTA, 39.5 on 8).
+        /// their CTAs hold the step's (KV head, query chunk) pairs at once, one CTA a pair, in one wave; else
+        /// <paramref name="k"/>, whose narrow CTAs fill the GPU with more splits or take many sequences in one wave (H200,
+        /// FP8 cache, 64 × 1024: 512 pairs, 36.5 µs on 4 warps a CTA, 39.5 on 8).
         /// </summary>
         /// <param name="queryChunks">The launch's CTAs along y: sequences × <see cref="DecodeQueries.ChunksFor"/> their most step tokens.</param>
         public static DecodeAttentionKernel ForStep(DecodeAttentionKernel k, ArchTiles tiles, int queryChunks, int multiprocessors, int stepTokens = 1) =>

@@ -37,12 +37,8 @@ namespace GraphCompiler.Kernels.Attention
             FlashTile.Unsupported(k.HeadDim, k.WriteFp8)
             ?? (k.Heads / k.KvHeads > 32 ? $"{k.Heads / k.KvHeads} query heads per KV head: at most 32 (four 8-column MMA tiles)" : null);
 
-        /// <summary>Why the tiles do not suit this kernel, or null: each warp's tile must be whole 16-position MMA steps in at
-        /// most 32 cache blocks (their ids ride in a warp's lanes).</summary>
-        public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) =>
-            t.BlockN % (16 * t.Warps) != 0 ? $"block_n {t.BlockN} must be a multiple of 16 × warps = {16 * t.Warps}"
-            : FlashTile.TileSpan(t.BlockN / t.Warps, k.BlockSize) > 32 ? $"a warp's {t.BlockN / t.Warps} positions lie in more than 32 cache blocks of {k.BlockSize} tokens (one id a lane): use fewer block_n or more warps"
-            : null;
+        /// <summary>Why the tiles do not suit this kernel, or null (<see cref="DecodeAttentionTiles.BlockNRule"/>).</summary>
+        public static string? TilesUnsupported(DecodeAttentionKernel k, DecodeAttentionTiles t) => t.BlockNRule(k.BlockSize)?.Message;
 
         public static int SharedMemoryBytes(DecodeAttentionKernel k, DecodeAttentionTiles t, GpuArch arch, int stepTokens = 1) =>
             t.SharedMemoryBytes(k.HeadDim, k.Queries, k.KvDType.SizeInBytes(), DecodeAttentionFamily.MergeClusterCtas(arch), stepTokens);
