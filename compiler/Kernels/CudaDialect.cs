@@ -46,6 +46,10 @@ namespace GraphCompiler.Kernels
         public const string SharedAddress = "{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }";
         /// <summary>16 bytes global → shared, bypassing L1; bytes past %2 of the source (0 or 16) are zero-filled.</summary>
         public const string CpAsync16 = "cp.async.cg.shared.global [%0], [%1], 16, %2;";
+        /// <summary>The same under the L2 cache policy %3 (<see cref="CreatePolicyEvictFirst"/>).</summary>
+        public const string CpAsync16Hinted = "cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;";
+        /// <summary>An L2 cache policy (sm_80+) under which the lines a load brings in are the first evicted.</summary>
+        public const string CreatePolicyEvictFirst = "createpolicy.fractional.L2::evict_first.b64 %0, 1.0;";
         /// <summary>4 bytes global → shared, through L1 (the .cg form copies 16 only).</summary>
         public const string CpAsync4 = "cp.async.ca.shared.global [%0], [%1], 4;";
         /// <summary>d = a · b + c, a 32-bit product widened onto a 64-bit address. Written out, NVVM would spread the

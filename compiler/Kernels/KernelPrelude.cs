@@ -19,6 +19,7 @@ namespace GraphCompiler.Kernels
         Cluster = 128,
         NamedBarrier = 256,
         L2Prefetch = 512,
+        ReadOnce = 1024,
     }
 
     /// <summary>
@@ -272,6 +273,21 @@ __device__ __forceinline__ void gc_barrier_arrive(int id, int count) { asm volat
                 s.Append(@"
 // A line fetched into L2 ahead of its loads, not waited on.
 __device__ __forceinline__ void gc_prefetch_l2(const void* p) { asm volatile(""" + CudaDialect.PrefetchL2 + @""" :: ""l""(p)); }
+");
+            if ((features & PreludeFeatures.ReadOnce) != 0)
+                s.Append(@"
+// Copies of data a launch reads once and no later launch finds in L2 (a decode step's KV cache): under the evict-first
+// policy its lines make room for each other, not for what is read again. Decode attention on the H200: 2-7% faster; the
+// same copies under evict_normal were no faster and up to 5% slower, so it is the policy, not the hinted form
+// (tests/bench/NOTES.md).
+__device__ __forceinline__ unsigned long long gc_l2_evict_first() {
+    unsigned long long policy;
+    asm(""" + CudaDialect.CreatePolicyEvictFirst + @""" : ""=l""(policy));
+    return policy;
+}
+__device__ __forceinline__ void gc_cp_async16_once(gc_u32 dst, const void* src, int src_bytes, unsigned long long policy) {
+    asm volatile(""" + CudaDialect.CpAsync16Hinted + @""" :: ""r""(dst), ""l""(src), ""r""(src_bytes), ""l""(policy));
+}
 ");
             if ((features & PreludeFeatures.Cluster) != 0)
                 s.Append(@"

@@ -58,6 +58,9 @@ void gc_cp_async16(gc_u32 dst, const void* src, int bytes) {
     auto& c = copies[dst];
     c.src = (const gc_cache*)src - pool_base; c.bytes = bytes; c.count++;
 }
+// A decode kernel's copies under an L2 policy (gc_cp_async16_once) land as any other.
+unsigned long long gc_l2_evict_first() { return 0; }
+void gc_cp_async16_once(gc_u32 dst, const void* src, int bytes, unsigned long long) { gc_cp_async16(dst, src, bytes); }
 const char* mad_wide(int a, int b, const char* p) { return p + (long long)a * b; }   // PTX mad.wide.s32
 // Where chunk c of a position's K (kv 0) or V (kv 1) of the simulated head sits in the pool, through the block table.
 long long pool_offset(const std::vector<int>& table, int position, int c, int kv) {

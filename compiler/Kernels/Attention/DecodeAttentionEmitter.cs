@@ -15,10 +15,11 @@ namespace GraphCompiler.Kernels.Attention
     /// the group's column tiles hold. Split z takes the cached context's block_n tiles z, z + splits, … and each warp the
     /// warp-th block_n / warps positions of each, on its own — its own cp.async stages through the block table
     /// (<see cref="KvCacheLayout"/>, <see cref="FlashTile.Loader"/>; the block ids of its tiles, a lane each, read at the
-    /// start before the context length and a round ahead after, so no load waits for a table read), the scores, online
-    /// softmax and P·V in registers (an FP8 cache's codes widened there on their way from ldmatrix to the MMA) — with no
-    /// block barrier until the warps' partial results land; then, after one barrier, a thread an item (eight dimensions
-    /// of a column) merges it over the warps in one pass and stores it, or hands it on to the splits' merge. The last split
+    /// start before the context length and a round ahead after, so no load waits for a table read; copied under L2's
+    /// evict-first policy: a step reads each cached row once), the scores, online softmax and P·V in registers (an FP8
+    /// cache's codes widened there on their way from ldmatrix to the MMA) — with no block barrier until the warps' partial
+    /// results land; then, after one barrier, a thread an item (eight dimensions of a column) merges it over the warps in
+    /// one pass and stores it, or hands it on to the splits' merge. The last split
     /// takes the step's tokens from the qkv rows, rounded as the cache holds them, as one more partial in that pass, and
     /// its warp 0 writes them into their blocks for the steps after this one once their entries land (a cp.async group of
     /// their own), so no split waits for the writes nor any prologue for those entries, and every split's first tiles are
@@ -53,7 +54,7 @@ namespace GraphCompiler.Kernels.Attention
             string tileKey = "tiles." + tiles.Arch.Name + "." + k.Tiles.SpecName();
             bool cluster = DecodeAttentionFamily.MergesInCluster(tiles.Arch);
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation,
-                    PreludeFeatures.TensorCore | (cluster ? PreludeFeatures.Cluster : PreludeFeatures.CrossCta) | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+                    PreludeFeatures.TensorCore | PreludeFeatures.ReadOnce | (cluster ? PreludeFeatures.Cluster : PreludeFeatures.CrossCta) | (fp8 ? PreludeFeatures.Fp8 : PreludeFeatures.None))
                 .HeadAndCacheConstants(k.Heads, k.KvHeads, k.HeadDim, k.BlockSize)
                 .Constant("kGroup", q.Group, "query heads per KV head (GQA)")
                 .Constant("kNTiles", q.ColumnTiles, "8-column MMA tiles the group fills")
@@ -86,7 +87,7 @@ namespace GraphCompiler.Kernels.Attention
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: true))
                 .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
-                .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType))
+                .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType, readOnce: true))
                 .Raw(WarpTiles)
                 .Raw(FlashTile.QueryStore(codeOrder: fp8))
                 .Raw(KeysAsRowsTile.DeviceFunctions("kWarpKeys", k.KvDType))

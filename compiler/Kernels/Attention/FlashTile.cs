@@ -77,8 +77,11 @@ __device__ __forceinline__ int code_swizzle(int row, int chunk) {
         /// <param name="keys">The constant holding the keys one load covers (a multiple of 16).</param>
         /// <param name="wgmma">Tiles laid out in the tensor cores' swizzle atoms, a tile's copies fenced for their async-proxy
         /// reads (both wgmma kernels).</param>
-        public static string Loader(string keys, DType activation, DType cache, bool wgmma = false)
+        /// <param name="readOnce">The tiles' copies go under L2's evict-first policy (<see cref="PreludeFeatures.ReadOnce"/>,
+        /// which the kernel's prelude then needs): decode reads each cached row once a step, prefill's query tiles read it again.</param>
+        public static string Loader(string keys, DType activation, DType cache, bool wgmma = false, bool readOnce = false)
         {
+            string copy = readOnce ? "gc_cp_async16_once" : "gc_cp_async16", policy = readOnce ? ", policy" : "";
             bool fp8 = cache is DType.F8E4M3 or DType.F8E5M2;
             return ((wgmma ? WarpgroupTile.Swizzle : @"// A row's 16-byte chunk c is stored at chunk c ^ (row % 8): the eight rows an ldmatrix phase reads fall in eight
 // different bank groups, and so do eight consecutive chunks a warp writes.
@@ -120,14 +123,14 @@ __device__ __forceinline__ void load_kv_ids(const gc_cache* kv_pool, const int* 
     const int block0 = first / kBlockSize, rows = end - first;
     const unsigned row0 = kWholeBlocks ? 0u : first % kBlockSize;   // where in block0 the tile starts
     const gc_cache* head = kv_pool + g * kHeadRun + c * (16 / sizeof(gc_cache));
-    // A pass's two copies: its row's K and, kKvHeads · kHeadRun elements on, V. Rows past the context copy nothing (their
+" + (readOnce ? "    const unsigned long long policy = gc_l2_evict_first();\n" : "") + @"    // A pass's two copies: its row's K and, kKvHeads · kHeadRun elements on, V. Rows past the context copy nothing (their
     // address, in block 0 or their own block, stays inside the pool).
     const auto copy = [&](int pass, const gc_cache* k_src, bool full) {
         const unsigned r = r0 + pass * kRows;
         if (KEYS % kRows != 0 && r >= KEYS) return;   // the last pass's rows past the tile
         const int at = " + (fp8 ? "code_swizzle(r, c)" : "swizzle(r, c)") + @" * 16, bytes = full || (int)r < rows ? 16 : 0;
-        gc_cp_async16(k_dst + at, k_src, bytes);
-        gc_cp_async16(v_dst + at, k_src + kKvHeads * kHeadRun, bytes);
+        " + copy + @"(k_dst + at, k_src, bytes" + policy + @");
+        " + copy + @"(v_dst + at, k_src + kKvHeads * kHeadRun, bytes" + policy + @");
     };
     if constexpr (kFixedPasses) {
         const char* const row = reinterpret_cast<const char*>(head + (row0 + r0) * kHeadDim);   // the thread's, in block 0

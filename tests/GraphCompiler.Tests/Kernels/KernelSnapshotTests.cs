@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using GraphCompiler.Graph;
 using GraphCompiler.Spec;
 using Snapshooter;
 using Snapshooter.Xunit;
@@ -212,6 +213,29 @@ namespace GraphCompiler.Tests.Kernels
             int prologue = wide.IndexOf("// ---- The step tokens' K (rotated, RoPE) and V", StringComparison.Ordinal);
             Assert.True(entry > 0 && rows > entry && held > rows && prologue > held, $"{entry} {rows} {held} {prologue}");
             Assert.Contains("constexpr int kHeldBack = 0;", Llama70bDecode(GpuArch.Sm90).Source);
+        }
+
+        [Theory]
+        [InlineData("sm_80")]
+        [InlineData("sm_90")]
+        public void Decode_attention_copies_the_cache_under_the_evict_first_policy_and_nothing_else_does(string arch)
+        {
+            // A decode step reads each cached row once; the step's qkv rows are read by every KV head's CTA, and prefill
+            // reads a K/V tile once a query tile, so only decode's tile copies make room for each other first.
+            var model = TestSpecs.Compile("llama2-70b");
+            var kernels = model.KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
+            foreach (var decode in kernels.Where(k => k.Family == KernelFamily.DecodeAttention))
+            {
+                Assert.Contains("createpolicy.fractional.L2::evict_first.b64", decode.Source);
+                Assert.Contains("gc_cp_async16_once(k_dst + at, k_src, bytes, policy);", decode.Source);
+                Assert.Contains("gc_cp_async16_once(v_dst + at, k_src + kKvHeads * kHeadRun, bytes, policy);", decode.Source);
+                Assert.Contains("gc_cp_async16(gc_smem_address(dst + c * 8), src + c * 8, 16);", decode.Source);
+            }
+            foreach (var other in kernels.Where(k => k.Family != KernelFamily.DecodeAttention))
+            {
+                Assert.DoesNotContain("evict_first", other.Source);
+                Assert.DoesNotContain("gc_cp_async16_once", other.Source);
+            }
         }
     }
 }
