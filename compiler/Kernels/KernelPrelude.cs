@@ -276,10 +276,10 @@ __device__ __forceinline__ void gc_prefetch_l2(const void* p) { asm volatile("""
 ");
             if ((features & PreludeFeatures.ReadOnce) != 0)
                 s.Append(@"
-// Copies of data a launch reads once and no later launch finds in L2 (a decode step's KV cache): under the evict-first
-// policy its lines make room for each other, not for what is read again. Decode attention on the H200: 2-7% faster; the
-// same copies under evict_normal were no faster and up to 5% slower, so it is the policy, not the hinted form
-// (tests/bench/NOTES.md).
+// Copies of data a launch reads once and no later launch finds in L2 (a decode step's KV cache and weights): under the
+// evict-first policy its lines make room for each other, not for what is read again. On the H200 decode attention ran
+// 2-7% faster and the decode GEMMs 2-6%; the same copies under evict_normal were no faster and up to 5% slower, so it is
+// the policy, not the hinted form (tests/bench/NOTES.md).
 __device__ __forceinline__ unsigned long long gc_l2_evict_first() {
     unsigned long long policy;
     asm(""" + CudaDialect.CreatePolicyEvictFirst + @""" : ""=l""(policy));

@@ -16,7 +16,7 @@ namespace GraphCompiler.Kernels.Gemm
     /// every SM streams weights to the end whatever the shape; a tile split between CTAs is finished by the last to
     /// arrive, which adds the fp32 partials in CTA order (results do not depend on scheduling); a stages-deep cp.async pipeline
     /// brings activations (ldmatrix-read, rows padded by 16 bytes so the eight row reads hit distinct banks), weight
-    /// fragments and group scales into shared memory; each warp dequantizes its fragments in registers and issues
+    /// fragments (under L2's evict-first policy in decode tiles) and group scales into shared memory; each warp dequantizes its fragments in registers and issues
     /// mma.sync m16n8k16 with fp32 accumulators. Epilogues: store (activation dtype, or fp32 logits), residual add,
     /// SwiGLU over interleaved gate/up columns, FP8 per-channel weight scale.
     /// </summary>
@@ -50,8 +50,13 @@ namespace GraphCompiler.Kernels.Gemm
             int bits = WeightBits(s);
             string tileKey = "tiles." + tiles.Arch.Name + "." + k.Tiles.SpecName();
             var activationScale = fp8 ? s.ActivationScale : ActivationScaling.None;
+            // A decode step reads each weight once (one row tile, or the few a batch twin's CTAs read at about the same time),
+            // so the decode tiles copy weights under L2's evict-first policy, as decode attention copies its cache; prefill
+            // tiles read a weight tile once a row tile, and keep plain copies.
+            bool readOnce = k.Tiles.IsDecodeGemm();
             var b = new CudaSourceBuilder(k.Name, k.Summary, k.Activation, PreludeFeatures.TensorCore | PreludeFeatures.CrossCta
-                    | (int4 ? PreludeFeatures.Int4 : PreludeFeatures.None) | (activationScale == ActivationScaling.Static ? PreludeFeatures.Fp8 : PreludeFeatures.None))
+                    | (int4 ? PreludeFeatures.Int4 : PreludeFeatures.None) | (activationScale == ActivationScaling.Static ? PreludeFeatures.Fp8 : PreludeFeatures.None)
+                    | (readOnce ? PreludeFeatures.ReadOnce : PreludeFeatures.None))
                 .Constant("kK", k.K, "input features")
                 .Constant("kN", k.N, "output features" + (k.Epilogue == GemmEpilogue.SwiGlu ? " (gate and up, interleaved per 64-column tile)" : ""))
                 .Constant("kOutStride", k.OutputStride, "elements per output row")
@@ -112,7 +117,7 @@ namespace GraphCompiler.Kernels.Gemm
              .Parameter("int* __restrict__", "tile_counters", "stream-K arrivals per output tile, zero between launches")
              .Parameter("int", "rows", "M");
 
-            string body = Body(k, actOrder, fp8, activationScale);
+            string body = Body(k, actOrder, fp8, activationScale, readOnce);
             string source = b.Finish("kThreads", body, "kMinBlocks");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
@@ -167,6 +172,9 @@ __device__ __forceinline__ void load_b_fragments(const unsigned char* stage_b, c
 ";
                 default:
                     {
+                        // fp16's magic leaves room for a code 16 times over in its mantissa; bf16's (7 bits) does not. With zero
+                        // points the high nibbles' −(64 + z) would cost the instruction the shared shift saves, and a register.
+                        bool highNibbles = k.Activation == DType.F16 && !zeros;
                         string vectorOf(string what, string at) =>
                             $"    const uint4 {what}v = *reinterpret_cast<const uint4*>(stage_groups + {at}(g * kBlockN + tile * 64 + lane / 4 * 8) * 2);\n"
                             + $"    const gc_u32 {what}_words[4] = {{{what}v.x, {what}v.y, {what}v.z, {what}v.w}};\n";
@@ -176,6 +184,8 @@ constexpr gc_u32 kMagic2 = {Hex2(magicBits)};
 constexpr gc_u32 kOne2 = {Hex2(k.Activation == DType.BF16 ? 0x3F80 : 0x3C00)};
 constexpr gc_u32 kNegZero2 = 0x80008000u;
 " + (zeros ? "" : $"constexpr gc_u32 kNegMagicPlusZero2 = {Hex2((k.Activation == DType.BF16 ? 0xC300 : 0xE400) | 8)};  // −({magic} + 8): symmetric zero point 8\n")
+                            + (highNibbles ? $"constexpr gc_u32 kNegMagicPlusZeroHigh2 = {Hex2(0xD480)};  // −(64 + 8): (1024 + 16 · code) / 16 − (64 + 8) = code − 8\n"
+                                + $"constexpr gc_u32 kSixteenth2 = {Hex2(0x2C00)};\n" : "")
                             + "\n" + head + @"    const uint4 q = frag[0];
     const gc_u32 words[4] = {q.x, q.y, q.z, q.w};
     // The lane's eight columns' scales" + (zeros ? " and negated zeros" : "") + @" for this slice's group: subtile s in half s%2 of word s/2.
@@ -186,13 +196,18 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         for (int half = 0; half < 2; ++half) {  // subtile 2w + half: its scale" + (zeros ? " and zero" : "") + @" in both halves of a register
             const gc_u32 pick = half ? 0x3232u : 0x1010u;
             const gc_u32 scale = gc_prmt(scale_words[w], 0u, pick);
-            const gc_u32 neg_zero = " + (zeros ? "gc_prmt(zero_words[w], 0u, pick)" : "kNegMagicPlusZero2") + @";
+" + (highNibbles ? @"            // Slots 2·half and 2·half + 1 (rows 0-1, then 8-9) are the low and high nibbles of the same bytes: one shift for
+            // both, the high ones OR-ed in place (the magic + 16 · code), the exact 1/16 folded into their subtraction's FMA.
+            const gc_u32 nibbles = words[w] >> (8 * half);
+            b[2 * (2 * w + half)] = gc_fma2(gc_fma2(gc_lop3_and_or(nibbles, 0x000F000Fu, kMagic2), kOne2, kNegMagicPlusZero2), scale, kNegZero2);
+            b[2 * (2 * w + half) + 1] = gc_fma2(gc_fma2(gc_lop3_and_or(nibbles, 0x00F000F0u, kMagic2), kSixteenth2, kNegMagicPlusZeroHigh2), scale, kNegZero2);
+" : @"            const gc_u32 neg_zero = " + (zeros ? "gc_prmt(zero_words[w], 0u, pick)" : "kNegMagicPlusZero2") + @";
 #pragma unroll
             for (int r = 0; r < 2; ++r) {  // slot 2·half + r holds rows 8r + {0, 1} as nibbles slot and slot + 4
                 const gc_u32 codes = gc_lop3_and_or(words[w] >> (4 * (2 * half + r)), 0x000F000Fu, kMagic2);
                 b[2 * (2 * w + half) + r] = gc_fma2(gc_fma2(codes, kOne2, neg_zero), scale, kNegZero2);
             }
-        }
+") + @"        }
     }
 }
 
@@ -201,7 +216,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
             }
         }
 
-        private static string Body(GemmKernel k, bool actOrder, bool fp8, ActivationScaling activationScale)
+        private static string Body(GemmKernel k, bool actOrder, bool fp8, ActivationScaling activationScale, bool readOnce)
         {
             bool int4 = k.Scheme.Method == QuantMethod.Int4;
             bool zeros = int4 && !k.Scheme.Symmetric;
@@ -311,7 +326,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
             return @"    extern __shared__ __align__(16) unsigned char smem[];
     __shared__ int is_last_arrival;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int warp_n = warp % kWarpsN, warp_m = warp / kWarpsN % kWarpsM, warp_k = warp / (kWarpsN * kWarpsM);
+" + (readOnce ? "    const unsigned long long policy = gc_l2_evict_first();   // the weight copies'\n" : "") + @"    const int warp_n = warp % kWarpsN, warp_m = warp / kWarpsN % kWarpsM, warp_k = warp / (kWarpsN * kWarpsM);
     const bool owner = warp_k == 0;                          // the warps that keep the K-split warps' sums
     constexpr int kOwners = kWarpsN * kWarpsM * 32;
     const int owner_index = (warp_m * kWarpsN + warp_n) * 32 + lane;
@@ -344,8 +359,8 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
             for (int i = threadIdx.x; i < kBlockN / 64 * kRunVectors; i += kThreads) {
                 const int t = i / kRunVectors, v = i % kRunVectors;
                 if (n_tile0 + t < kWeightTilesN)
-                    gc_cp_async16(gc_smem_address(base + kAStageBytes + i * 16),
-                                  w + ((long long)(n_tile0 + t) * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes + v * 16, 16);
+                    " + (readOnce ? "gc_cp_async16_once" : "gc_cp_async16") + @"(gc_smem_address(base + kAStageBytes + i * 16),
+                                  w + ((long long)(n_tile0 + t) * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes + v * 16, 16" + (readOnce ? ", policy" : "") + @");
             }
 " + CudaSourceBuilder.Indent(loadGroups) + @"        };
 

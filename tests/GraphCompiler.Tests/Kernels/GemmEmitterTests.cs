@@ -1,4 +1,6 @@
+using System;
 using System.Linq;
+using System.Text.RegularExpressions;
 using GraphCompiler.Graph;
 using GraphCompiler.Kernels.Gemm;
 using GraphCompiler.Spec;
@@ -71,6 +73,34 @@ namespace GraphCompiler.Tests.Kernels
             Assert.True(t.BlockK <= 128);
             Assert.Equal(t.Stages * (16 * (t.BlockK + 8) * 2 + t.BlockN * t.BlockK / 2 + t.BlockN * 2), gateUp.Launch.SharedMemoryBytes);
         }
+
+        [Fact]
+        public void Fp16_int4_codes_share_a_shift_and_the_high_nibbles_dequantize_exactly_with_the_emitted_constants()
+        {
+            var gateUp = TestSpecs.Compile("llama2-70b").KernelsFor(GpuArch.Sm90).Single(k => k.Name == "gemm_gptq_g128_sym_k8192_n57344_decode_swiglu").Source!;
+            var constants = Regex.Matches(gateUp, @"constexpr gc_u32 (\w+) = 0x([0-9A-F]{8})u;").Cast<Match>()
+                .ToDictionary(m => m.Groups[1].Value, m => Convert.ToUInt32(m.Groups[2].Value, 16));
+            Assert.Contains("const gc_u32 nibbles = words[w] >> (8 * half);", gateUp);
+            // Each half of a register as the kernel's paired fp16 FMA sees it: (nibbles & mask) | magic, times a factor, plus an offset.
+            double Lane(uint word, uint mask, string factor, string offset, int half)
+            {
+                uint bits = (word & mask | constants["kMagic2"]) >> (16 * half) & 0xFFFF;
+                return (double)BitConverter.UInt16BitsToHalf((ushort)bits) * (double)Half16(constants[factor], half) + (double)Half16(constants[offset], half);
+            }
+            for (uint low = 0; low < 16; low++)
+                for (uint high = 0; high < 16; high++)
+                    for (int half = 0; half < 2; half++)
+                    {
+                        uint word = (low | high << 4) << (16 * half);   // one byte of codes in either half
+                        Assert.Equal(low - 8.0, Lane(word, 0x000F000Fu, "kOne2", "kNegMagicPlusZero2", half));
+                        Assert.Equal(high - 8.0, Lane(word, 0x00F000F0u, "kSixteenth2", "kNegMagicPlusZeroHigh2", half));
+                    }
+            // bf16's 7-bit mantissa has no room for 16 · code, and zero points would pay for the shift saved: both keep one shift a slot.
+            foreach (var k in TestSpecs.Compile("coverage-bf16").KernelsFor(GpuArch.Sm90).Where(k => k.Name.Contains("_gptq_") || k.Name.Contains("_awq_")))
+                Assert.DoesNotContain("0x00F000F0u", k.Source);
+        }
+
+        private static Half Half16(uint paired, int half) => BitConverter.UInt16BitsToHalf((ushort)(paired >> (16 * half)));
 
         [Fact]
         public void The_plan_fuses_the_residual_add_and_swiglu_into_gemm_epilogues()

@@ -1,5 +1,7 @@
 using System;
 using System.Linq;
+using System.Text.RegularExpressions;
+using GraphCompiler.Kernels;
 using GraphCompiler.Graph;
 using GraphCompiler.Spec;
 using Snapshooter;
@@ -218,12 +220,14 @@ namespace GraphCompiler.Tests.Kernels
         [Theory]
         [InlineData("sm_80")]
         [InlineData("sm_90")]
-        public void Decode_attention_copies_the_cache_under_the_evict_first_policy_and_nothing_else_does(string arch)
+        public void Decode_kernels_copy_what_a_step_reads_once_under_the_evict_first_policy_and_prefill_does_not(string arch)
         {
-            // A decode step reads each cached row once; the step's qkv rows are read by every KV head's CTA, and prefill
-            // reads a K/V tile once a query tile, so only decode's tile copies make room for each other first.
+            // A decode step reads each cached row and each weight once; the step's qkv rows are read by every KV head's CTA,
+            // a GEMM's activations by every CTA, and prefill reads a K/V tile once a query tile and a weight tile once a row
+            // tile, so only decode's cache and weight copies make room for each other first.
             var model = TestSpecs.Compile("llama2-70b");
             var kernels = model.KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
+            bool DecodeGemm(KernelSource k) => model.Kernel(k.Name) is GemmKernel g && g.Tiles.IsDecodeGemm();
             foreach (var decode in kernels.Where(k => k.Family == KernelFamily.DecodeAttention))
             {
                 Assert.Contains("createpolicy.fractional.L2::evict_first.b64", decode.Source);
@@ -231,7 +235,15 @@ namespace GraphCompiler.Tests.Kernels
                 Assert.Contains("gc_cp_async16_once(v_dst + at, k_src + kKvHeads * kHeadRun, bytes, policy);", decode.Source);
                 Assert.Contains("gc_cp_async16(gc_smem_address(dst + c * 8), src + c * 8, 16);", decode.Source);
             }
-            foreach (var other in kernels.Where(k => k.Family != KernelFamily.DecodeAttention))
+            var gemms = kernels.Where(DecodeGemm).ToList();
+            Assert.Equal(10, gemms.Count);   // a layer's four GEMMs and the logits', few-row tiles and batch twins
+            foreach (var gemm in gemms)
+            {
+                Assert.Single(Regex.Matches(gemm.Source!, @"gc_cp_async16_once\(gc_smem_address\(base \+ kAStageBytes \+ i \* 16\),"));
+                Assert.Single(Regex.Matches(gemm.Source!, @"\* kTileBytes \+ v \* 16, 16, policy\);"));
+                Assert.Contains("gc_cp_async16(gc_smem_address(base + (r * kAStride + c * 8) * 2), x +", gemm.Source);
+            }
+            foreach (var other in kernels.Where(k => k.Family != KernelFamily.DecodeAttention && !DecodeGemm(k)))
             {
                 Assert.DoesNotContain("evict_first", other.Source);
                 Assert.DoesNotContain("gc_cp_async16_once", other.Source);
