@@ -54,8 +54,8 @@ namespace GraphCompiler.Runtime.Execution
     public sealed record KernelLoadReport(int Kernels, int FromCache, TimeSpan Elapsed);
 
     /// <summary>How the GPU backend sizes its KV cache and runs decode.</summary>
-    /// <param name="KvTokens">KV-cache tokens to allocate (rounded up to whole blocks); null: max_num_seqs × max_seq_len, or
-    /// what the budget leaves if less.</param>
+    /// <param name="KvTokens">KV-cache tokens to allocate (rounded up to whole blocks, and to one sequence of max_seq_len at
+    /// least); null: max_num_seqs × max_seq_len, or what the budget leaves if less.</param>
     /// <param name="CudaGraphs">Replay each decode batch size's captured launches as one CUDA graph (off: launch one by one).</param>
     /// <param name="Progress">Told as weights reach the GPU and kernels compile (from any thread).</param>
     /// <param name="AllReduce">For one rank of a tensor-parallel model: the exchange after its row-split GEMMs (<see cref="AllReducePoints"/>).</param>
@@ -164,13 +164,7 @@ namespace GraphCompiler.Runtime.Execution
                 _kvScales = Own(allocator.Allocate(MemoryComponent.KvCache, scales.Length * 4L)).Buffer;
                 _kvScales.Upload<float>(scales, _stream);
 
-                long wanted = options.KvTokens ?? (long)limits.MaxNumSeqs * limits.MaxSeqLen;
-                long affordable = allocator.Ledger.Remaining / kv.BlockBytes;
-                long blocks = Math.Min((wanted + kv.BlockSize - 1) / kv.BlockSize, affordable);
-                if (blocks < _maxBlocks)
-                    throw new MemoryBudgetException(
-                        $"after {ByteSize.Format(allocator.Ledger.UsedTotal)} of weights and workspace, the budget ({allocator.Ledger.BudgetSource}) leaves room for "
-                        + $"{blocks * kv.BlockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({limits.MaxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
+                long blocks = KvCacheBlocks(options.KvTokens ?? (long)limits.MaxNumSeqs * limits.MaxSeqLen, kv.BlockSize, kv.BlockBytes, _maxBlocks, limits.MaxSeqLen, allocator.Ledger);
                 _kvPool = Own(allocator.Allocate(MemoryComponent.KvCache, blocks * kv.BlockBytes));
                 _kvPool.Buffer.Fill(0, _stream);   // zeros are finite in every cache dtype
                 _kvLayerBytes = blocks * kv.LayerBlockBytes;
@@ -648,6 +642,21 @@ namespace GraphCompiler.Runtime.Execution
             _owned.Clear();
             _weights.Dispose();
             _stream.Dispose();
+        }
+
+        /// <summary>
+        /// The KV pool's blocks: what was asked for in whole blocks, raised to one sequence of max_seq_len (the longest
+        /// sequence a step may hold; a benchmark asking for a short context still gets it), capped by what the budget
+        /// leaves. A budget that leaves less than one such sequence is an error naming the numbers.
+        /// </summary>
+        internal static long KvCacheBlocks(long wantedTokens, int blockSize, long blockBytes, long sequenceBlocks, int maxSeqLen, MemoryLedger ledger)
+        {
+            long affordable = ledger.Remaining / blockBytes;
+            if (affordable < sequenceBlocks)
+                throw new MemoryBudgetException(
+                    $"after {ByteSize.Format(ledger.UsedTotal)} of weights and workspace, the budget ({ledger.BudgetSource}) leaves room for "
+                    + $"{affordable * blockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({maxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
+            return Math.Min(Math.Max((wantedTokens + blockSize - 1) / blockSize, sequenceBlocks), affordable);
         }
     }
 }
