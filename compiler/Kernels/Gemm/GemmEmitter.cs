@@ -117,7 +117,7 @@ namespace GraphCompiler.Kernels.Gemm
              .Parameter("int* __restrict__", "tile_counters", "stream-K arrivals per output tile, zero between launches")
              .Parameter("int", "rows", "M");
 
-            string body = Body(k, actOrder, fp8, activationScale, readOnce);
+            string body = Body(k, t, actOrder, fp8, activationScale, readOnce);
             string source = b.Finish("kThreads", body, "kMinBlocks");
             return new KernelSource(k.Name, k.Family, k.Summary, tiles.Arch.Name, source, b.Parameters.ToEquatableArray(), launch, null);
         }
@@ -216,7 +216,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
             }
         }
 
-        private static string Body(GemmKernel k, bool actOrder, bool fp8, ActivationScaling activationScale, bool readOnce)
+        private static string Body(GemmKernel k, GemmTiles t, bool actOrder, bool fp8, ActivationScaling activationScale, bool readOnce)
         {
             bool int4 = k.Scheme.Method == QuantMethod.Int4;
             bool zeros = int4 && !k.Scheme.Symmetric;
@@ -269,6 +269,33 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         }
 "
                 : "";
+
+            string copy = readOnce ? "gc_cp_async16_once" : "gc_cp_async16", policy = readOnce ? ", policy" : "";
+            // A thread's weight vectors are threadIdx.x + j · kThreads. Where a strip's run and the CTA's threads divide one
+            // another, unrolled, their strips and offsets are constants on one base: the general loop's divisions and 64-bit
+            // address math per 16 bytes were about a quarter of a few-row INT4 kernel's instructions (tests/bench/NOTES.md).
+            int runVectors = t.BlockK / 16 * WeightFragments.TileBytes(WeightBits(k.Scheme)) / 16, threads = t.Warps * 32;
+            bool unrolled = (runVectors % threads == 0 || threads % runVectors == 0) && t.BlockN / 64 * runVectors % threads == 0;
+            string loadWeights = @"            // Each 64-column strip's K tiles are contiguous, so a step is one run per strip.
+            constexpr int kRunVectors = kBlockK / 16 * kTileBytes / 16;
+" + (unrolled ? @"            const unsigned char* w = reinterpret_cast<const unsigned char*>(weight) + ((long long)n_tile0 * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes;
+#pragma unroll
+            for (int j = 0; j < kBlockN / 64 * kRunVectors / kThreads; ++j) {
+" + (runVectors >= threads
+                ? @"                const int t = j * kThreads / kRunVectors, v = j * kThreads % kRunVectors + threadIdx.x;   // kThreads divides a run
+"
+                : @"                const int t = threadIdx.x / kRunVectors + j * (kThreads / kRunVectors), v = threadIdx.x % kRunVectors;   // runs divide kThreads
+") + @"                if (n_tile0 + t < kWeightTilesN)
+                    " + copy + @"(gc_smem_address(base + kAStageBytes + (t * kRunVectors + v) * 16), w + t * ((long long)kWeightTilesK * kTileBytes) + v * 16, 16" + policy + @");
+            }
+" : @"            const unsigned char* w = reinterpret_cast<const unsigned char*>(weight);
+            for (int i = threadIdx.x; i < kBlockN / 64 * kRunVectors; i += kThreads) {
+                const int t = i / kRunVectors, v = i % kRunVectors;
+                if (n_tile0 + t < kWeightTilesN)
+                    " + copy + @"(gc_smem_address(base + kAStageBytes + i * 16),
+                                  w + ((long long)(n_tile0 + t) * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes + v * 16, 16" + policy + @");
+            }
+");
 
             string store = k.Epilogue switch
             {
@@ -353,16 +380,7 @@ constexpr gc_u32 kNegZero2 = 0x80008000u;
         auto load_stage = [&](int stage, int step) {
             unsigned char* base = smem + stage * kStageBytes;
             const int k0 = step * kBlockK;
-" + CudaSourceBuilder.Indent(loadA) + @"            // Each 64-column strip's K tiles are contiguous, so a step is one run per strip.
-            constexpr int kRunVectors = kBlockK / 16 * kTileBytes / 16;
-            const unsigned char* w = reinterpret_cast<const unsigned char*>(weight);
-            for (int i = threadIdx.x; i < kBlockN / 64 * kRunVectors; i += kThreads) {
-                const int t = i / kRunVectors, v = i % kRunVectors;
-                if (n_tile0 + t < kWeightTilesN)
-                    " + (readOnce ? "gc_cp_async16_once" : "gc_cp_async16") + @"(gc_smem_address(base + kAStageBytes + i * 16),
-                                  w + ((long long)(n_tile0 + t) * kWeightTilesK + step * (kBlockK / 16)) * kTileBytes + v * 16, 16" + (readOnce ? ", policy" : "") + @");
-            }
-" + CudaSourceBuilder.Indent(loadGroups) + @"        };
+" + CudaSourceBuilder.Indent(loadA) + loadWeights + CudaSourceBuilder.Indent(loadGroups) + @"        };
 
         // ---- Pipeline prologue: stages − 1 K steps in flight ----
         for (int s = 0; s < kStages - 1; ++s) {

@@ -100,6 +100,25 @@ namespace GraphCompiler.Tests.Kernels
                 Assert.DoesNotContain("0x00F000F0u", k.Source);
         }
 
+        [Fact]
+        public void Weight_copies_unroll_on_one_base_where_a_strips_run_and_the_threads_divide_and_loop_elsewhere()
+        {
+            var model = TestSpecs.Compile("llama2-70b");
+            const string unrolled = "for (int j = 0; j < kBlockN / 64 * kRunVectors / kThreads; ++j) {";
+            const string loop = "for (int i = threadIdx.x; i < kBlockN / 64 * kRunVectors; i += kThreads) {";
+            // 16 × 512 × 128 INT4 on 8 warps: a strip's run is 256 vectors, one a thread; 16 × 64 × 256 FP8 on 4: 1024, eight.
+            var gateUp = model.KernelsFor(GpuArch.Sm90).Single(k => k.Name == "gemm_gptq_g128_sym_k8192_n57344_decode_swiglu").Source!;
+            Assert.Contains(unrolled, gateUp);
+            Assert.Contains("const int t = j * kThreads / kRunVectors, v = j * kThreads % kRunVectors + threadIdx.x;", gateUp);
+            Assert.DoesNotContain(loop, gateUp);
+            // fp16 weights, block_k 64 on 12 warps: runs of 512 vectors and 384 threads divide neither way, so the loop stays.
+            var logits = (GemmKernel)model.Kernel("gemm_f16_k8192_n32000_decode_f32");
+            var odd = model.Spec.Tiles.For(GpuArch.Sm90).WithGemm(logits.Tiles, new GemmTiles(16, 192, 64, 12, 3, 0));
+            var source = GemmFamily.Plan(logits, odd).Source!;
+            Assert.Contains(loop, source);
+            Assert.DoesNotContain(unrolled, source);
+        }
+
         private static Half Half16(uint paired, int half) => BitConverter.UInt16BitsToHalf((ushort)(paired >> (16 * half)));
 
         [Fact]

@@ -239,8 +239,8 @@ namespace GraphCompiler.Tests.Kernels
             Assert.Equal(10, gemms.Count);   // a layer's four GEMMs and the logits', few-row tiles and batch twins
             foreach (var gemm in gemms)
             {
-                Assert.Single(Regex.Matches(gemm.Source!, @"gc_cp_async16_once\(gc_smem_address\(base \+ kAStageBytes \+ i \* 16\),"));
-                Assert.Single(Regex.Matches(gemm.Source!, @"\* kTileBytes \+ v \* 16, 16, policy\);"));
+                Assert.Single(Regex.Matches(gemm.Source!, @"gc_cp_async16_once\(gc_smem_address\(base \+ kAStageBytes \+ \(t \* kRunVectors \+ v\) \* 16\), w \+"));
+                Assert.Single(Regex.Matches(gemm.Source!, @"v \* 16, 16, policy\);"));
                 Assert.Contains("gc_cp_async16(gc_smem_address(base + (r * kAStride + c * 8) * 2), x +", gemm.Source);
             }
             foreach (var other in kernels.Where(k => k.Family != KernelFamily.DecodeAttention && !DecodeGemm(k)))
