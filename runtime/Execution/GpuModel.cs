@@ -164,7 +164,7 @@ namespace GraphCompiler.Runtime.Execution
                 _kvScales = Own(allocator.Allocate(MemoryComponent.KvCache, scales.Length * 4L)).Buffer;
                 _kvScales.Upload<float>(scales, _stream);
 
-                long blocks = KvCacheBlocks(options.KvTokens ?? (long)limits.MaxNumSeqs * limits.MaxSeqLen, kv.BlockSize, kv.BlockBytes, _maxBlocks, limits.MaxSeqLen, allocator.Ledger);
+                long blocks = KvCacheBlocks(options.KvTokens ?? (long)limits.MaxNumSeqs * limits.MaxSeqLen, kv, limits.MaxSeqLen, allocator.Ledger);
                 _kvPool = Own(allocator.Allocate(MemoryComponent.KvCache, blocks * kv.BlockBytes));
                 _kvPool.Buffer.Fill(0, _stream);   // zeros are finite in every cache dtype
                 _kvLayerBytes = blocks * kv.LayerBlockBytes;
@@ -649,14 +649,14 @@ namespace GraphCompiler.Runtime.Execution
         /// sequence a step may hold; a benchmark asking for a short context still gets it), capped by what the budget
         /// leaves. A budget that leaves less than one such sequence is an error naming the numbers.
         /// </summary>
-        internal static long KvCacheBlocks(long wantedTokens, int blockSize, long blockBytes, long sequenceBlocks, int maxSeqLen, MemoryLedger ledger)
+        internal static long KvCacheBlocks(long wantedTokens, KvCacheLayout kv, int maxSeqLen, MemoryLedger ledger)
         {
-            long affordable = ledger.Remaining / blockBytes;
-            if (affordable < sequenceBlocks)
+            long affordable = kv.BlocksIn(ledger.Remaining), sequence = kv.BlocksFor(maxSeqLen);
+            if (affordable < sequence)
                 throw new MemoryBudgetException(
                     $"after {ByteSize.Format(ledger.UsedTotal)} of weights and workspace, the budget ({ledger.BudgetSource}) leaves room for "
-                    + $"{affordable * blockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({maxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
-            return Math.Min(Math.Max((wantedTokens + blockSize - 1) / blockSize, sequenceBlocks), affordable);
+                    + $"{affordable * kv.BlockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({maxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
+            return Math.Min(Math.Max((wantedTokens + kv.BlockSize - 1) / kv.BlockSize, sequence), affordable);
         }
     }
 }

@@ -1,3 +1,5 @@
+using GraphCompiler.Common;
+using GraphCompiler.Planning;
 using GraphCompiler.Runtime.Execution;
 using GraphCompiler.Runtime.Memory;
 
@@ -32,20 +34,22 @@ namespace GraphCompiler.Tests.Runtime
         [Fact]
         public void A_kv_cache_asked_for_less_than_one_max_seq_len_sequence_gets_one_and_the_budget_still_caps_it()
         {
-            // Blocks of 16 tokens, 1000 bytes each; a 4096-token sequence is 256 blocks.
-            var ledger = new MemoryLedger(1_000_000, "test budget");
-            ledger.Charge(MemoryComponent.Weights, 500_000);   // 500 blocks left
-            Assert.Equal(256, GpuModel.KvCacheBlocks(1056, 16, 1000, 256, 4096, ledger));   // a short benchmark context
-            Assert.Equal(300, GpuModel.KvCacheBlocks(4800, 16, 1000, 256, 4096, ledger));
-            Assert.Equal(500, GpuModel.KvCacheBlocks(64L * 4096, 16, 1000, 256, 4096, ledger));   // max_num_seqs × max_seq_len, capped
+            // Blocks of 16 tokens, 512 bytes each (one layer, one KV head of 8 fp16); a 4096-token sequence is 256 blocks.
+            var ledger = new MemoryLedger(512_000, "test budget");
+            ledger.Charge(MemoryComponent.Weights, 256_000);   // 500 blocks left
+            Assert.Equal(256, GpuModel.KvCacheBlocks(1056, TinyCache, 4096, ledger));   // a short benchmark context
+            Assert.Equal(300, GpuModel.KvCacheBlocks(4800, TinyCache, 4096, ledger));
+            Assert.Equal(500, GpuModel.KvCacheBlocks(64L * 4096, TinyCache, 4096, ledger));   // max_num_seqs × max_seq_len, capped
         }
+
+        private static readonly KvCacheLayout TinyCache = new KvCacheLayout(Layers: 1, KvHeads: 1, HeadDim: 8, BlockSize: 16, DType: DType.F16);
 
         [Fact]
         public void A_budget_that_leaves_less_than_one_sequence_names_what_it_leaves_and_the_fixes()
         {
-            var ledger = new MemoryLedger(1_000_000, "0.90 × 1.00 MB");
-            ledger.Charge(MemoryComponent.Weights, 800_000);   // 200 blocks left, 256 needed
-            var e = Assert.Throws<MemoryBudgetException>(() => GpuModel.KvCacheBlocks(1056, 16, 1000, 256, 4096, ledger));
+            var ledger = new MemoryLedger(512_000, "0.90 × 1.00 MB");
+            ledger.Charge(MemoryComponent.Weights, 409_600);   // 200 blocks left, 256 needed
+            var e = Assert.Throws<MemoryBudgetException>(() => GpuModel.KvCacheBlocks(1056, TinyCache, 4096, ledger));
             Assert.Contains("leaves room for 3200 KV-cache tokens, fewer than one sequence of limits.max_seq_len (4096)", e.Message);
             Assert.Contains("(0.90 × 1.00 MB)", e.Message);
             Assert.Contains("lower max_seq_len", e.Message);
