@@ -53,7 +53,7 @@ def run(fp8, G, D=128, keys_total=40):
     NT = (G + 7) // 8
     Q = rng.standard_normal((G, D)); K = rng.standard_normal((keys_total, D)); V = rng.standard_normal((keys_total, D))
     scale = 1 / np.sqrt(D) * np.log2(np.e)
-    # Q rows padded to 8*NT heads, stored in the logical k order (store_q16) for fp8
+    # Q rows padded to 8*NT heads, stored in the logical k order (store_q8) for fp8
     Qp = np.zeros((8*NT, D)); Qp[:G] = Q
     qs = np.zeros_like(Qp)
     for r in range(8*NT):

@@ -77,7 +77,7 @@ namespace GraphCompiler.Kernels.Attention
                 .Constant("kStepTokensAt", t.StepTokensAt(k.HeadDim, q, cache.Bytes, DecodeAttentionFamily.MergeClusterCtas(tiles.Arch)),
                     "the step tokens' part, sized by the launch: step_tokens × (K and V rows, scores, RoPE angles)")
                 .Constant("kScoreScale", (float)(1.0 / Math.Sqrt(k.HeadDim) * 1.4426950408889634), "1/√head_dim · log2(e): scores in exp2 units")
-                .Constant("kScoreParts", k.WithRope ? k.HeadDim / 32 : k.HeadDim / 16, "a score against a step token in parts: one a query item of the prologue");
+                .Constant("kScoreParts", k.HeadDim / 16, "a score against a step token in parts: one a query item of the prologue");
             if (cluster)
                 b.Constant("kClusterCtas", tiles.Arch.ClusterCtasMax, "the largest cluster of splits (" + tiles.Arch.Name + "): the staging's (max, sum) stride")
                  .Constant("kStagingAt", t.ClusterStagingAt(k.HeadDim, q, cache.Bytes), "the staging the other splits push to, past the CTA's own shared memory");
@@ -86,7 +86,7 @@ namespace GraphCompiler.Kernels.Attention
                     "splits' partials a round of the last split's merge takes: rows in the warp regions, (max, sum) where the query rows were");
             b.Raw("typedef " + cache.Name + " gc_cache;  // kv_cache.dtype\n\n")
                 .Raw(KvCacheCodec.Rows(fp8, cache, withCodes: true))
-                .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim) : "")
+                .Raw(k.WithRope ? Elementwise.RopeEmitter.DeviceFunctions(k.Theta, k.HeadDim, tableInGlobalMemory: true) : "")
                 .Raw(FlashTile.Loader("kWarpKeys", k.Activation, k.KvDType, readOnce: true))
                 .Raw(WarpTiles)
                 .Raw(FlashTile.QueryStore(codeOrder: fp8))
@@ -135,7 +135,8 @@ namespace GraphCompiler.Kernels.Attention
     const int* blocks = block_tables + (long long)s * max_blocks;
     WarpTiles tiles_w{blocks, max_blocks, lane, (z * kWarps + warp) * kWarpKeys, (int)gridDim.z * kBlockN};
     tiles_w.start();
-" + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
+" + (rope ? @"    const float inv_freq = kInvFreq[threadIdx.x % kHalf];   // this thread's RoPE pair's, read at entry: ahead of the first tiles' flood
+" : "") + (fp8 ? @"    const float k_scale = kv_scale[0], v_scale = kv_scale[1];
 " : @"    const float k_scale = 1.0f, v_scale = 1.0f;
 ") + @"    const float score_scale = kScoreScale * k_scale;
 
@@ -152,7 +153,9 @@ namespace GraphCompiler.Kernels.Attention
 " : "") + @"    const int n_query = min(kQueryTokens, step_len - first_query), n_new = first_query + n_query;   // n_new: step tokens whose K and V it needs
     const int n_cols = n_query * kGroup;
 
-    // ---- The step's own rows in flight first, beside the context length" + (rope ? " and the position" : "") + @": the CTA's queries, the step tokens' K and V ----
+    // ---- The step's own rows in flight first, after the context length's load (its round trip starts before theirs)" + (rope ? " and beside the position" : "") + @":
+    // the CTA's queries, the step tokens' K and V ----
+    const int context = context_lens[s];
     const gc_act* const step_rows = qkv + (long long)first_row * kQkvStride;
     for (int i = threadIdx.x; i < (n_cols + 2 * n_new) * kChunks; i += kThreads) {
         const int r = i / kChunks, c = i % kChunks;
@@ -173,7 +176,7 @@ namespace GraphCompiler.Kernels.Attention
 " : "") + @"
     // ---- This split's positions: the cached context's kBlockN tiles, every gridDim.z-th from tile z; splits past the
     // context's tiles get none ----
-    const int context = context_lens[s], cached = context - step_len;
+    const int cached = context - step_len;
     const int splits = min((int)gridDim.z, max(1, (cached + kBlockN - 1) / kBlockN));
     if (z >= splits) {
         gc_cp_async_wait<0>();   // nothing lands in shared memory after the CTA is gone
@@ -469,7 +472,8 @@ namespace GraphCompiler.Kernels.Attention
                 for (int u = 0; u <= first_query + r / kGroup; ++u)
                     new_score_s[(r * step_tokens + u) * kScoreParts + step] = dot8(lo, new_k + u * kHeadDim + step * 16) + dot8(hi, new_k + u * kHeadDim + step * 16 + 8);
         }
-        store_q16(q_s, r, step, lo, hi);
+        store_q8(q_s, r, step, 0, lo);
+        store_q8(q_s, r, step, 1, hi);
     }
 ";
 
@@ -477,7 +481,7 @@ namespace GraphCompiler.Kernels.Attention
         private const string RopeAngles = @"    // The step tokens' cos and sin per rotation pair, once a CTA: the queries and the K rows use them.
     float* const rope_cos = new_score_s + kColumns * step_tokens * kScoreParts;   // [step_tokens][kHalf]
     float* const rope_sin = rope_cos + step_tokens * kHalf;
-    for (int i = threadIdx.x; i < n_new * kHalf; i += kThreads) gc_rope_cos_sin(position0 + (float)(i / kHalf), i % kHalf, rope_cos[i], rope_sin[i]);
+    for (int i = threadIdx.x; i < n_new * kHalf; i += kThreads) gc_rope_cos_sin_of(position0 + (float)(i / kHalf), kThreads % kHalf == 0 ? inv_freq : kInvFreq[i % kHalf], rope_cos[i], rope_sin[i]);
 ";
 
         private const string RopePrologue = @"    __syncthreads();
@@ -501,26 +505,21 @@ namespace GraphCompiler.Kernels.Attention
 
     // ---- The CTA's queries rotated into q_s (columns past them zero), each dotted with the step's keys up to its own token
     // as the cache holds them (its scores, in parts) ----
-    for (int i = threadIdx.x; i < 8 * kNTiles * (kChunks / 4); i += kThreads) {   // dimensions 16j .. 16j + 15 and their partners
-        const int r = i / (kChunks / 4), step = i % (kChunks / 4);
-        gc_act8 lo[2] = {}, hi[2] = {};
+    for (int i = threadIdx.x; i < 8 * kNTiles * (kHalf / 8); i += kThreads) {   // dimensions 8j .. 8j + 7 and their partners: eight pairs an item
+        const int r = i / (kHalf / 8), j = i % (kHalf / 8), d0 = 8 * j;
+        gc_act8 lo = {}, hi = {};
         if (r < n_cols) {
             const int token = first_query + r / kGroup;
             auto cached_cos_sin = [&](int p, float& c, float& sn) { c = rope_cos[token * kHalf + p]; sn = rope_sin[token * kHalf + p]; };
-#pragma unroll
-            for (int c = 0; c < 2; ++c) {
-                const int d0 = step * 16 + c * 8;
-                gc_rope_rotate8(gc_rope_load(rows_s + r * kHeadDim, d0), d0, cached_cos_sin, lo[c], hi[c]);
-            }
+            gc_rope_rotate8(gc_rope_load(rows_s + r * kHeadDim, d0), d0, cached_cos_sin, lo, hi);
             if (holds_new)
                 for (int u = 0; u <= token; ++u) {
-                    const gc_act* const k_row = new_k + u * kHeadDim + step * 16;
-                    new_score_s[(r * step_tokens + u) * kScoreParts + step] =
-                        dot8(lo[0], k_row) + dot8(lo[1], k_row + 8) + dot8(hi[0], k_row + kHalf) + dot8(hi[1], k_row + kHalf + 8);
+                    const gc_act* const k_row = new_k + u * kHeadDim + d0;
+                    new_score_s[(r * step_tokens + u) * kScoreParts + j] = dot8(lo, k_row) + dot8(hi, k_row + kHalf);
                 }
         }
-        store_q16(q_s, r, step, lo[0], lo[1]);
-        store_q16(q_s, r, step + kChunks / 4, hi[0], hi[1]);
+        store_q8(q_s, r, j / 2, j % 2, lo);
+        store_q8(q_s, r, (d0 + kHalf) / 16, (d0 + kHalf) / 8 % 2, hi);
     }
 ";
 

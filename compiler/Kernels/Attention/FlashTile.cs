@@ -28,23 +28,23 @@ namespace GraphCompiler.Kernels.Attention
              .Constant("kHeadRun", blockSize * headDim, "elements of one KV head's tokens of one block (contiguous)");
 
         /// <summary>
-        /// <c>store_q16</c>: sixteen dimensions (one k-step) of a query row into the swizzled Q tile, in natural order or, with
-        /// <paramref name="codeOrder"/>, in the order the k-steps take an FP8 cache's codes (a lane's ldmatrix pair of b16
-        /// holds codes 4t .. 4t + 3, which the MMA takes as k = 2t, 2t + 1, 2t + 8, 2t + 9).
+        /// <c>store_q8</c>: eight dimensions of a query row (half <c>half</c> of k-step <c>step</c>) into the swizzled Q tile, in
+        /// natural order or, with <paramref name="codeOrder"/>, in the order the k-steps take an FP8 cache's codes (a lane's
+        /// ldmatrix pair of b16 holds codes 4t .. 4t + 3, which the MMA takes as k = 2t, 2t + 1, 2t + 8, 2t + 9).
         /// </summary>
         public static string QueryStore(bool codeOrder) => codeOrder
-            ? @"// Q in the order the k-steps take K's codes: 32-bit word 2t of the sixteen dimensions goes to chunk 0, word 2t + 1 to chunk 1.
-__device__ __forceinline__ void store_q16(gc_act* q_s, int row, int step, const gc_act8& lo, const gc_act8& hi) {
-    const uint4 a = *reinterpret_cast<const uint4*>(&lo), b = *reinterpret_cast<const uint4*>(&hi);
-    *reinterpret_cast<uint4*>(q_s + swizzle(row, 2 * step) * 8) = make_uint4(a.x, a.z, b.x, b.z);
-    *reinterpret_cast<uint4*>(q_s + swizzle(row, 2 * step + 1) * 8) = make_uint4(a.y, a.w, b.y, b.w);
+            ? @"// Q in the order the k-steps take K's codes: 32-bit word 2t of a k-step's sixteen dimensions goes to its chunk 0, word
+// 2t + 1 to its chunk 1; the first eight dimensions fill the chunks' first halves.
+__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int step, int half, const gc_act8& x) {
+    const uint4 a = *reinterpret_cast<const uint4*>(&x);
+    *reinterpret_cast<uint2*>(q_s + swizzle(row, 2 * step) * 8 + 4 * half) = make_uint2(a.x, a.z);
+    *reinterpret_cast<uint2*>(q_s + swizzle(row, 2 * step + 1) * 8 + 4 * half) = make_uint2(a.y, a.w);
 }
 
 "
-            : @"// Sixteen dimensions (one k-step) of a query row into the swizzled Q tile.
-__device__ __forceinline__ void store_q16(gc_act* q_s, int row, int step, const gc_act8& lo, const gc_act8& hi) {
-    *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step) * 8) = lo;
-    *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step + 1) * 8) = hi;
+            : @"// Eight dimensions (half of one k-step) of a query row into the swizzled Q tile.
+__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int step, int half, const gc_act8& x) {
+    *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step + half) * 8) = x;
 }
 
 ";

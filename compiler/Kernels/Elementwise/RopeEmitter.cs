@@ -53,22 +53,26 @@ namespace GraphCompiler.Kernels.Elementwise
         }
 
         /// <summary>
-        /// The inverse-frequency table and the rotation every RoPE user shares (this kernel and the prefill-attention
-        /// prologue); the including kernel defines kHalf.
+        /// The inverse-frequency table and the rotation every RoPE user shares (this kernel, the prefill-attention write
+        /// jobs and the decode-attention prologue); the including kernel defines kHalf. The table sits in the constant bank,
+        /// or with <paramref name="tableInGlobalMemory"/> in global memory, for a kernel whose lanes each read their own
+        /// entry once: a warp's 32 different constant-bank addresses are read one after another, while 32 consecutive
+        /// floats of global memory are one coalesced load (decode attention: 8.8 → 8.1 µs at 1 × 4096, tests/bench/NOTES.md).
         /// </summary>
-        public static string DeviceFunctions(double theta, int headDim)
+        public static string DeviceFunctions(double theta, int headDim, bool tableInGlobalMemory = false)
         {
             var inv = InverseFrequencies(theta, headDim);
             return "// Hugging Face's inv_freq: float32(1 / θ^(2i/d)), θ = " + theta.ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "\n"
-                + "__constant__ float kInvFreq[kHalf] = {\n" + string.Join(",\n", Enumerable.Range(0, (inv.Length + 7) / 8).Select(line =>
+                + (tableInGlobalMemory ? "__device__ const" : "__constant__") + " float kInvFreq[kHalf] = {\n" + string.Join(",\n", Enumerable.Range(0, (inv.Length + 7) / 8).Select(line =>
                     "    " + string.Join(", ", inv.Skip(line * 8).Take(8).Select(CudaSourceBuilder.FloatLiteral)))) + "\n};\n"
-                + @"// cos and sin of position · inv_freq[i], rounded to the activation dtype as Hugging Face does.
-__device__ __forceinline__ void gc_rope_cos_sin(float position, int i, float& c, float& s) {
+                + @"// cos and sin of position · inv_freq, rounded to the activation dtype as Hugging Face does (gc_rope_cos_sin: pair i's).
+__device__ __forceinline__ void gc_rope_cos_sin_of(float position, float inv_freq, float& c, float& s) {
     float sn, cs;
-    sincosf(position * kInvFreq[i], &sn, &cs);
+    sincosf(position * inv_freq, &sn, &cs);
     c = gc_round_act(cs);
     s = gc_round_act(sn);
 }
+__device__ __forceinline__ void gc_rope_cos_sin(float position, int i, float& c, float& s) { gc_rope_cos_sin_of(position, kInvFreq[i], c, s); }
 // Rotate one (i, i + d/2) pair: each product and the sum rounded as PyTorch does in the activation dtype.
 __device__ __forceinline__ void gc_rope_rotate(float& x1, float& x2, float c, float s) {
     const float r1 = gc_round_act(x1 * c) + gc_round_act(-x2 * s);

@@ -57,7 +57,8 @@ namespace GraphCompiler.Tests.Reference
             var source = Emit(k);
             AssertContains(source,
                 "const float position = (float)positions[t];",
-                "sincosf(position * kInvFreq[i], &sn, &cs);",
+                "sincosf(position * inv_freq, &sn, &cs);",
+                "gc_rope_cos_sin_of(position, kInvFreq[i], c, s);",
                 "c = gc_round_act(cs);",
                 "s = gc_round_act(sn);",
                 "const float r1 = gc_round_act(x1 * c) + gc_round_act(-x2 * s);",
