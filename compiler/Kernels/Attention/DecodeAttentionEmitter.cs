@@ -472,8 +472,8 @@ namespace GraphCompiler.Kernels.Attention
                 for (int u = 0; u <= first_query + r / kGroup; ++u)
                     new_score_s[(r * step_tokens + u) * kScoreParts + step] = dot8(lo, new_k + u * kHeadDim + step * 16) + dot8(hi, new_k + u * kHeadDim + step * 16 + 8);
         }
-        store_q8(q_s, r, step, 0, lo);
-        store_q8(q_s, r, step, 1, hi);
+        store_q8(q_s, r, step * 16, lo);
+        store_q8(q_s, r, step * 16 + 8, hi);
     }
 ";
 
@@ -518,8 +518,8 @@ namespace GraphCompiler.Kernels.Attention
                     new_score_s[(r * step_tokens + u) * kScoreParts + j] = dot8(lo, k_row) + dot8(hi, k_row + kHalf);
                 }
         }
-        store_q8(q_s, r, j / 2, j % 2, lo);
-        store_q8(q_s, r, (d0 + kHalf) / 16, (d0 + kHalf) / 8 % 2, hi);
+        store_q8(q_s, r, d0, lo);
+        store_q8(q_s, r, d0 + kHalf, hi);
     }
 ";
 

@@ -28,23 +28,24 @@ namespace GraphCompiler.Kernels.Attention
              .Constant("kHeadRun", blockSize * headDim, "elements of one KV head's tokens of one block (contiguous)");
 
         /// <summary>
-        /// <c>store_q8</c>: eight dimensions of a query row (half <c>half</c> of k-step <c>step</c>) into the swizzled Q tile, in
+        /// <c>store_q8</c>: eight dimensions of a query row (from d0, a multiple of 8) into the swizzled Q tile, in
         /// natural order or, with <paramref name="codeOrder"/>, in the order the k-steps take an FP8 cache's codes (a lane's
         /// ldmatrix pair of b16 holds codes 4t .. 4t + 3, which the MMA takes as k = 2t, 2t + 1, 2t + 8, 2t + 9).
         /// </summary>
         public static string QueryStore(bool codeOrder) => codeOrder
             ? @"// Q in the order the k-steps take K's codes: 32-bit word 2t of a k-step's sixteen dimensions goes to its chunk 0, word
-// 2t + 1 to its chunk 1; the first eight dimensions fill the chunks' first halves.
-__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int step, int half, const gc_act8& x) {
+// 2t + 1 to its chunk 1; its first eight dimensions fill the chunks' first halves.
+__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int d0, const gc_act8& x) {
     const uint4 a = *reinterpret_cast<const uint4*>(&x);
+    const int step = d0 / 16, half = d0 / 8 % 2;
     *reinterpret_cast<uint2*>(q_s + swizzle(row, 2 * step) * 8 + 4 * half) = make_uint2(a.x, a.z);
     *reinterpret_cast<uint2*>(q_s + swizzle(row, 2 * step + 1) * 8 + 4 * half) = make_uint2(a.y, a.w);
 }
 
 "
-            : @"// Eight dimensions (half of one k-step) of a query row into the swizzled Q tile.
-__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int step, int half, const gc_act8& x) {
-    *reinterpret_cast<gc_act8*>(q_s + swizzle(row, 2 * step + half) * 8) = x;
+            : @"// Eight dimensions of a query row, from d0, into the swizzled Q tile.
+__device__ __forceinline__ void store_q8(gc_act* q_s, int row, int d0, const gc_act8& x) {
+    *reinterpret_cast<gc_act8*>(q_s + swizzle(row, d0 / 8) * 8) = x;
 }
 
 ";
