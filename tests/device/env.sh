@@ -15,3 +15,14 @@ bench_with_peers() {
   python3 tests/reference/peer_bench.py "$out/$label.json" > "$out/peer-$label.json" 2>> "$out/$label-err.txt" || return 1
   python3 tests/reference/bench_table.py "$out/$label.json" "$out/peer-$label.json" | tee "$out/$label.md"
 }
+
+# ncu_source LABEL KERNEL_REGEX COMMAND…: one launch of the kernel (the fourth) under Nsight Compute's --set full; its
+# source page (SASS with executed counts and warp-state samples per instruction) as $out/LABEL-sass.csv, and
+# tests/device/sass_blocks.py's summary, by code block and then in address order, as $out/LABEL-sass.txt.
+ncu_source() {
+  local label=$1 regex=$2; shift 2
+  timeout 240 ncu --clock-control none --kernel-name regex:"$regex" --launch-skip 3 --launch-count 1 --set full \
+    --import-source no -o "$out/$label" "$@" > "$out/$label-ncu.txt" 2>&1 || { echo "ncu --set full $label: exit $?"; return 1; }
+  ncu -i "$out/$label.ncu-rep" --page source --csv --print-source sass > "$out/$label-sass.csv" && rm -f "$out/$label.ncu-rep"
+  python3 tests/device/sass_blocks.py --in-order "$out/$label-sass.csv" 12 > "$out/$label-sass.txt"
+}

@@ -8,10 +8,5 @@ timeout 240 "${launch[@]}" --section SpeedOfLight --section Occupancy --section 
   --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum' \
   "${bench[@]}" > "$out/ncu-prefill.txt" 2>&1 || echo "ncu: exit $?"
 grep -E "stalled|Throughput|Eligible|Occupancy|hmma|pipe_lsu|bank_conflicts|Duration" "$out/ncu-prefill.txt" | awk '$NF+0 > 0.05 || !/stalled/' | head -50
-# SOURCE=1: also a --set full profile's source page (SASS with executed counts and warp-state samples per instruction),
-# grouped into code blocks by tests/device/sass_blocks.py.
-if [ "${SOURCE:-0}" = 1 ]; then
-  timeout 240 "${launch[@]}" --set full --import-source no -o "$out/prefill" "${bench[@]}" > "$out/ncu-full.txt" 2>&1 || echo "ncu --set full: exit $?"
-  ncu -i "$out/prefill.ncu-rep" --page source --csv --print-source sass > "$out/prefill-sass.csv" && rm -f "$out/prefill.ncu-rep"
-  python3 tests/device/sass_blocks.py "$out/prefill-sass.csv" | tee "$out/sass-blocks.txt"
-fi
+# SOURCE=1: also the SASS with warp-state samples per instruction (env.sh's ncu_source), as prefill-sass.txt.
+if [ "${SOURCE:-0}" = 1 ]; then ncu_source prefill prefill_attention "${bench[@]}" && head -30 "$out/prefill-sass.txt"; fi

@@ -8,9 +8,10 @@ one block (a loop body, a prologue, a per-tile load). For the largest blocks it 
 instructions and of the warp-state samples, their opcode mix (usually enough to tell which part of the kernel they are)
 and their leading stall reasons; then the instructions with the most samples, each with its reasons and the instruction
 before it (a wait's samples land on the instruction after it: a branch after an mbarrier try-wait, the first use of a
-load).
+load). With --in-order it then lists every sampled instruction in address order with the running share of the samples,
+which is how a prologue reads: its phases run once each, so they are blocks of one count, told apart only by place.
 
-    python3 tests/device/sass_blocks.py SOURCE.csv [BLOCKS]
+    python3 tests/device/sass_blocks.py [--in-order] SOURCE.csv [BLOCKS]
 """
 import collections
 import csv
@@ -47,11 +48,23 @@ def named(counter, sampled, top=4):
     return ", ".join(f"{k} {v / sampled:.1%}" for k, v in counter.most_common(top) if v)
 
 
+def in_order(instructions, sampled):
+    """Each sampled instruction in address order: index, times executed, samples, running share, its two reasons."""
+    print("sampled instructions in address order (index, executed, samples, running share of samples):")
+    running = 0
+    for n, i in enumerate(instructions):
+        own = int(i["Warp Stall Sampling (All Samples)"] or 0)
+        running += own
+        if own:
+            print(f"  {n:5d} x{count_of(i):<9d} {own:5d} {running / sampled:6.1%}  {i['Source'].strip()[:70]:70s}  [{named(reasons(i), sampled, 2)}]")
+
+
 def main():
-    if len(sys.argv) < 2:
+    args = [a for a in sys.argv[1:] if a != "--in-order"]
+    if not args:
         sys.exit(__doc__)
-    instructions = read(sys.argv[1])
-    blocks = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    instructions = read(args[0])
+    blocks = int(args[1]) if len(args) > 1 else 8
     executed = collections.Counter()
     samples = collections.Counter()
     size = collections.Counter()
@@ -77,6 +90,8 @@ def main():
         before = instructions[at[id(i)] - 1]["Source"].strip() if at[id(i)] else ""
         print(f"  {int(i['Warp Stall Sampling (All Samples)'] or 0) / sampled:6.2%}  x{count_of(i):<9d} {i['Source'].strip()[:60]:60s}"
               f"  [{named(reasons(i), sampled, 2)}]  after: {before[:50]}")
+    if "--in-order" in sys.argv[1:]:
+        in_order(instructions, sampled)
 
 
 if __name__ == "__main__":
