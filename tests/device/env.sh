@@ -26,3 +26,15 @@ ncu_source() {
   ncu -i "$out/$label.ncu-rep" --page source --csv --print-source sass > "$out/$label-sass.csv" && rm -f "$out/$label.ncu-rep"
   python3 tests/device/sass_blocks.py --in-order "$out/$label-sass.csv" 12 > "$out/$label-sass.txt"
 }
+
+# ab_lines LABEL SPEC OPTIONS…: graphc bench --json, one line a timed kernel (label, kernel, case, µs, GB/s, % of the copy
+# bandwidth, its check) appended to $out/ab.txt: the same-call A/B tables of temporary variants, set by the caller's
+# environment.
+ab_lines() {
+  local label=$1 spec=$2; shift 2
+  $G bench "$spec" "$@" --json 2> "$out/$label.err" | python3 -c '
+import json, sys
+for k in json.load(sys.stdin)["kernels"]:
+    print("%-14s %-48s %-34s %8.2f us %7.0f GB/s %5.1f%%  %s" % (sys.argv[1], k["kernel"][-48:], k["case"][:34], k["median_us"], k["gb_per_s"],
+          100 * k["roofline_fraction"], "pass" if k.get("check_passed") else "CHECK FAILED"))' "$label" >> "$out/ab.txt"
+}
