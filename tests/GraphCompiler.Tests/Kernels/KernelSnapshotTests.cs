@@ -21,7 +21,7 @@ namespace GraphCompiler.Tests.Kernels
             return data;
         }
 
-        /// <summary>llama2-70b's decode attention on its decode_attention tiles (not the wide twin).</summary>
+        /// <summary>The kernels a model emits (its CUDA C) for an architecture.</summary>
         private static System.Collections.Generic.List<KernelSource> Emitted(GraphCompiler.Compilation.CompiledModel model, string arch) =>
             model.KernelsFor(GpuArch.Find(arch)!).Where(k => k.IsEmitted).ToList();
 
@@ -37,6 +37,7 @@ namespace GraphCompiler.Tests.Kernels
             }
         }
 
+        /// <summary>llama2-70b's decode attention on its decode_attention tiles (not the wide twin).</summary>
         private static GraphCompiler.Kernels.KernelSource Llama70bDecode(GpuArch arch) =>
             TestSpecs.Compile("llama2-70b").KernelsFor(arch).Single(k => k.Name.StartsWith("decode_attention", StringComparison.Ordinal) && !k.Name.EndsWith("_wide", StringComparison.Ordinal));
 
