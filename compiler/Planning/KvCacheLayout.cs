@@ -30,7 +30,10 @@ namespace GraphCompiler.Planning
         public long BlocksIn(long bytes) => bytes / BlockBytes;
 
         /// <summary>Blocks a sequence of <paramref name="tokens"/> tokens occupies.</summary>
-        public int BlocksFor(int tokens) => (tokens + BlockSize - 1) / BlockSize;
+        public int BlocksFor(int tokens) => (int)BlocksFor((long)tokens);
+
+        /// <summary>Blocks <paramref name="tokens"/> tokens occupy: a pool's worth, past int's range.</summary>
+        public long BlocksFor(long tokens) => (tokens + BlockSize - 1) / BlockSize;
 
         /// <summary>Byte offset in a layer's pool of element <paramref name="dim"/> of token <paramref name="slot"/> (its place in the block).</summary>
         public long Offset(long block, bool value, int kvHead, int slot, int dim)

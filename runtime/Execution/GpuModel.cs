@@ -656,7 +656,7 @@ namespace GraphCompiler.Runtime.Execution
                 throw new MemoryBudgetException(
                     $"after {ByteSize.Format(ledger.UsedTotal)} of weights and workspace, the budget ({ledger.BudgetSource}) leaves room for "
                     + $"{affordable * kv.BlockSize} KV-cache tokens, fewer than one sequence of limits.max_seq_len ({maxSeqLen}); lower max_seq_len, quantize the KV cache or the weights, or raise the budget");
-            return Math.Min(Math.Max((wantedTokens + kv.BlockSize - 1) / kv.BlockSize, sequence), affordable);
+            return Math.Min(Math.Max(kv.BlocksFor(wantedTokens), sequence), affordable);
         }
     }
 }
