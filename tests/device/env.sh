@@ -19,9 +19,12 @@ bench_with_peers() {
 # ncu_source LABEL KERNEL_REGEX COMMAND…: one launch of the kernel (the fourth) under Nsight Compute's --set full; its
 # source page (SASS with executed counts and warp-state samples per instruction) as $out/LABEL-sass.csv, and
 # tests/device/sass_blocks.py's summary, by code block and then in address order, as $out/LABEL-sass.txt.
+# WARP_SAMPLING=0 samples warp states every 2^5 cycles, the finest (ncu's auto took about 1900 samples of a decode launch
+# at 16 × 2048, 0 about 17000: enough to read a phase that runs once a CTA).
 ncu_source() {
   local label=$1 regex=$2; shift 2
   timeout 240 ncu --clock-control none --kernel-name regex:"$regex" --launch-skip 3 --launch-count 1 --set full \
+    --warp-sampling-interval "${WARP_SAMPLING:-auto}" \
     --import-source no -o "$out/$label" "$@" > "$out/$label-ncu.txt" 2>&1 || { echo "ncu --set full $label: exit $?"; return 1; }
   ncu -i "$out/$label.ncu-rep" --page source --csv --print-source sass > "$out/$label-sass.csv" && rm -f "$out/$label.ncu-rep"
   python3 tests/device/sass_blocks.py --in-order "$out/$label-sass.csv" 12 > "$out/$label-sass.txt"

@@ -20,7 +20,9 @@ import sys
 
 def read(path):
     rows = list(csv.reader(open(path, newline="")))
-    header_at = next(i for i, r in enumerate(rows) if r and r[0] == "Address")
+    header_at = next((i for i, r in enumerate(rows) if r and r[0] == "Address"), None)
+    if header_at is None:
+        sys.exit(f"sass_blocks.py: {path} has no source table (no 'Address' header row): was the report taken, with --set full?")
     header = rows[header_at]
     return [dict(zip(header, r)) for r in rows[header_at + 1:] if len(r) == len(header)]
 
