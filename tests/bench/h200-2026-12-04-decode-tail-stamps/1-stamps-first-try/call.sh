@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Session 22, call 1 (issue #5): per-CTA stamps (temporary GC_STAMPS build) of the wide decode kernels, FP8 against fp16
+# Session 22, call 1 (issue #5): per-CTA stamps (temporary GC_STAMPS build) of the wide decode kernels, FP8 against fp16.
+# The patch's first form: thread 0 took the launch count's atomic at entry (holding warp 0 back) and its printf carried
+# 19 of the 20 clock fields as %lld, so raw-*.txt lines have 25 fields and no end timer; their summary was dropped.
 R=$OUT; export OUT=/tmp/w1; rm -rf /tmp/w1
 source tests/device/env.sh
 exec > "$out/log.txt" 2>&1

@@ -1,26 +1,9 @@
 #!/usr/bin/env bash
-# Session 22, call 5 (issue #5): two lanes an item in the merge, the warps' partials halved between them, against one lane an item
-# (GC_TAIL=old, temporary switch): decode selftests, greedy text, same-call A/B
-R=$OUT; export OUT=/tmp/w5; rm -rf /tmp/w5
-source tests/device/env.sh
-exec > "$out/log.txt" 2>&1
+# Session 22, call 5 (issue #5): two lanes an item in the merge, the warps' partials halved between them, against one lane an item;
+# GC_TAIL=old restored the committed kernels (ab.txt's labels: old for the switch on, new for off; tests/device/decode_ab.sh,
+# written after these calls from their common steps, names them on and off).
+R=$OUT; export OUT=/tmp/w5; rm -rf /tmp/w5; mkdir -p /tmp/w5
 t0=$SECONDS
-mark() { echo "$1 rc $2 at $((SECONDS - t0))s"; (cd "$out" && tar czf "$R/r.tgz" *.txt 2>/dev/null); }
-SEED=$RANDOM; echo "seed $SEED"
-for spec in llama2-70b llama2-70b-gptq tests/fixtures/specs/small-llama-fp8kv.yaml tests/fixtures/specs/coverage-bf16.yaml small-llama; do
-  $G selftest "$spec" --kernels decode_attention --seed $SEED >> "$out/selftest.txt" 2>&1; mark "selftest $spec" $?
-done
-grep -E "selftest (passed|FAILED)" "$out/selftest.txt"; grep -c FAIL "$out/selftest.txt"
-{ cat specs/small-llama.yaml; printf '\ntiles:\n  sm_90:\n    decode_attention_wide: { block_n: 128, warps: 8, stages: 3, splits: 0 }\n'; } > "$out/small-wide.yaml"
-for s in specs/small-llama.yaml "$out/small-wide.yaml"; do
-  for d in 0 3; do
-    $G generate --model tests/fixtures/small-llama --spec $s --prompt "The Debian project" --max-tokens 48 --draft-tokens $d --backend gpu 2>&1 | grep -E "^generated|^The" | sed "s|^|$(basename $s) draft $d: |" >> "$out/generate.txt"
-  done
-done; mark generate 0
-P=1x4096,8x2048,16x2048,32x2048,64x1024
-for r in 1 2; do
-  GC_TAIL=old ab_lines old-$r llama2-70b --attention-points $P; ab_lines new-$r llama2-70b --attention-points $P
-  GC_TAIL=old ab_lines fp16old-$r llama2-70b-gptq --attention-points $P; ab_lines fp16new-$r llama2-70b-gptq --attention-points $P
-  mark "ab $r" $?
-done
-cat "$out/ab.txt"; mark done 0
+mark() { echo "$1 rc $2 at $((SECONDS - t0))s"; (cd "$OUT" && tar czf "$R/r.tgz" *.txt 2>/dev/null); }
+SWITCH=GC_TAIL=old source tests/device/decode_ab.sh > "$OUT/log.txt" 2>&1
+cat "$OUT/ab.txt" >> "$OUT/log.txt"; mark done 0
