@@ -286,10 +286,14 @@ namespace GraphCompiler.Kernels.Attention
         const int seen = holds_new ? first_query + h / kGroup + 1 : 0;
         const float* const column = reinterpret_cast<const float*>(regions) + h * kPartStride;   // in warp 0's region
         float m = neg_inf;
+        // The step-token loops stay rolled: almost every step brings one token a sequence, and unrolled each was a four-way
+        // body and its remainder's branches (FP8's wide kernel: 3920 instructions rolled out, 3672 rolled).
+#pragma unroll 1
         for (int u = 0; u < seen; ++u) m = fmaxf(m, step_score(h, u));
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) m = fmaxf(m, column[w * (kWarpBytes / 4) + kHeadDim]);
         float l = 0.0f, acc[8] = {};
+#pragma unroll 1
         for (int u = 0; u < seen; ++u) {
             const float p = exp2f(step_score(h, u) - m);
             const gc_act8 x = *reinterpret_cast<const gc_act8*>(new_v + u * kHeadDim + d0);
@@ -469,7 +473,8 @@ namespace GraphCompiler.Kernels.Attention
             lo = *reinterpret_cast<const gc_act8*>(rows_s + r * kHeadDim + step * 16);
             hi = *reinterpret_cast<const gc_act8*>(rows_s + r * kHeadDim + step * 16 + 8);
             if (holds_new)
-                for (int u = 0; u <= first_query + r / kGroup; ++u)
+#pragma unroll 1
+                for (int u = 0; u <= first_query + r / kGroup; ++u)   // rolled, as the merge's step-token loops are
                     new_score_s[(r * step_tokens + u) * kScoreParts + step] = dot8(lo, new_k + u * kHeadDim + step * 16) + dot8(hi, new_k + u * kHeadDim + step * 16 + 8);
         }
         store_q8(q_s, r, step * 16, lo);
@@ -513,7 +518,8 @@ namespace GraphCompiler.Kernels.Attention
             auto cached_cos_sin = [&](int p, float& c, float& sn) { c = rope_cos[token * kHalf + p]; sn = rope_sin[token * kHalf + p]; };
             gc_rope_rotate8(gc_rope_load(rows_s + r * kHeadDim, d0), d0, cached_cos_sin, lo, hi);
             if (holds_new)
-                for (int u = 0; u <= token; ++u) {
+#pragma unroll 1
+                for (int u = 0; u <= token; ++u) {   // rolled, as the merge's step-token loops are
                     const gc_act* const k_row = new_k + u * kHeadDim + d0;
                     new_score_s[(r * step_tokens + u) * kScoreParts + j] = dot8(lo, k_row) + dot8(hi, k_row + kHalf);
                 }
