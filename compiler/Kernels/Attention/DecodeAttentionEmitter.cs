@@ -287,7 +287,7 @@ namespace GraphCompiler.Kernels.Attention
         const float* const column = reinterpret_cast<const float*>(regions) + h * kPartStride;   // in warp 0's region
         float m = neg_inf;
         // The step-token loops stay rolled: almost every step brings one token a sequence, and unrolled each was a four-way
-        // body and its remainder's branches (FP8's wide kernel: 3920 instructions rolled out, 3672 rolled).
+        // body and its remainder's branches (FP8's wide kernel: 3920 instructions unrolled, 3672 rolled).
 #pragma unroll 1
         for (int u = 0; u < seen; ++u) m = fmaxf(m, step_score(h, u));
 #pragma unroll
