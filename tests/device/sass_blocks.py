@@ -63,6 +63,7 @@ def in_order(instructions, sampled):
 
 def main():
     args = [a for a in sys.argv[1:] if a != "--in-order"]
+    listed_in_order = len(args) < len(sys.argv) - 1
     if not args:
         sys.exit(__doc__)
     instructions = read(args[0])
@@ -92,7 +93,7 @@ def main():
         before = instructions[at[id(i)] - 1]["Source"].strip() if at[id(i)] else ""
         print(f"  {int(i['Warp Stall Sampling (All Samples)'] or 0) / sampled:6.2%}  x{count_of(i):<9d} {i['Source'].strip()[:60]:60s}"
               f"  [{named(reasons(i), sampled, 2)}]  after: {before[:50]}")
-    if "--in-order" in sys.argv[1:]:
+    if listed_in_order:
         in_order(instructions, sampled)
 
 

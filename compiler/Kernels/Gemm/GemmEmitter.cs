@@ -17,8 +17,9 @@ namespace GraphCompiler.Kernels.Gemm
     /// arrive, which adds the fp32 partials in CTA order (results do not depend on scheduling); a stages-deep cp.async pipeline
     /// brings activations (ldmatrix-read, rows padded by 16 bytes so the eight row reads hit distinct banks), weight
     /// fragments (under L2's evict-first policy in decode tiles) and group scales into shared memory; each warp
-    /// dequantizes its fragments in registers and issues mma.sync m16n8k16 with fp32 accumulators. Epilogues: store (activation dtype, or fp32 logits), residual add,
-    /// SwiGLU over interleaved gate/up columns, FP8 per-channel weight scale.
+    /// dequantizes its fragments in registers and issues mma.sync m16n8k16 with fp32 accumulators. Epilogues: store
+    /// (activation dtype, or fp32 logits), residual add, SwiGLU over interleaved gate/up columns, FP8 per-channel weight
+    /// scale.
     /// </summary>
     public static class GemmEmitter
     {
