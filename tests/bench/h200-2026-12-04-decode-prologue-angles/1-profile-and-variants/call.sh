@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Session 21, call 1 (issue #5): decode attention's fixed part. Context sweep (F and R), prologue variants (temporary
 # switches GC_DA_Q8, GC_DA_KV2, GC_HELD_BACK), Nsight Compute source view of the FP8 wide kernel at 16 x 2048.
+# As it ran, it defined tm LABEL SPEC POINTS: env.sh's ab_lines but for the columns (the label in 12 characters, the
+# kernel name's last 22, the whole case); ab_lines holds it now.
 R=$OUT; export OUT=/tmp/w1; rm -rf /tmp/w1
 source tests/device/env.sh
 exec > "$out/log.txt" 2>&1
@@ -11,25 +13,19 @@ for spec in llama2-70b llama2-70b-gptq; do
   GC_DA_Q8=1 GC_DA_KV2=1 $G selftest "$spec" --kernels decode_attention --seed $SEED >> "$out/selftest.txt" 2>&1; mark "selftest q8kv2 $spec" $?
 done
 grep -E "selftest (passed|FAILED)" "$out/selftest.txt"
-tm() {  # tm LABEL SPEC POINTS
-  $G bench $2 --attention-points $3 --json 2> "$out/$1.err" | python3 -c '
-import json, sys
-for k in json.load(sys.stdin)["kernels"]:
-    print("%-12s %-22s %-34s %8.2f us %7.0f GB/s %5.1f%%  %s" % (sys.argv[1], k["kernel"][-22:], k["case"], k["median_us"], k["gb_per_s"], 100 * k["roofline_fraction"], "pass" if k.get("check_passed") else "CHECK FAILED"))' "$1" >> "$out/ab.txt"
-}
 P=1x4096,8x2048,16x2048,64x1024
 for r in 1 2; do
-  tm base$r llama2-70b $P
-  GC_DA_Q8=1 tm q8-$r llama2-70b $P
-  GC_DA_Q8=1 GC_DA_KV2=1 tm q8kv2-$r llama2-70b $P
-  GC_HELD_BACK=2 tm hb2-$r llama2-70b $P
+  ab_lines base$r llama2-70b --attention-points $P
+  GC_DA_Q8=1 ab_lines q8-$r llama2-70b --attention-points $P
+  GC_DA_Q8=1 GC_DA_KV2=1 ab_lines q8kv2-$r llama2-70b --attention-points $P
+  GC_HELD_BACK=2 ab_lines hb2-$r llama2-70b --attention-points $P
 done; mark fp8 0
 for r in 1 2; do
-  tm fp16base$r llama2-70b-gptq $P
-  GC_DA_Q8=1 GC_DA_KV2=1 tm fp16q8kv2-$r llama2-70b-gptq $P
+  ab_lines fp16base$r llama2-70b-gptq --attention-points $P
+  GC_DA_Q8=1 GC_DA_KV2=1 ab_lines fp16q8kv2-$r llama2-70b-gptq --attention-points $P
 done; mark fp16 0
 S=16x128,16x256,16x512,16x1024,16x2048,16x4096
-tm sweep-fp8 llama2-70b $S; tm sweep-fp16 llama2-70b-gptq $S; mark sweep 0
+ab_lines sweep-fp8 llama2-70b --attention-points $S; ab_lines sweep-fp16 llama2-70b-gptq --attention-points $S; mark sweep 0
 for v in base q8kv2; do
   if [ $v = q8kv2 ]; then export GC_DA_Q8=1 GC_DA_KV2=1; fi
   timeout 150 ncu --set full --import-source no --kernel-name regex:decode_attention.*wide --launch-skip 5 --launch-count 1 -o "$out/ncu-$v" $G bench llama2-70b --attention-points 16x2048 > "$out/ncu-$v-log.txt" 2>&1

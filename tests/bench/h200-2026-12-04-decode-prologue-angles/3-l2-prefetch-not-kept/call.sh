@@ -2,6 +2,8 @@
 # Session 21, call 3 (issue #5): on top of the table read at entry and the spread queries (GC_INVFREQ=2 GC_DA_Q8=1):
 # the warp's next tiles prefetched into L2 under the prologue (GC_DA_PF=n tiles) and the context length read before the
 # rows' copies (GC_DA_CTX=1); temporary switches.
+# As it ran, it defined tm LABEL SPEC POINTS: env.sh's ab_lines but for the columns (the label in 12 characters, the
+# kernel name's last 22, the whole case); ab_lines holds it now.
 R=$OUT; export OUT=/tmp/w3; rm -rf /tmp/w3
 source tests/device/env.sh
 exec > "$out/log.txt" 2>&1
@@ -13,24 +15,18 @@ for spec in llama2-70b llama2-70b-gptq; do
   GC_DA_PF=4 GC_DA_CTX=1 $G selftest "$spec" --kernels decode_attention --seed $SEED >> "$out/selftest.txt" 2>&1; mark "selftest pf4 ctx $spec" $?
 done
 grep -E "selftest (passed|FAILED)" "$out/selftest.txt"
-tm() {  # tm LABEL SPEC POINTS
-  $G bench $2 --attention-points $3 --json 2> "$out/$1.err" | python3 -c '
-import json, sys
-for k in json.load(sys.stdin)["kernels"]:
-    print("%-12s %-22s %-34s %8.2f us %7.0f GB/s %5.1f%%  %s" % (sys.argv[1], k["kernel"][-22:], k["case"], k["median_us"], k["gb_per_s"], 100 * k["roofline_fraction"], "pass" if k.get("check_passed") else "CHECK FAILED"))' "$1" >> "$out/ab.txt"
-}
 P=1x4096,8x2048,16x2048,32x2048,64x1024
 for r in 1 2; do
-  tm i2q8-$r llama2-70b $P
-  GC_DA_PF=2 tm pf2-$r llama2-70b $P
-  GC_DA_PF=4 tm pf4-$r llama2-70b $P
-  GC_DA_PF=8 tm pf8-$r llama2-70b $P
-  GC_DA_CTX=1 tm ctx-$r llama2-70b $P
-  GC_DA_CTX=1 GC_DA_PF=4 tm ctxpf4-$r llama2-70b $P
+  ab_lines i2q8-$r llama2-70b --attention-points $P
+  GC_DA_PF=2 ab_lines pf2-$r llama2-70b --attention-points $P
+  GC_DA_PF=4 ab_lines pf4-$r llama2-70b --attention-points $P
+  GC_DA_PF=8 ab_lines pf8-$r llama2-70b --attention-points $P
+  GC_DA_CTX=1 ab_lines ctx-$r llama2-70b --attention-points $P
+  GC_DA_CTX=1 GC_DA_PF=4 ab_lines ctxpf4-$r llama2-70b --attention-points $P
 done; mark fp8 0
 for r in 1 2; do
-  tm fp16i2q8-$r llama2-70b-gptq $P
-  GC_DA_PF=4 tm fp16pf4-$r llama2-70b-gptq $P
-  GC_DA_CTX=1 GC_DA_PF=4 tm fp16ctxpf4-$r llama2-70b-gptq $P
+  ab_lines fp16i2q8-$r llama2-70b-gptq --attention-points $P
+  GC_DA_PF=4 ab_lines fp16pf4-$r llama2-70b-gptq --attention-points $P
+  GC_DA_CTX=1 GC_DA_PF=4 ab_lines fp16ctxpf4-$r llama2-70b-gptq --attention-points $P
 done; mark fp16 0
 mark done 0

@@ -2,22 +2,13 @@
 # Session 18, call 6 (issue #5): the committed kernels (the held-back first tile with 3+ stages, the wide twin's splits a
 # CTA an SM, both 70B specs' wide twins 128 x 8 x 3): decode selftests, generation on small-llama with and without wide
 # tiles, the final table with SDPA.
+# As it ran, its checks and tables were written out here: the same commands (its count of FAIL lines printed bare),
+# which tests/device/decode_checks.sh and tests/device/attention.sh hold now.
 R=$OUT; export OUT=/tmp/w18; rm -rf /tmp/w18
 source tests/device/env.sh
 exec > "$out/log.txt" 2>&1
 t0=$SECONDS
 mark() { echo "$1 rc $2 at $((SECONDS - t0))s"; cp "$out"/*.txt "$out"/*.md "$R"/ 2>/dev/null; }
-SEED=$RANDOM; echo "seed $SEED"
-for spec in llama2-70b llama2-70b-gptq tests/fixtures/specs/small-llama-fp8kv.yaml tests/fixtures/specs/coverage-bf16.yaml small-llama; do
-  $G selftest "$spec" --kernels decode_attention --seed $SEED >> "$out/selftest.txt" 2>&1; mark "selftest $spec" $?
-done
-grep -E "selftest (passed|FAILED)" "$out/selftest.txt"; grep -c FAIL "$out/selftest.txt"
-{ cat specs/small-llama.yaml; printf '\ntiles:\n  sm_90:\n    decode_attention_wide: { block_n: 128, warps: 8, stages: 3, splits: 0 }\n'; } > "$out/small-wide.yaml"
-for s in specs/small-llama.yaml "$out/small-wide.yaml"; do
-  for d in 0 3; do
-    $G generate --model tests/fixtures/small-llama --spec $s --prompt "The Debian project" --max-tokens 48 --draft-tokens $d --backend gpu 2>&1 | grep -E "^generated|^The" | sed "s|^|$(basename $s) draft $d: |" >> "$out/generate.txt"
-  done
-done; mark generate 0
-bench_with_peers attention-llama2-70b llama2-70b --attention-points 1x4096,16x2048,64x1024,8x2048,32x2048 > /dev/null; mark "table fp8" $?
-bench_with_peers attention-llama2-70b-gptq llama2-70b-gptq --attention-points 1x4096,16x2048,64x1024,8x2048,32x2048 > /dev/null; mark "table fp16" $?
+source tests/device/decode_checks.sh
+POINTS=1x4096,16x2048,64x1024,8x2048,32x2048 bash tests/device/attention.sh > /dev/null; mark tables $?
 mark done 0
